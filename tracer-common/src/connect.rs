@@ -1,0 +1,22 @@
+//! connect(2): the peer address and the result.
+
+pub const AF_UNIX: u16 = 1;
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectBody {
+    pub fd: i32,
+    pub family: u16,
+    /// Host byte order.
+    pub port: u16,
+    /// IPv4 in the first 4 bytes, or IPv6.
+    pub addr: [u8; 16],
+    /// AF_UNIX: sun_path bytes that follow (abstract names start with NUL).
+    pub path_len: u16,
+    pub _pad: [u8; 6],
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for ConnectBody {}

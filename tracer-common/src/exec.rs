@@ -1,0 +1,19 @@
+//! exec: successful ones from `sched_process_exec` (argv read from the new mm), failed ones
+//! from `sys_exit_execve*` (filename and argv from the caller's memory).
+
+/// argv bytes carried at most; longer command lines set `F_ARGV_TRUNCATED`.
+pub const ARGV_MAX: usize = 65535;
+/// Arguments walked for a failed exec (argv pointers read one by one).
+pub const FAILED_ARGS_MAX: u32 = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecBody {
+    /// NUL-separated arguments, as in /proc/PID/cmdline.
+    pub argv_len: u32,
+    pub filename_len: u16,
+    pub cwd_len: u16,
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for ExecBody {}

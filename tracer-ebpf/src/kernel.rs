@@ -1,0 +1,127 @@
+//! Portable reads of kernel structs: every offset comes from `OFFSETS` (resolved from the
+//! running kernel's BTF by the loader). A missing field reads as `Err`, never a load failure.
+
+use core::ptr::read_volatile;
+
+use aya_ebpf::helpers::generated::{bpf_get_current_task, bpf_probe_read_kernel};
+use tracer_common::config::OFFSET_UNKNOWN;
+
+use crate::maps::CONFIG;
+
+/// One field offset of `OFFSETS`.
+macro_rules! off {
+    ($f:ident) => {
+        crate::kernel::volatile(&crate::maps::OFFSETS.$f)
+    };
+}
+pub(crate) use off;
+
+/// One field of `CONFIG`.
+macro_rules! conf {
+    ($f:ident) => {
+        crate::kernel::volatile(&crate::maps::CONFIG.$f)
+    };
+}
+pub(crate) use conf;
+
+pub type Kptr = *const u8;
+
+/// Globals are read volatile so the compiler cannot fold their zero initialisers.
+#[inline(always)]
+pub fn volatile<T: Copy>(v: &T) -> T {
+    unsafe { read_volatile(v) }
+}
+
+/// Reads a `T` at `base + off` in kernel memory.
+#[inline(always)]
+pub fn read<T: Copy>(base: Kptr, off: u32) -> Result<T, i64> {
+    if base.is_null() || off == OFFSET_UNKNOWN {
+        return Err(-1);
+    }
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    let ret = unsafe {
+        bpf_probe_read_kernel(
+            v.as_mut_ptr().cast(),
+            core::mem::size_of::<T>() as u32,
+            base.wrapping_add(off as usize).cast(),
+        )
+    };
+    if ret < 0 {
+        return Err(ret);
+    }
+    Ok(unsafe { v.assume_init() })
+}
+
+#[inline(always)]
+pub fn read_ptr(base: Kptr, off: u32) -> Result<Kptr, i64> {
+    let p: u64 = read(base, off)?;
+    if p == 0 { Err(-1) } else { Ok(p as Kptr) }
+}
+
+/// `base + a + b`, unknown if either offset is.
+#[inline(always)]
+pub fn add2(a: u32, b: u32) -> u32 {
+    if a == OFFSET_UNKNOWN || b == OFFSET_UNKNOWN { OFFSET_UNKNOWN } else { a + b }
+}
+
+#[inline(always)]
+pub fn current_task() -> Kptr {
+    unsafe { bpf_get_current_task() as Kptr }
+}
+
+#[inline(always)]
+pub fn loginuid(task: Kptr) -> Result<u32, i64> {
+    read::<u32>(task, off!(task_loginuid))
+}
+
+/// A `struct path` {mnt, dentry} read from `base + off`.
+#[inline(always)]
+pub fn read_path(base: Kptr, off: u32) -> Result<(Kptr, Kptr), i64> {
+    let mnt = read_ptr(base, add2(off, off!(path_mnt)))?;
+    let dentry = read_ptr(base, add2(off, off!(path_dentry)))?;
+    Ok((mnt, dentry))
+}
+
+/// The mount namespace of `task`.
+#[inline(always)]
+pub fn mnt_ns(task: Kptr) -> Result<Kptr, i64> {
+    let nsproxy = read_ptr(task, off!(task_nsproxy))?;
+    read_ptr(nsproxy, off!(nsproxy_mnt_ns))
+}
+
+/// Whether the current task passes the in-kernel filters (`--auid`, `--uid`, `--pid`,
+/// `--comm`); the tracer itself never does.
+#[inline(always)]
+pub fn traced(task: Kptr, pid_tgid: u64, uid_gid: u64) -> bool {
+    use tracer_common::config::*;
+    let tgid = (pid_tgid >> 32) as u32;
+    if tgid == conf!(tracer_tgid) {
+        return false;
+    }
+    let filters = conf!(filters);
+    if filters == 0 {
+        return true;
+    }
+    if filters & FILTER_UID != 0 && uid_gid as u32 != conf!(uid) {
+        return false;
+    }
+    if filters & FILTER_AUID != 0 {
+        match loginuid(task) {
+            Ok(a) if a == conf!(auid) => {}
+            _ => return false,
+        }
+    }
+    if filters & FILTER_PID != 0 && crate::maps::TRACED.get_ptr(tgid).is_none() {
+        return false;
+    }
+    if filters & FILTER_COMM != 0 {
+        let Ok(comm) = aya_ebpf::helpers::bpf_get_current_comm() else {
+            return false;
+        };
+        let want = unsafe { read_volatile(&CONFIG.comm) };
+        if comm != want {
+            return false;
+        }
+    }
+    true
+}

@@ -1,0 +1,3 @@
+#![no_std]
+//! Empty: the kernel programs are the `tracer` binary target; this lib only lets the
+//! loader crate name this package as a build dependency.

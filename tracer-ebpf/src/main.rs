@@ -1,0 +1,20 @@
+//! The tracer's kernel programs: one module per hook family under `probes/`, each program a
+//! thin `#[tracepoint]` entry that calls a `try_*` function returning `Result`.
+#![no_std]
+#![no_main]
+
+mod kernel;
+mod maps;
+mod path;
+mod probes;
+mod record;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,76 @@
+//! Every map the programs share, and the load-time globals.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+};
+use tracer_common::{
+    config::{Config, Offsets},
+    syscount::{STAT_MAX, SyscountKey},
+};
+
+use crate::record::Scratch;
+
+/// Filled by the loader (`EbpfLoader::set_global`); read with `read_volatile` so the
+/// compiler cannot fold the zero initialisers.
+#[unsafe(no_mangle)]
+pub static CONFIG: Config = Config {
+    tracer_tgid: 0,
+    filters: 0,
+    enabled: 0,
+    auid: 0,
+    uid: 0,
+    _pad: 0,
+    comm: [0; 16],
+    fork_parent_pid_off: 0,
+    fork_child_pid_off: 0,
+    exec_filename_off: 0,
+    _pad2: 0,
+};
+
+#[unsafe(no_mangle)]
+pub static OFFSETS: Offsets = Offsets::UNKNOWN;
+
+/// All records, in reservation order. Size set by the loader.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 23, 0);
+
+/// Record assembly area, one entry per CPU (entries set to the CPU count at load). A plain
+/// array because per-CPU values are limited to 32 KiB. Tracepoint programs do not nest on
+/// a CPU (bpf_prog_active), so one area per CPU is enough.
+#[map]
+pub static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
+
+/// Kernel-side counters (`STAT_*`), summed by user space.
+#[map]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_MAX, 0);
+
+/// Processes followed by `--pid` / `-- CMD`: tgids and tids added at fork, removed at exit.
+#[map]
+pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
+
+/// Processes whose exe path user space already has (sent once per exec image).
+#[map]
+pub static EXE_SENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+
+/// Syscall arguments stashed at entry, keyed by pid_tgid, consumed at exit.
+#[map]
+pub static OPEN_ARGS: HashMap<u64, crate::probes::open::OpenArgs> =
+    HashMap::with_max_entries(16384, 0);
+#[map]
+pub static EXEC_ARGS: HashMap<u64, crate::probes::exec::ExecArgs> =
+    HashMap::with_max_entries(16384, 0);
+#[map]
+pub static CONNECT_ARGS: HashMap<u64, crate::probes::connect::ConnectArgs> =
+    HashMap::with_max_entries(16384, 0);
+
+/// (auid, syscall nr) -> calls, for `tracer report`.
+#[map]
+pub static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);
+
+#[inline(always)]
+pub fn stat_inc(idx: u32) {
+    if let Some(p) = STATS.get_ptr_mut(idx) {
+        unsafe { *p += 1 };
+    }
+}

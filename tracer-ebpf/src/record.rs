@@ -1,0 +1,341 @@
+//! Record assembly in the per-CPU scratch area, then one `bpf_ringbuf_output` of the real
+//! length. Destination offsets are masked so the verifier can bound every write.
+
+use aya_ebpf::helpers::{
+    bpf_get_current_comm,
+    generated::{
+        bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
+        bpf_probe_read_user, bpf_probe_read_user_str, bpf_ringbuf_output,
+    },
+};
+use tracer_common::{
+    event::*,
+    syscount::STAT_LOST,
+};
+
+use crate::{
+    kernel::{Kptr, mnt_ns, off, read, read_path, read_ptr},
+    maps::{EVENTS, EXE_SENT, SCRATCH, stat_inc},
+    path::walk,
+};
+
+/// Variable data starts below this offset; each piece is at most 64 KiB.
+const OFF_MASK: u32 = 0xFFFF;
+const REC_CAP: usize = 2 * 0x10000 + 4096;
+const SIZE_MASK: u32 = 0x1FFFF;
+
+/// Cursors live in the map value, not in registers, and are accessed volatile: the verifier
+/// does not track map contents, so loop iterations that advanced them by different amounts
+/// reach the same state and are pruned instead of multiplying paths.
+#[repr(C)]
+pub struct Scratch {
+    pub off: u32,
+    pub pos: u32,
+    pub rec: [u8; REC_CAP],
+    pub path: [u8; 2 * PATH_MAX],
+}
+
+pub struct Rec {
+    s: *mut Scratch,
+    base: *mut u8,
+    path: *mut u8,
+}
+
+impl Rec {
+    #[inline(always)]
+    pub fn new<B>() -> Option<Self> {
+        let cpu = unsafe { bpf_get_smp_processor_id() };
+        let s = SCRATCH.get_ptr_mut(cpu)?;
+        let base = unsafe { (*s).rec.as_mut_ptr() };
+        let path = unsafe { (*s).path.as_mut_ptr() };
+        let rec = Self { s, base, path };
+        rec.set_off((HEADER_SIZE + core::mem::size_of::<B>()) as u32);
+        Some(rec)
+    }
+
+    /// Record length so far.
+    #[inline(always)]
+    pub fn off(&self) -> u32 {
+        unsafe { core::ptr::read_volatile(&(*self.s).off) }
+    }
+
+    #[inline(always)]
+    fn set_off(&self, v: u32) {
+        unsafe { core::ptr::write_volatile(&mut (*self.s).off, v) }
+    }
+
+    #[inline(always)]
+    fn advance(&self, n: u32) {
+        self.set_off(self.off() + n)
+    }
+
+    #[inline(always)]
+    fn dst(&self) -> *mut u8 {
+        unsafe { self.base.add((self.off() & OFF_MASK) as usize) }
+    }
+
+    #[inline(always)]
+    pub fn header(&self) -> &mut Header {
+        unsafe { &mut *(self.base as *mut Header) }
+    }
+
+    #[inline(always)]
+    pub fn body<B>(&self) -> &mut B {
+        unsafe { &mut *(self.base.add(HEADER_SIZE) as *mut B) }
+    }
+
+    #[inline(always)]
+    fn room(&mut self) -> bool {
+        if self.off() > OFF_MASK {
+            self.header().flags |= F_DATA_TRUNCATED;
+            return false;
+        }
+        true
+    }
+
+    /// A NUL-terminated user string (at most PATH_MAX); returns its length without the NUL.
+    #[inline(always)]
+    pub fn push_user_str(&mut self, src: u64) -> u16 {
+        if !self.room() {
+            return 0;
+        }
+        let dst = self.dst();
+        let n = unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
+        if n <= 1 {
+            return 0;
+        }
+        let len = (n - 1) as u32;
+        self.advance(len);
+        len as u16
+    }
+
+    /// A NUL-terminated kernel string (at most PATH_MAX); returns its length without the NUL.
+    #[inline(always)]
+    pub fn push_kernel_str(&mut self, src: Kptr) -> u16 {
+        if !self.room() {
+            return 0;
+        }
+        let dst = self.dst();
+        let n = unsafe { bpf_probe_read_kernel_str(dst.cast(), PATH_MAX as u32, src.cast()) };
+        if n <= 1 {
+            return 0;
+        }
+        let len = (n - 1) as u32;
+        self.advance(len);
+        len as u16
+    }
+
+    /// The first byte of the data pushed at record offset `at` (0 if none).
+    #[inline(always)]
+    pub fn byte_at(&self, at: u32) -> u8 {
+        unsafe { *self.base.add((at & OFF_MASK) as usize) }
+    }
+
+    /// `len` bytes of user memory (argv blobs, sockaddr paths).
+    #[inline(always)]
+    pub fn push_user(&mut self, src: u64, len: u32) -> u32 {
+        if !self.room() {
+            return 0;
+        }
+        let len = len & OFF_MASK;
+        let dst = self.dst();
+        if unsafe { bpf_probe_read_user(dst.cast(), len, src as *const _) } < 0 {
+            return 0;
+        }
+        self.advance(len);
+        len
+    }
+
+    /// One NUL-terminated user string including its NUL (argv element); returns bytes used.
+    #[inline(always)]
+    pub fn push_user_arg(&mut self, src: u64) -> u32 {
+        if !self.room() {
+            return 0;
+        }
+        let dst = self.dst();
+        let n = unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
+        if n <= 0 {
+            return 0;
+        }
+        self.advance(n as u32);
+        n as u32
+    }
+
+    /// The host path of (mnt, dentry); sets `F_PATH_TRUNCATED` when the walk was cut.
+    #[inline(always)]
+    pub fn push_walk(&mut self, mnt: Kptr, dentry: Kptr) -> Result<u16, i64> {
+        if !self.room() {
+            return Ok(0);
+        }
+        let w = walk(self.path, mnt, dentry)?;
+        if w.truncated {
+            self.header().flags |= F_PATH_TRUNCATED;
+        }
+        let len = (PATH_MAX as u32 - w.start) & (PATH_MAX as u32 - 1);
+        let len = if len == 0 { PATH_MAX as u32 - 1 } else { len };
+        let dst = self.dst();
+        let src = unsafe { self.path.add((w.start & (PATH_MAX as u32 - 1)) as usize) };
+        if unsafe { bpf_probe_read_kernel(dst.cast(), len & (PATH_MAX as u32 - 1), src.cast()) } < 0 {
+            return Err(-1);
+        }
+        self.advance(len);
+        Ok(len as u16)
+    }
+
+    /// Fills the header: identity, time, namespace and root; then the exe and root strings.
+    #[inline(always)]
+    pub fn fill(
+        &mut self,
+        kind: EventKind,
+        task: Kptr,
+        pid_tgid: u64,
+        uid_gid: u64,
+        syscall: u32,
+        ret: i64,
+        send_exe: bool,
+    ) {
+        let h = self.header();
+        h.kind = kind as u32;
+        h.flags = 0;
+        h.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+        h.ret = ret;
+        h.tgid = (pid_tgid >> 32) as u32;
+        h.tid = pid_tgid as u32;
+        h.uid = uid_gid as u32;
+        h.gid = (uid_gid >> 32) as u32;
+        h.syscall = syscall;
+        h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        h.exe_len = 0;
+        h.root_len = 0;
+        match read_ptr(task, off!(task_real_parent)).and_then(|p| read::<u32>(p, off!(task_tgid))) {
+            Ok(ppid) => h.ppid = ppid,
+            Err(_) => {
+                h.ppid = 0;
+                h.flags |= F_PPID_UNKNOWN;
+            }
+        }
+        match read_ptr(task, off!(task_cred)) {
+            Ok(cred) => {
+                h.euid = read(cred, off!(cred_euid)).unwrap_or(u32::MAX);
+                h.egid = read(cred, off!(cred_egid)).unwrap_or(u32::MAX);
+                h.suid = read(cred, off!(cred_suid)).unwrap_or(u32::MAX);
+                h.sgid = read(cred, off!(cred_sgid)).unwrap_or(u32::MAX);
+                h.fsuid = read(cred, off!(cred_fsuid)).unwrap_or(u32::MAX);
+                h.fsgid = read(cred, off!(cred_fsgid)).unwrap_or(u32::MAX);
+            }
+            Err(_) => {
+                h.flags |= F_CRED_UNKNOWN;
+                h.euid = u32::MAX;
+                h.egid = u32::MAX;
+                h.suid = u32::MAX;
+                h.sgid = u32::MAX;
+                h.fsuid = u32::MAX;
+                h.fsgid = u32::MAX;
+            }
+        }
+        match (read::<u32>(task, off!(task_loginuid)), read::<u32>(task, off!(task_sessionid))) {
+            (Ok(auid), Ok(ses)) => {
+                h.auid = auid;
+                h.ses = ses;
+            }
+            _ => {
+                h.auid = AUID_UNSET;
+                h.ses = AUID_UNSET;
+                h.flags |= F_AUID_UNKNOWN;
+            }
+        }
+        match mnt_ns(task).and_then(|ns| read::<u32>(ns, off!(mnt_ns_inum))) {
+            Ok(inum) => h.mntns = inum,
+            Err(_) => {
+                h.mntns = 0;
+                h.flags |= F_MNTNS_UNKNOWN;
+            }
+        }
+        let tgid = h.tgid;
+        let send_exe = send_exe || EXE_SENT.get_ptr(tgid).is_none();
+        if send_exe {
+            if let Ok(len) = self.push_exe(task) {
+                let h = self.header();
+                h.exe_len = len;
+                h.flags |= F_EXE_PRESENT;
+            }
+        }
+        // Chrooted means the root's host path is not "/". Comparing with the namespace's
+        // root mount would call every process chrooted on systems whose init did
+        // switch_root (the real root is mounted over the initramfs).
+        let before = self.off();
+        let root = read_ptr(task, off!(task_fs)).and_then(|fs| read_path(fs, off!(fs_root)));
+        match root.and_then(|(mnt, dentry)| self.push_walk(mnt, dentry)) {
+            Ok(len) if len > 1 => {
+                let h = self.header();
+                h.flags |= F_CHROOTED;
+                h.root_len = len;
+            }
+            Ok(_) => self.set_off(before),
+            Err(_) => {
+                self.set_off(before);
+                self.header().flags |= F_ROOT_UNKNOWN;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn push_exe(&mut self, task: Kptr) -> Result<u16, i64> {
+        let mm = read_ptr(task, off!(task_mm))?;
+        let file = read_ptr(mm, off!(mm_exe_file))?;
+        let (mnt, dentry) = read_path(file, off!(file_f_path))?;
+        self.push_walk(mnt, dentry)
+    }
+
+    /// Host path of the current working directory.
+    #[inline(always)]
+    pub fn push_cwd(&mut self, task: Kptr) -> Result<u16, i64> {
+        let fs = read_ptr(task, off!(task_fs))?;
+        let (mnt, dentry) = read_path(fs, off!(fs_pwd))?;
+        self.push_walk(mnt, dentry)
+    }
+
+    /// Host path of the file open on descriptor `fd` of the current task.
+    #[inline(always)]
+    pub fn push_fd_path(&mut self, task: Kptr, fd: i32) -> Result<u16, i64> {
+        let files = read_ptr(task, off!(task_files))?;
+        let fdt = read_ptr(files, off!(files_fdt))?;
+        let max: u32 = read(fdt, off!(fdt_max_fds))?;
+        if fd < 0 || fd as u32 >= max {
+            return Err(-1);
+        }
+        let array = read_ptr(fdt, off!(fdt_fd))?;
+        let file: u64 = read(array, (fd as u32) * 8)?;
+        if file == 0 {
+            return Err(-1);
+        }
+        let (mnt, dentry) = read_path(file as Kptr, off!(file_f_path))?;
+        self.push_walk(mnt, dentry)
+    }
+
+    /// Copies the record into the ring buffer; a full buffer is counted, never silent.
+    #[inline(always)]
+    pub fn submit(self) -> bool {
+        let size = self.off() & SIZE_MASK;
+        let h = self.header();
+        h.size = size;
+        let exe_sent = h.flags & F_EXE_PRESENT != 0;
+        let tgid = h.tgid;
+        let ret = unsafe {
+            bpf_ringbuf_output(
+                core::ptr::addr_of!(EVENTS) as *mut _,
+                self.base.cast(),
+                size as u64,
+                0,
+            )
+        };
+        if ret < 0 {
+            stat_inc(STAT_LOST);
+            return false;
+        }
+        if exe_sent {
+            let _ = EXE_SENT.insert(tgid, 1, 0);
+        }
+        true
+    }
+}

@@ -1,0 +1,136 @@
+//! One module per subcommand.
+
+pub mod trace;
+
+use std::time::Duration;
+
+use clap::Args;
+use tracer_common::event::AUID_UNSET;
+
+use crate::loader::Options;
+
+/// The in-kernel filters shared by `trace` and `report`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Filters {
+    /// Only processes with this login UID (`unset` for processes no login set).
+    #[arg(long, value_parser = parse_auid)]
+    pub auid: Option<u32>,
+    /// Only processes with this real UID.
+    #[arg(long)]
+    pub uid: Option<u32>,
+    /// Only this process and all its descendants (repeatable).
+    #[arg(long)]
+    pub pid: Vec<u32>,
+    /// Only processes with this command name (at most 15 bytes, as the kernel keeps it).
+    #[arg(long, value_parser = parse_comm)]
+    pub comm: Option<String>,
+    /// Ring buffer size in MiB (a power of two).
+    #[arg(long, default_value = "8", value_parser = parse_buffer_mib)]
+    pub buffer_size: u32,
+}
+
+fn parse_auid(s: &str) -> Result<u32, String> {
+    match s {
+        "unset" | "-1" | "4294967295" => Ok(AUID_UNSET),
+        s => s.parse::<u32>().map_err(|_| format!("'{s}' is not a login UID (a number or 'unset')")),
+    }
+}
+
+fn parse_comm(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 15 {
+        return Err(format!("'{s}' is not a command name: the kernel keeps 1 to 15 bytes"));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_buffer_mib(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
+        _ => Err(format!("'{s}' is not a power of two from 1 to 1024")),
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (e.g. 30s, 5m, 1h)"))?;
+    let mult = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("'{s}' has an unknown unit (ms, s, m, h)")),
+    };
+    Ok(Duration::from_secs_f64(n * mult))
+}
+
+impl Filters {
+    pub fn options(&self, enabled: u32, follow_children: bool) -> Options {
+        Options {
+            auid: self.auid,
+            uid: self.uid,
+            pids: with_descendants(&self.pid),
+            comm: self.comm.clone(),
+            follow_children,
+            enabled,
+            ring_bytes: self.buffer_size << 20,
+        }
+    }
+}
+
+/// `--pid` follows new children through fork in the kernel; children that exist already
+/// are found here in /proc.
+fn with_descendants(pids: &[u32]) -> Vec<u32> {
+    if pids.is_empty() {
+        return Vec::new();
+    }
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut out: Vec<u32> = pids.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        for &(c, pp) in &parent_of {
+            if pp == p && !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_inputs() {
+        assert_eq!(parse_auid("unset"), Ok(AUID_UNSET));
+        assert_eq!(parse_auid("7005"), Ok(7005));
+        assert!(parse_auid("bob").is_err());
+        assert!(parse_comm("a-very-long-command-name").is_err());
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_buffer_mib("3").is_err());
+    }
+
+    #[test]
+    fn finds_own_descendants() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let all = with_descendants(&[std::process::id()]);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(all.contains(&child.id()));
+    }
+}

@@ -1,0 +1,60 @@
+//! `tracer trace`: stream events as text or JSON lines.
+
+use std::{ffi::OsString, path::PathBuf};
+
+use clap::{Args, ValueEnum};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN};
+
+use super::Filters;
+use crate::{
+    loader,
+    sink::{self, Sink, json::JsonSink, text::TextSink},
+    stream::{self, RunOptions},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub filters: Filters,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Write events to FILE instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
+    #[arg(long, value_parser = super::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Run CMD and trace only its process tree; exit with its status.
+    #[arg(last = true)]
+    pub command: Vec<OsString>,
+}
+
+pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
+    let out = sink::open_output(args.output.as_deref())
+        .map_err(|e| crate::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display())))?;
+    let mut sink: Box<dyn Sink> = match args.format {
+        Format::Text => Box::new(TextSink::new(out)),
+        Format::Json => Box::new(JsonSink::new(out)),
+    };
+    let command = (!args.command.is_empty()).then_some(args.command);
+    let opts = args.filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT, command.is_some());
+    let mut loaded = crate::load_or_usage_error(&opts)?;
+    let sink_ref = std::cell::RefCell::new(&mut sink);
+    let outcome = stream::run(
+        &mut loaded,
+        RunOptions { command, duration: args.duration, warn_lost: true },
+        |ev| sink_ref.borrow_mut().event(&ev),
+        || sink_ref.borrow_mut().flush(),
+    )
+    .await?;
+    sink.flush()?;
+    crate::report_totals(&outcome);
+    let _ = loader::KernelStats::default();
+    Ok(outcome.exit_code.unwrap_or(0))
+}

@@ -1,0 +1,299 @@
+//! Raw ring-buffer records to `Event`s. Every length is checked against the record: a
+//! malformed record is an error, never a panic or an out-of-bounds read.
+
+use std::{collections::HashMap, net::{IpAddr, Ipv4Addr, Ipv6Addr}};
+
+use thiserror::Error;
+use tracer_common::{
+    connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
+    event::*,
+    exec::ExecBody,
+    open::OpenBody,
+};
+
+use crate::event::{Connect, Detail, Event, Exec, Id, Open, Peer, join, normalize};
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is shorter than its header")]
+    Short(usize),
+    #[error("unknown record kind {0}")]
+    Kind(u32),
+    #[error("record strings overrun the record ({need} > {have} bytes)")]
+    Overrun { need: usize, have: usize },
+    #[error("unknown address family {0}")]
+    Family(u16),
+}
+
+/// Exe paths learnt per process: the kernel sends a process's exe with its first record
+/// and with each exec, not with every record.
+const EXE_CACHE_MAX: usize = 65536;
+
+pub struct Decoder {
+    /// Added to CLOCK_BOOTTIME to get wall-clock time.
+    boot_to_wall_ns: i128,
+    exes: HashMap<u32, Vec<u8>>,
+}
+
+fn read_pod<T: Copy>(b: &[u8], off: usize) -> Result<T, DecodeError> {
+    let n = std::mem::size_of::<T>();
+    let s = b.get(off..off + n).ok_or(DecodeError::Short(b.len()))?;
+    // SAFETY: T is a plain #[repr(C)] record of integers; any bit pattern is valid and the
+    // slice has exactly size_of::<T>() bytes. read_unaligned: ring-buffer data is 8-aligned
+    // but slices of it need not be.
+    Ok(unsafe { std::ptr::read_unaligned(s.as_ptr().cast::<T>()) })
+}
+
+struct Strings<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Strings<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos + n;
+        let s = self.data.get(self.pos..end).ok_or(DecodeError::Overrun { need: end, have: self.data.len() })?;
+        self.pos = end;
+        Ok(s)
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self {
+            boot_to_wall_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME),
+            exes: HashMap::new(),
+        }
+    }
+
+    pub fn decode(&mut self, rec: &[u8]) -> Result<Event, DecodeError> {
+        if rec.len() < HEADER_SIZE {
+            return Err(DecodeError::Short(rec.len()));
+        }
+        let h: Header = read_pod(rec, 0)?;
+        let kind = EventKind::try_from(h.kind).map_err(DecodeError::Kind)?;
+        let body_size = match kind {
+            EventKind::Exec => size_of::<ExecBody>(),
+            EventKind::Open => size_of::<OpenBody>(),
+            EventKind::Connect => size_of::<ConnectBody>(),
+            EventKind::SshLog => 0,
+        };
+        let size = (h.size as usize).min(rec.len());
+        let rec = &rec[..size];
+        let mut s = Strings { data: rec, pos: HEADER_SIZE + body_size };
+        if s.pos > rec.len() {
+            return Err(DecodeError::Short(rec.len()));
+        }
+        let exe = s.take(h.exe_len as usize)?;
+        let root = s.take(h.root_len as usize)?;
+        let detail = match kind {
+            EventKind::Exec => {
+                let b: ExecBody = read_pod(rec, HEADER_SIZE)?;
+                let filename = s.take(b.filename_len as usize)?.to_vec();
+                let cwd = s.take(b.cwd_len as usize)?.to_vec();
+                let argv_blob = s.take(b.argv_len as usize)?;
+                Detail::Exec(Exec {
+                    filename,
+                    cwd,
+                    argv: split_argv(argv_blob),
+                    argv_truncated: h.flags & F_ARGV_TRUNCATED != 0,
+                })
+            }
+            EventKind::Open => {
+                let b: OpenBody = read_pod(rec, HEADER_SIZE)?;
+                let name = s.take(b.path_len as usize)?.to_vec();
+                let base = s.take(b.base_len as usize)?;
+                let base_unknown = h.flags & F_BASE_UNKNOWN != 0 && !name.starts_with(b"/");
+                let host_path = if name.starts_with(b"/") {
+                    // Absolute names of a chrooted process are relative to its root.
+                    if h.flags & F_CHROOTED != 0 && !root.is_empty() {
+                        join(root, &name[1..])
+                    } else {
+                        normalize(&name)
+                    }
+                } else if base_unknown {
+                    name.clone()
+                } else {
+                    join(base, &name)
+                };
+                Detail::Open(Open { host_path, name, flags: b.flags, mode: b.mode, dfd: b.dfd, base_unknown })
+            }
+            EventKind::Connect => {
+                let b: ConnectBody = read_pod(rec, HEADER_SIZE)?;
+                let peer = match b.family {
+                    AF_INET => Peer::Inet {
+                        address: IpAddr::V4(Ipv4Addr::new(b.addr[0], b.addr[1], b.addr[2], b.addr[3])),
+                        port: b.port,
+                    },
+                    AF_INET6 => Peer::Inet { address: IpAddr::V6(Ipv6Addr::from(b.addr)), port: b.port },
+                    AF_UNIX => {
+                        let mut path = s.take(b.path_len as usize)?.to_vec();
+                        // A pathname socket's sun_path may carry its terminating NUL(s).
+                        if path.first() != Some(&0) {
+                            while path.last() == Some(&0) {
+                                path.pop();
+                            }
+                        }
+                        Peer::Unix { path }
+                    }
+                    other => return Err(DecodeError::Family(other)),
+                };
+                Detail::Connect(Connect { fd: b.fd, peer })
+            }
+            EventKind::SshLog => return Err(DecodeError::Kind(h.kind)),
+        };
+        let exe = if h.flags & F_EXE_PRESENT != 0 && !exe.is_empty() {
+            if self.exes.len() >= EXE_CACHE_MAX {
+                self.exes.clear();
+            }
+            self.exes.insert(h.tgid, exe.to_vec());
+            Some(exe.to_vec())
+        } else {
+            self.exes.get(&h.tgid).cloned().or_else(|| {
+                let p = std::fs::read_link(format!("/proc/{}/exe", h.tgid)).ok()?;
+                let p = std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec();
+                self.exes.insert(h.tgid, p.clone());
+                Some(p)
+            })
+        };
+        let chrooted = if h.flags & F_ROOT_UNKNOWN != 0 { None } else { Some(h.flags & F_CHROOTED != 0) };
+        let root = if chrooted == Some(true) && !root.is_empty() { root.to_vec() } else { b"/".to_vec() };
+        let comm_len = h.comm.iter().position(|&c| c == 0).unwrap_or(h.comm.len());
+        let auid_known = h.flags & F_AUID_UNKNOWN == 0;
+        Ok(Event {
+            kind,
+            time_ns: (h.time_ns as i128 + self.boot_to_wall_ns).max(0) as u64,
+            pid: h.tgid,
+            tid: h.tid,
+            ppid: (h.flags & F_PPID_UNKNOWN == 0).then_some(h.ppid),
+            uid: h.uid,
+            gid: h.gid,
+            euid: h.euid,
+            egid: h.egid,
+            suid: h.suid,
+            sgid: h.sgid,
+            fsuid: h.fsuid,
+            fsgid: h.fsgid,
+            auid: Id::from_raw(h.auid, auid_known),
+            ses: Id::from_raw(h.ses, auid_known),
+            comm: h.comm[..comm_len].to_vec(),
+            exe,
+            mntns: (h.flags & F_MNTNS_UNKNOWN == 0).then_some(h.mntns),
+            chrooted,
+            root,
+            syscall: h.syscall,
+            ret: h.ret,
+            detail,
+        })
+    }
+}
+
+/// NUL-separated argv (as in /proc/PID/cmdline) to a list; a missing final NUL (a cut
+/// blob) still yields the partial last argument.
+pub fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
+    let blob = blob.strip_suffix(b"\0").unwrap_or(blob);
+    if blob.is_empty() {
+        return Vec::new();
+    }
+    blob.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of<T>(v: &T) -> &[u8] {
+        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+    }
+
+    fn record(kind: EventKind, flags: u32, body: &[u8], strings: &[&[u8]], exe_len: u16, root_len: u16) -> Vec<u8> {
+        let mut h = Header { kind: kind as u32, flags, tgid: 42, tid: 43, auid: 7005, ses: 3, exe_len, root_len, ..Default::default() };
+        h.comm[..4].copy_from_slice(b"test");
+        let mut v = bytes_of(&h).to_vec();
+        v.extend_from_slice(body);
+        for s in strings {
+            v.extend_from_slice(s);
+        }
+        let size = v.len() as u32;
+        v[std::mem::offset_of!(Header, size)..][..4].copy_from_slice(&size.to_ne_bytes());
+        v
+    }
+
+    #[test]
+    fn decodes_exec_with_argv() {
+        let body = ExecBody { argv_len: 11, filename_len: 9, cwd_len: 4 };
+        let rec = record(EventKind::Exec, F_EXE_PRESENT, bytes_of(&body), &[b"/bin/true", b"/bin/true", b"/tmp", b"true\0-x\0y z\0"], 9, 0);
+        let ev = Decoder::new().decode(&rec).unwrap();
+        assert_eq!(ev.auid, Id::Set(7005));
+        assert_eq!(ev.comm, b"test");
+        assert_eq!(ev.exe.as_deref(), Some(&b"/bin/true"[..]));
+        let Detail::Exec(e) = ev.detail else { panic!() };
+        assert_eq!(e.argv, vec![b"true".to_vec(), b"-x".to_vec(), b"y z".to_vec()]);
+        assert_eq!(e.cwd, b"/tmp");
+    }
+
+    #[test]
+    fn decodes_relative_open_against_base() {
+        let body = OpenBody { flags: 0, mode: 0, dfd: -100, path_len: 8, base_len: 8 };
+        let rec = record(EventKind::Open, 0, bytes_of(&body), &[b"../a/./b", b"/tmp/dir"], 0, 0);
+        let ev = Decoder::new().decode(&rec).unwrap();
+        let Detail::Open(o) = ev.detail else { panic!() };
+        assert_eq!(o.host_path, b"/tmp/a/b");
+        assert_eq!(o.name, b"../a/./b");
+    }
+
+    #[test]
+    fn chrooted_absolute_open_is_joined_to_root() {
+        let body = OpenBody { flags: 0, mode: 0, dfd: -100, path_len: 13, base_len: 0 };
+        let rec = record(EventKind::Open, F_CHROOTED, bytes_of(&body), &[b"/srv/jail", b"/etc/hostname"], 0, 9);
+        let ev = Decoder::new().decode(&rec).unwrap();
+        assert_eq!(ev.root, b"/srv/jail");
+        let Detail::Open(o) = &ev.detail else { panic!() };
+        assert_eq!(o.host_path, b"/srv/jail/etc/hostname");
+        assert_eq!(ev.in_root(&o.host_path), b"/etc/hostname");
+    }
+
+    #[test]
+    fn decodes_connect_families() {
+        let mut body = ConnectBody { fd: 3, family: AF_INET, port: 9, ..Default::default() };
+        body.addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[], 0, 0)).unwrap();
+        assert_eq!(ev.detail, Detail::Connect(Connect { fd: 3, peer: Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 } }));
+        let body = ConnectBody { fd: 3, family: AF_UNIX, path_len: 6, ..Default::default() };
+        let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[b"\0abs\0\0"], 0, 0)).unwrap();
+        let Detail::Connect(c) = ev.detail else { panic!() };
+        assert_eq!(c.peer, Peer::Unix { path: b"\0abs\0\0".to_vec() }, "abstract names keep every byte");
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        let mut d = Decoder::new();
+        assert_eq!(d.decode(&[0u8; 10]), Err(DecodeError::Short(10)));
+        let body = ExecBody { argv_len: 1000, filename_len: 0, cwd_len: 0 };
+        let rec = record(EventKind::Exec, 0, bytes_of(&body), &[b"x"], 0, 0);
+        assert!(matches!(d.decode(&rec), Err(DecodeError::Overrun { .. })));
+        let rec = record(EventKind::Exec, 0, &[], &[], 0, 0);
+        let mut bad = rec.clone();
+        bad[0] = 99;
+        assert_eq!(d.decode(&bad), Err(DecodeError::Kind(99)));
+    }
+
+    #[test]
+    fn argv_split() {
+        assert_eq!(split_argv(b""), Vec::<Vec<u8>>::new());
+        assert_eq!(split_argv(b"a\0\0b\0"), vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
+        assert_eq!(split_argv(b"a\0b"), vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+}

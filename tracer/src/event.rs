@@ -1,0 +1,208 @@
+//! The user-side event: decoded, enriched and owned. Serialisation lives in the sinks; the
+//! kernel layout lives in tracer-common. Strings are bytes: the kernel owes us no UTF-8.
+
+use std::net::IpAddr;
+
+pub use tracer_common::event::{AUID_UNSET, EventKind};
+
+/// A loginuid or session id: the kernel's "unset" (-1) is a value of its own, and a kernel
+/// without CONFIG_AUDIT gives none at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Id {
+    Set(u32),
+    Unset,
+    Unknown,
+}
+
+impl Id {
+    pub fn from_raw(v: u32, known: bool) -> Self {
+        match (known, v) {
+            (false, _) => Id::Unknown,
+            (true, AUID_UNSET) => Id::Unset,
+            (true, v) => Id::Set(v),
+        }
+    }
+    /// The raw kernel value (-1 for unset/unknown), as audit logs it.
+    pub fn raw(self) -> u32 {
+        match self {
+            Id::Set(v) => v,
+            _ => AUID_UNSET,
+        }
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Id::Set(v) => write!(f, "{v}"),
+            Id::Unset => f.write_str("unset"),
+            Id::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// Wall-clock time, nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// None when it could not be read.
+    pub ppid: Option<u32>,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub suid: u32,
+    pub sgid: u32,
+    pub fsuid: u32,
+    pub fsgid: u32,
+    pub auid: Id,
+    pub ses: Id,
+    pub comm: Vec<u8>,
+    /// None when neither the kernel nor /proc told us.
+    pub exe: Option<Vec<u8>>,
+    pub mntns: Option<u32>,
+    /// None when the kernel could not tell.
+    pub chrooted: Option<bool>,
+    /// Host path of the process root: "/" unless chrooted.
+    pub root: Vec<u8>,
+    pub syscall: u32,
+    /// fd, 0, or -errno.
+    pub ret: i64,
+    pub detail: Detail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Detail {
+    Exec(Exec),
+    Open(Open),
+    Connect(Connect),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exec {
+    /// The name given to exec (successes: as the kernel resolved it, e.g. /usr/bin/uname).
+    pub filename: Vec<u8>,
+    /// Host path of the working directory.
+    pub cwd: Vec<u8>,
+    pub argv: Vec<Vec<u8>>,
+    pub argv_truncated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Open {
+    /// Absolute, lexically normalised host path.
+    pub host_path: Vec<u8>,
+    /// The name as the call passed it.
+    pub name: Vec<u8>,
+    pub flags: u32,
+    pub mode: u32,
+    pub dfd: i32,
+    /// The name was relative and its base directory could not be resolved.
+    pub base_unknown: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Inet { address: IpAddr, port: u16 },
+    /// sun_path; abstract names start with NUL.
+    Unix { path: Vec<u8> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connect {
+    pub fd: i32,
+    pub peer: Peer,
+}
+
+impl Event {
+    pub fn ok(&self) -> bool {
+        self.ret >= 0
+    }
+
+    pub fn error(&self) -> Option<&'static str> {
+        crate::errno::name(self.ret)
+    }
+
+    /// A path as the process itself sees it: the host path with the chroot prefix removed.
+    pub fn in_root<'a>(&self, host: &'a [u8]) -> &'a [u8] {
+        if self.root == b"/" {
+            return host;
+        }
+        match host.strip_prefix(self.root.as_slice()) {
+            Some(rest) if rest.is_empty() => b"/",
+            Some(rest) if rest.starts_with(b"/") => rest,
+            _ => host,
+        }
+    }
+}
+
+impl Peer {
+    pub fn family(&self) -> &'static str {
+        match self {
+            Peer::Inet { address: IpAddr::V4(_), .. } => "inet",
+            Peer::Inet { address: IpAddr::V6(_), .. } => "inet6",
+            Peer::Unix { .. } => "unix",
+        }
+    }
+}
+
+/// Lexical normalisation of an absolute path: `.` dropped, `..` pops (never above `/`),
+/// repeated slashes folded. Symlinks are not followed: this is what the call named.
+pub fn normalize(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in path.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len() + 1);
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+/// `base` + `/` + `name`, normalised; `name` wins when absolute.
+pub fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
+    if name.starts_with(b"/") {
+        return normalize(name);
+    }
+    let mut p = base.to_vec();
+    p.push(b'/');
+    p.extend_from_slice(name);
+    normalize(&p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_lexically() {
+        assert_eq!(normalize(b"/a/./b//c/../d"), b"/a/b/d");
+        assert_eq!(normalize(b"/../.."), b"/");
+        assert_eq!(normalize(b"/"), b"/");
+        assert_eq!(join(b"/tmp/x", b"../y/z"), b"/tmp/y/z");
+        assert_eq!(join(b"/tmp", b"/etc/passwd"), b"/etc/passwd");
+        assert_eq!(join(b"/", b"a b\nc"), b"/a b\nc");
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(Id::from_raw(u32::MAX, true), Id::Unset);
+        assert_eq!(Id::from_raw(7005, true), Id::Set(7005));
+        assert_eq!(Id::from_raw(7005, false), Id::Unknown);
+        assert_eq!(Id::Unset.to_string(), "unset");
+    }
+}

@@ -1,0 +1,234 @@
+//! Loads the kernel programs with this kernel's offsets and the user's filters, and
+//! attaches them. Everything that can be wrong with the machine is checked here first so
+//! the user gets one clear error instead of a verifier dump.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    programs::TracePoint,
+};
+use thiserror::Error;
+use tracer_common::{
+    config::*,
+    syscount::{STAT_LOST, STAT_STASH_FULL, STAT_SYSCOUNT_FULL, SyscountKey},
+};
+
+use crate::{btf::Btf, offsets, tracefs};
+
+static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("the tracer must run as root (it loads eBPF programs); try sudo")]
+    NotRoot,
+    #[error("kernel BTF not found at /sys/kernel/btf/vmlinux (needs CONFIG_DEBUG_INFO_BTF=y)")]
+    NoBtf,
+    #[error("kernel BTF unusable: {0}")]
+    Btf(String),
+    #[error(transparent)]
+    Tracefs(#[from] tracefs::TracefsError),
+    #[error("tracepoint {0} is missing from this kernel")]
+    MissingTracepoint(String),
+    #[error("loading the eBPF programs: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("program {name}: {source}")]
+    Program { name: String, source: aya::programs::ProgramError },
+    #[error("map {0}: {1}")]
+    Map(&'static str, aya::maps::MapError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What to load and how to filter, as given on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub auid: Option<u32>,
+    pub uid: Option<u32>,
+    pub pids: Vec<u32>,
+    pub comm: Option<String>,
+    /// Follow the children the tracer forks (`-- CMD`).
+    pub follow_children: bool,
+    pub enabled: u32,
+    pub ring_bytes: u32,
+}
+
+struct Prog {
+    func: &'static str,
+    category: &'static str,
+    tp: &'static str,
+    family: u32,
+    /// Absent on older kernels; tracing goes on without it (a warning says so).
+    optional: bool,
+}
+
+const fn p(func: &'static str, category: &'static str, tp: &'static str, family: u32, optional: bool) -> Prog {
+    Prog { func, category, tp, family, optional }
+}
+
+/// Exit handlers first so no entry is stashed without its exit being watched.
+const PROGS: &[Prog] = &[
+    p("sched_process_fork", "sched", "sched_process_fork", 0, false),
+    p("sched_process_exit", "sched", "sched_process_exit", 0, false),
+    p("sys_exit_execve", "syscalls", "sys_exit_execve", ENABLE_EXEC, false),
+    p("sys_exit_execveat", "syscalls", "sys_exit_execveat", ENABLE_EXEC, false),
+    p("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC, false),
+    p("sys_enter_execve", "syscalls", "sys_enter_execve", ENABLE_EXEC, false),
+    p("sys_enter_execveat", "syscalls", "sys_enter_execveat", ENABLE_EXEC, false),
+    p("sys_exit_open", "syscalls", "sys_exit_open", ENABLE_OPEN, false),
+    p("sys_exit_creat", "syscalls", "sys_exit_creat", ENABLE_OPEN, false),
+    p("sys_exit_openat", "syscalls", "sys_exit_openat", ENABLE_OPEN, false),
+    p("sys_exit_openat2", "syscalls", "sys_exit_openat2", ENABLE_OPEN, true),
+    p("sys_enter_open", "syscalls", "sys_enter_open", ENABLE_OPEN, false),
+    p("sys_enter_creat", "syscalls", "sys_enter_creat", ENABLE_OPEN, false),
+    p("sys_enter_openat", "syscalls", "sys_enter_openat", ENABLE_OPEN, false),
+    p("sys_enter_openat2", "syscalls", "sys_enter_openat2", ENABLE_OPEN, true),
+    p("sys_exit_connect", "syscalls", "sys_exit_connect", ENABLE_CONNECT, false),
+    p("sys_enter_connect", "syscalls", "sys_enter_connect", ENABLE_CONNECT, false),
+    p("raw_sys_enter", "raw_syscalls", "sys_enter", ENABLE_SYSCOUNT, false),
+];
+
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    pub warnings: Vec<String>,
+    /// From the start of `load` until the last program was attached.
+    pub attach_time: Duration,
+}
+
+/// Kernel-side counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    pub lost: u64,
+    pub stash_full: u64,
+    pub syscount_full: u64,
+}
+
+pub fn check_environment() -> Result<PathBuf, LoadError> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(LoadError::NotRoot);
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err(LoadError::NoBtf);
+    }
+    Ok(tracefs::ensure_mounted()?)
+}
+
+pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
+    let start = Instant::now();
+    let tracefs = check_environment()?;
+    let btf = Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
+    let (offsets, missing) = offsets::resolve(&btf).map_err(LoadError::Btf)?;
+    let mut warnings: Vec<String> = missing
+        .iter()
+        .map(|f| format!("kernel lacks {f}: the values it feeds are reported as unknown"))
+        .collect();
+
+    let mut cfg = Config {
+        tracer_tgid: std::process::id(),
+        enabled: opts.enabled,
+        fork_parent_pid_off: tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "parent_pid")?,
+        fork_child_pid_off: tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "child_pid")?,
+        exec_filename_off: tracefs::field_offset(&tracefs, "sched", "sched_process_exec", "filename")?,
+        ..Default::default()
+    };
+    if let Some(a) = opts.auid {
+        cfg.filters |= FILTER_AUID;
+        cfg.auid = a;
+    }
+    if let Some(u) = opts.uid {
+        cfg.filters |= FILTER_UID;
+        cfg.uid = u;
+    }
+    if !opts.pids.is_empty() || opts.follow_children {
+        cfg.filters |= FILTER_PID;
+    }
+    if opts.follow_children {
+        cfg.filters |= FOLLOW_TRACER_CHILDREN;
+    }
+    if let Some(c) = &opts.comm {
+        cfg.filters |= FILTER_COMM;
+        let b = c.as_bytes();
+        let n = b.len().min(15);
+        cfg.comm[..n].copy_from_slice(&b[..n]);
+    }
+
+    let cpus = aya::util::nr_cpus().map_err(|(what, e)| LoadError::Other(format!("{what}: {e}")))? as u32;
+    let mut ebpf = EbpfLoader::new()
+        .override_global("CONFIG", &cfg, true)
+        .override_global("OFFSETS", &offsets, true)
+        .map_max_entries("SCRATCH", cpus)
+        .map_max_entries("EVENTS", opts.ring_bytes)
+        .load(PROGRAMS)?;
+
+    if !opts.pids.is_empty() {
+        let mut traced: BpfHashMap<_, u32, u32> =
+            BpfHashMap::try_from(ebpf.map_mut("TRACED").unwrap()).map_err(|e| LoadError::Map("TRACED", e))?;
+        for pid in &opts.pids {
+            traced.insert(pid, 1, 0).map_err(|e| LoadError::Map("TRACED", e))?;
+        }
+    }
+
+    for prog in PROGS {
+        if prog.family != 0 && opts.enabled & prog.family == 0 {
+            continue;
+        }
+        if !tracefs::exists(&tracefs, prog.category, prog.tp) {
+            let name = format!("{}/{}", prog.category, prog.tp);
+            if prog.optional {
+                warnings.push(format!("tracepoint {name} missing: those calls are not traced"));
+                continue;
+            }
+            return Err(LoadError::MissingTracepoint(name));
+        }
+        let err = |source| LoadError::Program { name: prog.func.into(), source };
+        let tp: &mut TracePoint = ebpf
+            .program_mut(prog.func)
+            .ok_or_else(|| LoadError::Other(format!("program {} not in object", prog.func)))?
+            .try_into()
+            .map_err(err)?;
+        let t = Instant::now();
+        tp.load().map_err(err)?;
+        if std::env::var_os("TRACER_DEBUG").is_some() {
+            eprintln!("tracer: loaded {} in {:?}", prog.func, t.elapsed());
+        }
+        tp.attach(prog.category, prog.tp).map_err(err)?;
+    }
+    Ok(Loaded { ebpf, warnings, attach_time: start.elapsed() })
+}
+
+impl Loaded {
+    pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, LoadError> {
+        let map = self.ebpf.take_map("EVENTS").ok_or(LoadError::Other("no EVENTS map".into()))?;
+        RingBuf::try_from(map).map_err(|e| LoadError::Map("EVENTS", e))
+    }
+
+    pub fn stats(&self) -> Result<KernelStats, LoadError> {
+        let arr: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(self.ebpf.map("STATS").unwrap()).map_err(|e| LoadError::Map("STATS", e))?;
+        let sum = |i: u32| -> Result<u64, LoadError> {
+            Ok(arr.get(&i, 0).map_err(|e| LoadError::Map("STATS", e))?.iter().sum())
+        };
+        Ok(KernelStats {
+            lost: sum(STAT_LOST)?,
+            stash_full: sum(STAT_STASH_FULL)?,
+            syscount_full: sum(STAT_SYSCOUNT_FULL)?,
+        })
+    }
+
+    /// Per-(auid, syscall nr) totals counted in the kernel.
+    pub fn syscounts(&self) -> Result<HashMap<(u32, u32), u64>, LoadError> {
+        let map: PerCpuHashMap<&MapData, SyscountKey, u64> = PerCpuHashMap::try_from(self.ebpf.map("SYSCOUNT").unwrap())
+            .map_err(|e| LoadError::Map("SYSCOUNT", e))?;
+        let mut out = HashMap::new();
+        for item in map.iter() {
+            let (k, v) = item.map_err(|e| LoadError::Map("SYSCOUNT", e))?;
+            *out.entry((k.auid, k.nr)).or_insert(0) += v.iter().sum::<u64>();
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,77 @@
+//! `tracer`: exec, file-access and network tracing with auditd's per-user answers, at eBPF
+//! cost. This file only parses the command line and maps errors to exit statuses:
+//! 2 for bad input or an unusable machine, 1 for failures while running.
+
+mod btf;
+mod bytes;
+mod cmd;
+mod decode;
+mod errno;
+mod event;
+mod loader;
+mod offsets;
+mod sink;
+mod stream;
+mod timefmt;
+mod tracefs;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tracer", version, about = "eBPF exec/open/connect tracer with per-login-UID reports")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Stream exec, open and connect events (text or JSON lines).
+    Trace(cmd::trace::TraceArgs),
+}
+
+/// Bad input from the user (or a machine the tracer cannot run on): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Loads the programs; problems with the machine (not root, no BTF, missing tracepoint)
+/// are usage errors.
+pub fn load_or_usage_error(opts: &loader::Options) -> anyhow::Result<loader::Loaded> {
+    use loader::LoadError::*;
+    match loader::load(opts) {
+        Ok(l) => {
+            for w in &l.warnings {
+                eprintln!("tracer: warning: {w}");
+            }
+            Ok(l)
+        }
+        Err(e @ (NotRoot | NoBtf | Btf(_) | MissingTracepoint(_) | Tracefs(_))) => Err(UsageError(e.to_string()).into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Loss is never silent: the totals go to stderr at the end of every run.
+pub fn report_totals(o: &stream::Outcome) {
+    eprintln!(
+        "tracer: {} events, {} lost, {} undecodable, {} not captured (stash full)",
+        o.events, o.stats.lost, o.decode_errors, o.stats.stash_full
+    );
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Trace(a) => cmd::trace::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("tracer: error: {e:#}");
+            std::process::exit(if e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 });
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! JSON lines, one object per event, written by hand: the strings need the lossless
+//! surrogate escapes of `bytes.rs`, and this is the hot path of `trace --format json`.
+
+use std::io::{self, Write};
+
+use super::Sink;
+use crate::{
+    bytes::json_str,
+    event::{Detail, Event, Id, Peer},
+    timefmt::rfc3339,
+};
+
+pub struct JsonSink<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> JsonSink<W> {
+    pub fn new(out: W) -> Self {
+        Self { out, buf: Vec::with_capacity(4096) }
+    }
+}
+
+fn id(buf: &mut Vec<u8>, v: Id) {
+    match v {
+        Id::Set(n) => buf.extend_from_slice(n.to_string().as_bytes()),
+        Id::Unset => buf.extend_from_slice(b"\"unset\""),
+        Id::Unknown => buf.extend_from_slice(b"null"),
+    }
+}
+
+macro_rules! field {
+    ($buf:expr, $name:literal, $v:expr) => {{
+        $buf.extend_from_slice(concat!(",\"", $name, "\":").as_bytes());
+        $buf.extend_from_slice($v.to_string().as_bytes());
+    }};
+}
+
+/// Serialises one event (no trailing newline).
+pub fn render(buf: &mut Vec<u8>, ev: &Event) {
+    let kind = match ev.detail {
+        Detail::Exec(_) => "exec",
+        Detail::Open(_) => "open",
+        Detail::Connect(_) => "connect",
+    };
+    buf.extend_from_slice(b"{\"event\":\"");
+    buf.extend_from_slice(kind.as_bytes());
+    buf.extend_from_slice(b"\",\"time\":\"");
+    buf.extend_from_slice(rfc3339(ev.time_ns).as_bytes());
+    buf.push(b'"');
+    field!(buf, "pid", ev.pid);
+    field!(buf, "tid", ev.tid);
+    buf.extend_from_slice(b",\"ppid\":");
+    match ev.ppid {
+        Some(p) => buf.extend_from_slice(p.to_string().as_bytes()),
+        None => buf.extend_from_slice(b"null"),
+    }
+    field!(buf, "uid", ev.uid);
+    field!(buf, "gid", ev.gid);
+    field!(buf, "euid", ev.euid);
+    field!(buf, "egid", ev.egid);
+    buf.extend_from_slice(b",\"auid\":");
+    id(buf, ev.auid);
+    buf.extend_from_slice(b",\"ses\":");
+    id(buf, ev.ses);
+    buf.extend_from_slice(b",\"comm\":");
+    json_str(buf, &ev.comm);
+    buf.extend_from_slice(b",\"exe\":");
+    match &ev.exe {
+        Some(e) => json_str(buf, e),
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.extend_from_slice(b",\"mntns\":");
+    match ev.mntns {
+        Some(n) => buf.extend_from_slice(n.to_string().as_bytes()),
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.extend_from_slice(b",\"chrooted\":");
+    buf.extend_from_slice(match ev.chrooted {
+        Some(true) => b"true".as_slice(),
+        Some(false) => b"false",
+        None => b"null",
+    });
+    buf.extend_from_slice(b",\"root\":");
+    json_str(buf, &ev.root);
+    field!(buf, "syscall", ev.syscall);
+    field!(buf, "ret", ev.ret);
+    buf.extend_from_slice(b",\"error\":");
+    match ev.error() {
+        Some(e) => {
+            buf.push(b'"');
+            buf.extend_from_slice(e.as_bytes());
+            buf.push(b'"');
+        }
+        None if ev.ret < 0 => buf.extend_from_slice(format!("\"E{}\"", -ev.ret).as_bytes()),
+        None => buf.extend_from_slice(b"null"),
+    }
+    match &ev.detail {
+        Detail::Exec(e) => {
+            buf.extend_from_slice(b",\"filename\":");
+            json_str(buf, &e.filename);
+            buf.extend_from_slice(b",\"cwd\":");
+            json_str(buf, &e.cwd);
+            buf.extend_from_slice(b",\"argv\":[");
+            for (i, a) in e.argv.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                json_str(buf, a);
+            }
+            buf.push(b']');
+            field!(buf, "argv_truncated", e.argv_truncated);
+        }
+        Detail::Open(o) => {
+            buf.extend_from_slice(b",\"path\":");
+            json_str(buf, ev.in_root(&o.host_path));
+            if ev.root != b"/" {
+                buf.extend_from_slice(b",\"host_path\":");
+                json_str(buf, &o.host_path);
+            }
+            buf.extend_from_slice(b",\"name\":");
+            json_str(buf, &o.name);
+            field!(buf, "flags", o.flags);
+            field!(buf, "mode", o.mode);
+            if o.base_unknown {
+                buf.extend_from_slice(b",\"base_unknown\":true");
+            }
+        }
+        Detail::Connect(c) => {
+            buf.extend_from_slice(b",\"family\":\"");
+            buf.extend_from_slice(c.peer.family().as_bytes());
+            buf.push(b'"');
+            field!(buf, "fd", c.fd);
+            match &c.peer {
+                Peer::Inet { address, port } => {
+                    buf.extend_from_slice(format!(",\"address\":\"{address}\",\"port\":{port}").as_bytes());
+                }
+                Peer::Unix { path } => {
+                    buf.extend_from_slice(b",\"path\":");
+                    json_str(buf, path);
+                }
+            }
+        }
+    }
+    buf.push(b'}');
+}
+
+impl<W: Write> Sink for JsonSink<W> {
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        self.buf.clear();
+        render(&mut self.buf, ev);
+        self.buf.push(b'\n');
+        self.out.write_all(&self.buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,21 @@
+//! Where events go: one module per output format.
+
+pub mod json;
+pub mod text;
+
+use std::io::{self, Write};
+
+use crate::event::Event;
+
+pub trait Sink {
+    fn event(&mut self, ev: &Event) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+/// stdout, or FILE created (truncated) up front so a bad path fails before tracing starts.
+pub fn open_output(path: Option<&std::path::Path>) -> io::Result<Box<dyn Write + Send>> {
+    Ok(match path {
+        Some(p) => Box::new(io::BufWriter::with_capacity(1 << 16, std::fs::File::create(p)?)),
+        None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
+    })
+}

@@ -1,0 +1,102 @@
+//! One readable line per event; hostile bytes escaped so a name cannot forge a line.
+
+use std::io::{self, Write};
+
+use super::Sink;
+use crate::{
+    bytes::text_escape,
+    event::{Detail, Event, Peer},
+    timefmt::rfc3339,
+};
+
+pub struct TextSink<W: Write> {
+    out: W,
+    line: String,
+}
+
+impl<W: Write> TextSink<W> {
+    pub fn new(out: W) -> Self {
+        Self { out, line: String::with_capacity(512) }
+    }
+}
+
+fn quoted(s: &mut String, b: &[u8]) {
+    s.push('"');
+    text_escape(s, b);
+    s.push('"');
+}
+
+pub fn render(s: &mut String, ev: &Event) {
+    use std::fmt::Write as _;
+    let _ = write!(s, "{} ", rfc3339(ev.time_ns));
+    let kind = match ev.detail {
+        Detail::Exec(_) => "exec",
+        Detail::Open(_) => "open",
+        Detail::Connect(_) => "connect",
+    };
+    let ppid = ev.ppid.map_or("?".to_string(), |p| p.to_string());
+    let _ = write!(s, "{kind:<7} pid={} ppid={ppid} uid={} auid={} ses={} comm=", ev.pid, ev.uid, ev.auid, ev.ses);
+    quoted(s, &ev.comm);
+    if ev.root != b"/" {
+        s.push_str(" root=");
+        quoted(s, &ev.root);
+    }
+    match &ev.detail {
+        Detail::Exec(e) => {
+            s.push_str(" filename=");
+            quoted(s, &e.filename);
+            s.push_str(" argv=[");
+            for (i, a) in e.argv.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                quoted(s, a);
+            }
+            s.push(']');
+            if e.argv_truncated {
+                s.push_str(" (argv truncated)");
+            }
+        }
+        Detail::Open(o) => {
+            s.push(' ');
+            quoted(s, &o.host_path);
+            let _ = write!(s, " flags={:#o}", o.flags);
+        }
+        Detail::Connect(c) => match &c.peer {
+            Peer::Inet { address, port } => {
+                let _ = write!(s, " {} {address} port {port}", c.peer.family());
+            }
+            Peer::Unix { path } => {
+                s.push_str(" unix ");
+                match path.strip_prefix(b"\0") {
+                    Some(abs) => {
+                        s.push('@');
+                        quoted(s, abs);
+                    }
+                    None => quoted(s, path),
+                }
+            }
+        },
+    }
+    match ev.error() {
+        Some(e) => {
+            let _ = write!(s, " = {} {e}", ev.ret);
+        }
+        None => {
+            let _ = write!(s, " = {}", ev.ret);
+        }
+    }
+}
+
+impl<W: Write> Sink for TextSink<W> {
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        self.line.clear();
+        render(&mut self.line, ev);
+        self.line.push('\n');
+        self.out.write_all(self.line.as_bytes())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

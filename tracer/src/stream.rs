@@ -1,0 +1,141 @@
+//! The event loop: one ring buffer read through tokio's `AsyncFd`, the optional traced
+//! command, signals and a deadline. When it ends, every pending record is drained.
+
+use std::{ffi::OsString, os::unix::process::CommandExt as _, time::Duration};
+
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{SignalKind, signal},
+};
+
+use crate::{
+    decode::Decoder,
+    event::Event,
+    loader::{KernelStats, Loaded},
+};
+
+pub struct RunOptions {
+    pub command: Option<Vec<OsString>>,
+    pub duration: Option<Duration>,
+    /// Warn on stderr as soon as the kernel reports lost records.
+    pub warn_lost: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The command's exit status (128+signal when killed), when one was run.
+    pub exit_code: Option<i32>,
+    pub events: u64,
+    pub decode_errors: u64,
+    pub stats: KernelStats,
+}
+
+pub async fn run(
+    loaded: &mut Loaded,
+    opts: RunOptions,
+    mut on_event: impl FnMut(Event) -> std::io::Result<()>,
+    mut on_batch_end: impl FnMut() -> std::io::Result<()>,
+) -> anyhow::Result<Outcome> {
+    let ring = loaded.take_ring()?;
+    // SAFETY: the AsyncFd owns the RingBuf, which owns the map fd: the fd outlives the
+    // registration.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+        .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
+    let mut decoder = Decoder::new();
+    let mut out = Outcome::default();
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut child = match &opts.command {
+        Some(cmd) => Some(
+            // Resolved here: a PATH search in the forked child would show up as failed
+            // execs of the tracer's own image.
+            tokio::process::Command::new(resolve_command(&cmd[0])?)
+                .arg0(&cmd[0])
+                .args(&cmd[1..])
+                .spawn()
+                .map_err(|e| anyhow::anyhow!("cannot run {:?}: {e}", cmd[0]))?,
+        ),
+        None => None,
+    };
+    let deadline = tokio::time::sleep(opts.duration.unwrap_or(Duration::from_secs(u64::MAX / 4)));
+    tokio::pin!(deadline);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut reported_lost = 0;
+
+    let mut drain = |ring: &mut aya::maps::RingBuf<aya::maps::MapData>, out: &mut Outcome| -> std::io::Result<()> {
+        while let Some(item) = ring.next() {
+            match decoder.decode(&item) {
+                Ok(ev) => {
+                    out.events += 1;
+                    on_event(ev)?;
+                }
+                Err(_) => out.decode_errors += 1,
+            }
+        }
+        on_batch_end()
+    };
+
+    loop {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard?;
+                drain(guard.get_inner_mut(), &mut out)?;
+                guard.clear_ready();
+            }
+            status = async { child.as_mut().unwrap().wait().await }, if child.is_some() => {
+                let status = status?;
+                use std::os::unix::process::ExitStatusExt;
+                out.exit_code = Some(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
+                break;
+            }
+            _ = sigint.recv() => {
+                if !forward(&child, libc::SIGINT) { break; }
+            }
+            _ = sigterm.recv() => {
+                if !forward(&child, libc::SIGTERM) { break; }
+            }
+            _ = &mut deadline => break,
+            _ = tick.tick() => {
+                if opts.warn_lost {
+                    let lost = loaded.stats()?.lost;
+                    if lost > reported_lost {
+                        eprintln!("tracer: warning: {} events lost so far (ring buffer full); raise --buffer-size", lost);
+                        reported_lost = lost;
+                    }
+                }
+            }
+        }
+    }
+    // Records committed before the command exited (or the signal) are all in the ring.
+    drain(ring.get_mut(), &mut out)?;
+    out.stats = loaded.stats()?;
+    Ok(out)
+}
+
+/// CMD as execvp(3) would find it.
+fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path::PathBuf> {
+    use std::os::unix::{ffi::OsStrExt, fs::PermissionsExt};
+    let is_exec = |p: &std::path::Path| {
+        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    };
+    if cmd.as_bytes().contains(&b'/') {
+        return Ok(cmd.into());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| is_exec(p))
+        .ok_or_else(|| crate::UsageError(format!("command not found: {}", cmd.to_string_lossy())).into())
+}
+
+/// Passes a signal to the traced command so it can exit and be drained; false when there
+/// is no command (the tracer itself stops).
+fn forward(child: &Option<tokio::process::Child>, sig: i32) -> bool {
+    match child.as_ref().and_then(|c| c.id()) {
+        Some(pid) => {
+            unsafe { libc::kill(pid as i32, sig) };
+            true
+        }
+        None => false,
+    }
+}
