@@ -118,14 +118,16 @@ fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path::PathBuf> 
     let is_exec = |p: &std::path::Path| {
         std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
     };
+    let not_found = || crate::UsageError(format!("command not found: {}", cmd.to_string_lossy())).into();
     if cmd.as_bytes().contains(&b'/') {
-        return Ok(cmd.into());
+        let p = std::path::PathBuf::from(cmd);
+        return if is_exec(&p) { Ok(p) } else { Err(not_found()) };
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)
         .map(|d| d.join(cmd))
         .find(|p| is_exec(p))
-        .ok_or_else(|| crate::UsageError(format!("command not found: {}", cmd.to_string_lossy())).into())
+        .ok_or_else(not_found)
 }
 
 /// Passes a signal to the traced command so it can exit and be drained; false when there

@@ -1,0 +1,182 @@
+//! A scripted process for the tests and benchmarks to trace: it sets its login UID and
+//! drops privileges if asked, then performs the operations given as arguments, in order.
+//!
+//! workload [--loginuid N] [--ids UID:GID] OP... [-- PROG ARGS...]
+//!   open:PATH            open O_RDONLY and close (failures are fine: they are the point)
+//!   open-n:N:PATH        the same N times
+//!   create:PATH          creat(2) and close
+//!   openat:DIR:NAME      open DIR, then openat(dirfd, NAME)
+//!   openat2:NAME         openat2(AT_FDCWD, NAME)
+//!   chdir:DIR
+//!   exec-n:N:PROG        fork + exec PROG (no arguments) N times, waiting for each
+//!   connect:ADDR         TCP connect to 127.0.0.1:9 or [::1]:80 style ADDR
+//!   connect-n:N:ADDR
+//!   unix:PATH            connect an AF_UNIX stream socket to PATH
+//!   abstract:NAME        the same, abstract name
+//!   sleep:MS
+//!   -- PROG ARGS...      fork + exec PROG with ARGS (bytes as given), wait
+//! Prints `workload: elapsed_ns=N` on stderr at the end.
+use std::{
+    ffi::{CString, OsString},
+    net::{SocketAddr, TcpStream},
+    os::unix::ffi::{OsStrExt, OsStringExt},
+    time::Instant,
+};
+
+fn die(msg: String) -> ! {
+    eprintln!("workload: {msg}");
+    std::process::exit(2)
+}
+
+fn cstr(b: &[u8]) -> CString {
+    CString::new(b).unwrap_or_else(|_| die("argument holds a NUL byte".into()))
+}
+
+fn split(b: &[u8]) -> (&[u8], &[u8]) {
+    match b.iter().position(|&c| c == b':') {
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b, &b""[..]),
+    }
+}
+
+fn num(b: &[u8]) -> u64 {
+    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| die(format!("bad number {:?}", String::from_utf8_lossy(b))))
+}
+
+fn open(path: &[u8], flags: i32) {
+    let p = cstr(path);
+    let fd = unsafe { libc::open(p.as_ptr(), flags, 0o644) };
+    if fd >= 0 {
+        unsafe { libc::close(fd) };
+    }
+}
+
+fn spawn_wait(argv: &[Vec<u8>]) {
+    let cargs: Vec<CString> = argv.iter().map(|a| cstr(a)).collect();
+    let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let env: [*const libc::c_char; 1] = [std::ptr::null()];
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::execve(ptrs[0], ptrs.as_ptr(), env.as_ptr());
+            libc::_exit(127);
+        }
+        let mut st = 0;
+        libc::waitpid(pid, &mut st, 0);
+    }
+}
+
+fn connect(addr: &[u8]) {
+    let s = String::from_utf8_lossy(addr);
+    let a: SocketAddr = s.parse().unwrap_or_else(|_| die(format!("bad address {s}")));
+    let _ = TcpStream::connect(a);
+}
+
+fn unix_connect(path: &[u8], abstract_name: bool) {
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+        let mut sa: libc::sockaddr_un = std::mem::zeroed();
+        sa.sun_family = libc::AF_UNIX as u16;
+        let start = usize::from(abstract_name);
+        for (i, &b) in path.iter().take(100).enumerate() {
+            sa.sun_path[start + i] = b as libc::c_char;
+        }
+        let len = std::mem::size_of::<libc::sa_family_t>() + start + path.len().min(100) + usize::from(!abstract_name);
+        libc::connect(fd, (&sa as *const libc::sockaddr_un).cast(), len as u32);
+        libc::close(fd);
+    }
+}
+
+fn main() {
+    let args: Vec<Vec<u8>> = std::env::args_os().skip(1).map(OsString::into_vec).collect();
+    let start = Instant::now();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        match a.as_slice() {
+            b"--loginuid" => {
+                let v = &args[i];
+                i += 1;
+                std::fs::write("/proc/self/loginuid", v).unwrap_or_else(|e| die(format!("set loginuid: {e}")));
+            }
+            b"--ids" => {
+                let (u, g) = split(&args[i]);
+                i += 1;
+                let (u, g) = (num(u) as u32, num(g) as u32);
+                unsafe {
+                    if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(g) != 0 || libc::setuid(u) != 0 {
+                        die(format!("drop to {u}:{g}: {}", std::io::Error::last_os_error()));
+                    }
+                }
+            }
+            b"--" => {
+                spawn_wait(&args[i..]);
+                break;
+            }
+            op => {
+                let (name, rest) = split(op);
+                match name {
+                    b"open" => open(rest, libc::O_RDONLY),
+                    b"open-n" => {
+                        let (n, path) = split(rest);
+                        for _ in 0..num(n) {
+                            open(path, libc::O_RDONLY);
+                        }
+                    }
+                    b"create" => {
+                        let p = cstr(rest);
+                        let fd = unsafe { libc::creat(p.as_ptr(), 0o644) };
+                        if fd >= 0 {
+                            unsafe { libc::close(fd) };
+                        }
+                    }
+                    b"openat" => {
+                        let (dir, name) = split(rest);
+                        let d = cstr(dir);
+                        let n = cstr(name);
+                        unsafe {
+                            let dfd = libc::open(d.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                            let fd = libc::openat(dfd, n.as_ptr(), libc::O_RDONLY);
+                            if fd >= 0 {
+                                libc::close(fd);
+                            }
+                            libc::close(dfd);
+                        }
+                    }
+                    b"openat2" => {
+                        let n = cstr(rest);
+                        // struct open_how { u64 flags; u64 mode; u64 resolve; }
+                        let how: [u64; 3] = [libc::O_RDONLY as u64, 0, 0];
+                        unsafe {
+                            let fd = libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, n.as_ptr(), how.as_ptr(), 24usize);
+                            if fd >= 0 {
+                                libc::close(fd as i32);
+                            }
+                        }
+                    }
+                    b"chdir" => std::env::set_current_dir(std::ffi::OsStr::from_bytes(rest)).unwrap_or_else(|e| die(format!("chdir: {e}"))),
+                    b"exec-n" => {
+                        let (n, prog) = split(rest);
+                        for _ in 0..num(n) {
+                            spawn_wait(&[prog.to_vec()]);
+                        }
+                    }
+                    b"connect" => connect(rest),
+                    b"connect-n" => {
+                        let (n, addr) = split(rest);
+                        for _ in 0..num(n) {
+                            connect(addr);
+                        }
+                    }
+                    b"unix" => unix_connect(rest, false),
+                    b"abstract" => unix_connect(rest, true),
+                    b"sleep" => std::thread::sleep(std::time::Duration::from_millis(num(rest))),
+                    _ => die(format!("unknown operation {:?}", String::from_utf8_lossy(op))),
+                }
+            }
+        }
+    }
+    eprintln!("workload: elapsed_ns={}", start.elapsed().as_nanos());
+}
