@@ -28,6 +28,8 @@ struct Cli {
 enum Command {
     /// Stream exec, open and connect events (text or JSON lines).
     Trace(cmd::trace::TraceArgs),
+    /// List running processes whose root is not "/" (chroot jails).
+    Roots(cmd::roots::RootsArgs),
 }
 
 /// Bad input from the user (or a machine the tracer cannot run on): exit status 2.
@@ -65,6 +67,7 @@ fn main() {
     let result = rt.block_on(async {
         match cli.command {
             Command::Trace(a) => cmd::trace::run(a).await,
+            Command::Roots(a) => cmd::roots::run(a),
         }
     });
     match result {

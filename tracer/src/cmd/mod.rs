@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod roots;
 pub mod trace;
 
 use std::time::Duration;

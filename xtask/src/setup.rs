@@ -1,0 +1,78 @@
+//! Idempotent set-up: each step checks before it installs, so a second run is quick.
+
+use std::process::Command;
+
+use crate::util::{check, output};
+
+/// Debian packages: the first three build bpf-linker against LLVM 22; the rest are the
+/// real peers the tests and benchmarks drive.
+const PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "zlib1g-dev",
+    "libzstd-dev",
+    "util-linux",
+    "iproute2",
+    "auditd",
+    "openssh-server",
+    "openssh-client",
+    "sshpass",
+    "nftables",
+    "iptables",
+    "busybox-static",
+    "strace",
+];
+
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn run() -> anyhow::Result<()> {
+    apt()?;
+    rust_src()?;
+    bpf_linker()
+}
+
+fn installed(pkg: &str) -> bool {
+    output("dpkg-query", &["-W", "-f=${Status}", pkg]).contains("install ok installed")
+}
+
+fn apt() -> anyhow::Result<()> {
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    check(Command::new("apt-get").args(["update", "-qq"]))?;
+    // Packages with daemons (auditd, sshd) must not start them on the host: the tests
+    // start their own, configured for the test.
+    let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
+    let had_policy = policy.exists();
+    if !had_policy {
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
+        std::fs::set_permissions(policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
+    let r = check(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"));
+    if !had_policy {
+        let _ = std::fs::remove_file(policy);
+    }
+    r
+}
+
+fn rust_src() -> anyhow::Result<()> {
+    let have = output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"]);
+    if have.lines().any(|l| l.starts_with("rust-src")) {
+        return Ok(());
+    }
+    check(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+}
+
+fn bpf_linker() -> anyhow::Result<()> {
+    if output("bpf-linker", &["--version"]).contains(BPF_LINKER_VERSION) {
+        return Ok(());
+    }
+    eprintln!("xtask: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (a few minutes)");
+    check(Command::new("cargo")
+        .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--no-default-features", "--features", "llvm-22"])
+        .env("LLVM_PREFIX", "/usr/lib/llvm-22"))
+}
