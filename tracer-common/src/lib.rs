@@ -10,6 +10,7 @@ pub mod connect;
 pub mod event;
 pub mod exec;
 pub mod open;
+pub mod sshlog;
 pub mod syscount;
 
 pub use config::{Config, Offsets};

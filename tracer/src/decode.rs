@@ -9,9 +9,10 @@ use tracer_common::{
     event::*,
     exec::ExecBody,
     open::OpenBody,
+    sshlog::{SshLogBody, VIA_SENDTO},
 };
 
-use crate::event::{Connect, Detail, Event, Exec, Id, Open, Peer, join, normalize};
+use crate::event::{Connect, Detail, Event, Exec, Id, LogLine, Open, Peer, join, normalize};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -88,7 +89,7 @@ impl Decoder {
             EventKind::Exec => size_of::<ExecBody>(),
             EventKind::Open => size_of::<OpenBody>(),
             EventKind::Connect => size_of::<ConnectBody>(),
-            EventKind::SshLog => 0,
+            EventKind::SshLog => size_of::<SshLogBody>(),
         };
         let size = (h.size as usize).min(rec.len());
         let rec = &rec[..size];
@@ -152,7 +153,11 @@ impl Decoder {
                 };
                 Detail::Connect(Connect { fd: b.fd, peer })
             }
-            EventKind::SshLog => return Err(DecodeError::Kind(h.kind)),
+            EventKind::SshLog => {
+                let b: SshLogBody = read_pod(rec, HEADER_SIZE)?;
+                let data = s.take(b.len as usize)?.to_vec();
+                Detail::Log(LogLine { fd: b.fd, via_syslog: b.via == VIA_SENDTO, data, truncated: b.total > b.len })
+            }
         };
         let exe = if h.flags & F_EXE_PRESENT != 0 && !exe.is_empty() {
             if self.exes.len() >= EXE_CACHE_MAX {

@@ -79,6 +79,18 @@ pub enum Detail {
     Exec(Exec),
     Open(Open),
     Connect(Connect),
+    /// A message sshd wrote (the guard's source).
+    Log(LogLine),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub fd: i32,
+    /// Through sendto(2) to a syslog socket, or write(2) to stderr.
+    pub via_syslog: bool,
+    pub data: Vec<u8>,
+    /// The call wrote more than was captured.
+    pub truncated: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

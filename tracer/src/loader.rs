@@ -91,6 +91,8 @@ const PROGS: &[Prog] = &[
     p("sys_exit_connect", "syscalls", "sys_exit_connect", ENABLE_CONNECT, false),
     p("sys_enter_connect", "syscalls", "sys_enter_connect", ENABLE_CONNECT, false),
     p("raw_sys_enter", "raw_syscalls", "sys_enter", ENABLE_SYSCOUNT, false),
+    p("sys_enter_sendto", "syscalls", "sys_enter_sendto", ENABLE_SSHLOG, false),
+    p("sys_enter_write", "syscalls", "sys_enter_write", ENABLE_SSHLOG, false),
 ];
 
 pub struct Loaded {

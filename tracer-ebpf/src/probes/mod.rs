@@ -4,6 +4,7 @@ pub mod connect;
 pub mod exec;
 pub mod open;
 pub mod sched;
+pub mod sshlog;
 pub mod syscount;
 
 use aya_ebpf::{

@@ -42,6 +42,7 @@ pub fn render(buf: &mut Vec<u8>, ev: &Event) {
         Detail::Exec(_) => "exec",
         Detail::Open(_) => "open",
         Detail::Connect(_) => "connect",
+        Detail::Log(_) => "log",
     };
     buf.extend_from_slice(b"{\"event\":\"");
     buf.extend_from_slice(kind.as_bytes());
@@ -125,6 +126,12 @@ pub fn render(buf: &mut Vec<u8>, ev: &Event) {
             if o.base_unknown {
                 buf.extend_from_slice(b",\"base_unknown\":true");
             }
+        }
+        Detail::Log(l) => {
+            buf.extend_from_slice(if l.via_syslog { b",\"via\":\"syslog\"".as_slice() } else { b",\"via\":\"stderr\"" });
+            buf.extend_from_slice(b",\"data\":");
+            json_str(buf, &l.data);
+            field!(buf, "data_truncated", l.truncated);
         }
         Detail::Connect(c) => {
             buf.extend_from_slice(b",\"family\":\"");

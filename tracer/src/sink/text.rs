@@ -33,6 +33,7 @@ pub fn render(s: &mut String, ev: &Event) {
         Detail::Exec(_) => "exec",
         Detail::Open(_) => "open",
         Detail::Connect(_) => "connect",
+        Detail::Log(_) => "log",
     };
     let ppid = ev.ppid.map_or("?".to_string(), |p| p.to_string());
     let _ = write!(s, "{kind:<7} pid={} ppid={ppid} uid={} auid={} ses={} comm=", ev.pid, ev.uid, ev.auid, ev.ses);
@@ -61,6 +62,10 @@ pub fn render(s: &mut String, ev: &Event) {
             s.push(' ');
             quoted(s, &o.host_path);
             let _ = write!(s, " flags={:#o}", o.flags);
+        }
+        Detail::Log(l) => {
+            s.push_str(if l.via_syslog { " syslog " } else { " stderr " });
+            quoted(s, &l.data);
         }
         Detail::Connect(c) => match &c.peer {
             Peer::Inet { address, port } => {

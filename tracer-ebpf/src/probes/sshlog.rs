@@ -1,0 +1,78 @@
+//! sshd's own log messages, captured as sshd writes them: syslog datagrams (sendto on the
+//! /dev/log socket) and stderr writes (`sshd -D -e`), from processes named sshd,
+//! sshd-session or sshd-auth only. The sender pid comes with them, so a message that names
+//! no address can be tied to the connection that process serves.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use tracer_common::{
+    config::ENABLE_SSHLOG,
+    event::EventKind,
+    sshlog::{SSHLOG_MAX, SshLogBody, VIA_SENDTO, VIA_WRITE},
+};
+
+use super::sys_arg;
+use crate::{
+    kernel::{conf, current_task},
+    record::Rec,
+};
+
+const NR_WRITE: u32 = 1;
+const NR_SENDTO: u32 = 44;
+const STDERR: u64 = 2;
+
+#[tracepoint]
+pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
+    capture(sys_arg(&ctx, 0), sys_arg(&ctx, 1), sys_arg(&ctx, 2), VIA_SENDTO, NR_SENDTO);
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_write(ctx: TracePointContext) -> u32 {
+    let fd = sys_arg(&ctx, 0);
+    if fd == STDERR {
+        capture(fd, sys_arg(&ctx, 1), sys_arg(&ctx, 2), VIA_WRITE, NR_WRITE);
+    }
+    0
+}
+
+/// "sshd", "sshd-session", "sshd-auth": the comm is NUL-padded to 16 bytes.
+#[inline(always)]
+fn is_sshd(c: &[u8; 16]) -> bool {
+    if &c[..4] != b"sshd" {
+        return false;
+    }
+    c[4] == 0 || (&c[4..13] == b"-session\0") || (&c[4..10] == b"-auth\0")
+}
+
+#[inline(always)]
+fn capture(fd: u64, buf: u64, len: u64, via: u32, nr: u32) {
+    if conf!(enabled) & ENABLE_SSHLOG == 0 {
+        return;
+    }
+    let Ok(comm) = bpf_get_current_comm() else {
+        return;
+    };
+    if !is_sshd(&comm) {
+        return;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if (pid_tgid >> 32) as u32 == conf!(tracer_tgid) {
+        return;
+    }
+    let Some(mut rec) = Rec::new::<SshLogBody>() else {
+        return;
+    };
+    rec.fill(EventKind::SshLog, current_task(), pid_tgid, bpf_get_current_uid_gid(), nr, len as i64, false);
+    let want = if len > SSHLOG_MAX as u64 { SSHLOG_MAX } else { len as u32 };
+    let got = rec.push_user(buf, want & (SSHLOG_MAX * 2 - 1));
+    let body = rec.body::<SshLogBody>();
+    body.fd = fd as i32;
+    body.via = via;
+    body.total = len as u32;
+    body.len = got;
+    rec.submit();
+}
