@@ -15,7 +15,8 @@
 //!   abstract:NAME        the same, abstract name
 //!   sleep:MS
 //!   -- PROG ARGS...      fork + exec PROG with ARGS (bytes as given), wait
-//! Prints `workload: elapsed_ns=N` on stderr at the end.
+//! Prints `workload: start_ns=WALL elapsed_ns=N` on stderr at the end (WALL: when it began,
+//! ns since the epoch, so a benchmark can tell how long the tracer took to attach).
 use std::{
     ffi::{CString, OsString},
     net::{SocketAddr, TcpStream},
@@ -91,6 +92,7 @@ fn unix_connect(path: &[u8], abstract_name: bool) {
 fn main() {
     let args: Vec<Vec<u8>> = std::env::args_os().skip(1).map(OsString::into_vec).collect();
     let start = Instant::now();
+    let start_wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -178,5 +180,5 @@ fn main() {
             }
         }
     }
-    eprintln!("workload: elapsed_ns={}", start.elapsed().as_nanos());
+    eprintln!("workload: start_ns={start_wall} elapsed_ns={}", start.elapsed().as_nanos());
 }

@@ -1,0 +1,193 @@
+//! Follows a log file like `tail -F`: across rotation (rename + new file, by inode) and
+//! truncation (copytruncate), starting at the end of the file by default.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Longest line kept; longer lines are cut (a log line cannot make us buffer without bound).
+const MAX_LINE: usize = 64 * 1024;
+/// Bytes of the file's start remembered to detect truncate-and-rewrite.
+const HEAD: usize = 64;
+
+pub struct Follower {
+    path: PathBuf,
+    file: Option<File>,
+    id: (u64, u64),
+    pos: u64,
+    partial: Vec<u8>,
+    /// First bytes of the file as last seen: a changed head means it was truncated and
+    /// rewritten past our position between two polls.
+    head: Vec<u8>,
+}
+
+impl Follower {
+    /// Opens `path`; reads from its start if `from_start`, else only lines written from now on.
+    /// A missing file is fine: it is picked up (from its start) when it appears.
+    pub fn open(path: &Path, from_start: bool) -> io::Result<Self> {
+        let mut f = Follower {
+            path: path.into(),
+            file: None,
+            id: (0, 0),
+            pos: 0,
+            partial: Vec::new(),
+            head: Vec::new(),
+        };
+        match File::open(path) {
+            Ok(file) => {
+                let md = file.metadata()?;
+                f.id = (md.dev(), md.ino());
+                f.pos = if from_start { 0 } else { md.len() };
+                f.file = Some(file);
+                f.head = f.read_head()?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(f)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Returns the complete lines written since the last call (without their newline).
+    pub fn poll(&mut self) -> io::Result<Vec<Vec<u8>>> {
+        let mut lines = Vec::new();
+        if self.file.is_some() {
+            self.read_current(&mut lines)?;
+        }
+        // Rotated (the path now names another file) or appeared?
+        match std::fs::metadata(&self.path) {
+            Ok(md) if self.file.is_none() || (md.dev(), md.ino()) != self.id => {
+                if let Ok(file) = File::open(&self.path) {
+                    // The old file may have got its last lines between our read and the rename.
+                    if self.file.is_some() {
+                        self.read_current(&mut lines)?;
+                    }
+                    if !self.partial.is_empty() {
+                        lines.push(std::mem::take(&mut self.partial));
+                    }
+                    let md = file.metadata()?;
+                    self.id = (md.dev(), md.ino());
+                    self.file = Some(file);
+                    self.pos = 0;
+                    self.head.clear();
+                    self.read_current(&mut lines)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(lines)
+    }
+
+    fn read_current(&mut self, lines: &mut Vec<Vec<u8>>) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let len = file.metadata()?.len();
+        let head_changed = !self.head.is_empty() && {
+            let mut now = vec![0u8; self.head.len()];
+            file.seek(SeekFrom::Start(0))?;
+            file.read_exact(&mut now).is_err() || now != self.head
+        };
+        if len < self.pos || head_changed {
+            // copytruncate: the file was emptied in place.
+            self.pos = 0;
+            self.partial.clear();
+            self.head.clear();
+        }
+        if len == self.pos {
+            return Ok(());
+        }
+        file.seek(SeekFrom::Start(self.pos))?;
+        let mut data = Vec::new();
+        file.take(len - self.pos).read_to_end(&mut data)?;
+        self.pos += data.len() as u64;
+        let mut rest = &data[..];
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..i]);
+            line.truncate(MAX_LINE);
+            lines.push(line);
+            rest = &rest[i + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        self.partial.truncate(MAX_LINE);
+        if self.head.len() < HEAD {
+            self.head = self.read_head()?;
+        }
+        Ok(())
+    }
+
+    fn read_head(&mut self) -> io::Result<Vec<u8>> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let n = self.pos.min(HEAD as u64) as usize;
+        let mut buf = vec![0u8; n];
+        file.seek(SeekFrom::Start(0))?;
+        file.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn append(p: &Path, s: &str) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap()
+            .write_all(s.as_bytes())
+            .unwrap();
+    }
+
+    fn text(v: Vec<Vec<u8>>) -> Vec<String> {
+        v.into_iter()
+            .map(|l| String::from_utf8(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn follows_rotation_and_truncation() {
+        let dir = std::env::temp_dir().join(format!("tg-follow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("auth.log");
+        append(&log, "old line\n");
+        let mut f = Follower::open(&log, false).unwrap();
+        assert!(f.poll().unwrap().is_empty(), "starts at end");
+        append(&log, "one\ntw");
+        assert_eq!(text(f.poll().unwrap()), ["one"]);
+        append(&log, "o\n");
+        assert_eq!(text(f.poll().unwrap()), ["two"]);
+        // Rotation: rename, write a last line to the old file, create a new one.
+        std::fs::rename(&log, dir.join("auth.log.1")).unwrap();
+        append(&dir.join("auth.log.1"), "late\n");
+        assert_eq!(text(f.poll().unwrap()), ["late"]);
+        append(&log, "new1\n");
+        assert_eq!(text(f.poll().unwrap()), ["new1"]);
+        // copytruncate.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&log)
+            .unwrap();
+        append(&log, "after\n");
+        assert_eq!(text(f.poll().unwrap()), ["after"]);
+        // Missing file, then created.
+        std::fs::remove_file(&log).unwrap();
+        assert!(f.poll().unwrap().is_empty());
+        append(&log, "back\n");
+        assert_eq!(text(f.poll().unwrap()), ["back"]);
+        let mut g = Follower::open(&log, true).unwrap();
+        assert_eq!(text(g.poll().unwrap()), ["back"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

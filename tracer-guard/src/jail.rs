@@ -1,0 +1,569 @@
+//! Failure counting and ban policy of one jail (no I/O: the [`crate::Guard`] applies the result).
+//!
+//! Per sshd pid ("session", fail2ban's multi-line failure id) the jail remembers the peer
+//! address from any earlier line that named it, so messages without an address (`Disconnecting:
+//! Too many authentication failures`, `kex_exchange_identification: ...`) are counted for it.
+//! A failure whose address is not yet known waits on the session until a later line names it.
+//!
+//! Successful logins (`Accepted ...`), as in fail2ban: they drop the session's *pending*
+//! failures (those still waiting for an address) and end the session, but failures already
+//! counted for the address stay counted — a login does not reset an address's failure count.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use crate::addr::IgnoreList;
+use crate::config::{Increment, JailConfig};
+use crate::event::Event;
+use crate::sshd::{Hit, Kind, Mode, Role, parse_line};
+
+/// Sessions kept at most (a flood of connections must not grow memory without bound).
+const MAX_SESSIONS: usize = 65_536;
+/// Pending failures kept per session.
+const MAX_PENDING: usize = 32;
+
+/// Settings the jail runs with (derived from [`JailConfig`]).
+#[derive(Debug, Clone)]
+pub struct JailSettings {
+    pub name: String,
+    pub mode: Mode,
+    pub maxretry: u32,
+    pub findtime: i64,
+    pub bantime: i64,
+    pub increment: Increment,
+    pub ignore: IgnoreList,
+}
+
+impl JailSettings {
+    pub fn from_config(c: &JailConfig) -> Self {
+        JailSettings {
+            name: c.name.clone(),
+            mode: c.mode,
+            maxretry: c.maxretry,
+            findtime: c.findtime,
+            bantime: c.bantime,
+            increment: c.increment.clone(),
+            ignore: IgnoreList::new(c.ignoreip.clone(), c.ignoreself),
+        }
+    }
+
+    /// Ban time for an address banned `prev` times before (fail2ban's default formula):
+    /// `bantime * 2^min(prev, 20) * factor` (or `bantime * factor * multipliers[min(prev, n-1)]`),
+    /// never below `bantime`, capped by `bantime.maxtime`. First bans and permanent bans are
+    /// not changed.
+    pub fn ban_time(&self, prev: u32) -> i64 {
+        let base = self.bantime;
+        let inc = &self.increment;
+        if base < 0 || !inc.enabled || prev == 0 {
+            return base;
+        }
+        let t = if inc.multipliers.is_empty() {
+            (base as f64 * (1u64 << prev.min(20)) as f64 * inc.factor).max(base as f64)
+        } else {
+            let m = inc.multipliers[(prev as usize).min(inc.multipliers.len() - 1)];
+            base as f64 * inc.factor * m
+        };
+        let t = match inc.maxtime {
+            Some(max) => t.min(max as f64),
+            None => t,
+        };
+        (t.round() as i64).clamp(1, i64::MAX / 4)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveBan {
+    pub time: i64,
+    /// Seconds; negative: permanent.
+    pub bantime: i64,
+    pub count: u32,
+}
+
+impl ActiveBan {
+    pub fn end(&self) -> Option<i64> {
+        (self.bantime >= 0).then(|| self.time.saturating_add(self.bantime))
+    }
+    pub fn remaining(&self, now: i64) -> Option<i64> {
+        self.end().map(|e| (e - now).max(0))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    addr: Option<IpAddr>,
+    pending: Vec<(Kind, Option<String>)>,
+    last: i64,
+}
+
+#[derive(Debug)]
+pub struct Jail {
+    pub settings: JailSettings,
+    failures: HashMap<IpAddr, VecDeque<i64>>,
+    sessions: HashMap<u32, Session>,
+    banned: HashMap<IpAddr, ActiveBan>,
+    /// Bans each address had so far (persisted by the caller).
+    ban_counts: HashMap<IpAddr, u32>,
+    pub total_failed: u64,
+    pub total_banned: u64,
+}
+
+impl Jail {
+    pub fn new(settings: JailSettings) -> Self {
+        Jail {
+            settings,
+            failures: HashMap::new(),
+            sessions: HashMap::new(),
+            banned: HashMap::new(),
+            ban_counts: HashMap::new(),
+            total_failed: 0,
+            total_banned: 0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// Seeds the repeat-offender counts (from the state database).
+    pub fn set_ban_counts(&mut self, counts: HashMap<IpAddr, u32>) {
+        self.ban_counts = counts;
+    }
+
+    /// Re-installs a ban that survived a restart.
+    pub fn restore_ban(&mut self, ip: IpAddr, ban: ActiveBan) -> Event {
+        self.banned.insert(ip, ban);
+        let c = self.ban_counts.entry(ip).or_default();
+        *c = (*c).max(ban.count);
+        Event::Ban {
+            ip,
+            time: ban.time,
+            bantime: ban.bantime,
+            count: ban.count,
+            restored: true,
+        }
+    }
+
+    /// Feeds one log line. `pid` is the sender's pid if known out of band (e.g. captured in the
+    /// kernel); otherwise the pid of the syslog tag is used.
+    pub fn feed(&mut self, line: &[u8], pid: Option<u32>, now: i64) -> Vec<Event> {
+        let text = String::from_utf8_lossy(line);
+        let Some(parsed) = parse_line(&text, self.settings.mode) else {
+            return Vec::new();
+        };
+        let Some(hit) = parsed.hit else {
+            return Vec::new();
+        };
+        self.feed_hit(hit, pid.or(parsed.pid), now)
+    }
+
+    /// Applies one classified message.
+    pub fn feed_hit(&mut self, hit: Hit, pid: Option<u32>, now: i64) -> Vec<Event> {
+        let mut out = Vec::new();
+        let mut addr = hit.addr;
+        let mut pending = Vec::new();
+        if let Some(pid) = pid {
+            if self.sessions.len() >= MAX_SESSIONS && !self.sessions.contains_key(&pid) {
+                self.prune_sessions(now, true);
+            }
+            // A new connection on a reused pid starts afresh.
+            if hit.kind == Kind::ConnectionFrom {
+                self.sessions.remove(&pid);
+            }
+            let s = self.sessions.entry(pid).or_default();
+            s.last = now;
+            match (addr, s.addr) {
+                (Some(a), _) => s.addr = Some(a),
+                (None, known) => addr = known,
+            }
+            if addr.is_some() {
+                pending = std::mem::take(&mut s.pending);
+            }
+            match hit.role {
+                Role::Failure if addr.is_none() && s.pending.len() < MAX_PENDING => {
+                    s.pending.push((hit.kind, hit.user.clone()));
+                }
+                Role::Gained => pending.clear(),
+                _ => {}
+            }
+            if hit.forget {
+                self.sessions.remove(&pid);
+            }
+        }
+        if let Some(ip) = addr {
+            for (kind, user) in pending {
+                self.failure(ip, kind, user, now, &mut out);
+            }
+            if hit.role == Role::Failure {
+                self.failure(ip, hit.kind, hit.user, now, &mut out);
+            }
+        }
+        out
+    }
+
+    fn failure(
+        &mut self,
+        ip: IpAddr,
+        kind: Kind,
+        user: Option<String>,
+        now: i64,
+        out: &mut Vec<Event>,
+    ) {
+        if let Some(reason) = self.settings.ignore.check(&ip) {
+            out.push(Event::Ignored { ip, reason });
+            return;
+        }
+        self.total_failed += 1;
+        out.push(Event::Found {
+            ip,
+            kind,
+            user,
+            time: now,
+        });
+        if self.banned.contains_key(&ip) {
+            return;
+        }
+        let window = now - self.settings.findtime;
+        let times = self.failures.entry(ip).or_default();
+        times.push_back(now);
+        while times.front().is_some_and(|&t| t <= window) {
+            times.pop_front();
+        }
+        while times.len() > self.settings.maxretry as usize {
+            times.pop_front();
+        }
+        if times.len() >= self.settings.maxretry as usize {
+            self.failures.remove(&ip);
+            out.push(self.ban(ip, now));
+        }
+    }
+
+    /// Bans `ip` now (as `fail2ban-client set sshd banip` does); ignore rules do not apply.
+    pub fn ban(&mut self, ip: IpAddr, now: i64) -> Event {
+        if self.banned.contains_key(&ip) {
+            return Event::AlreadyBanned { ip };
+        }
+        let prev = self.ban_counts.get(&ip).copied().unwrap_or(0);
+        let bantime = self.settings.ban_time(prev);
+        let count = prev + 1;
+        self.ban_counts.insert(ip, count);
+        self.banned.insert(
+            ip,
+            ActiveBan {
+                time: now,
+                bantime,
+                count,
+            },
+        );
+        self.failures.remove(&ip);
+        self.total_banned += 1;
+        Event::Ban {
+            ip,
+            time: now,
+            bantime,
+            count,
+            restored: false,
+        }
+    }
+
+    /// Lifts a ban by hand.
+    pub fn unban(&mut self, ip: IpAddr) -> Option<Event> {
+        self.banned.remove(&ip).map(|_| Event::Unban { ip })
+    }
+
+    /// Expires bans and forgets stale failures and sessions.
+    pub fn tick(&mut self, now: i64) -> Vec<Event> {
+        let expired: Vec<IpAddr> = self
+            .banned
+            .iter()
+            .filter(|(_, b)| b.end().is_some_and(|e| e <= now))
+            .map(|(ip, _)| *ip)
+            .collect();
+        let mut out = Vec::new();
+        for ip in expired {
+            self.banned.remove(&ip);
+            out.push(Event::Unban { ip });
+        }
+        let window = now - self.settings.findtime;
+        self.failures
+            .retain(|_, t| t.back().is_some_and(|&l| l > window));
+        self.prune_sessions(now, false);
+        out
+    }
+
+    fn prune_sessions(&mut self, now: i64, force: bool) {
+        let ttl = self.settings.findtime.max(600);
+        self.sessions.retain(|_, s| s.last > now - ttl);
+        if force && self.sessions.len() >= MAX_SESSIONS {
+            // Still full: drop the older half.
+            let mut lasts: Vec<i64> = self.sessions.values().map(|s| s.last).collect();
+            lasts.sort_unstable();
+            let cut = lasts[lasts.len() / 2];
+            self.sessions.retain(|_, s| s.last > cut);
+        }
+    }
+
+    pub fn is_banned(&self, ip: &IpAddr) -> bool {
+        self.banned.contains_key(ip)
+    }
+
+    pub fn banned(&self) -> impl Iterator<Item = (&IpAddr, &ActiveBan)> {
+        self.banned.iter()
+    }
+
+    /// Addresses with failures inside findtime (fail2ban's "Currently failed").
+    pub fn currently_failed(&self) -> usize {
+        self.failures.len()
+    }
+
+    pub fn failures_of(&self, ip: &IpAddr) -> usize {
+        self.failures.get(ip).map_or(0, |t| t.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    fn jail(extra: &str) -> Jail {
+        let c = parse_str(
+            &format!("[sshd]\nenabled = true\nignoreself = false\n{extra}"),
+            "t",
+        )
+        .unwrap();
+        Jail::new(JailSettings::from_config(&c.jail))
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn bans(ev: &[Event]) -> Vec<IpAddr> {
+        ev.iter()
+            .filter(|&e| matches!(e, Event::Ban { .. }))
+            .map(|e| e.ip())
+            .collect()
+    }
+
+    #[test]
+    fn bans_after_maxretry_within_findtime() {
+        let mut j = jail("maxretry = 3\nfindtime = 60\n");
+        let l = b"Failed password for root from 192.0.2.7 port 1 ssh2";
+        assert!(bans(&j.feed(l, None, 0)).is_empty());
+        assert!(bans(&j.feed(l, None, 10)).is_empty());
+        // The first failure left the window: still two.
+        assert!(bans(&j.feed(l, None, 65)).is_empty());
+        assert_eq!(j.failures_of(&ip("192.0.2.7")), 2);
+        assert_eq!(bans(&j.feed(l, None, 66)), vec![ip("192.0.2.7")]);
+        assert!(j.is_banned(&ip("192.0.2.7")));
+        assert_eq!(j.total_failed, 4);
+        // Expiry.
+        assert!(j.tick(66 + 599).is_empty());
+        assert_eq!(
+            j.tick(66 + 600),
+            vec![Event::Unban {
+                ip: ip("192.0.2.7")
+            }]
+        );
+    }
+
+    #[test]
+    fn pid_only_messages_take_the_sessions_address() {
+        let mut j = jail("maxretry = 2\n");
+        assert!(
+            j.feed(
+                b"sshd[77]: Connection from 192.0.2.7 port 5000 on 10.0.0.1 port 22",
+                None,
+                0
+            )
+            .is_empty()
+        );
+        let ev = j.feed(
+            b"sshd[77]: Disconnecting: Too many authentication failures [preauth]",
+            None,
+            1,
+        );
+        assert!(
+            matches!(&ev[..], [Event::Found { ip: a, kind: Kind::TooManyAuthFailures, .. }] if *a == ip("192.0.2.7")),
+            "{ev:?}"
+        );
+        // The pid given out of band wins over the (absent) tag.
+        j.feed(
+            b"Connection from 198.51.100.1 port 1 on 10.0.0.1 port 22",
+            Some(88),
+            2,
+        );
+        let ev = j.feed(
+            b"User bob not allowed because account is locked",
+            Some(88),
+            3,
+        );
+        assert_eq!(ev.first().map(Event::ip), Some(ip("198.51.100.1")));
+        // Unknown pid and no address: nothing.
+        assert!(
+            j.feed(
+                b"sshd[99]: Disconnecting: Too many authentication failures",
+                None,
+                4
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn pending_failure_resolved_by_later_line() {
+        let mut j = jail("");
+        assert!(j.feed(b"Nov 23 21:50:19 sshd[8148]: Disconnecting: Too many authentication failures for root [preauth]", None, 0).is_empty());
+        let ev = j.feed(
+            b"Nov 23 21:50:37 sshd[8148]: Connection closed by 61.0.0.1 [preauth]",
+            None,
+            1,
+        );
+        assert!(
+            matches!(&ev[..], [Event::Found { ip: a, .. }] if *a == ip("61.0.0.1")),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn accepted_drops_pending_but_not_counted_failures() {
+        let mut j = jail("maxretry = 3\n");
+        j.feed(
+            b"sshd[5]: Failed password for bob from 192.0.2.7 port 1 ssh2",
+            None,
+            0,
+        );
+        j.feed(
+            b"sshd[6]: Disconnecting: Too many authentication failures",
+            None,
+            0,
+        );
+        j.feed(
+            b"sshd[6]: Accepted password for bob from 192.0.2.7 port 2 ssh2",
+            None,
+            1,
+        );
+        assert_eq!(
+            j.failures_of(&ip("192.0.2.7")),
+            1,
+            "login neither resets nor adds"
+        );
+        j.feed(
+            b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2",
+            None,
+            2,
+        );
+        let ev = j.feed(
+            b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2",
+            None,
+            3,
+        );
+        assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
+    }
+
+    #[test]
+    fn ignore_list_and_helpers() {
+        let mut j = jail("ignoreip = 127.0.0.1/8 ::1 10.0.0.0/8\n");
+        let ev = j.feed(
+            b"Failed password for root from 10.1.2.3 port 1 ssh2",
+            None,
+            0,
+        );
+        assert_eq!(
+            ev[0].log_line("sshd").to_string(),
+            "INFO    [sshd] Ignore 10.1.2.3 by ip"
+        );
+        assert_eq!(j.total_failed, 0);
+        // Helpers never count.
+        assert!(j.feed(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7", None, 0).is_empty());
+        assert!(
+            j.feed(
+                b"Failed publickey for git from 192.0.2.7 port 1 ssh2: RSA SHA256:x",
+                None,
+                0
+            )
+            .is_empty()
+        );
+        assert!(
+            j.feed(b"Connection closed by 192.0.2.7 port 1 [preauth]", None, 0)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn v4_mapped_counts_as_v4() {
+        let mut j = jail("maxretry = 2\n");
+        j.feed(
+            b"Failed password for root from ::ffff:192.0.2.7 port 1 ssh2",
+            None,
+            0,
+        );
+        let ev = j.feed(
+            b"Failed password for root from 192.0.2.7 port 1 ssh2",
+            None,
+            0,
+        );
+        assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
+    }
+
+    #[test]
+    fn increment_formula_like_fail2ban() {
+        let j = jail("bantime = 600\nbantime.increment = true\nbantime.maxtime = 1d\n");
+        let got: Vec<i64> = (1..=10).map(|n| j.settings.ban_time(n)).collect();
+        assert_eq!(
+            got,
+            [
+                1200, 2400, 4800, 9600, 19200, 38400, 76800, 86400, 86400, 86400
+            ]
+        );
+        assert_eq!(j.settings.ban_time(0), 600);
+        let j = jail("bantime = 60\nbantime.increment = true\nbantime.multipliers = 1 5 30\n");
+        assert_eq!(
+            (1..=4).map(|n| j.settings.ban_time(n)).collect::<Vec<_>>(),
+            [300, 1800, 1800, 1800]
+        );
+        let j = jail("bantime = -1\nbantime.increment = true\n");
+        assert_eq!(j.settings.ban_time(3), -1);
+        let j = jail("bantime = 100\nbantime.increment = true\nbantime.factor = 3\n");
+        assert_eq!(j.settings.ban_time(1), 600);
+    }
+
+    #[test]
+    fn repeat_offender_gets_longer_ban() {
+        let mut j = jail("maxretry = 1\nbantime = 10\nbantime.increment = true\n");
+        let l = b"Invalid user x from 192.0.2.7 port 1";
+        let ev = j.feed(l, None, 0);
+        assert!(
+            matches!(
+                ev.last(),
+                Some(Event::Ban {
+                    bantime: 10,
+                    count: 1,
+                    ..
+                })
+            ),
+            "{ev:?}"
+        );
+        j.tick(10);
+        let ev = j.feed(l, None, 11);
+        assert!(
+            matches!(
+                ev.last(),
+                Some(Event::Ban {
+                    bantime: 20,
+                    count: 2,
+                    ..
+                })
+            ),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn permanent_ban_never_expires() {
+        let mut j = jail("maxretry = 1\nbantime = -1\n");
+        j.feed(b"Invalid user x from 2001:db8::1 port 1", None, 0);
+        assert!(j.tick(i64::MAX / 8).is_empty());
+        assert!(j.is_banned(&ip("2001:db8::1")));
+    }
+}
