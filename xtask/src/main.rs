@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask setup|build|demo|test`. Every task that needs the eBPF
 //! toolchain runs `setup` first, so a fresh machine needs nothing but these commands.
 
+mod bench;
 mod demo;
 mod setup;
 mod util;
@@ -24,6 +25,9 @@ enum Task {
     /// Set up, build, then trace a scripted login session (login UID 7005) and print its
     /// per-UID report.
     Demo,
+    /// Set up, build (release), then measure the tracer against no tracing, auditd and
+    /// strace; writes BENCHMARKS.md.
+    Bench(bench::BenchArgs),
     /// Set up, build, then run every test (as root: the tests load the real programs).
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
@@ -38,6 +42,7 @@ fn main() {
         Task::Setup => setup::run(),
         Task::Build => setup::run().and_then(|()| build(true)),
         Task::Demo => setup::run().and_then(|()| build(true)).and_then(|()| demo::run()),
+        Task::Bench(a) => setup::run().and_then(|()| build(true)).and_then(|()| bench::run(a)),
         Task::Test { args } => setup::run().and_then(|()| test(&args)),
     };
     if let Err(e) = r {

@@ -12,6 +12,7 @@ const PACKAGES: &[&str] = &[
     "libzstd-dev",
     "util-linux",
     "iproute2",
+    "rsyslog",
     "auditd",
     "openssh-server",
     "openssh-client",

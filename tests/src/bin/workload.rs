@@ -13,10 +13,12 @@
 //!   connect-n:N:ADDR
 //!   unix:PATH            connect an AF_UNIX stream socket to PATH
 //!   abstract:NAME        the same, abstract name
+//!   stderr:TEXT          write TEXT and a newline to fd 2 in one write(2) (as `sshd -e` logs)
 //!   sleep:MS
 //!   -- PROG ARGS...      fork + exec PROG with ARGS (bytes as given), wait
-//! Prints `workload: start_ns=WALL elapsed_ns=N` on stderr at the end (WALL: when it began,
-//! ns since the epoch, so a benchmark can tell how long the tracer took to attach).
+//! Prints `workload: start_ns=WALL elapsed_ns=N cpu_ns=C` on stderr at the end (WALL: when it
+//! began, ns since the epoch, so a benchmark can tell how long the tracer took to attach; C:
+//! CPU time of the workload and its children).
 use std::{
     ffi::{CString, OsString},
     net::{SocketAddr, TcpStream},
@@ -174,11 +176,25 @@ fn main() {
                     }
                     b"unix" => unix_connect(rest, false),
                     b"abstract" => unix_connect(rest, true),
+                    b"stderr" => {
+                        // For the guard's latency benchmark: when the line was written.
+                        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+                        println!("workload: write_ns={}", now.as_nanos());
+                        let line = [rest, b"\n"].concat();
+                        unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+                    }
                     b"sleep" => std::thread::sleep(std::time::Duration::from_millis(num(rest))),
                     _ => die(format!("unknown operation {:?}", String::from_utf8_lossy(op))),
                 }
             }
         }
     }
-    eprintln!("workload: start_ns={start_wall} elapsed_ns={}", start.elapsed().as_nanos());
+    let cpu = |who| {
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as u128 * 1_000_000_000 + t.tv_usec as u128 * 1000;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    let cpu_ns = cpu(libc::RUSAGE_SELF) + cpu(libc::RUSAGE_CHILDREN);
+    eprintln!("workload: start_ns={start_wall} elapsed_ns={} cpu_ns={cpu_ns}", start.elapsed().as_nanos());
 }

@@ -1,0 +1,241 @@
+//! Slow-down of one workload under each configuration, and the tracer's own costs.
+
+use std::{
+    fs::File,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use super::{BenchArgs, Bins, field, median, summary, wall_ns};
+
+const AUID: u32 = 7100;
+const AUDIT_KEY: &str = "tracer-bench";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Untraced,
+    Report,
+    Trace,
+    Auditd,
+    Strace,
+}
+
+impl Mode {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Untraced => "untraced",
+            Mode::Report => "tracer report --auid N",
+            Mode::Trace => "tracer trace --auid N --format json --output FILE",
+            Mode::Auditd => "auditd -S execve,openat,connect -F auid=N",
+            Mode::Strace => "strace -f -e trace=execve,openat,connect",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Sample {
+    wall_ns: f64,
+    tracer_cpu_ns: Option<f64>,
+    rss_kib: Option<f64>,
+    attach_ns: Option<f64>,
+    exact: Option<bool>,
+    lost: Option<u64>,
+}
+
+pub struct Row {
+    pub mode: Mode,
+    pub median_ms: f64,
+    pub ratio: f64,
+    pub cpu_ms: Option<f64>,
+    pub rss_mib: Option<f64>,
+    pub attach_ms: Option<f64>,
+    pub exact: Option<bool>,
+    pub lost: Option<u64>,
+}
+
+pub struct Overhead {
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+}
+
+pub fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
+    let dir = std::env::temp_dir().join(format!("tracer-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+    let file = dir.join("bench-file");
+    std::fs::write(&file, "x")?;
+    let mut notes = Vec::new();
+    let mut modes = vec![Mode::Untraced, Mode::Report, Mode::Trace];
+    if !args.tracer_only {
+        match auditd_start() {
+            Ok(()) => modes.push(Mode::Auditd),
+            Err(e) => notes.push(format!("auditd not measured: {e}")),
+        }
+        if super::have("strace") {
+            modes.push(Mode::Strace);
+        } else {
+            notes.push("strace not measured: not installed (cargo xtask setup installs it)".into());
+        }
+    }
+    let mut samples: Vec<Vec<Sample>> = modes.iter().map(|_| Vec::new()).collect();
+    for rep in 0..args.repeats {
+        for (i, &mode) in modes.iter().enumerate() {
+            eprintln!("bench: run {}/{} {}", rep + 1, args.repeats, mode.label());
+            samples[i].push(run_once(mode, args, bins, &file, &dir)?);
+        }
+    }
+    if modes.contains(&Mode::Auditd) {
+        let lost = auditd_lost();
+        notes.push(format!("auditd's kernel lost counter after the runs: {lost}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = median(&mut samples[0].iter().map(|s| s.wall_ns).collect::<Vec<_>>());
+    let rows = modes
+        .iter()
+        .zip(samples)
+        .map(|(&mode, s)| {
+            let med = |f: &dyn Fn(&Sample) -> Option<f64>| {
+                let mut v: Vec<f64> = s.iter().filter_map(f).collect();
+                (!v.is_empty()).then(|| median(&mut v))
+            };
+            let wall = med(&|x| Some(x.wall_ns)).unwrap_or(f64::NAN);
+            Row {
+                mode,
+                median_ms: wall / 1e6,
+                ratio: wall / base,
+                cpu_ms: med(&|x| x.tracer_cpu_ns).map(|v| v / 1e6),
+                rss_mib: med(&|x| x.rss_kib).map(|v| v / 1024.0),
+                attach_ms: med(&|x| x.attach_ns).map(|v| v / 1e6),
+                exact: s.iter().map(|x| x.exact).collect::<Option<Vec<bool>>>().map(|v| v.iter().all(|&b| b)),
+                lost: s.iter().map(|x| x.lost).collect::<Option<Vec<u64>>>().map(|v| v.iter().sum()),
+            }
+        })
+        .collect();
+    Ok(Overhead { rows, notes })
+}
+
+fn workload_args(args: &BenchArgs, file: &Path) -> Vec<String> {
+    vec![
+        "--loginuid".into(),
+        AUID.to_string(),
+        "--ids".into(),
+        format!("{AUID}:{AUID}"),
+        format!("open-n:{}:{}", args.opens, file.display()),
+        format!("exec-n:{}:/bin/true", args.execs),
+        format!("connect-n:{}:127.0.0.1:9", args.connects),
+    ]
+}
+
+fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) -> anyhow::Result<Sample> {
+    let out_path = dir.join("stdout");
+    let err_path = dir.join("stderr");
+    let events_path = dir.join("events.json");
+    let w = bins.workload.display().to_string();
+    let wargs = workload_args(args, file);
+    let auid = AUID.to_string();
+    let mut cmd = match mode {
+        Mode::Untraced | Mode::Auditd => {
+            let mut c = Command::new(&bins.workload);
+            c.args(&wargs);
+            c
+        }
+        Mode::Report => {
+            let mut c = Command::new(&bins.tracer);
+            c.args(["report", "--auid", &auid, "--format", "json", "--"]).arg(&w).args(&wargs);
+            c
+        }
+        Mode::Trace => {
+            let mut c = Command::new(&bins.tracer);
+            c.args(["trace", "--auid", &auid, "--format", "json", "--output"]).arg(&events_path).arg("--").arg(&w).args(&wargs);
+            c
+        }
+        Mode::Strace => {
+            let mut c = Command::new("strace");
+            c.args(["-f", "-qq", "-e", "trace=execve,openat,connect", "-o", "/dev/null"]).arg(&w).args(&wargs);
+            c
+        }
+    };
+    if mode == Mode::Auditd {
+        crate::util::check(Command::new("auditctl").args(audit_rule("-a")))?;
+    }
+    cmd.stdout(Stdio::from(File::create(&out_path)?)).stderr(Stdio::from(File::create(&err_path)?));
+    let spawned_at = wall_ns();
+    let child = cmd.spawn()?;
+    let mut status = 0;
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // wait4 gives the child's resource use (the tracer's, with its reaped children).
+    let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    if mode == Mode::Auditd {
+        crate::util::check(Command::new("auditctl").args(audit_rule("-d")))?;
+    }
+    anyhow::ensure!(rc > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{} failed (status {status}): {}", mode.label(), std::fs::read_to_string(&err_path)?);
+    let stderr = std::fs::read_to_string(&err_path)?;
+    let wl = stderr.lines().find(|l| l.starts_with("workload: ")).ok_or_else(|| anyhow::anyhow!("no workload line in {stderr}"))?;
+    let mut s = Sample { wall_ns: field(wl, "elapsed_ns").unwrap_or(0) as f64, ..Default::default() };
+    if matches!(mode, Mode::Report | Mode::Trace) {
+        let tv = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
+        let total = tv(ru.ru_utime) + tv(ru.ru_stime);
+        s.tracer_cpu_ns = Some((total - field(wl, "cpu_ns").unwrap_or(0) as f64).max(0.0));
+        s.rss_kib = Some(ru.ru_maxrss as f64);
+        s.attach_ns = field(wl, "start_ns").map(|st| st.saturating_sub(spawned_at) as f64);
+        s.lost = summary(&stderr).1;
+        s.exact = Some(match mode {
+            Mode::Report => report_exact(&std::fs::read_to_string(&out_path)?, args, file),
+            _ => trace_exact(&std::fs::read_to_string(&events_path)?, args, file),
+        });
+    }
+    Ok(s)
+}
+
+fn trace_exact(json: &str, args: &BenchArgs, file: &Path) -> bool {
+    let f = file.display().to_string();
+    let (mut opens, mut execs, mut connects) = (0, 0, 0);
+    for line in json.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else { return false };
+        match e["event"].as_str() {
+            Some("open") if e["path"] == f.as_str() => opens += 1,
+            Some("exec") if e["filename"] == "/bin/true" && e["ret"] == 0 => execs += 1,
+            Some("connect") if e["port"] == 9 && e["error"] == "ECONNREFUSED" => connects += 1,
+            _ => {}
+        }
+    }
+    (opens, execs, connects) == (args.opens, args.execs, args.connects)
+}
+
+fn report_exact(json: &str, args: &BenchArgs, file: &Path) -> bool {
+    let Ok(r) = serde_json::from_str::<serde_json::Value>(json) else { return false };
+    let r = if r.is_array() { r[0].clone() } else { r };
+    let count = |list: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        r[list].as_array().and_then(|a| a.iter().find(|e| pred(e))).and_then(|e| e["count"].as_u64()).unwrap_or(0)
+    };
+    let f = file.display().to_string();
+    count("files", &|e| e["path"] == f.as_str()) == args.opens
+        && count("commands", &|e| e["command"] == "/bin/true") == args.execs
+        && count("connections", &|e| e["port"] == 9) == args.connects
+        && r["lost_events"] == 0
+}
+
+fn audit_rule(op: &str) -> Vec<String> {
+    ["op", "always,exit", "-F", "arch=b64", "-S", "execve,openat,connect", "-F", &format!("auid={AUID}"), "-k", AUDIT_KEY]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| if i == 0 { op.to_string() } else { s.to_string() })
+        .collect()
+}
+
+/// Starts auditd (Debian's defaults) when it is not running: no systemd here.
+fn auditd_start() -> anyhow::Result<()> {
+    anyhow::ensure!(super::have("auditctl") && super::have("auditd"), "auditd is not installed (cargo xtask setup installs it)");
+    let status = crate::util::output("auditctl", &["-s"]);
+    let pid = status.lines().find_map(|l| l.strip_prefix("pid ")).and_then(|p| p.trim().parse::<u32>().ok()).unwrap_or(0);
+    if pid == 0 {
+        crate::util::check(&mut Command::new("auditd"))?;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    crate::util::check(Command::new("auditctl").args(["-e", "1"]).stdout(Stdio::null()))?;
+    Ok(())
+}
+
+fn auditd_lost() -> String {
+    crate::util::output("auditctl", &["-s"]).lines().find_map(|l| l.strip_prefix("lost ")).unwrap_or("?").trim().to_string()
+}

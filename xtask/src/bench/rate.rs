@@ -1,0 +1,51 @@
+//! The highest event rate the tracer sustains with nothing lost, and what happens past it:
+//! several workload processes opening a file as fast as they can, the tracer writing JSON.
+
+use std::process::{Command, Stdio};
+
+use super::{Bins, field, summary};
+
+pub struct RateRow {
+    pub procs: usize,
+    pub buffer_mib: u32,
+    pub events: u64,
+    pub lost: u64,
+    pub secs: f64,
+}
+
+impl RateRow {
+    pub fn rate(&self) -> f64 {
+        self.events as f64 / self.secs
+    }
+}
+
+const OPENS: u64 = 100_000;
+
+pub fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
+    let dir = std::env::temp_dir().join(format!("tracer-rate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("f");
+    std::fs::write(&file, "x")?;
+    let mut rows = Vec::new();
+    for (procs, buffer_mib) in [(1, 8), (2, 8), (4, 8), (4, 1)] {
+        eprintln!("bench: rate with {procs} workload(s), {buffer_mib} MiB ring buffer");
+        let w = format!("{} open-n:{OPENS}:{}", bins.workload.display(), file.display());
+        let script = format!("{} wait", (0..procs).map(|_| format!("{w} & ")).collect::<String>());
+        let out = Command::new(&bins.tracer)
+            .args(["trace", "--format", "json", "--output", "/dev/null", "--buffer-size", &buffer_mib.to_string(), "--", "sh", "-c", &script])
+            .stdout(Stdio::null())
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (events, lost) = summary(&stderr);
+        let secs = stderr
+            .lines()
+            .filter(|l| l.starts_with("workload: "))
+            .filter_map(|l| field(l, "elapsed_ns"))
+            .max()
+            .unwrap_or(0) as f64
+            / 1e9;
+        rows.push(RateRow { procs, buffer_mib, events: events.unwrap_or(0), lost: lost.unwrap_or(0), secs });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(rows)
+}
