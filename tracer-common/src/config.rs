@@ -35,7 +35,10 @@ pub struct Config {
     pub fork_parent_pid_off: u32,
     pub fork_child_pid_off: u32,
     pub exec_filename_off: u32,
-    pub _pad2: u32,
+    /// Wake the reader only once this many bytes are pending (0: on every record). Batching
+    /// wakeups keeps a busy traced program from paying a context switch per event; the
+    /// reader also drains on a short timer, so nothing waits long.
+    pub wakeup_bytes: u32,
 }
 
 /// Byte offsets of the kernel struct fields the programs read, resolved from the running

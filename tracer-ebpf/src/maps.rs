@@ -25,7 +25,7 @@ pub static CONFIG: Config = Config {
     fork_parent_pid_off: 0,
     fork_child_pid_off: 0,
     exec_filename_off: 0,
-    _pad2: 0,
+    wakeup_bytes: 0,
 };
 
 #[unsafe(no_mangle)]
@@ -40,6 +40,11 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 23, 0);
 /// a CPU (bpf_prog_active), so one area per CPU is enough.
 #[map]
 pub static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
+
+/// The (vfsmount, dentry) of the namespace root as last seen by a root walk that found
+/// "/": later events with the same root skip the walk (the common, unchrooted case).
+#[map]
+pub static HOST_ROOT: Array<[u64; 2]> = Array::with_max_entries(1, 0);
 
 /// Kernel-side counters (`STAT_*`), summed by user space.
 #[map]

@@ -5,7 +5,7 @@ use aya_ebpf::helpers::{
     bpf_get_current_comm,
     generated::{
         bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
-        bpf_probe_read_user, bpf_probe_read_user_str, bpf_ringbuf_output,
+        bpf_probe_read_user, bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query,
     },
 };
 use tracer_common::{
@@ -13,9 +13,11 @@ use tracer_common::{
     syscount::STAT_LOST,
 };
 
+use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
+
 use crate::{
-    kernel::{Kptr, mnt_ns, off, read, read_path, read_ptr},
-    maps::{EVENTS, EXE_SENT, SCRATCH, stat_inc},
+    kernel::{Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
+    maps::{EVENTS, EXE_SENT, HOST_ROOT, SCRATCH, stat_inc},
     path::walk,
 };
 
@@ -214,7 +216,19 @@ impl Rec {
                 h.flags |= F_PPID_UNKNOWN;
             }
         }
-        match read_ptr(task, off!(task_cred)) {
+        let cred = read_ptr(task, off!(task_cred));
+        let contiguous = off!(cred_uid) != u32::MAX && off!(cred_fsgid) == off!(cred_uid) + 28;
+        match cred {
+            Ok(cred) if contiguous => {
+                // uid gid suid sgid euid egid fsuid fsgid: one read instead of six.
+                let ids: [u32; 8] = read(cred, off!(cred_uid)).unwrap_or([u32::MAX; 8]);
+                h.suid = ids[2];
+                h.sgid = ids[3];
+                h.euid = ids[4];
+                h.egid = ids[5];
+                h.fsuid = ids[6];
+                h.fsgid = ids[7];
+            }
             Ok(cred) => {
                 h.euid = read(cred, off!(cred_euid)).unwrap_or(u32::MAX);
                 h.egid = read(cred, off!(cred_egid)).unwrap_or(u32::MAX);
@@ -233,7 +247,15 @@ impl Rec {
                 h.fsgid = u32::MAX;
             }
         }
-        match (read::<u32>(task, off!(task_loginuid)), read::<u32>(task, off!(task_sessionid))) {
+        let lo = off!(task_loginuid);
+        let ids = if lo != u32::MAX && off!(task_sessionid) == lo + 4 {
+            // loginuid and sessionid sit side by side in task_struct: one read.
+            read::<[u32; 2]>(task, lo).map(|v| (Ok(v[0]), Ok(v[1])))
+        } else {
+            Err(-1)
+        };
+        let ids = ids.unwrap_or_else(|_| (read::<u32>(task, lo), read::<u32>(task, off!(task_sessionid))));
+        match ids {
             (Ok(auid), Ok(ses)) => {
                 h.auid = auid;
                 h.ses = ses;
@@ -265,13 +287,24 @@ impl Rec {
         // switch_root (the real root is mounted over the initramfs).
         let before = self.off();
         let root = read_ptr(task, off!(task_fs)).and_then(|fs| read_path(fs, off!(fs_root)));
-        match root.and_then(|(mnt, dentry)| self.push_walk(mnt, dentry)) {
-            Ok(len) if len > 1 => {
+        let known = HOST_ROOT.get_ptr_mut(0);
+        if let (Ok((mnt, dentry)), Some(k)) = (root, known) {
+            if unsafe { (*k)[0] == mnt as u64 && (*k)[1] == dentry as u64 } {
+                return;
+            }
+        }
+        match root.and_then(|(mnt, dentry)| self.push_walk(mnt, dentry).map(|len| (mnt, dentry, len))) {
+            Ok((_, _, len)) if len > 1 => {
                 let h = self.header();
                 h.flags |= F_CHROOTED;
                 h.root_len = len;
             }
-            Ok(_) => self.set_off(before),
+            Ok((mnt, dentry, _)) => {
+                self.set_off(before);
+                if let Some(k) = known {
+                    unsafe { *k = [mnt as u64, dentry as u64] };
+                }
+            }
             Err(_) => {
                 self.set_off(before);
                 self.header().flags |= F_ROOT_UNKNOWN;
@@ -321,14 +354,14 @@ impl Rec {
         h.size = size;
         let exe_sent = h.flags & F_EXE_PRESENT != 0;
         let tgid = h.tgid;
-        let ret = unsafe {
-            bpf_ringbuf_output(
-                core::ptr::addr_of!(EVENTS) as *mut _,
-                self.base.cast(),
-                size as u64,
-                0,
-            )
+        let ring = core::ptr::addr_of!(EVENTS) as *mut core::ffi::c_void;
+        let wakeup = conf!(wakeup_bytes);
+        let flags = if wakeup == 0 || unsafe { bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA as u64) } >= wakeup as u64 {
+            BPF_RB_FORCE_WAKEUP
+        } else {
+            BPF_RB_NO_WAKEUP
         };
+        let ret = unsafe { bpf_ringbuf_output(ring, self.base.cast(), size as u64, flags as u64) };
         if ret < 0 {
             stat_inc(STAT_LOST);
             return false;

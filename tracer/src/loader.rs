@@ -56,6 +56,8 @@ pub struct Options {
     pub follow_children: bool,
     pub enabled: u32,
     pub ring_bytes: u32,
+    /// Pending bytes that wake the reader (0: every record; see `Config::wakeup_bytes`).
+    pub wakeup_bytes: u32,
 }
 
 struct Prog {
@@ -133,6 +135,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     let mut cfg = Config {
         tracer_tgid: std::process::id(),
         enabled: opts.enabled,
+        wakeup_bytes: opts.wakeup_bytes.min(opts.ring_bytes / 4),
         fork_parent_pid_off: tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "parent_pid")?,
         fork_child_pid_off: tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "child_pid")?,
         exec_filename_off: tracefs::field_offset(&tracefs, "sched", "sched_process_exec", "filename")?,

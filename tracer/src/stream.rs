@@ -14,6 +14,10 @@ use crate::{
     loader::{KernelStats, Loaded},
 };
 
+/// The kernel wakes the reader only per batch (`Options::wakeup_bytes`); this bounds how
+/// long a record can wait when traffic is light.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(20);
+
 pub struct RunOptions {
     pub command: Option<Vec<OsString>>,
     pub duration: Option<Duration>,
@@ -60,6 +64,8 @@ pub async fn run(
     let deadline = tokio::time::sleep(opts.duration.unwrap_or(Duration::from_secs(u64::MAX / 4)));
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut drain_tick = tokio::time::interval(DRAIN_EVERY);
+    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported_lost = 0;
 
     let mut drain = |ring: &mut aya::maps::RingBuf<aya::maps::MapData>, out: &mut Outcome| -> std::io::Result<()> {
@@ -95,6 +101,7 @@ pub async fn run(
                 if !forward(&child, libc::SIGTERM) { break; }
             }
             _ = &mut deadline => break,
+            _ = drain_tick.tick() => drain(ring.get_mut(), &mut out)?,
             _ = tick.tick() => {
                 if opts.warn_lost {
                     let lost = loaded.stats()?.lost;
