@@ -74,6 +74,9 @@ impl Filters {
             follow_children,
             enabled,
             ring_bytes: self.buffer_size << 20,
+            // Streams and reports can wait a few ms for a batch; the reader drains on a
+            // timer too (stream::DRAIN_EVERY).
+            wakeup_bytes: 64 << 10,
         }
     }
 }
