@@ -1,7 +1,7 @@
 //! The event loop: one ring buffer read through tokio's `AsyncFd`, the optional traced
 //! command, signals and a deadline. When it ends, every pending record is drained.
 
-use std::{ffi::OsString, os::unix::process::CommandExt as _, time::Duration};
+use std::{ffi::OsString, time::Duration};
 
 use tokio::{
     io::unix::AsyncFd,

@@ -8,7 +8,7 @@ use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN};
 use super::Filters;
 use crate::{
     loader,
-    sink::{self, Sink, json::JsonSink, text::TextSink},
+    sink::{self, Sink, audit::AuditSink, json::JsonSink, text::TextSink},
     stream::{self, RunOptions},
 };
 
@@ -18,29 +18,45 @@ pub enum Format {
     Json,
 }
 
+/// `trace --format`: `Format` (which `report` shares) plus audit.log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TraceFormat {
+    Text,
+    Json,
+    /// Raw audit.log records, for ausearch/aureport -if FILE.
+    Audit,
+}
+
 #[derive(Args, Debug)]
 pub struct TraceArgs {
     #[command(flatten)]
     pub filters: Filters,
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: TraceFormat,
     /// Write events to FILE instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
     #[arg(long, value_parser = super::parse_duration)]
     pub duration: Option<std::time::Duration>,
+    /// With --format audit: put key="NAME" on every SYSCALL record, like auditctl -k.
+    #[arg(long, value_name = "NAME", value_parser = sink::audit::parse_key)]
+    pub key: Option<String>,
     /// Run CMD and trace only its process tree; exit with its status.
     #[arg(last = true)]
     pub command: Vec<OsString>,
 }
 
 pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
+    if args.key.is_some() && args.format != TraceFormat::Audit {
+        return Err(crate::UsageError("--key only applies to --format audit".into()).into());
+    }
     let out = sink::open_output(args.output.as_deref())
         .map_err(|e| crate::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display())))?;
     let mut sink: Box<dyn Sink> = match args.format {
-        Format::Text => Box::new(TextSink::new(out)),
-        Format::Json => Box::new(JsonSink::new(out)),
+        TraceFormat::Text => Box::new(TextSink::new(out)),
+        TraceFormat::Json => Box::new(JsonSink::new(out)),
+        TraceFormat::Audit => Box::new(AuditSink::new(out, args.key.clone())),
     };
     let command = (!args.command.is_empty()).then_some(args.command);
     let opts = args.filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT, command.is_some());

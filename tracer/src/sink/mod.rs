@@ -1,5 +1,6 @@
 //! Where events go: one module per output format.
 
+pub mod audit;
 pub mod json;
 pub mod text;
 
