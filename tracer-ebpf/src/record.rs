@@ -46,13 +46,19 @@ pub struct Rec {
 impl Rec {
     #[inline(always)]
     pub fn new<B>() -> Option<Self> {
+        let rec = Self::resume()?;
+        rec.set_off((HEADER_SIZE + core::mem::size_of::<B>()) as u32);
+        Some(rec)
+    }
+
+    /// The record being built on this CPU, as left by the caller (for bpf_loop callbacks).
+    #[inline(always)]
+    pub fn resume() -> Option<Self> {
         let cpu = unsafe { bpf_get_smp_processor_id() };
         let s = SCRATCH.get_ptr_mut(cpu)?;
         let base = unsafe { (*s).rec.as_mut_ptr() };
         let path = unsafe { (*s).path.as_mut_ptr() };
-        let rec = Self { s, base, path };
-        rec.set_off((HEADER_SIZE + core::mem::size_of::<B>()) as u32);
-        Some(rec)
+        Some(Self { s, base, path })
     }
 
     /// Record length so far.

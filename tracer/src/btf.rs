@@ -24,30 +24,27 @@ const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
 const KIND_TYPE_TAG: u32 = 18;
 
-#[derive(Clone, Debug)]
-struct Member {
-    name: u32,
-    ty: u32,
-    bit_offset: u32,
-}
-
-#[derive(Clone, Debug)]
-struct Type {
-    name: u32,
-    kind: u32,
-    /// Referenced type for typedef/const/volatile/...
-    ty: u32,
-    members: Vec<Member>,
-}
-
+/// Type ids index a table of offsets into the type section; members are decoded only for
+/// the handful of structs looked up, so parsing the ~100k types of vmlinux stays cheap
+/// (this is on the path from start to attached).
 pub struct Btf {
-    types: Vec<Type>,
+    types: Vec<u8>,
     strings: Vec<u8>,
-    structs: HashMap<String, u32>,
+    /// Offset of each type's header in `types`; index = type id (0 = void).
+    offsets: Vec<u32>,
+    structs: HashMap<Vec<u8>, u32>,
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
+}
+
+struct Header {
+    name: u32,
+    kind: u32,
+    kind_flag: bool,
+    vlen: usize,
+    size_or_type: u32,
 }
 
 impl Btf {
@@ -64,60 +61,55 @@ impl Btf {
         if data.len() < 24 || data[0..2] != [0x9f, 0xeb] {
             return Err(BtfError::BadHeader);
         }
-        let hdr_len = u32_at(data, 4).ok_or(BtfError::BadHeader)? as usize;
-        let type_off = u32_at(data, 8).ok_or(BtfError::BadHeader)? as usize;
-        let type_len = u32_at(data, 12).ok_or(BtfError::BadHeader)? as usize;
-        let str_off = u32_at(data, 16).ok_or(BtfError::BadHeader)? as usize;
-        let str_len = u32_at(data, 20).ok_or(BtfError::BadHeader)? as usize;
-        let tsec = data.get(hdr_len + type_off..hdr_len + type_off + type_len).ok_or(BtfError::BadHeader)?;
+        let field = |o| u32_at(data, o).map(|v| v as usize).ok_or(BtfError::BadHeader);
+        let (hdr_len, type_off, type_len, str_off, str_len) = (field(4)?, field(8)?, field(12)?, field(16)?, field(20)?);
+        let types = data.get(hdr_len + type_off..hdr_len + type_off + type_len).ok_or(BtfError::BadHeader)?.to_vec();
         let strings = data.get(hdr_len + str_off..hdr_len + str_off + str_len).ok_or(BtfError::BadHeader)?.to_vec();
-        // Type id 0 is void.
-        let mut types = vec![Type { name: 0, kind: 0, ty: 0, members: vec![] }];
+        let mut btf = Btf { types, strings, offsets: vec![0], structs: HashMap::new() };
         let mut p = 0;
-        while p + 12 <= tsec.len() {
-            let name = u32_at(tsec, p).unwrap();
-            let info = u32_at(tsec, p + 4).unwrap();
-            let size_or_type = u32_at(tsec, p + 8).unwrap();
-            p += 12;
-            let vlen = (info & 0xffff) as usize;
-            let kind = (info >> 24) & 0x1f;
-            let kind_flag = info >> 31 == 1;
-            let mut members = Vec::new();
-            let extra = match kind {
-                1 => 4,                  // INT
-                2 | 7..=12 | 16 | 18 => 0, // PTR FWD TYPEDEF VOLATILE CONST RESTRICT FUNC FLOAT TYPE_TAG
-                3 => 12,                 // ARRAY
-                KIND_STRUCT | KIND_UNION => {
-                    for i in 0..vlen {
-                        let m = p + i * 12;
-                        let off = u32_at(tsec, m + 8).ok_or(BtfError::BadType(kind))?;
-                        members.push(Member {
-                            name: u32_at(tsec, m).ok_or(BtfError::BadType(kind))?,
-                            ty: u32_at(tsec, m + 4).ok_or(BtfError::BadType(kind))?,
-                            bit_offset: if kind_flag { off & 0xff_ffff } else { off },
-                        });
-                    }
-                    vlen * 12
-                }
-                6 => vlen * 8,      // ENUM
-                13 => vlen * 8,     // FUNC_PROTO
-                14 => 4,            // VAR
-                15 => vlen * 12,    // DATASEC
-                17 => 4,            // DECL_TAG
-                19 => vlen * 12,    // ENUM64
+        while p + 12 <= btf.types.len() {
+            let h = btf.header_at(p).ok_or(BtfError::BadType(0))?;
+            let extra = match h.kind {
+                1 => 4,                               // INT
+                2 | 7..=12 | 16 | 18 => 0,            // PTR FWD TYPEDEF VOLATILE CONST RESTRICT FUNC FLOAT TYPE_TAG
+                3 => 12,                              // ARRAY
+                KIND_STRUCT | KIND_UNION => h.vlen * 12,
+                6 | 13 => h.vlen * 8,                 // ENUM FUNC_PROTO
+                14 | 17 => 4,                         // VAR DECL_TAG
+                15 | 19 => h.vlen * 12,               // DATASEC ENUM64
                 other => return Err(BtfError::BadType(other)),
             };
-            p += extra;
-            types.push(Type { name, kind, ty: size_or_type, members });
-        }
-        let mut btf = Btf { types, strings, structs: HashMap::new() };
-        for (id, t) in btf.types.iter().enumerate() {
-            if t.kind == KIND_STRUCT && !t.members.is_empty() {
-                let name = btf.name(t.name).to_owned();
-                btf.structs.entry(name).or_insert(id as u32);
+            if h.kind == KIND_STRUCT && h.vlen > 0 {
+                let id = btf.offsets.len() as u32;
+                let name = btf.name(h.name).as_bytes().to_vec();
+                btf.structs.entry(name).or_insert(id);
             }
+            btf.offsets.push(p as u32);
+            p += 12 + extra;
+        }
+        if p != btf.types.len() {
+            return Err(BtfError::BadType(0));
         }
         Ok(btf)
+    }
+
+    fn header_at(&self, p: usize) -> Option<Header> {
+        let info = u32_at(&self.types, p + 4)?;
+        Some(Header {
+            name: u32_at(&self.types, p)?,
+            kind: (info >> 24) & 0x1f,
+            kind_flag: info >> 31 == 1,
+            vlen: (info & 0xffff) as usize,
+            size_or_type: u32_at(&self.types, p + 8)?,
+        })
+    }
+
+    fn header(&self, id: u32) -> Option<(usize, Header)> {
+        let p = *self.offsets.get(id as usize)? as usize;
+        if id == 0 {
+            return None;
+        }
+        Some((p, self.header_at(p)?))
     }
 
     fn name(&self, off: u32) -> &str {
@@ -129,40 +121,48 @@ impl Btf {
     /// Follows typedef/const/volatile/restrict/type_tag to the underlying type.
     fn resolve(&self, mut id: u32) -> u32 {
         for _ in 0..32 {
-            match self.types.get(id as usize) {
-                Some(t) if matches!(t.kind, KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG) => id = t.ty,
+            match self.header(id) {
+                Some((_, h)) if matches!(h.kind, KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG) => id = h.size_or_type,
                 _ => break,
             }
         }
         id
     }
 
+    /// (name offset, type, bit offset) of each member of struct/union `id`.
+    fn members(&self, id: u32) -> Vec<(u32, u32, u32)> {
+        let Some((p, h)) = self.header(self.resolve(id)) else { return Vec::new() };
+        if !matches!(h.kind, KIND_STRUCT | KIND_UNION) {
+            return Vec::new();
+        }
+        (0..h.vlen)
+            .filter_map(|i| {
+                let m = p + 12 + i * 12;
+                let off = u32_at(&self.types, m + 8)?;
+                Some((u32_at(&self.types, m)?, u32_at(&self.types, m + 4)?, if h.kind_flag { off & 0xff_ffff } else { off }))
+            })
+            .collect()
+    }
+
     /// Finds `name` among the members of struct/union `id`, looking inside anonymous
     /// members; returns (bit offset, member type).
     fn member(&self, id: u32, name: &str, depth: u32) -> Option<(u32, u32)> {
-        let t = self.types.get(self.resolve(id) as usize)?;
-        if depth > 8 || !matches!(t.kind, KIND_STRUCT | KIND_UNION) {
+        if depth > 8 {
             return None;
         }
-        for m in &t.members {
-            if self.name(m.name) == name {
-                return Some((m.bit_offset, m.ty));
-            }
+        let members = self.members(id);
+        if let Some(&(_, ty, off)) = members.iter().find(|(n, _, _)| self.name(*n) == name) {
+            return Some((off, ty));
         }
-        for m in &t.members {
-            if m.name == 0 {
-                if let Some((off, ty)) = self.member(m.ty, name, depth + 1) {
-                    return Some((m.bit_offset + off, ty));
-                }
-            }
-        }
-        None
+        members.iter().filter(|(n, _, _)| *n == 0).find_map(|&(_, ty, off)| {
+            self.member(ty, name, depth + 1).map(|(o, t)| (off + o, t))
+        })
     }
 
     /// Byte offset of a dotted member path in struct `strukt`, e.g. ("mnt_namespace",
     /// "ns.inum"). None when the kernel lacks it.
     pub fn offset_of(&self, strukt: &str, path: &str) -> Option<u32> {
-        let mut id = *self.structs.get(strukt)?;
+        let mut id = *self.structs.get(strukt.as_bytes())?;
         let mut bits = 0;
         for part in path.split('.') {
             let (off, ty) = self.member(id, part, 0)?;

@@ -127,6 +127,10 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     let tracefs = check_environment()?;
     let btf = Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
     let (offsets, missing) = offsets::resolve(&btf).map_err(LoadError::Btf)?;
+    let debug = std::env::var_os("TRACER_DEBUG").is_some();
+    if debug {
+        eprintln!("tracer: BTF offsets resolved at {:?}", start.elapsed());
+    }
     let mut warnings: Vec<String> = missing
         .iter()
         .map(|f| format!("kernel lacks {f}: the values it feeds are reported as unknown"))
@@ -163,12 +167,17 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     }
 
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| LoadError::Other(format!("{what}: {e}")))? as u32;
+    // No CO-RE relocations in the object (rustc emits none): skip aya's own BTF parse.
     let mut ebpf = EbpfLoader::new()
+        .btf(None)
         .override_global("CONFIG", &cfg, true)
         .override_global("OFFSETS", &offsets, true)
         .map_max_entries("SCRATCH", cpus)
         .map_max_entries("EVENTS", opts.ring_bytes)
         .load(PROGRAMS)?;
+    if debug {
+        eprintln!("tracer: object loaded at {:?}", start.elapsed());
+    }
 
     if !opts.pids.is_empty() {
         let mut traced: BpfHashMap<_, u32, u32> =
@@ -198,7 +207,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             .map_err(err)?;
         let t = Instant::now();
         tp.load().map_err(err)?;
-        if std::env::var_os("TRACER_DEBUG").is_some() {
+        if debug {
             eprintln!("tracer: loaded {} in {:?}", prog.func, t.elapsed());
         }
         tp.attach(prog.category, prog.tp).map_err(err)?;

@@ -10,6 +10,7 @@ mod errno;
 mod event;
 mod loader;
 mod offsets;
+mod report;
 mod sink;
 mod stream;
 mod timefmt;
@@ -30,6 +31,10 @@ enum Command {
     Trace(cmd::trace::TraceArgs),
     /// List running processes whose root is not "/" (chroot jails).
     Roots(cmd::roots::RootsArgs),
+    /// fail2ban's sshd jail fed by sshd's messages captured in the kernel: run, status, ban, unban, test-log.
+    Guard(cmd::guard::GuardArgs),
+    /// Per-login-UID report (auditloginfo layout): live, of a command's tree, or of a recorded file.
+    Report(cmd::report::ReportArgs),
 }
 
 /// Bad input from the user (or a machine the tracer cannot run on): exit status 2.
@@ -68,6 +73,8 @@ fn main() {
         match cli.command {
             Command::Trace(a) => cmd::trace::run(a).await,
             Command::Roots(a) => cmd::roots::run(a),
+            Command::Guard(a) => cmd::guard::run(a).await,
+            Command::Report(a) => cmd::report::run(a).await,
         }
     });
     match result {

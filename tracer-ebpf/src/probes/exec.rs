@@ -1,8 +1,10 @@
 //! exec: `sched_process_exec` for successes (argv read from the new mm, so it is complete
 //! even if the caller's pages were never faulted in), `sys_exit_execve*` for failures.
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid, generated::bpf_loop},
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -87,28 +89,47 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i64> {
     rec.fill(EventKind::Exec, task, pid_tgid, bpf_get_current_uid_gid(), args.nr, ret, false);
     let filename_len = rec.push_user_str(args.filename);
     let cwd_len = rec.push_cwd(task).unwrap_or(0);
-    // Lengths are taken from the record cursor (map memory), not summed in a register,
-    // so the verifier can prune this loop (see record::Scratch).
-    let argv_start = rec.off();
-    rec.header().flags |= F_ARGV_TRUNCATED;
-    for i in 0..FAILED_ARGS_MAX {
-        let p: u64 = read_user_u64(args.argv + 8 * i as u64);
-        if p == 0 {
-            rec.header().flags &= !F_ARGV_TRUNCATED;
-            break;
-        }
-        if rec.off() - argv_start >= (ARGV_MAX - tracer_common::event::PATH_MAX) as u32 {
-            break;
-        }
-        rec.push_user_arg(p);
+    let mut walk = ArgWalk { argv: args.argv, start: rec.off(), done: 0 };
+    // One verified callback per argument instead of a loop the verifier unrolls.
+    unsafe { bpf_loop(FAILED_ARGS_MAX, push_arg as *mut c_void, (&mut walk as *mut ArgWalk).cast(), 0) };
+    if walk.done == 0 {
+        rec.header().flags |= F_ARGV_TRUNCATED;
     }
-    let argv_len = rec.off() - argv_start;
+    let argv_len = rec.off() - walk.start;
     let body = rec.body::<ExecBody>();
     body.filename_len = filename_len;
     body.cwd_len = cwd_len;
     body.argv_len = argv_len;
     rec.submit();
     Ok(())
+}
+
+#[repr(C)]
+struct ArgWalk {
+    argv: u64,
+    /// Record offset where argv began.
+    start: u32,
+    /// 1 once argv's terminating NULL was reached.
+    done: u32,
+}
+
+/// Appends argv[i] (NUL included) to the record; returns 1 to stop.
+#[inline(never)]
+extern "C" fn push_arg(i: u64, ctx: *mut c_void) -> i64 {
+    let w = unsafe { &mut *(ctx as *mut ArgWalk) };
+    let Some(mut rec) = Rec::resume() else {
+        return 1;
+    };
+    let p = read_user_u64(w.argv + 8 * i);
+    if p == 0 {
+        w.done = 1;
+        return 1;
+    }
+    if rec.off().wrapping_sub(w.start) >= (ARGV_MAX - tracer_common::event::PATH_MAX) as u32 {
+        return 1;
+    }
+    rec.push_user_arg(p);
+    0
 }
 
 #[inline(always)]

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod guard;
+pub mod report;
 pub mod roots;
 pub mod trace;
 

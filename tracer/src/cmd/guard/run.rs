@@ -1,0 +1,315 @@
+//! `tracer guard run`: the jail daemon. sshd's messages come from the kernel (every sendto(2)
+//! and every write(2) to stderr by sshd, with the sender's pid) or from log files; each is fed
+//! to the jail, whose bans are applied to the firewall before the `Ban` line is printed.
+
+use std::{
+    io::Write as _,
+    path::PathBuf,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use clap::{Args, ValueEnum};
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{SignalKind, signal},
+};
+use tracer_common::config::ENABLE_SSHLOG;
+use tracer_guard::{
+    Event as GuardEvent, Guard, GuardOptions, Level, LogLine, follow::Follower, guard::KERNEL_SOURCE, now,
+};
+
+use super::{Common, load_config, not_enabled, runtime};
+use crate::{
+    UsageError,
+    decode::Decoder,
+    event::{Detail, Event},
+    loader::Options,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    /// sshd's messages captured in the kernel (syslog datagrams and stderr writes).
+    Kernel,
+    /// The jail's `logpath` files (auth.log, secure), followed like `tail -F`.
+    File,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Where sshd's messages come from.
+    #[arg(long, value_enum, default_value = "kernel")]
+    pub source: Source,
+    /// On exit leave the firewall objects and bans in place (nftables lifts them by timeout).
+    #[arg(long)]
+    pub keep_bans: bool,
+    /// Ring buffer size in MiB (kernel source).
+    #[arg(long, default_value = "4", value_parser = parse_buffer_mib)]
+    pub buffer_size: u32,
+}
+
+fn parse_buffer_mib(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
+        _ => Err(format!("'{s}' is not a power of two from 1 to 1024")),
+    }
+}
+
+/// fail2ban's log layout: `2026-11-24 13:22:29,123 fail2ban.actions        [PID]: NOTICE  [sshd] Ban 192.0.2.7`,
+/// one line at a time, flushed at once (a Ban line is a promise the firewall already holds).
+struct Log {
+    pid: u32,
+    jail: String,
+}
+
+impl Log {
+    fn line(&self, logger: &str, l: &LogLine) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{} {:<24}[{}]: {l}", timestamp(), logger, self.pid);
+        let _ = out.flush();
+    }
+
+    fn msg(&self, logger: &str, level: Level, text: String) {
+        self.line(logger, &LogLine { level, text });
+    }
+
+    fn event(&self, e: &GuardEvent) {
+        let logger = match e {
+            GuardEvent::Found { .. } | GuardEvent::Ignored { .. } => "fail2ban.filter",
+            _ => "fail2ban.actions",
+        };
+        if let Some(d) = e.detail(&self.jail) {
+            self.line(logger, &d);
+        }
+        self.line(logger, &e.log_line(&self.jail));
+    }
+
+    fn error(&self, what: &str, e: impl std::fmt::Display) {
+        self.msg("fail2ban.actions", Level::Error, format!("[{}] {what}: {e}", self.jail));
+    }
+}
+
+/// Local time with milliseconds, as fail2ban's `%(asctime)s`.
+fn timestamp() -> String {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let t = d.as_secs() as libc::time_t;
+    // SAFETY: localtime_r writes only the tm we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return d.as_secs().to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        d.subsec_millis()
+    )
+}
+
+/// One captured message as the jail's line: sshd writes each log message with one call
+/// (stderr: `msg\r\n`; syslog: one datagram), so a call is one message. A newline inside it
+/// is never a line break: sshd leaves `\r` and `\n` of user names unescaped on stderr, and
+/// splitting there would let a client forge a whole log line. Such bytes become spaces; the
+/// parser then finds sshd's own address at the end of the message.
+pub fn message_of(data: &[u8]) -> Vec<u8> {
+    let mut end = data.len();
+    while end > 0 && matches!(data[end - 1], b'\n' | b'\r' | 0) {
+        end -= 1;
+    }
+    data[..end].iter().map(|&b| if b == b'\n' || b == b'\r' || b == 0 { b' ' } else { b }).collect()
+}
+
+struct Daemon {
+    guard: Guard,
+    log: Log,
+    truncated: u64,
+}
+
+impl Daemon {
+    fn feed(&mut self, line: &[u8], pid: Option<u32>) {
+        match self.guard.feed(line, pid, now()) {
+            Ok(events) => events.iter().for_each(|e| self.log.event(e)),
+            Err(e) => self.log.error("cannot apply", e),
+        }
+    }
+
+    fn kernel_event(&mut self, ev: Event) {
+        let Detail::Log(l) = &ev.detail else { return };
+        if l.truncated {
+            // A cut message could end inside client text that looks like sshd's suffix.
+            self.truncated += 1;
+            self.log.msg(
+                "fail2ban.filter",
+                Level::Warning,
+                format!("[{}] ignored a message of sshd[{}] cut at {} bytes", self.log.jail, ev.pid, l.data.len()),
+            );
+            return;
+        }
+        let msg = message_of(&l.data);
+        if !msg.is_empty() {
+            self.feed(&msg, Some(ev.pid));
+        }
+    }
+
+    fn tick(&mut self) {
+        match self.guard.tick(now()) {
+            Ok(events) => events.iter().for_each(|e| self.log.event(e)),
+            Err(e) => self.log.error("tick", e),
+        }
+    }
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let (jail, files) = load_config(&args.common.config, false)?;
+    if !jail.enabled {
+        return Err(not_enabled(&files));
+    }
+    let pid = std::process::id();
+    let log = Log { pid, jail: jail.name.clone() };
+
+    // Sources first: if the kernel programs cannot be loaded the firewall is not touched.
+    let (mut loaded, mut followers, file_list) = match args.source {
+        Source::Kernel => {
+            let opts = Options { enabled: ENABLE_SSHLOG, ring_bytes: args.buffer_size << 20, ..Default::default() };
+            (Some(crate::load_or_usage_error(&opts)?), Vec::new(), vec![KERNEL_SOURCE.to_string()])
+        }
+        Source::File => {
+            if jail.backend == "systemd" {
+                eprintln!("tracer: warning: backend = systemd: there is no journal reader; following logpath instead");
+            }
+            let mut f = Vec::new();
+            for p in &jail.logpath {
+                f.push(
+                    Follower::open(p, false).map_err(|e| UsageError(format!("cannot read logpath {}: {e}", p.display())))?,
+                );
+            }
+            let names = jail.logpath.iter().map(|p: &PathBuf| p.display().to_string()).collect();
+            (None, f, names)
+        }
+    };
+    let ring = match loaded.as_mut() {
+        Some(l) => {
+            let ring = l.take_ring()?;
+            // SAFETY: the AsyncFd owns the RingBuf, which owns the map fd.
+            Some(
+                unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+                    .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+
+    let opts = GuardOptions {
+        state_path: args.common.state.clone(),
+        keep_bans: args.keep_bans,
+        file_list: file_list.clone(),
+        ..Default::default()
+    };
+    let (guard, restored) = Guard::start(&jail, opts, now()).map_err(runtime)?;
+    log.msg(
+        "fail2ban.jail",
+        Level::Info,
+        format!(
+            "Jail '{}' started (source: {}, banaction: {}, maxretry: {}, findtime: {}s, bantime: {}s)",
+            jail.name,
+            file_list.join(" "),
+            jail.banaction.name(),
+            jail.maxretry,
+            jail.findtime,
+            jail.bantime
+        ),
+    );
+    let mut d = Daemon { guard, log, truncated: 0 };
+    for e in &restored {
+        d.log.event(e);
+    }
+
+    let mut ring = ring;
+    let mut decoder = Decoder::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported_lost = 0;
+    loop {
+        tokio::select! {
+            r = async { ring.as_mut().unwrap().readable_mut().await }, if ring.is_some() => {
+                let mut rg = r?;
+                let rb = rg.get_inner_mut();
+                while let Some(item) = rb.next() {
+                    if let Ok(ev) = decoder.decode(&item) {
+                        drop(item);
+                        d.kernel_event(ev);
+                    }
+                }
+                rg.clear_ready();
+            }
+            _ = poll.tick(), if !followers.is_empty() => {
+                for f in &mut followers {
+                    match f.poll() {
+                        Ok(lines) => lines.iter().for_each(|l| d.feed(l, None)),
+                        Err(e) => d.log.error(&format!("reading {}", f.path().display()), e),
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                d.tick();
+                if let Some(l) = &loaded {
+                    let lost = l.stats()?.lost;
+                    if lost > reported_lost {
+                        d.log.msg("fail2ban.filter", Level::Warning, format!(
+                            "[{}] {} sshd messages lost so far (ring buffer full); raise --buffer-size",
+                            d.log.jail, lost));
+                        reported_lost = lost;
+                    }
+                }
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    // Messages already captured still count (and may ban) before the jail stops.
+    if let Some(r) = ring.as_mut() {
+        let rb = r.get_mut();
+        while let Some(item) = rb.next() {
+            if let Ok(ev) = decoder.decode(&item) {
+                drop(item);
+                d.kernel_event(ev);
+            }
+        }
+    }
+    let Daemon { guard, log, .. } = d;
+    match guard.stop(now()) {
+        Ok(events) => events.iter().for_each(|e| log.event(e)),
+        Err(e) => {
+            log.error("stop", &e);
+            return Err(runtime(e));
+        }
+    }
+    log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' stopped", log.jail));
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_call_is_one_message() {
+        assert_eq!(message_of(b"Failed password for root from 192.0.2.7 port 22 ssh2\r\n"),
+            b"Failed password for root from 192.0.2.7 port 22 ssh2");
+        assert_eq!(
+            message_of(b"Invalid user x\nFailed password for root from 10.9.9.9 port 22 ssh2\n from 192.0.2.7 port 5\r\n"),
+            b"Invalid user x Failed password for root from 10.9.9.9 port 22 ssh2  from 192.0.2.7 port 5"
+        );
+        assert_eq!(message_of(b"<38>Nov 24 13:22:29 sshd[7]: msg\0"), b"<38>Nov 24 13:22:29 sshd[7]: msg");
+        assert!(message_of(b"\r\n").is_empty());
+    }
+}

@@ -1,0 +1,126 @@
+//! `tracer report`: auditloginfo's per-login-UID report, from live tracing (until
+//! `--duration` or SIGINT/SIGTERM), from a command's tree (`-- CMD`, its exit status passed
+//! through), or from a file written by `tracer trace --format json` (`--input`).
+//!
+//! Live, every system call is counted in the kernel (SYSCOUNT, per auid and number): no
+//! event per call crosses to user space. A recorded file has no such counts, nor a
+//! lost-event count; the report says "not recorded" instead of printing wrong numbers.
+
+use std::{ffi::OsString, io::Write as _, path::PathBuf};
+
+use clap::Args;
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SYSCOUNT};
+
+use super::{Filters, trace::Format};
+use crate::{
+    event::Id,
+    report::{
+        Reports,
+        input::{self, InputFilters},
+    },
+    sink,
+    stream::{self, RunOptions},
+};
+
+#[derive(Args, Debug)]
+#[command(after_help = AFTER_HELP)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub filters: Filters,
+    /// text: auditloginfo's layout; json: one object (with --auid) or an array of them.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Report on FILE, written by `tracer trace --format json`, instead of tracing (it holds
+    /// no syscall counts: that section says so).
+    #[arg(long, conflicts_with_all = ["duration", "command"])]
+    pub input: Option<PathBuf>,
+    /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
+    #[arg(long, value_parser = super::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Run CMD, report on its process tree when it ends, and exit with its status.
+    #[arg(last = true)]
+    pub command: Vec<OsString>,
+}
+
+const AFTER_HELP: &str = "\
+One report per login UID seen (one only with --auid), in AUID order: system calls made \
+(counted in the kernel, x86_64 names), commands executed (argv), files opened (open, \
+openat, openat2, creat; absolute host paths), connections made; failures per entry; \
+the number of lost events last. Entries are sorted by count, highest first.
+
+With --input FILE (from `tracer trace --format json`) the report is the one a live run \
+gives for the same events, except that such a file holds neither syscall counts nor a \
+lost-event count: both say \"not recorded\" (JSON: null) instead of wrong numbers.
+
+With -- CMD the command shares stdout with the report: use --output to keep them apart.";
+
+pub async fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    // Opened first so a bad path fails before tracing starts.
+    let mut out = sink::open_output(args.output.as_deref())
+        .map_err(|e| crate::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display())))?;
+    let only = args.filters.auid.map(|a| Id::from_raw(a, true));
+    let (reports, code) = match &args.input {
+        Some(path) => (from_file(path, &args.filters, only)?, 0),
+        None => live(args.filters, args.duration, args.command, only).await?,
+    };
+    let doc = match args.format {
+        Format::Text => crate::report::text::render(&reports).into_bytes(),
+        Format::Json => crate::report::json::render(&reports),
+    };
+    out.write_all(&doc)?;
+    out.flush()?;
+    Ok(code)
+}
+
+fn from_file(path: &std::path::Path, f: &Filters, only: Option<Id>) -> anyhow::Result<Reports> {
+    let mut reports = Reports::new(only, false);
+    let mut filters = InputFilters {
+        uid: f.uid,
+        pids: f.pid.iter().copied().collect(),
+        comm: f.comm.as_ref().map(|c| c.as_bytes().to_vec()),
+    };
+    // Bad input is the user's: exit 2, and no partial report.
+    let stats = input::read_file(path, &mut filters, &mut reports).map_err(|e| crate::UsageError(e.to_string()))?;
+    if stats.unknown_kinds > 0 {
+        eprintln!("tracer: warning: {} events of kinds the report does not cover were skipped", stats.unknown_kinds);
+    }
+    Ok(reports)
+}
+
+async fn live(
+    filters: Filters,
+    duration: Option<std::time::Duration>,
+    command: Vec<OsString>,
+    only: Option<Id>,
+) -> anyhow::Result<(Reports, i32)> {
+    let command = (!command.is_empty()).then_some(command);
+    let opts = filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT, command.is_some());
+    let mut loaded = crate::load_or_usage_error(&opts)?;
+    let mut reports = Reports::new(only, true);
+    // Aggregated as events arrive: the event list is never kept.
+    let outcome = stream::run(
+        &mut loaded,
+        RunOptions { command, duration, warn_lost: true },
+        |ev| {
+            reports.add_event(&ev);
+            Ok(())
+        },
+        || Ok(()),
+    )
+    .await?;
+    reports.add_syscounts(&loaded.syscounts()?);
+    let st = outcome.stats;
+    // Everything the report misses: ring full, stash full, undecodable records.
+    reports.lost = Some(st.lost + st.stash_full + outcome.decode_errors);
+    if st.syscount_full > 0 {
+        eprintln!(
+            "tracer: warning: {} system calls not counted (the kernel's count table is full)",
+            st.syscount_full
+        );
+    }
+    crate::report_totals(&outcome);
+    Ok((reports, outcome.exit_code.unwrap_or(0)))
+}

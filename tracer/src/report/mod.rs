@@ -1,0 +1,292 @@
+//! `tracer report`: auditloginfo's per-login-UID summary, aggregated as events arrive.
+//!
+//! Memory grows with the number of distinct entries (commands, paths, peers, syscalls),
+//! never with the number of events: the event list is never kept. The same aggregator is
+//! fed by live tracing and by a recorded `tracer trace --format json` file (`input.rs`),
+//! so both give the same report for the same events.
+
+pub mod input;
+pub mod json;
+pub mod text;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+};
+
+use crate::event::{Detail, Event, Id, Peer};
+
+/// Occurrences of one entry and how many of them failed (ret < 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub count: u64,
+    pub failed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, failed: bool) {
+        self.count += 1;
+        self.failed += u64::from(failed);
+    }
+}
+
+/// What one event contributes to a report, whatever its source.
+#[derive(Debug)]
+pub enum Activity<'a> {
+    /// argv, or the exec'd file name when argv is empty (execve with a NULL argv).
+    Exec { argv: &'a [Vec<u8>], filename: &'a [u8] },
+    /// Absolute host path (the name as given when its base directory was unknown).
+    Open { path: &'a [u8] },
+    Connect { peer: &'a Peer },
+}
+
+/// The report of one login UID.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UserReport {
+    /// Syscall name -> calls; None when the source does not have them (recorded files).
+    pub syscalls: Option<BTreeMap<String, u64>>,
+    /// Keyed by argv: two commands that join to the same text stay apart.
+    pub commands: HashMap<Vec<Vec<u8>>, Tally>,
+    pub files: HashMap<Vec<u8>, Tally>,
+    pub connections: HashMap<PeerKey, Tally>,
+}
+
+/// A connection's peer as a map key (`event::Peer` is neither `Hash` nor `Ord`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerKey {
+    Inet(IpAddr, u16),
+    /// sun_path; abstract names start with NUL.
+    Unix(Vec<u8>),
+}
+
+impl From<&Peer> for PeerKey {
+    fn from(p: &Peer) -> Self {
+        match p {
+            Peer::Inet { address, port } => PeerKey::Inet(*address, *port),
+            Peer::Unix { path } => PeerKey::Unix(path.clone()),
+        }
+    }
+}
+
+impl PeerKey {
+    pub fn family(&self) -> &'static str {
+        match self {
+            PeerKey::Inet(IpAddr::V4(_), _) => "inet",
+            PeerKey::Inet(IpAddr::V6(_), _) => "inet6",
+            PeerKey::Unix(_) => "unix",
+        }
+    }
+}
+
+/// Every report of a run, in AUID order (numeric, then unset, then unknown).
+#[derive(Debug)]
+pub struct Reports {
+    /// Only this login UID (`--auid`): its report exists even when nothing was seen.
+    only: Option<Id>,
+    pub users: BTreeMap<Id, UserReport>,
+    /// Whether syscall counts exist for this source (live: yes; a recorded file: no).
+    pub has_syscalls: bool,
+    /// Events missing from the report (ring full, stash full, undecodable); None when the
+    /// source cannot tell (a recorded file).
+    pub lost: Option<u64>,
+}
+
+impl Reports {
+    pub fn new(only: Option<Id>, has_syscalls: bool) -> Self {
+        let mut r = Self { only, users: BTreeMap::new(), has_syscalls, lost: None };
+        if let Some(id) = only {
+            r.user(id);
+        }
+        r
+    }
+
+    fn user(&mut self, auid: Id) -> &mut UserReport {
+        let has = self.has_syscalls;
+        self.users.entry(auid).or_insert_with(|| UserReport {
+            syscalls: has.then(BTreeMap::new),
+            ..Default::default()
+        })
+    }
+
+    /// One report asked for (`--auid`): JSON gives an object, not an array.
+    pub fn single(&self) -> bool {
+        self.only.is_some()
+    }
+
+    fn wanted(&self, auid: Id) -> bool {
+        self.only.is_none_or(|o| o == auid)
+    }
+
+    pub fn add(&mut self, auid: Id, act: Activity, failed: bool) {
+        if !self.wanted(auid) {
+            return;
+        }
+        let u = self.user(auid);
+        match act {
+            // Lookups by slice first: no allocation for an entry seen before.
+            Activity::Exec { argv, filename } => match u.commands.get_mut(argv) {
+                Some(t) if !argv.is_empty() => t.add(failed),
+                _ => {
+                    let key = if argv.is_empty() { vec![filename.to_vec()] } else { argv.to_vec() };
+                    u.commands.entry(key).or_default().add(failed);
+                }
+            },
+            Activity::Open { path } => match u.files.get_mut(path) {
+                Some(t) => t.add(failed),
+                None => u.files.entry(path.to_vec()).or_default().add(failed),
+            },
+            Activity::Connect { peer } => u.connections.entry(PeerKey::from(peer)).or_default().add(failed),
+        }
+    }
+
+    pub fn add_event(&mut self, ev: &Event) {
+        let act = match &ev.detail {
+            Detail::Exec(e) => Activity::Exec { argv: &e.argv, filename: &e.filename },
+            Detail::Open(o) => Activity::Open { path: &o.host_path },
+            Detail::Connect(c) => Activity::Connect { peer: &c.peer },
+            // sshd's log lines (the guard's source) are not enabled for reports.
+            _ => return,
+        };
+        self.add(ev.auid, act, !ev.ok());
+    }
+
+    /// Kernel counts per (raw auid, x86_64 syscall nr). The kernel keys them by raw value,
+    /// so "unset" and "unknown" (no CONFIG_AUDIT) both arrive as -1: they go to whichever
+    /// of the two the events used, "unset" if none.
+    pub fn add_syscounts(&mut self, counts: &HashMap<(u32, u32), u64>) {
+        let no_auid = if self.users.contains_key(&Id::Unknown) && !self.users.contains_key(&Id::Unset) {
+            Id::Unknown
+        } else {
+            Id::Unset
+        };
+        for (&(auid, nr), &n) in counts {
+            let id = if auid == crate::event::AUID_UNSET { no_auid } else { Id::Set(auid) };
+            if !self.wanted(id) {
+                continue;
+            }
+            if let Some(s) = self.user(id).syscalls.as_mut() {
+                *s.entry(syscall_name(nr)).or_insert(0) += n;
+            }
+        }
+    }
+}
+
+/// x86_64 name of a syscall number (what the kernel programs count), `syscall_N` if unknown.
+pub fn syscall_name(nr: u32) -> String {
+    match syscalls::x86_64::Sysno::new(nr as usize) {
+        Some(s) => s.name().to_string(),
+        None => format!("syscall_{nr}"),
+    }
+}
+
+/// The text name of a peer: `127.0.0.1:9`, `[::1]:80`, `unix:/path`, `unix:@abstract`.
+pub fn peer_name(p: &PeerKey) -> Vec<u8> {
+    match p {
+        PeerKey::Inet(IpAddr::V4(a), port) => format!("{a}:{port}").into_bytes(),
+        PeerKey::Inet(IpAddr::V6(a), port) => format!("[{a}]:{port}").into_bytes(),
+        PeerKey::Unix(path) => match path.strip_prefix(b"\0") {
+            Some(abs) => [b"unix:@".as_slice(), abs].concat(),
+            None => [b"unix:".as_slice(), path].concat(),
+        },
+    }
+}
+
+/// argv joined with spaces, as auditloginfo shows a command.
+pub fn command_line(argv: &[Vec<u8>]) -> Vec<u8> {
+    argv.join(&b' ')
+}
+
+/// Entries of a section, highest count first, ties by name (then by key, for commands
+/// whose arguments join to the same text).
+pub fn sorted<K: Ord>(m: &HashMap<K, Tally>, name: impl Fn(&K) -> Vec<u8>) -> Vec<(Vec<u8>, &K, Tally)> {
+    let mut v: Vec<_> = m.iter().map(|(k, t)| (name(k), k, *t)).collect();
+    v.sort_by(|a, b| b.2.count.cmp(&a.2.count).then_with(|| a.0.cmp(&b.0)).then_with(|| a.1.cmp(b.1)));
+    v
+}
+
+/// Syscalls highest count first, ties by name.
+pub fn sorted_syscalls(m: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
+    let mut v: Vec<_> = m.iter().map(|(k, &n)| (k.as_str(), n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inet(a: &str, port: u16) -> Peer {
+        Peer::Inet { address: a.parse().unwrap(), port }
+    }
+
+    fn key(a: &str, port: u16) -> PeerKey {
+        PeerKey::from(&inet(a, port))
+    }
+
+    #[test]
+    fn aggregates_per_auid_with_failures() {
+        let mut r = Reports::new(None, true);
+        let argv = vec![b"uname".to_vec(), b"-m".to_vec()];
+        for _ in 0..3 {
+            r.add(Id::Set(7005), Activity::Open { path: b"/etc/passwd" }, false);
+        }
+        r.add(Id::Set(7005), Activity::Open { path: b"/etc/shadow" }, true);
+        r.add(Id::Set(7005), Activity::Exec { argv: &argv, filename: b"/usr/bin/uname" }, false);
+        r.add(Id::Set(7005), Activity::Exec { argv: &[], filename: b"/bin/x" }, true);
+        r.add(Id::Unset, Activity::Connect { peer: &inet("127.0.0.1", 9) }, true);
+        r.add(Id::Unset, Activity::Connect { peer: &inet("127.0.0.1", 9) }, false);
+        let u = &r.users[&Id::Set(7005)];
+        assert_eq!(u.files[&b"/etc/passwd".to_vec()], Tally { count: 3, failed: 0 });
+        assert_eq!(u.files[&b"/etc/shadow".to_vec()], Tally { count: 1, failed: 1 });
+        assert_eq!(u.commands[&argv], Tally { count: 1, failed: 0 });
+        assert_eq!(u.commands[&vec![b"/bin/x".to_vec()]], Tally { count: 1, failed: 1 });
+        assert_eq!(r.users[&Id::Unset].connections[&key("127.0.0.1", 9)], Tally { count: 2, failed: 1 });
+        assert_eq!(r.users.keys().copied().collect::<Vec<_>>(), vec![Id::Set(7005), Id::Unset], "AUID order, unset last");
+    }
+
+    #[test]
+    fn only_one_auid_and_its_report_exists_when_empty() {
+        let mut r = Reports::new(Some(Id::Set(7)), true);
+        r.add(Id::Set(8), Activity::Open { path: b"/x" }, false);
+        r.add_syscounts(&HashMap::from([((7, 0), 5), ((8, 0), 9), ((u32::MAX, 1), 2)]));
+        assert_eq!(r.users.len(), 1);
+        let u = &r.users[&Id::Set(7)];
+        assert!(u.files.is_empty());
+        assert_eq!(u.syscalls.as_ref().unwrap()["read"], 5);
+    }
+
+    #[test]
+    fn syscounts_name_x86_64_numbers() {
+        let mut r = Reports::new(None, true);
+        r.add_syscounts(&HashMap::from([((7005, 257), 4), ((7005, 0), 2), ((u32::MAX, 59), 1), ((7005, 100_000), 1)]));
+        let s = r.users[&Id::Set(7005)].syscalls.as_ref().unwrap();
+        assert_eq!(s["openat"], 4);
+        assert_eq!(s["read"], 2);
+        assert_eq!(s["syscall_100000"], 1);
+        assert_eq!(r.users[&Id::Unset].syscalls.as_ref().unwrap()["execve"], 1);
+        let recorded = Reports::new(Some(Id::Set(1)), false);
+        assert_eq!(recorded.users[&Id::Set(1)].syscalls, None, "a recorded file has no syscall counts");
+    }
+
+    #[test]
+    fn sorts_by_count_then_name() {
+        let m: HashMap<Vec<u8>, Tally> = HashMap::from([
+            (b"/b".to_vec(), Tally { count: 2, failed: 0 }),
+            (b"/a".to_vec(), Tally { count: 2, failed: 0 }),
+            (b"/c".to_vec(), Tally { count: 5, failed: 1 }),
+        ]);
+        let names: Vec<Vec<u8>> = sorted(&m, |k| k.clone()).into_iter().map(|e| e.0).collect();
+        assert_eq!(names, vec![b"/c".to_vec(), b"/a".to_vec(), b"/b".to_vec()]);
+        let s = BTreeMap::from([("write".to_string(), 3), ("close".to_string(), 3), ("read".to_string(), 9)]);
+        assert_eq!(sorted_syscalls(&s), vec![("read", 9), ("close", 3), ("write", 3)]);
+    }
+
+    #[test]
+    fn names_peers_and_commands() {
+        assert_eq!(peer_name(&key("127.0.0.1", 9)), b"127.0.0.1:9");
+        assert_eq!(peer_name(&key("::1", 80)), b"[::1]:80");
+        assert_eq!(peer_name(&PeerKey::Unix(b"\0abs".to_vec())), b"unix:@abs");
+        assert_eq!(peer_name(&PeerKey::Unix(b"/run/s".to_vec())), b"unix:/run/s");
+        assert_eq!(command_line(&[b"uname".to_vec(), b"-m".to_vec()]), b"uname -m");
+    }
+}
