@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod setup;
 mod util;
+mod vmtest;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,15 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Set up, build a static tracer, then boot Debian cloud kernels (6.1 and 6.12 unless
+    /// KERNELs are given) under qemu and check a traced session in each.
+    VmTest {
+        /// `6.1`, `6.12` or an exact version such as `6.1.0-56` (the newest match in apt).
+        kernels: Vec<String>,
+        /// Seconds each boot may take (TCG: about 10 s on 2 cores).
+        #[arg(long, default_value = "300")]
+        timeout: u64,
+    },
 }
 
 fn main() {
@@ -44,6 +54,7 @@ fn main() {
         Task::Demo => setup::run().and_then(|()| build(true)).and_then(|()| demo::run()),
         Task::Bench(a) => setup::run().and_then(|()| build(true)).and_then(|()| bench::run(a)),
         Task::Test { args } => setup::run().and_then(|()| test(&args)),
+        Task::VmTest { kernels, timeout } => setup::run().and_then(|()| vmtest::run(&kernels, std::time::Duration::from_secs(timeout))),
     };
     if let Err(e) = r {
         eprintln!("xtask: {e:#}");
@@ -65,5 +76,13 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     let bin = util::workspace().join("target/debug/tracer");
     let mut args: Vec<&str> = vec!["test", "--workspace", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
-    util::cargo_env(&args, &[("TRACER_BIN", bin.as_os_str())])
+    let r = util::cargo_env(&args, &[("TRACER_BIN", bin.as_os_str())]);
+    // Other kernels too, unless a test filter asked for less (or qemu is missing).
+    let vm = if extra.is_empty() && vmtest::available() {
+        vmtest::run(&[], std::time::Duration::from_secs(300))
+    } else {
+        eprintln!("xtask: vm-test skipped ({})", if extra.is_empty() { "no qemu-system-x86_64" } else { "test filter given" });
+        Ok(())
+    };
+    r.and(vm)
 }

@@ -21,6 +21,9 @@ const PACKAGES: &[&str] = &[
     "iptables",
     "busybox-static",
     "strace",
+    "qemu-system-x86",
+    // musl-gcc: the static (musl) tracer for vm-test compiles bundled SQLite.
+    "musl-tools",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -28,7 +31,16 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 pub fn run() -> anyhow::Result<()> {
     apt()?;
     rust_src()?;
+    musl_target()?;
     bpf_linker()
+}
+
+/// The static tracer the vm-test guests run.
+fn musl_target() -> anyhow::Result<()> {
+    if output("rustup", &["target", "list", "--installed"]).lines().any(|l| l == "x86_64-unknown-linux-musl") {
+        return Ok(());
+    }
+    check(Command::new("rustup").args(["target", "add", "x86_64-unknown-linux-musl"]))
 }
 
 fn installed(pkg: &str) -> bool {
