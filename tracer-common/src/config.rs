@@ -86,7 +86,14 @@ pub struct Offsets {
     pub cred_egid: u32,
     pub cred_fsuid: u32,
     pub cred_fsgid: u32,
-    pub _pad: u32,
+    /// Syscall arguments and number in the pt_regs the raw syscall tracepoints pass.
+    pub regs_di: u32,
+    pub regs_si: u32,
+    pub regs_dx: u32,
+    pub regs_r10: u32,
+    pub regs_orig_ax: u32,
+    /// thread_info.status, whose TS_COMPAT bit marks a 32-bit syscall (other numbers).
+    pub task_ti_status: u32,
 }
 
 impl Offsets {
@@ -130,7 +137,12 @@ impl Offsets {
         cred_egid: OFFSET_UNKNOWN,
         cred_fsuid: OFFSET_UNKNOWN,
         cred_fsgid: OFFSET_UNKNOWN,
-        _pad: 0,
+        regs_di: OFFSET_UNKNOWN,
+        regs_si: OFFSET_UNKNOWN,
+        regs_dx: OFFSET_UNKNOWN,
+        regs_r10: OFFSET_UNKNOWN,
+        regs_orig_ax: OFFSET_UNKNOWN,
+        task_ti_status: OFFSET_UNKNOWN,
     };
 }
 

@@ -50,6 +50,8 @@ pub const F_EXE_PRESENT: u32 = 1 << 8;
 pub const F_BASE_UNKNOWN: u32 = 1 << 9;
 /// The record's strings were cut to fit the record.
 pub const F_DATA_TRUNCATED: u32 = 1 << 10;
+/// `Header::args` holds the syscall's arguments.
+pub const F_ARGS_PRESENT: u32 = 1 << 11;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,6 +82,9 @@ pub struct Header {
     pub exe_len: u16,
     pub root_len: u16,
     pub comm: [u8; 16],
+    /// The first four syscall arguments (registers, as audit logs a0..a3); valid with
+    /// `F_ARGS_PRESENT`.
+    pub args: [u64; 4],
     /// Total record length in bytes, header included.
     pub size: u32,
     pub _pad: u32,

@@ -7,10 +7,11 @@ pub struct SyscountKey {
     pub nr: u32,
 }
 
+/// Set in `SyscountKey::nr` for a 32-bit (ia32) syscall, whose numbers are another table's.
+pub const SYSCOUNT_COMPAT: u32 = 1 << 30;
+
 /// Index of the kernel's counters in the `STATS` array.
 pub const STAT_LOST: u32 = 0;
-/// Entry-argument stash full: the syscall's record could not be produced.
-pub const STAT_STASH_FULL: u32 = 1;
 /// Syscount map full: a (auid, nr) pair could not be counted.
 pub const STAT_SYSCOUNT_FULL: u32 = 2;
 pub const STAT_MAX: u32 = 4;

@@ -58,17 +58,6 @@ pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
 #[map]
 pub static EXE_SENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
 
-/// Syscall arguments stashed at entry, keyed by pid_tgid, consumed at exit.
-#[map]
-pub static OPEN_ARGS: HashMap<u64, crate::probes::open::OpenArgs> =
-    HashMap::with_max_entries(16384, 0);
-#[map]
-pub static EXEC_ARGS: HashMap<u64, crate::probes::exec::ExecArgs> =
-    HashMap::with_max_entries(16384, 0);
-#[map]
-pub static CONNECT_ARGS: HashMap<u64, crate::probes::connect::ConnectArgs> =
-    HashMap::with_max_entries(16384, 0);
-
 /// (auid, syscall nr) -> calls, for `tracer report`.
 #[map]
 pub static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);

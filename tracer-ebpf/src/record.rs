@@ -190,6 +190,14 @@ impl Rec {
         Ok(len as u16)
     }
 
+    /// The syscall's first four arguments, for audit's a0..a3.
+    #[inline(always)]
+    pub fn set_args(&mut self, args: [u64; 4]) {
+        let h = self.header();
+        h.args = args;
+        h.flags |= F_ARGS_PRESENT;
+    }
+
     /// Fills the header: identity, time, namespace and root; then the exe and root strings.
     #[inline(always)]
     pub fn fill(
@@ -215,6 +223,7 @@ impl Rec {
         h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
         h.exe_len = 0;
         h.root_len = 0;
+        h.args = [0; 4];
         match read_ptr(task, off!(task_real_parent)).and_then(|p| read::<u32>(p, off!(task_tgid))) {
             Ok(ppid) => h.ppid = ppid,
             Err(_) => {

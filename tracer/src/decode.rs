@@ -199,6 +199,7 @@ impl Decoder {
             chrooted,
             root,
             syscall: h.syscall,
+            args: (h.flags & F_ARGS_PRESENT != 0).then_some(h.args),
             ret: h.ret,
             detail,
         })

@@ -69,6 +69,8 @@ pub struct Event {
     /// Host path of the process root: "/" unless chrooted.
     pub root: Vec<u8>,
     pub syscall: u32,
+    /// The syscall's first four arguments (audit's a0..a3), when the kernel read them.
+    pub args: Option<[u64; 4]>,
     /// fd, 0, or -errno.
     pub ret: i64,
     pub detail: Detail,

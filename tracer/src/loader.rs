@@ -11,12 +11,12 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::TracePoint,
+    programs::{RawTracePoint, TracePoint},
 };
 use thiserror::Error;
 use tracer_common::{
     config::*,
-    syscount::{STAT_LOST, STAT_STASH_FULL, STAT_SYSCOUNT_FULL, SyscountKey},
+    syscount::{STAT_LOST, STAT_SYSCOUNT_FULL, SyscountKey},
 };
 
 use crate::{btf::Btf, offsets, tracefs};
@@ -60,41 +60,36 @@ pub struct Options {
     pub wakeup_bytes: u32,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hook {
+    /// A tracefs tracepoint: (category, name).
+    Tracepoint(&'static str, &'static str),
+    /// A raw tracepoint by name (always `raw_syscalls` here).
+    Raw(&'static str),
+}
+
 struct Prog {
     func: &'static str,
-    category: &'static str,
-    tp: &'static str,
-    family: u32,
-    /// Absent on older kernels; tracing goes on without it (a warning says so).
-    optional: bool,
+    hook: Hook,
+    /// Attached when any of these families is enabled (0: always).
+    families: u32,
 }
 
-const fn p(func: &'static str, category: &'static str, tp: &'static str, family: u32, optional: bool) -> Prog {
-    Prog { func, category, tp, family, optional }
+const fn tp(func: &'static str, category: &'static str, name: &'static str, families: u32) -> Prog {
+    Prog { func, hook: Hook::Tracepoint(category, name), families }
 }
 
-/// Exit handlers first so no entry is stashed without its exit being watched.
+const fn raw(func: &'static str, name: &'static str, families: u32) -> Prog {
+    Prog { func, hook: Hook::Raw(name), families }
+}
+
+/// Fork/exit first, so a child of a followed process can never slip between attachments.
 const PROGS: &[Prog] = &[
-    p("sched_process_fork", "sched", "sched_process_fork", 0, false),
-    p("sched_process_exit", "sched", "sched_process_exit", 0, false),
-    p("sys_exit_execve", "syscalls", "sys_exit_execve", ENABLE_EXEC, false),
-    p("sys_exit_execveat", "syscalls", "sys_exit_execveat", ENABLE_EXEC, false),
-    p("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC, false),
-    p("sys_enter_execve", "syscalls", "sys_enter_execve", ENABLE_EXEC, false),
-    p("sys_enter_execveat", "syscalls", "sys_enter_execveat", ENABLE_EXEC, false),
-    p("sys_exit_open", "syscalls", "sys_exit_open", ENABLE_OPEN, false),
-    p("sys_exit_creat", "syscalls", "sys_exit_creat", ENABLE_OPEN, false),
-    p("sys_exit_openat", "syscalls", "sys_exit_openat", ENABLE_OPEN, false),
-    p("sys_exit_openat2", "syscalls", "sys_exit_openat2", ENABLE_OPEN, true),
-    p("sys_enter_open", "syscalls", "sys_enter_open", ENABLE_OPEN, false),
-    p("sys_enter_creat", "syscalls", "sys_enter_creat", ENABLE_OPEN, false),
-    p("sys_enter_openat", "syscalls", "sys_enter_openat", ENABLE_OPEN, false),
-    p("sys_enter_openat2", "syscalls", "sys_enter_openat2", ENABLE_OPEN, true),
-    p("sys_exit_connect", "syscalls", "sys_exit_connect", ENABLE_CONNECT, false),
-    p("sys_enter_connect", "syscalls", "sys_enter_connect", ENABLE_CONNECT, false),
-    p("raw_sys_enter", "raw_syscalls", "sys_enter", ENABLE_SYSCOUNT, false),
-    p("sys_enter_sendto", "syscalls", "sys_enter_sendto", ENABLE_SSHLOG, false),
-    p("sys_enter_write", "syscalls", "sys_enter_write", ENABLE_SSHLOG, false),
+    tp("sched_process_fork", "sched", "sched_process_fork", 0),
+    tp("sched_process_exit", "sched", "sched_process_exit", 0),
+    tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
+    raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT),
+    raw("raw_sys_enter", "sys_enter", ENABLE_SYSCOUNT | ENABLE_SSHLOG),
 ];
 
 pub struct Loaded {
@@ -108,7 +103,6 @@ pub struct Loaded {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelStats {
     pub lost: u64,
-    pub stash_full: u64,
     pub syscount_full: u64,
 }
 
@@ -131,7 +125,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     if debug {
         eprintln!("tracer: BTF offsets resolved at {:?}", start.elapsed());
     }
-    let mut warnings: Vec<String> = missing
+    let warnings: Vec<String> = missing
         .iter()
         .map(|f| format!("kernel lacks {f}: the values it feeds are reported as unknown"))
         .collect();
@@ -188,29 +182,36 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     }
 
     for prog in PROGS {
-        if prog.family != 0 && opts.enabled & prog.family == 0 {
+        if prog.families != 0 && opts.enabled & prog.families == 0 {
             continue;
         }
-        if !tracefs::exists(&tracefs, prog.category, prog.tp) {
-            let name = format!("{}/{}", prog.category, prog.tp);
-            if prog.optional {
-                warnings.push(format!("tracepoint {name} missing: those calls are not traced"));
-                continue;
-            }
-            return Err(LoadError::MissingTracepoint(name));
+        let (category, name) = match prog.hook {
+            Hook::Tracepoint(c, n) => (c, n),
+            Hook::Raw(n) => ("raw_syscalls", n),
+        };
+        if !tracefs::exists(&tracefs, category, name) {
+            return Err(LoadError::MissingTracepoint(format!("{category}/{name}")));
         }
         let err = |source| LoadError::Program { name: prog.func.into(), source };
-        let tp: &mut TracePoint = ebpf
+        let program = ebpf
             .program_mut(prog.func)
-            .ok_or_else(|| LoadError::Other(format!("program {} not in object", prog.func)))?
-            .try_into()
-            .map_err(err)?;
+            .ok_or_else(|| LoadError::Other(format!("program {} not in object", prog.func)))?;
         let t = Instant::now();
-        tp.load().map_err(err)?;
-        if debug {
-            eprintln!("tracer: loaded {} in {:?}", prog.func, t.elapsed());
+        match prog.hook {
+            Hook::Tracepoint(..) => {
+                let p: &mut TracePoint = program.try_into().map_err(err)?;
+                p.load().map_err(err)?;
+                p.attach(category, name).map_err(err)?;
+            }
+            Hook::Raw(..) => {
+                let p: &mut RawTracePoint = program.try_into().map_err(err)?;
+                p.load().map_err(err)?;
+                p.attach(name).map_err(err)?;
+            }
         }
-        tp.attach(prog.category, prog.tp).map_err(err)?;
+        if debug {
+            eprintln!("tracer: loaded and attached {} in {:?}", prog.func, t.elapsed());
+        }
     }
     Ok(Loaded { ebpf, warnings, attach_time: start.elapsed() })
 }
@@ -229,7 +230,6 @@ impl Loaded {
         };
         Ok(KernelStats {
             lost: sum(STAT_LOST)?,
-            stash_full: sum(STAT_STASH_FULL)?,
             syscount_full: sum(STAT_SYSCOUNT_FULL)?,
         })
     }

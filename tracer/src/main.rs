@@ -61,8 +61,8 @@ pub fn load_or_usage_error(opts: &loader::Options) -> anyhow::Result<loader::Loa
 /// Loss is never silent: the totals go to stderr at the end of every run.
 pub fn report_totals(o: &stream::Outcome) {
     eprintln!(
-        "tracer: {} events, {} lost, {} undecodable, {} not captured (stash full)",
-        o.events, o.stats.lost, o.decode_errors, o.stats.stash_full
+        "tracer: {} events, {} lost, {} undecodable",
+        o.events, o.stats.lost, o.decode_errors
     );
 }
 

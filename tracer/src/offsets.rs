@@ -6,7 +6,15 @@ use crate::btf::Btf;
 
 /// Fields every event needs; without them the tracer refuses to start rather than report
 /// wrong identities. Everything else degrades to "unknown".
-const REQUIRED: &[(&str, &str)] = &[("task_struct", "tgid"), ("task_struct", "real_parent")];
+const REQUIRED: &[(&str, &str)] = &[
+    ("task_struct", "tgid"),
+    ("task_struct", "real_parent"),
+    ("pt_regs", "orig_ax"),
+    ("pt_regs", "di"),
+    ("pt_regs", "si"),
+    ("pt_regs", "dx"),
+    ("pt_regs", "r10"),
+];
 
 pub fn resolve(btf: &Btf) -> Result<(Offsets, Vec<String>), String> {
     let mut missing = Vec::new();
@@ -57,7 +65,12 @@ pub fn resolve(btf: &Btf) -> Result<(Offsets, Vec<String>), String> {
         cred_egid: get("cred", "egid"),
         cred_fsuid: get("cred", "fsuid"),
         cred_fsgid: get("cred", "fsgid"),
-        _pad: 0,
+        regs_di: get("pt_regs", "di"),
+        regs_si: get("pt_regs", "si"),
+        regs_dx: get("pt_regs", "dx"),
+        regs_r10: get("pt_regs", "r10"),
+        regs_orig_ax: get("pt_regs", "orig_ax"),
+        task_ti_status: get("task_struct", "thread_info.status"),
     };
     for (s, f) in REQUIRED {
         if btf.offset_of(s, f).is_none() {

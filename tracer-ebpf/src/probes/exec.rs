@@ -1,10 +1,10 @@
 //! exec: `sched_process_exec` for successes (argv read from the new mm, so it is complete
-//! even if the caller's pages were never faulted in), `sys_exit_execve*` for failures.
+//! even if the caller's pages were never faulted in), syscall exit for failures.
 
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid, generated::bpf_loop},
+    helpers::generated::{bpf_get_current_task_btf, bpf_loop, bpf_task_pt_regs},
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -12,84 +12,32 @@ use tracer_common::{
     config::ENABLE_EXEC,
     event::{EventKind, F_ARGV_TRUNCATED},
     exec::{ARGV_MAX, ExecBody, FAILED_ARGS_MAX},
-    syscount::STAT_STASH_FULL,
 };
 
-use super::{current_if_traced, sys_arg, sys_ret};
+use super::{Syscall, current_if_traced, syscalls::{NR_EXECVE, NR_EXECVEAT}};
 use crate::{
-    kernel::{Kptr, conf, current_task, off, read},
-    maps::{EXEC_ARGS, stat_inc},
+    kernel::{Kptr, conf, off, read},
     record::Rec,
 };
 
-const NR_EXECVE: u32 = 59;
-const NR_EXECVEAT: u32 = 322;
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct ExecArgs {
-    filename: u64,
-    argv: u64,
-    nr: u32,
-    _pad: u32,
-}
-
-#[tracepoint]
-pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
-    stash(&ctx, NR_EXECVE, 0);
-    0
-}
-
-#[tracepoint]
-pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
-    stash(&ctx, NR_EXECVEAT, 1);
-    0
+/// Failed execs only, at syscall exit: the caller's image is still there, so the filename
+/// and argv it passed are read from its memory.
+#[inline(always)]
+pub fn on_failed(call: Syscall) {
+    let _ = try_failed(call);
 }
 
 #[inline(always)]
-fn stash(ctx: &TracePointContext, nr: u32, first: usize) {
-    let Some(cur) = current_if_traced(ENABLE_EXEC) else {
-        return;
-    };
-    let args = ExecArgs {
-        filename: sys_arg(ctx, first),
-        argv: sys_arg(ctx, first + 1),
-        nr,
-        _pad: 0,
-    };
-    if EXEC_ARGS.insert(cur.pid_tgid, args, 0).is_err() {
-        stat_inc(STAT_STASH_FULL);
-    }
-}
-
-#[tracepoint]
-pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
-    let _ = try_exit(&ctx);
-    0
-}
-
-#[tracepoint]
-pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
-    let _ = try_exit(&ctx);
-    0
-}
-
-/// Failed execs only: a successful one was reported by `sched_process_exec`.
-#[inline(always)]
-fn try_exit(ctx: &TracePointContext) -> Result<(), i64> {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let args = unsafe { EXEC_ARGS.get(pid_tgid) }.copied().ok_or(-1i64)?;
-    let _ = EXEC_ARGS.remove(pid_tgid);
-    let ret = sys_ret(ctx);
-    if ret >= 0 {
-        return Ok(());
-    }
-    let task = current_task();
+fn try_failed(call: Syscall) -> Result<(), i64> {
+    let cur = current_if_traced(ENABLE_EXEC).ok_or(-1i64)?;
+    // execve(filename, argv, envp); execveat(dfd, filename, argv, envp, flags)
+    let (filename, argv) = if call.nr == NR_EXECVEAT { (call.args[1], call.args[2]) } else { (call.args[0], call.args[1]) };
     let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
-    rec.fill(EventKind::Exec, task, pid_tgid, bpf_get_current_uid_gid(), args.nr, ret, false);
-    let filename_len = rec.push_user_str(args.filename);
-    let cwd_len = rec.push_cwd(task).unwrap_or(0);
-    let mut walk = ArgWalk { argv: args.argv, start: rec.off(), done: 0 };
+    rec.fill(EventKind::Exec, cur.task, cur.pid_tgid, cur.uid_gid, call.nr, call.ret, false);
+    rec.set_args(call.args);
+    let filename_len = rec.push_user_str(filename);
+    let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
+    let mut walk = ArgWalk { argv, start: rec.off(), done: 0 };
     // One verified callback per argument instead of a loop the verifier unrolls.
     unsafe { bpf_loop(FAILED_ARGS_MAX, push_arg as *mut c_void, (&mut walk as *mut ArgWalk).cast(), 0) };
     if walk.done == 0 {
@@ -146,7 +94,10 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 #[inline(always)]
 fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let cur = current_if_traced(ENABLE_EXEC).ok_or(-1i64)?;
-    let nr = unsafe { EXEC_ARGS.get(cur.pid_tgid) }.map(|a| a.nr).unwrap_or(NR_EXECVE);
+    // execve or execveat: the saved orig_ax (the other registers were reset for the new
+    // image, so there are no arguments to report).
+    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
+    let nr = read::<i64>(regs, off!(regs_orig_ax)).map(|n| n as u32).unwrap_or(NR_EXECVE);
     let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
     rec.fill(EventKind::Exec, cur.task, cur.pid_tgid, cur.uid_gid, nr, 0, true);
     let loc: u32 = unsafe { ctx.read_at::<u32>(conf!(exec_filename_off) as usize) }?

@@ -1,16 +1,17 @@
-//! One module per hook family.
+//! One module per hook family. System calls are watched through the two raw syscall
+//! tracepoints (`syscalls.rs`): one cheap hook each way instead of a perf-buffer tracepoint
+//! per syscall, and the arguments come from the pt_regs at exit, so nothing is stashed
+//! between entry and exit.
 
 pub mod connect;
 pub mod exec;
 pub mod open;
 pub mod sched;
 pub mod sshlog;
+pub mod syscalls;
 pub mod syscount;
 
-use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    programs::TracePointContext,
-};
+use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid};
 
 use crate::kernel::{Kptr, conf, current_task, traced};
 
@@ -32,14 +33,10 @@ pub fn current_if_traced(family: u32) -> Option<Current> {
     traced(task, pid_tgid, uid_gid).then_some(Current { task, pid_tgid, uid_gid })
 }
 
-/// Argument `i` of a `syscalls:sys_enter_*` tracepoint (8-byte slots after the nr).
-#[inline(always)]
-pub fn sys_arg(ctx: &TracePointContext, i: usize) -> u64 {
-    unsafe { ctx.read_at::<u64>(16 + 8 * i).unwrap_or(0) }
-}
-
-/// Return value of a `syscalls:sys_exit_*` tracepoint.
-#[inline(always)]
-pub fn sys_ret(ctx: &TracePointContext) -> i64 {
-    unsafe { ctx.read_at::<i64>(16).unwrap_or(0) }
+/// A system call as the raw tracepoints see it: number, first four arguments, result.
+#[derive(Clone, Copy)]
+pub struct Syscall {
+    pub nr: u32,
+    pub args: [u64; 4],
+    pub ret: i64,
 }

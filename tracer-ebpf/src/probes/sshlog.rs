@@ -3,40 +3,30 @@
 //! sshd-session or sshd-auth only. The sender pid comes with them, so a message that names
 //! no address can be tied to the connection that process serves.
 
-use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    macros::tracepoint,
-    programs::TracePointContext,
-};
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid};
 use tracer_common::{
     config::ENABLE_SSHLOG,
     event::EventKind,
     sshlog::{SSHLOG_MAX, SshLogBody, VIA_SENDTO, VIA_WRITE},
 };
 
-use super::sys_arg;
+use super::syscalls::NR_WRITE;
 use crate::{
     kernel::{conf, current_task},
     record::Rec,
 };
 
-const NR_WRITE: u32 = 1;
-const NR_SENDTO: u32 = 44;
 const STDERR: u64 = 2;
 
-#[tracepoint]
-pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
-    capture(sys_arg(&ctx, 0), sys_arg(&ctx, 1), sys_arg(&ctx, 2), VIA_SENDTO, NR_SENDTO);
-    0
-}
-
-#[tracepoint]
-pub fn sys_enter_write(ctx: TracePointContext) -> u32 {
-    let fd = sys_arg(&ctx, 0);
-    if fd == STDERR {
-        capture(fd, sys_arg(&ctx, 1), sys_arg(&ctx, 2), VIA_WRITE, NR_WRITE);
+/// write(2) to fd 2 (`sshd -e`) or sendto(2) (syslog datagrams), at entry: the bytes are
+/// in the caller's buffer.
+#[inline(always)]
+pub fn on_enter(nr: u32, args: [u64; 4]) {
+    let [fd, buf, len, _] = args;
+    if nr == NR_WRITE && fd != STDERR {
+        return;
     }
-    0
+    capture(fd, buf, len, if nr == NR_WRITE { VIA_WRITE } else { VIA_SENDTO }, nr);
 }
 
 /// "sshd", "sshd-session", "sshd-auth": the comm is NUL-padded to 16 bytes.

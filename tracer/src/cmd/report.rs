@@ -113,8 +113,8 @@ async fn live(
     .await?;
     reports.add_syscounts(&loaded.syscounts()?);
     let st = outcome.stats;
-    // Everything the report misses: ring full, stash full, undecodable records.
-    reports.lost = Some(st.lost + st.stash_full + outcome.decode_errors);
+    // Everything the report misses: ring full, undecodable records.
+    reports.lost = Some(st.lost + outcome.decode_errors);
     if st.syscount_full > 0 {
         eprintln!(
             "tracer: warning: {} system calls not counted (the kernel's count table is full)",

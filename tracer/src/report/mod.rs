@@ -86,7 +86,7 @@ pub struct Reports {
     pub users: BTreeMap<Id, UserReport>,
     /// Whether syscall counts exist for this source (live: yes; a recorded file: no).
     pub has_syscalls: bool,
-    /// Events missing from the report (ring full, stash full, undecodable); None when the
+    /// Events missing from the report (ring full, undecodable); None when the
     /// source cannot tell (a recorded file).
     pub lost: Option<u64>,
 }
@@ -171,8 +171,13 @@ impl Reports {
     }
 }
 
-/// x86_64 name of a syscall number (what the kernel programs count), `syscall_N` if unknown.
+/// x86_64 name of a syscall number (what the kernel programs count), `syscall_N` if unknown;
+/// 32-bit calls (`SYSCOUNT_COMPAT`) as `ia32:N`, their table being another.
 pub fn syscall_name(nr: u32) -> String {
+    use tracer_common::syscount::SYSCOUNT_COMPAT;
+    if nr & SYSCOUNT_COMPAT != 0 {
+        return format!("ia32:{}", nr & !SYSCOUNT_COMPAT);
+    }
     match syscalls::x86_64::Sysno::new(nr as usize) {
         Some(s) => s.name().to_string(),
         None => format!("syscall_{nr}"),

@@ -122,9 +122,13 @@ fn open_names(ev: &Event, o: &Open) -> (Option<Vec<u8>>, Vec<u8>) {
     (None, ev.in_root(&o.host_path).to_vec())
 }
 
-/// Syscall arguments a0..a3 where the event carries them; pointers (file names, argv,
-/// sockaddr) are not sent by the kernel programs and are written as 0.
+/// Syscall arguments a0..a3: the registers the kernel programs read at syscall exit; for
+/// events without them (successful execs: the registers were reset for the new image),
+/// what the event carries, pointers as 0.
 fn args(ev: &Event, saddr_len: usize) -> [u64; 4] {
+    if let Some(a) = ev.args {
+        return a;
+    }
     match &ev.detail {
         Detail::Open(o) => match ev.syscall {
             2 => [0, o.flags.into(), o.mode.into(), 0],             // open(name, flags, mode)
@@ -294,6 +298,7 @@ mod tests {
             chrooted: Some(false),
             root: b"/".to_vec(),
             syscall,
+            args: None,
             ret,
             detail,
         }

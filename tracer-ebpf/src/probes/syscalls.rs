@@ -1,0 +1,82 @@
+//! `raw_syscalls:sys_enter` and `sys_exit`: every system call of every task passes here,
+//! so each program first decides by number, before any filter work.
+
+use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
+
+use super::{Syscall, connect, exec, open, sshlog, syscount};
+use crate::kernel::{Kptr, conf, current_task, off, read};
+
+pub const NR_WRITE: u32 = 1;
+pub const NR_OPEN: u32 = 2;
+pub const NR_CONNECT: u32 = 42;
+pub const NR_SENDTO: u32 = 44;
+pub const NR_EXECVE: u32 = 59;
+pub const NR_CREAT: u32 = 85;
+pub const NR_OPENAT: u32 = 257;
+pub const NR_EXECVEAT: u32 = 322;
+pub const NR_OPENAT2: u32 = 437;
+
+/// x86 TS_COMPAT: a 32-bit syscall, numbered from another table.
+const TS_COMPAT: u32 = 0x0002;
+
+#[inline(always)]
+fn compat() -> bool {
+    read::<u32>(current_task(), off!(task_ti_status)).map(|s| s & TS_COMPAT != 0).unwrap_or(false)
+}
+
+/// The first four syscall arguments from the saved user registers.
+#[inline(always)]
+pub fn args_of(regs: Kptr) -> [u64; 4] {
+    [
+        read(regs, off!(regs_di)).unwrap_or(0),
+        read(regs, off!(regs_si)).unwrap_or(0),
+        read(regs, off!(regs_dx)).unwrap_or(0),
+        read(regs, off!(regs_r10)).unwrap_or(0),
+    ]
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
+    let nr: i64 = ctx.arg(1);
+    let enabled = conf!(enabled);
+    if nr < 0 {
+        return 0;
+    }
+    let nr = nr as u32;
+    if enabled & ENABLE_SYSCOUNT != 0 {
+        syscount::count(nr, compat());
+    }
+    if enabled & ENABLE_SSHLOG != 0 && (nr == NR_WRITE || nr == NR_SENDTO) && !compat() {
+        let regs: *const u8 = ctx.arg(0);
+        sshlog::on_enter(nr, args_of(regs));
+    }
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
+    let regs: *const u8 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) else {
+        return 0;
+    };
+    let nr = nr as u32;
+    let family = match nr {
+        NR_OPEN | NR_CREAT | NR_OPENAT | NR_OPENAT2 => ENABLE_OPEN,
+        NR_CONNECT => ENABLE_CONNECT,
+        // Successful execs are reported by sched_process_exec, from the new image.
+        NR_EXECVE | NR_EXECVEAT if ret < 0 => ENABLE_EXEC,
+        _ => return 0,
+    };
+    if conf!(enabled) & family == 0 || compat() {
+        return 0;
+    }
+    let call = Syscall { nr, args: args_of(regs), ret };
+    match family {
+        ENABLE_OPEN => open::on_exit(call),
+        ENABLE_CONNECT => connect::on_exit(call),
+        _ => exec::on_failed(call),
+    }
+    0
+}
