@@ -84,3 +84,28 @@ fn roots_lists_a_running_chrooted_process_and_not_the_others() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.lines().any(|l| l.contains(&jailed.id().to_string()) && l.ends_with(root)), "{text}");
 }
+
+#[test]
+fn report_has_a_roots_section_for_chrooted_commands() {
+    let jail = jail();
+    let root = jail.path().to_str().unwrap();
+    let dir = TempDir::new("roots-report");
+    let text = dir.path().join("report.txt");
+    let json = dir.path().join("report.json");
+    let script = format!("chroot {root} /bin/busybox cat /etc/hostname; chroot {root} /bin/busybox true; cat /etc/hostname");
+    for (format, out) in [("text", &text), ("json", &json)] {
+        let st = Command::new(tracer_bin()).args(["report", "--format", format, "--output"]).arg(out).args(["--", "sh", "-c", &script]).status().unwrap();
+        assert!(st.success());
+    }
+    let text = std::fs::read_to_string(&text).unwrap();
+    let roots = text.split("Roots:\n").nth(1).unwrap_or_else(|| panic!("no Roots section: {text}"));
+    assert!(roots.starts_with(&format!("   {root} 2\n")), "two commands ran in the jail: {text}");
+    let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let all: Vec<&serde_json::Value> = reports.as_array().unwrap().iter().flat_map(|r| r["roots"].as_array().unwrap()).collect();
+    assert_eq!(all.len(), 1, "{reports}");
+    assert_eq!(all[0]["root"], root);
+    assert_eq!(all[0]["count"], 2);
+    // Without chroots there is no Roots section.
+    let plain = Command::new(tracer_bin()).args(["report", "--", "true"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("Roots:"));
+}

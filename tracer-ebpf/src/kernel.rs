@@ -77,6 +77,14 @@ pub fn loginuid(task: Kptr) -> Result<u32, i64> {
 /// A `struct path` {mnt, dentry} read from `base + off`.
 #[inline(always)]
 pub fn read_path(base: Kptr, off: u32) -> Result<(Kptr, Kptr), i64> {
+    if off!(path_mnt) == 0 && off!(path_dentry) == 8 && off != OFFSET_UNKNOWN {
+        // The usual layout: both pointers in one read.
+        let p: [u64; 2] = read(base, off)?;
+        if p[0] == 0 || p[1] == 0 {
+            return Err(-1);
+        }
+        return Ok((p[0] as Kptr, p[1] as Kptr));
+    }
     let mnt = read_ptr(base, add2(off, off!(path_mnt)))?;
     let dentry = read_ptr(base, add2(off, off!(path_dentry)))?;
     Ok((mnt, dentry))

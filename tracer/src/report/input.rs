@@ -59,6 +59,8 @@ struct Line {
     path: Option<JsonBytes>,
     /// Present when the process was chrooted: the report lists host paths.
     host_path: Option<JsonBytes>,
+    /// Host path of the process root; absent in files from before it existed: "/".
+    root: Option<JsonBytes>,
     family: Option<String>,
     address: Option<String>,
     port: Option<u16>,
@@ -141,7 +143,8 @@ fn add_line(mut l: Line, f: &mut InputFilters, reports: &mut Reports) -> Result<
         "exec" => {
             // Moved out, not copied: JsonBytes owns the Vec.
             argv = l.argv.take().ok_or_else(|| missing("argv"))?.into_iter().map(|a| a.0).collect();
-            Activity::Exec { argv: &argv, filename: &l.filename.as_ref().ok_or_else(|| missing("filename"))?.0 }
+            let root = l.root.as_ref().map_or(&b"/"[..], |r| r.0.as_slice());
+            Activity::Exec { argv: &argv, filename: &l.filename.as_ref().ok_or_else(|| missing("filename"))?.0, root }
         }
         "open" => {
             let p = l.host_path.as_ref().or(l.path.as_ref()).ok_or_else(|| missing("path"))?;

@@ -69,6 +69,12 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
         }
         tally(out, t);
     });
+    out.extend_from_slice(b",\"roots\":");
+    list(out, sorted(&u.roots, |p| p.clone()), |out, (root, _, t)| {
+        out.extend_from_slice(b"{\"root\":");
+        json_str(out, &root);
+        tally(out, t);
+    });
     out.extend_from_slice(b",\"lost_events\":");
     match lost {
         Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
@@ -111,7 +117,7 @@ mod tests {
     fn shape_of_one_auid() {
         let mut r = Reports::new(Some(Id::Set(7005)), true);
         let argv = vec![b"uname".to_vec(), b"-m".to_vec()];
-        r.add(Id::Set(7005), Activity::Exec { argv: &argv, filename: b"/usr/bin/uname" }, false);
+        r.add(Id::Set(7005), Activity::Exec { argv: &argv, filename: b"/usr/bin/uname", root: b"/" }, false);
         r.add(Id::Set(7005), Activity::Open { path: b"/etc/passwd" }, false);
         let peer = Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 };
         for _ in 0..4 {
@@ -129,7 +135,7 @@ mod tests {
                 "files": [{"path": "/etc/passwd", "count": 1, "failed": 0}],
                 "connections": [{"family": "inet", "address": "127.0.0.1", "port": 9, "count": 4, "failed": 4},
                                 {"family": "unix", "path": "\u{0}abs", "count": 1, "failed": 0}],
-                "lost_events": 0})
+                "roots": [], "lost_events": 0})
         );
     }
 

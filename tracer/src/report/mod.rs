@@ -33,8 +33,9 @@ impl Tally {
 /// What one event contributes to a report, whatever its source.
 #[derive(Debug)]
 pub enum Activity<'a> {
-    /// argv, or the exec'd file name when argv is empty (execve with a NULL argv).
-    Exec { argv: &'a [Vec<u8>], filename: &'a [u8] },
+    /// argv, or the exec'd file name when argv is empty (execve with a NULL argv); `root`
+    /// is the host path of the process root ("/" unless chrooted).
+    Exec { argv: &'a [Vec<u8>], filename: &'a [u8], root: &'a [u8] },
     /// Absolute host path (the name as given when its base directory was unknown).
     Open { path: &'a [u8] },
     Connect { peer: &'a Peer },
@@ -49,6 +50,8 @@ pub struct UserReport {
     pub commands: HashMap<Vec<Vec<u8>>, Tally>,
     pub files: HashMap<Vec<u8>, Tally>,
     pub connections: HashMap<PeerKey, Tally>,
+    /// Chroot roots (host paths) the commands ran under -> commands; "/" is not listed.
+    pub roots: HashMap<Vec<u8>, Tally>,
 }
 
 /// A connection's peer as a map key (`event::Peer` is neither `Hash` nor `Ord`).
@@ -124,13 +127,18 @@ impl Reports {
         let u = self.user(auid);
         match act {
             // Lookups by slice first: no allocation for an entry seen before.
-            Activity::Exec { argv, filename } => match u.commands.get_mut(argv) {
-                Some(t) if !argv.is_empty() => t.add(failed),
-                _ => {
-                    let key = if argv.is_empty() { vec![filename.to_vec()] } else { argv.to_vec() };
-                    u.commands.entry(key).or_default().add(failed);
+            Activity::Exec { argv, filename, root } => {
+                match u.commands.get_mut(argv) {
+                    Some(t) if !argv.is_empty() => t.add(failed),
+                    _ => {
+                        let key = if argv.is_empty() { vec![filename.to_vec()] } else { argv.to_vec() };
+                        u.commands.entry(key).or_default().add(failed);
+                    }
                 }
-            },
+                if root != b"/" {
+                    u.roots.entry(root.to_vec()).or_default().add(failed);
+                }
+            }
             Activity::Open { path } => match u.files.get_mut(path) {
                 Some(t) => t.add(failed),
                 None => u.files.entry(path.to_vec()).or_default().add(failed),
@@ -141,7 +149,7 @@ impl Reports {
 
     pub fn add_event(&mut self, ev: &Event) {
         let act = match &ev.detail {
-            Detail::Exec(e) => Activity::Exec { argv: &e.argv, filename: &e.filename },
+            Detail::Exec(e) => Activity::Exec { argv: &e.argv, filename: &e.filename, root: &ev.root },
             Detail::Open(o) => Activity::Open { path: &o.host_path },
             Detail::Connect(c) => Activity::Connect { peer: &c.peer },
             // sshd's log lines (the guard's source) are not enabled for reports.
@@ -236,8 +244,8 @@ mod tests {
             r.add(Id::Set(7005), Activity::Open { path: b"/etc/passwd" }, false);
         }
         r.add(Id::Set(7005), Activity::Open { path: b"/etc/shadow" }, true);
-        r.add(Id::Set(7005), Activity::Exec { argv: &argv, filename: b"/usr/bin/uname" }, false);
-        r.add(Id::Set(7005), Activity::Exec { argv: &[], filename: b"/bin/x" }, true);
+        r.add(Id::Set(7005), Activity::Exec { argv: &argv, filename: b"/usr/bin/uname", root: b"/" }, false);
+        r.add(Id::Set(7005), Activity::Exec { argv: &[], filename: b"/bin/x", root: b"/srv/jail" }, true);
         r.add(Id::Unset, Activity::Connect { peer: &inet("127.0.0.1", 9) }, true);
         r.add(Id::Unset, Activity::Connect { peer: &inet("127.0.0.1", 9) }, false);
         let u = &r.users[&Id::Set(7005)];
@@ -245,6 +253,8 @@ mod tests {
         assert_eq!(u.files[&b"/etc/shadow".to_vec()], Tally { count: 1, failed: 1 });
         assert_eq!(u.commands[&argv], Tally { count: 1, failed: 0 });
         assert_eq!(u.commands[&vec![b"/bin/x".to_vec()]], Tally { count: 1, failed: 1 });
+        assert_eq!(u.roots.len(), 1, "only chrooted commands are listed under Roots");
+        assert_eq!(u.roots[&b"/srv/jail".to_vec()], Tally { count: 1, failed: 1 });
         assert_eq!(r.users[&Id::Unset].connections[&key("127.0.0.1", 9)], Tally { count: 2, failed: 1 });
         assert_eq!(r.users.keys().copied().collect::<Vec<_>>(), vec![Id::Set(7005), Id::Unset], "AUID order, unset last");
     }

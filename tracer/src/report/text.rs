@@ -46,6 +46,13 @@ fn user(out: &mut String, auid: crate::event::Id, u: &UserReport, lost: Option<u
     for (name, _, t) in sorted(&u.connections, peer_name) {
         entry(out, &name, t);
     }
+    if !u.roots.is_empty() {
+        // Commands that ran chrooted, per root (host path), like `ls -lad /proc/PID/root`.
+        out.push_str("Roots:\n");
+        for (name, _, t) in sorted(&u.roots, |p| p.clone()) {
+            entry(out, &name, t);
+        }
+    }
     match lost {
         Some(n) => {
             let _ = writeln!(out, "Lost events: {n}");
@@ -79,7 +86,7 @@ mod tests {
     fn auditloginfo_layout_with_failures_connections_and_lost() {
         let mut r = Reports::new(Some(Id::Set(7005)), true);
         let argv = vec![b"uname".to_vec(), b"-m".to_vec()];
-        r.add(Id::Set(7005), Activity::Exec { argv: &argv, filename: b"/usr/bin/uname" }, false);
+        r.add(Id::Set(7005), Activity::Exec { argv: &argv, filename: b"/usr/bin/uname", root: b"/" }, false);
         for _ in 0..3 {
             r.add(Id::Set(7005), Activity::Open { path: b"/etc/shadow" }, true);
         }
