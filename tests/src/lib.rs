@@ -56,14 +56,21 @@ impl Traced {
     }
     /// The lost-event count from the tracer's closing summary line.
     pub fn lost(&self) -> u64 {
-        let s = self.stderr();
-        let line = s.lines().rev().find(|l| l.starts_with("tracer: ") && l.contains(" lost")).unwrap_or_else(|| panic!("no summary line in stderr: {s}"));
-        let lost: u64 = line.split(", ").find_map(|p| p.strip_suffix(" lost")).and_then(|n| n.parse().ok()).expect("lost count");
-        lost
+        lost_in(&self.stderr())
     }
     pub fn of_kind(&self, kind: &str) -> Vec<&Value> {
         self.events.iter().filter(|e| e["event"] == kind).collect()
     }
+}
+
+/// The lost-event count from a tracer's closing summary line on stderr.
+pub fn lost_in(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("tracer: ") && l.contains(" lost"))
+        .unwrap_or_else(|| panic!("no summary line in stderr: {stderr}"));
+    line.split(", ").find_map(|p| p.strip_suffix(" lost")).and_then(|n| n.parse().ok()).expect("lost count")
 }
 
 /// Runs `tracer trace --format json --output FILE ARGS... -- CMD...` and parses FILE.

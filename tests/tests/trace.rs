@@ -327,3 +327,36 @@ fn not_root_is_a_clear_error() {
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
+
+#[test]
+fn loss_is_counted_and_shown_never_silent() {
+    // The reader stalls (stdout is a pipe nobody reads for 2 s), the 1 MiB ring buffer
+    // fills, and every record the kernel could not reserve must be counted.
+    let dir = TempDir::new("loss");
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    const N: u64 = 200_000;
+    let op = [format!("open-n:{N}:").as_bytes(), file.as_os_str().as_bytes()].concat();
+    let mut tracer = Command::new(tracer_bin())
+        .args(["trace", "--format", "json", "--buffer-size", "1", "--"])
+        .args(workload_cmd(W, &[&op]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut out = Vec::new();
+    tracer.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let mut err = String::new();
+    tracer.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(tracer.wait().unwrap().success(), "{err}");
+    let events = parse_json_lines(&out);
+    let seen = events.iter().filter(|e| e["event"] == "open" && bytes_of(&e["path"]) == file.as_os_str().as_bytes()).count() as u64;
+    let lost = lost_in(&err);
+    assert!(lost > 0, "the stalled reader must have caused loss: {err}");
+    assert!(seen < N, "{seen}");
+    // Every open of the file is either reported or counted as lost (the few other records
+    // of the workload's start-up are the only slack).
+    assert!(seen + lost >= N && seen + lost <= N + 50, "seen {seen} + lost {lost} vs {N}");
+    assert!(err.contains("events lost so far"), "a warning as soon as loss happens: {err}");
+}

@@ -66,9 +66,13 @@ pub fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     std::fs::write(&file, "x")?;
     let mut notes = Vec::new();
     let mut modes = vec![Mode::Untraced, Mode::Report, Mode::Trace];
+    let mut audit = None;
     if !args.tracer_only {
         match auditd_start() {
-            Ok(()) => modes.push(Mode::Auditd),
+            Ok(state) => {
+                audit = Some(state);
+                modes.push(Mode::Auditd);
+            }
             Err(e) => notes.push(format!("auditd not measured: {e}")),
         }
         if super::have("strace") {
@@ -84,9 +88,10 @@ pub fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
             samples[i].push(run_once(mode, args, bins, &file, &dir)?);
         }
     }
-    if modes.contains(&Mode::Auditd) {
+    if let Some(state) = audit {
         let lost = auditd_lost();
         notes.push(format!("auditd's kernel lost counter after the runs: {lost}"));
+        state.restore();
     }
     let _ = std::fs::remove_dir_all(&dir);
     let base = median(&mut samples[0].iter().map(|s| s.wall_ns).collect::<Vec<_>>());
@@ -155,7 +160,10 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
             c
         }
     };
+    // Audit is enabled only while its configuration runs: an enabled audit subsystem
+    // costs every syscall something, which would blur the other rows.
     if mode == Mode::Auditd {
+        crate::util::check(Command::new("auditctl").args(["-e", "1"]).stdout(Stdio::null()))?;
         crate::util::check(Command::new("auditctl").args(audit_rule("-a")))?;
     }
     cmd.stdout(Stdio::from(File::create(&out_path)?)).stderr(Stdio::from(File::create(&err_path)?));
@@ -167,6 +175,7 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
     if mode == Mode::Auditd {
         crate::util::check(Command::new("auditctl").args(audit_rule("-d")))?;
+        crate::util::check(Command::new("auditctl").args(["-e", "0"]).stdout(Stdio::null()))?;
     }
     anyhow::ensure!(rc > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{} failed (status {status}): {}", mode.label(), std::fs::read_to_string(&err_path)?);
     let stderr = std::fs::read_to_string(&err_path)?;
@@ -223,17 +232,39 @@ fn audit_rule(op: &str) -> Vec<String> {
         .collect()
 }
 
-/// Starts auditd (Debian's defaults) when it is not running: no systemd here.
-fn auditd_start() -> anyhow::Result<()> {
+/// How audit was before the benchmark, to leave it so.
+struct AuditState {
+    started_daemon: Option<u32>,
+    was_enabled: String,
+}
+
+impl AuditState {
+    fn restore(self) {
+        let _ = Command::new("auditctl").args(["-e", &self.was_enabled]).stdout(Stdio::null()).status();
+        if let Some(pid) = self.started_daemon {
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+    }
+}
+
+fn audit_status(key: &str) -> Option<String> {
+    crate::util::output("auditctl", &["-s"]).lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+}
+
+/// Starts auditd (Debian's defaults) when it is not running (no systemd here); audit stays
+/// disabled (-e 0) except while the auditd configuration runs.
+fn auditd_start() -> anyhow::Result<AuditState> {
     anyhow::ensure!(super::have("auditctl") && super::have("auditd"), "auditd is not installed (cargo xtask setup installs it)");
-    let status = crate::util::output("auditctl", &["-s"]);
-    let pid = status.lines().find_map(|l| l.strip_prefix("pid ")).and_then(|p| p.trim().parse::<u32>().ok()).unwrap_or(0);
+    let was_enabled = audit_status("enabled ").unwrap_or_else(|| "0".into());
+    let pid = audit_status("pid ").and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let mut started_daemon = None;
     if pid == 0 {
         crate::util::check(&mut Command::new("auditd"))?;
         std::thread::sleep(std::time::Duration::from_millis(500));
+        started_daemon = audit_status("pid ").and_then(|p| p.parse::<u32>().ok()).filter(|&p| p != 0);
     }
-    crate::util::check(Command::new("auditctl").args(["-e", "1"]).stdout(Stdio::null()))?;
-    Ok(())
+    crate::util::check(Command::new("auditctl").args(["-e", "0"]).stdout(Stdio::null()))?;
+    Ok(AuditState { started_daemon, was_enabled })
 }
 
 fn auditd_lost() -> String {

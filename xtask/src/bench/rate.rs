@@ -8,6 +8,8 @@ use super::{Bins, field, summary};
 pub struct RateRow {
     pub procs: usize,
     pub buffer_mib: u32,
+    /// The reader was stalled (its output a pipe nobody read for 2 s).
+    pub stalled: bool,
     pub events: u64,
     pub lost: u64,
     pub secs: f64,
@@ -27,14 +29,26 @@ pub fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
     let file = dir.join("f");
     std::fs::write(&file, "x")?;
     let mut rows = Vec::new();
-    for (procs, buffer_mib) in [(1, 8), (2, 8), (4, 8), (4, 1)] {
-        eprintln!("bench: rate with {procs} workload(s), {buffer_mib} MiB ring buffer");
+    for (procs, buffer_mib, stalled) in [(1, 8, false), (2, 8, false), (4, 8, false), (4, 1, false), (4, 1, true)] {
+        eprintln!("bench: rate with {procs} workload(s), {buffer_mib} MiB ring buffer{}", if stalled { ", reader stalled" } else { "" });
         let w = format!("{} open-n:{OPENS}:{}", bins.workload.display(), file.display());
         let script = format!("{} wait", (0..procs).map(|_| format!("{w} & ")).collect::<String>());
-        let out = Command::new(&bins.tracer)
-            .args(["trace", "--format", "json", "--output", "/dev/null", "--buffer-size", &buffer_mib.to_string(), "--", "sh", "-c", &script])
-            .stdout(Stdio::null())
-            .output()?;
+        let output = if stalled { "/dev/stdout" } else { "/dev/null" };
+        let mut child = Command::new(&bins.tracer)
+            .args(["trace", "--format", "json", "--output", output, "--buffer-size", &buffer_mib.to_string(), "--", "sh", "-c", &script])
+            .stdout(if stalled { Stdio::piped() } else { Stdio::null() })
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let reader = child.stdout.take().map(|mut out| {
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                let _ = std::io::copy(&mut out, &mut std::io::sink());
+            })
+        });
+        let out = child.wait_with_output()?;
+        if let Some(r) = reader {
+            let _ = r.join();
+        }
         let stderr = String::from_utf8_lossy(&out.stderr);
         let (events, lost) = summary(&stderr);
         let secs = stderr
@@ -44,7 +58,7 @@ pub fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
             .max()
             .unwrap_or(0) as f64
             / 1e9;
-        rows.push(RateRow { procs, buffer_mib, events: events.unwrap_or(0), lost: lost.unwrap_or(0), secs });
+        rows.push(RateRow { procs, buffer_mib, stalled, events: events.unwrap_or(0), lost: lost.unwrap_or(0), secs });
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
