@@ -19,6 +19,9 @@ pub const ENABLE_CONNECT: u32 = 1 << 2;
 pub const ENABLE_SYSCOUNT: u32 = 1 << 3;
 /// Capture what sshd writes to syslog or stderr (the guard's failure source).
 pub const ENABLE_SSHLOG: u32 = 1 << 4;
+/// Records carry only what reports use (ids, login, comm, root, the call's details): no
+/// ppid, creds, mount namespace or exe, four fewer pointer chases per event.
+pub const LEAN_RECORDS: u32 = 1 << 5;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use aya_ebpf::helpers::{
     },
 };
 use tracer_common::{
+    config::LEAN_RECORDS,
     event::*,
     syscount::STAT_LOST,
 };
@@ -224,6 +225,36 @@ impl Rec {
         h.exe_len = 0;
         h.root_len = 0;
         h.args = [0; 4];
+        let lean = conf!(enabled) & LEAN_RECORDS != 0;
+        if lean {
+            h.flags |= F_PPID_UNKNOWN | F_CRED_UNKNOWN | F_MNTNS_UNKNOWN;
+            h.ppid = 0;
+            h.euid = u32::MAX;
+            h.egid = u32::MAX;
+            h.suid = u32::MAX;
+            h.sgid = u32::MAX;
+            h.fsuid = u32::MAX;
+            h.fsgid = u32::MAX;
+            h.mntns = 0;
+        } else {
+            self.fill_process(task);
+        }
+        self.fill_login(task);
+        let send_exe = !lean && (send_exe || EXE_SENT.get_ptr(self.header().tgid).is_none());
+        if send_exe {
+            if let Ok(len) = self.push_exe(task) {
+                let h = self.header();
+                h.exe_len = len;
+                h.flags |= F_EXE_PRESENT;
+            }
+        }
+        self.fill_root(task);
+    }
+
+    /// ppid, credentials, mount namespace.
+    #[inline(always)]
+    fn fill_process(&mut self, task: Kptr) {
+        let h = self.header();
         match read_ptr(task, off!(task_real_parent)).and_then(|p| read::<u32>(p, off!(task_tgid))) {
             Ok(ppid) => h.ppid = ppid,
             Err(_) => {
@@ -262,6 +293,19 @@ impl Rec {
                 h.fsgid = u32::MAX;
             }
         }
+        match mnt_ns(task).and_then(|ns| read::<u32>(ns, off!(mnt_ns_inum))) {
+            Ok(inum) => h.mntns = inum,
+            Err(_) => {
+                h.mntns = 0;
+                h.flags |= F_MNTNS_UNKNOWN;
+            }
+        }
+    }
+
+    /// loginuid and session id.
+    #[inline(always)]
+    fn fill_login(&mut self, task: Kptr) {
+        let h = self.header();
         let lo = off!(task_loginuid);
         let ids = if lo != u32::MAX && off!(task_sessionid) == lo + 4 {
             // loginuid and sessionid sit side by side in task_struct: one read.
@@ -281,22 +325,11 @@ impl Rec {
                 h.flags |= F_AUID_UNKNOWN;
             }
         }
-        match mnt_ns(task).and_then(|ns| read::<u32>(ns, off!(mnt_ns_inum))) {
-            Ok(inum) => h.mntns = inum,
-            Err(_) => {
-                h.mntns = 0;
-                h.flags |= F_MNTNS_UNKNOWN;
-            }
-        }
-        let tgid = h.tgid;
-        let send_exe = send_exe || EXE_SENT.get_ptr(tgid).is_none();
-        if send_exe {
-            if let Ok(len) = self.push_exe(task) {
-                let h = self.header();
-                h.exe_len = len;
-                h.flags |= F_EXE_PRESENT;
-            }
-        }
+    }
+
+    /// The process root: nothing for the host root, its host path when chrooted.
+    #[inline(always)]
+    fn fill_root(&mut self, task: Kptr) {
         // Chrooted means the root's host path is not "/". Comparing with the namespace's
         // root mount would call every process chrooted on systems whose init did
         // switch_root (the real root is mounted over the initramfs).

@@ -28,8 +28,11 @@ const KIND_TYPE_TAG: u32 = 18;
 /// the handful of structs looked up, so parsing the ~100k types of vmlinux stays cheap
 /// (this is on the path from start to attached).
 pub struct Btf {
-    types: Vec<u8>,
-    strings: Vec<u8>,
+    /// The whole file; `types` and `strings` are ranges of it (no copies: this runs on the
+    /// way to attached, and the peak RSS is measured).
+    data: Vec<u8>,
+    types: std::ops::Range<usize>,
+    strings: std::ops::Range<usize>,
     /// Offset of each type's header in `types`; index = type id (0 = void).
     offsets: Vec<u32>,
     structs: HashMap<Vec<u8>, u32>,
@@ -54,20 +57,24 @@ impl Btf {
 
     pub fn from_file(path: &str) -> Result<Self, BtfError> {
         let data = std::fs::read(path).map_err(|source| BtfError::Read { path: path.into(), source })?;
-        Self::parse(&data)
+        Self::parse(data)
     }
 
-    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+    pub fn parse(data: Vec<u8>) -> Result<Self, BtfError> {
         if data.len() < 24 || data[0..2] != [0x9f, 0xeb] {
             return Err(BtfError::BadHeader);
         }
-        let field = |o| u32_at(data, o).map(|v| v as usize).ok_or(BtfError::BadHeader);
+        let field = |o| u32_at(&data, o).map(|v| v as usize).ok_or(BtfError::BadHeader);
         let (hdr_len, type_off, type_len, str_off, str_len) = (field(4)?, field(8)?, field(12)?, field(16)?, field(20)?);
-        let types = data.get(hdr_len + type_off..hdr_len + type_off + type_len).ok_or(BtfError::BadHeader)?.to_vec();
-        let strings = data.get(hdr_len + str_off..hdr_len + str_off + str_len).ok_or(BtfError::BadHeader)?.to_vec();
-        let mut btf = Btf { types, strings, offsets: vec![0], structs: HashMap::new() };
+        let types = hdr_len + type_off..hdr_len + type_off + type_len;
+        let strings = hdr_len + str_off..hdr_len + str_off + str_len;
+        if types.end > data.len() || strings.end > data.len() {
+            return Err(BtfError::BadHeader);
+        }
+        let mut btf = Btf { data, types, strings, offsets: vec![0], structs: HashMap::new() };
+        let type_len = btf.types.len();
         let mut p = 0;
-        while p + 12 <= btf.types.len() {
+        while p + 12 <= type_len {
             let h = btf.header_at(p).ok_or(BtfError::BadType(0))?;
             let extra = match h.kind {
                 1 => 4,                               // INT
@@ -87,20 +94,24 @@ impl Btf {
             btf.offsets.push(p as u32);
             p += 12 + extra;
         }
-        if p != btf.types.len() {
+        if p != type_len {
             return Err(BtfError::BadType(0));
         }
         Ok(btf)
     }
 
+    fn type_bytes(&self) -> &[u8] {
+        &self.data[self.types.clone()]
+    }
+
     fn header_at(&self, p: usize) -> Option<Header> {
-        let info = u32_at(&self.types, p + 4)?;
+        let info = u32_at(self.type_bytes(), p + 4)?;
         Some(Header {
-            name: u32_at(&self.types, p)?,
+            name: u32_at(self.type_bytes(), p)?,
             kind: (info >> 24) & 0x1f,
             kind_flag: info >> 31 == 1,
             vlen: (info & 0xffff) as usize,
-            size_or_type: u32_at(&self.types, p + 8)?,
+            size_or_type: u32_at(self.type_bytes(), p + 8)?,
         })
     }
 
@@ -113,7 +124,7 @@ impl Btf {
     }
 
     fn name(&self, off: u32) -> &str {
-        let s = self.strings.get(off as usize..).unwrap_or(&[]);
+        let s = self.data[self.strings.clone()].get(off as usize..).unwrap_or(&[]);
         let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
         std::str::from_utf8(&s[..end]).unwrap_or("")
     }
@@ -138,8 +149,8 @@ impl Btf {
         (0..h.vlen)
             .filter_map(|i| {
                 let m = p + 12 + i * 12;
-                let off = u32_at(&self.types, m + 8)?;
-                Some((u32_at(&self.types, m)?, u32_at(&self.types, m + 4)?, if h.kind_flag { off & 0xff_ffff } else { off }))
+                let off = u32_at(self.type_bytes(), m + 8)?;
+                Some((u32_at(self.type_bytes(), m)?, u32_at(self.type_bytes(), m + 4)?, if h.kind_flag { off & 0xff_ffff } else { off }))
             })
             .collect()
     }
@@ -190,6 +201,6 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(matches!(Btf::parse(b"not btf at all, clearly not"), Err(BtfError::BadHeader)));
+        assert!(matches!(Btf::parse(b"not btf at all, clearly not".to_vec()), Err(BtfError::BadHeader)));
     }
 }

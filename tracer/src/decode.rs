@@ -34,6 +34,8 @@ pub struct Decoder {
     /// Added to CLOCK_BOOTTIME to get wall-clock time.
     boot_to_wall_ns: i128,
     exes: HashMap<u32, Vec<u8>>,
+    /// Fall back to /proc/PID/exe when the kernel has not sent a process's exe.
+    pub resolve_exe: bool,
 }
 
 fn read_pod<T: Copy>(b: &[u8], off: usize) -> Result<T, DecodeError> {
@@ -76,6 +78,7 @@ impl Decoder {
         Self {
             boot_to_wall_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME),
             exes: HashMap::new(),
+            resolve_exe: true,
         }
     }
 
@@ -167,6 +170,9 @@ impl Decoder {
             Some(exe.to_vec())
         } else {
             self.exes.get(&h.tgid).cloned().or_else(|| {
+                if !self.resolve_exe {
+                    return None;
+                }
                 let p = std::fs::read_link(format!("/proc/{}/exe", h.tgid)).ok()?;
                 let p = std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec();
                 self.exes.insert(h.tgid, p.clone());

@@ -23,6 +23,9 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
     /// Warn on stderr as soon as the kernel reports lost records.
     pub warn_lost: bool,
+    /// Look up /proc/PID/exe for processes whose exe the kernel did not send (reports,
+    /// which use lean records, need none).
+    pub resolve_exe: bool,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +49,7 @@ pub async fn run(
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
         .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
     let mut decoder = Decoder::new();
+    decoder.resolve_exe = opts.resolve_exe;
     let mut out = Outcome::default();
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;

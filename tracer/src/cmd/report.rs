@@ -9,7 +9,7 @@
 use std::{ffi::OsString, io::Write as _, path::PathBuf};
 
 use clap::Args;
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SYSCOUNT};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SYSCOUNT, LEAN_RECORDS};
 
 use super::{Filters, trace::Format};
 use crate::{
@@ -97,13 +97,14 @@ async fn live(
     only: Option<Id>,
 ) -> anyhow::Result<(Reports, i32)> {
     let command = (!command.is_empty()).then_some(command);
-    let opts = filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT, command.is_some());
+    // Lean records: a report needs no ppid, creds, mount namespace or exe.
+    let opts = filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | LEAN_RECORDS, command.is_some());
     let mut loaded = crate::load_or_usage_error(&opts)?;
     let mut reports = Reports::new(only, true);
     // Aggregated as events arrive: the event list is never kept.
     let outcome = stream::run(
         &mut loaded,
-        RunOptions { command, duration, warn_lost: true },
+        RunOptions { command, duration, warn_lost: true, resolve_exe: false },
         |ev| {
             reports.add_event(&ev);
             Ok(())

@@ -64,7 +64,7 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     let sink_ref = std::cell::RefCell::new(&mut sink);
     let outcome = stream::run(
         &mut loaded,
-        RunOptions { command, duration: args.duration, warn_lost: true },
+        RunOptions { command, duration: args.duration, warn_lost: true, resolve_exe: true },
         |ev| sink_ref.borrow_mut().event(&ev),
         || sink_ref.borrow_mut().flush(),
     )

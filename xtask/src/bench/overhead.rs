@@ -16,6 +16,8 @@ pub enum Mode {
     Untraced,
     Report,
     Trace,
+    /// The programs attached, every event filtered out in the kernel: the floor.
+    HooksOnly,
     Auditd,
     Strace,
 }
@@ -26,6 +28,7 @@ impl Mode {
             Mode::Untraced => "untraced",
             Mode::Report => "tracer report --auid N",
             Mode::Trace => "tracer trace --auid N --format json --output FILE",
+            Mode::HooksOnly => "tracer trace --comm no-such (hooks only, nothing matches)",
             Mode::Auditd => "auditd -S execve,openat,connect -F auid=N",
             Mode::Strace => "strace -f -e trace=execve,openat,connect",
         }
@@ -65,7 +68,7 @@ pub fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     let file = dir.join("bench-file");
     std::fs::write(&file, "x")?;
     let mut notes = Vec::new();
-    let mut modes = vec![Mode::Untraced, Mode::Report, Mode::Trace];
+    let mut modes = vec![Mode::Untraced, Mode::Report, Mode::Trace, Mode::HooksOnly];
     let mut audit = None;
     if !args.tracer_only {
         match auditd_start() {
@@ -154,6 +157,11 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
             c.args(["trace", "--auid", &auid, "--format", "json", "--output"]).arg(&events_path).arg("--").arg(&w).args(&wargs);
             c
         }
+        Mode::HooksOnly => {
+            let mut c = Command::new(&bins.tracer);
+            c.args(["trace", "--comm", "no-such", "--format", "json", "--output", "/dev/null", "--"]).arg(&w).args(&wargs);
+            c
+        }
         Mode::Strace => {
             let mut c = Command::new("strace");
             c.args(["-f", "-qq", "-e", "trace=execve,openat,connect", "-o", "/dev/null"]).arg(&w).args(&wargs);
@@ -181,17 +189,18 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let stderr = std::fs::read_to_string(&err_path)?;
     let wl = stderr.lines().find(|l| l.starts_with("workload: ")).ok_or_else(|| anyhow::anyhow!("no workload line in {stderr}"))?;
     let mut s = Sample { wall_ns: field(wl, "elapsed_ns").unwrap_or(0) as f64, ..Default::default() };
-    if matches!(mode, Mode::Report | Mode::Trace) {
+    if matches!(mode, Mode::Report | Mode::Trace | Mode::HooksOnly) {
         let tv = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
         let total = tv(ru.ru_utime) + tv(ru.ru_stime);
         s.tracer_cpu_ns = Some((total - field(wl, "cpu_ns").unwrap_or(0) as f64).max(0.0));
         s.rss_kib = Some(ru.ru_maxrss as f64);
         s.attach_ns = field(wl, "start_ns").map(|st| st.saturating_sub(spawned_at) as f64);
         s.lost = summary(&stderr).1;
-        s.exact = Some(match mode {
-            Mode::Report => report_exact(&std::fs::read_to_string(&out_path)?, args, file),
-            _ => trace_exact(&std::fs::read_to_string(&events_path)?, args, file),
-        });
+        s.exact = match mode {
+            Mode::Report => Some(report_exact(&std::fs::read_to_string(&out_path)?, args, file)),
+            Mode::Trace => Some(trace_exact(&std::fs::read_to_string(&events_path)?, args, file)),
+            _ => None,
+        };
     }
     Ok(s)
 }
