@@ -498,8 +498,8 @@ struct AuditView {
 }
 
 fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
-    // The syscall that set the loginuid: audit filters at syscall exit and sees the new
-    // auid; the tracer counts at entry and sees the old one. Found by its LOGIN record.
+    // The syscall that set the loginuid, found by its LOGIN record: both tools count it for
+    // the new auid (both evaluate at syscall exit).
     let logins: HashSet<String> = ausearch(&["-m", "LOGIN", "-ua", &auid.to_string()]).into_keys().collect();
     let mut v = AuditView::default();
     for (id, ev) in ausearch(&["-k", key]) {
@@ -508,7 +508,6 @@ fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
         let nr: u32 = sc["syscall"].parse().unwrap();
         if logins.contains(&id) {
             v.login_writes += 1;
-            continue;
         }
         // ausyscall calls 17 and 18 "pread"/"pwrite"; the kernel (and the tracer) pread64/pwrite64.
         let name = match names.get(&nr).map(String::as_str) {
@@ -622,11 +621,9 @@ fn agrees_with_auditd() {
     assert_eq!(lost_before, lost_after, "the kernel dropped audit records: the comparison would be meaningless");
     drop(audit);
 
-    // Per-syscall counts agree exactly. The one tolerance: the write(2) that set the
-    // loginuid is 7105's for audit (rules are evaluated at syscall exit) but not for the
-    // tracer (it counts at entry, when the loginuid was still the old one). Syscalls the
-    // workload made before that are neither tool's 7105; the harness (auditctl, the
-    // tracer itself) never runs as 7105.
+    // Per-syscall counts agree exactly, the write(2) that set the loginuid included: both
+    // tools attribute a call at its exit. Syscalls the workload made before that are
+    // neither tool's 7105; the harness (auditctl, the tracer itself) never runs as 7105.
     assert_eq!(view.login_writes, 1, "one LOGIN event");
     assert_eq!(tracer_sc, view.syscalls, "tracer (left) vs auditd (right) syscall counts");
     for s in ["openat", "openat2", "creat", "execve", "connect", "exit_group", "setuid"] {

@@ -10,6 +10,9 @@ pub struct SyscountKey {
 /// Set in `SyscountKey::nr` for a 32-bit (ia32) syscall, whose numbers are another table's.
 pub const SYSCOUNT_COMPAT: u32 = 1 << 30;
 
+/// Numbers below this are counted in a per-CPU array when one login UID is filtered.
+pub const SYSCOUNT_NR_MAX: u32 = 1024;
+
 /// Index of the kernel's counters in the `STATS` array.
 pub const STAT_LOST: u32 = 0;
 /// Syscount map full: a (auid, nr) pair could not be counted.

@@ -58,6 +58,10 @@ pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
 #[map]
 pub static EXE_SENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
 
+/// Syscall nr -> calls of the one login UID `--auid` selected (cheaper than the hash).
+#[map]
+pub static SYSCOUNT_ONE: PerCpuArray<u64> = PerCpuArray::with_max_entries(tracer_common::syscount::SYSCOUNT_NR_MAX, 0);
+
 /// (auid, syscall nr) -> calls, for `tracer report`.
 #[map]
 pub static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);

@@ -16,7 +16,7 @@ use aya::{
 use thiserror::Error;
 use tracer_common::{
     config::*,
-    syscount::{STAT_LOST, STAT_SYSCOUNT_FULL, SyscountKey},
+    syscount::{STAT_LOST, STAT_SYSCOUNT_FULL, SYSCOUNT_NR_MAX, SyscountKey},
 };
 
 use crate::{btf::Btf, offsets, tracefs};
@@ -88,8 +88,8 @@ const PROGS: &[Prog] = &[
     tp("sched_process_fork", "sched", "sched_process_fork", 0),
     tp("sched_process_exit", "sched", "sched_process_exit", 0),
     tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
-    raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT),
-    raw("raw_sys_enter", "sys_enter", ENABLE_SYSCOUNT | ENABLE_SSHLOG),
+    raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT),
+    raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
 ];
 
 pub struct Loaded {
@@ -97,6 +97,8 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// From the start of `load` until the last program was attached.
     pub attach_time: Duration,
+    /// `--auid`: the kernel counts its syscalls in the per-CPU array `SYSCOUNT_ONE`.
+    auid: Option<u32>,
 }
 
 /// Kernel-side counters.
@@ -213,7 +215,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             eprintln!("tracer: loaded and attached {} in {:?}", prog.func, t.elapsed());
         }
     }
-    Ok(Loaded { ebpf, warnings, attach_time: start.elapsed() })
+    Ok(Loaded { ebpf, warnings, attach_time: start.elapsed(), auid: opts.auid })
 }
 
 impl Loaded {
@@ -242,6 +244,16 @@ impl Loaded {
         for item in map.iter() {
             let (k, v) = item.map_err(|e| LoadError::Map("SYSCOUNT", e))?;
             *out.entry((k.auid, k.nr)).or_insert(0) += v.iter().sum::<u64>();
+        }
+        if let Some(auid) = self.auid {
+            let one: PerCpuArray<&MapData, u64> =
+                PerCpuArray::try_from(self.ebpf.map("SYSCOUNT_ONE").unwrap()).map_err(|e| LoadError::Map("SYSCOUNT_ONE", e))?;
+            for nr in 0..SYSCOUNT_NR_MAX {
+                let n: u64 = one.get(&nr, 0).map_err(|e| LoadError::Map("SYSCOUNT_ONE", e))?.iter().sum();
+                if n > 0 {
+                    *out.entry((auid, nr)).or_insert(0) += n;
+                }
+            }
         }
         Ok(out)
     }

@@ -1,11 +1,22 @@
 //! Process lifetime: fork adds children of followed processes to `TRACED`; exit forgets
 //! them and the exe-sent mark so a reused pid starts clean.
 
-use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::tracepoint, programs::TracePointContext};
-use tracer_common::config::{FILTER_PID, FOLLOW_TRACER_CHILDREN};
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_pid_tgid,
+        generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
+    },
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use tracer_common::config::{ENABLE_SYSCOUNT, FILTER_PID, FOLLOW_TRACER_CHILDREN};
 
+use super::{
+    syscalls::{NR_EXIT, NR_EXIT_GROUP},
+    syscount,
+};
 use crate::{
-    kernel::conf,
+    kernel::{Kptr, conf, off, read},
     maps::{EXE_SENT, TRACED},
 };
 
@@ -29,6 +40,16 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+    // exit and exit_group never reach syscall exit: count the one this task is in.
+    if conf!(enabled) & ENABLE_SYSCOUNT != 0 {
+        let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
+        if let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) {
+            let nr = nr as u32;
+            if nr == NR_EXIT || nr == NR_EXIT_GROUP {
+                syscount::count(nr, false);
+            }
+        }
+    }
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let tgid = (pid_tgid >> 32) as u32;

@@ -11,10 +11,16 @@ pub const NR_WRITE: u32 = 1;
 pub const NR_OPEN: u32 = 2;
 pub const NR_CONNECT: u32 = 42;
 pub const NR_SENDTO: u32 = 44;
+pub const NR_CLONE: u32 = 56;
+pub const NR_FORK: u32 = 57;
+pub const NR_VFORK: u32 = 58;
 pub const NR_EXECVE: u32 = 59;
+pub const NR_EXIT: u32 = 60;
+pub const NR_EXIT_GROUP: u32 = 231;
 pub const NR_CREAT: u32 = 85;
 pub const NR_OPENAT: u32 = 257;
 pub const NR_EXECVEAT: u32 = 322;
+pub const NR_CLONE3: u32 = 435;
 pub const NR_OPENAT2: u32 = 437;
 
 /// x86 TS_COMPAT: a 32-bit syscall, numbered from another table.
@@ -51,9 +57,6 @@ pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let nr = nr as u32;
-    if enabled & ENABLE_SYSCOUNT != 0 {
-        syscount::count(nr, compat());
-    }
     if enabled & ENABLE_SSHLOG != 0 && (nr == NR_WRITE || nr == NR_SENDTO) && !compat() {
         let regs: *const u8 = ctx.arg(0);
         sshlog::on_enter(nr, args_of(regs));
@@ -69,6 +72,11 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
         return 0;
     };
     let nr = nr as u32;
+    // A new child returns from clone/fork too (ret 0): one call, counted in the parent.
+    let child_return = ret == 0 && matches!(nr, NR_CLONE | NR_FORK | NR_VFORK | NR_CLONE3);
+    if conf!(enabled) & ENABLE_SYSCOUNT != 0 && !child_return {
+        syscount::count(nr, compat());
+    }
     let family = match nr {
         NR_OPEN | NR_CREAT | NR_OPENAT | NR_OPENAT2 => ENABLE_OPEN,
         NR_CONNECT => ENABLE_CONNECT,
