@@ -11,7 +11,7 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{RawTracePoint, TracePoint},
+    programs::{FExit, RawTracePoint, TracePoint},
 };
 use thiserror::Error;
 use tracer_common::{
@@ -183,8 +183,29 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
         }
     }
 
+    // Syscall exits: trampolines on the syscall wrappers when the kernel has them and no
+    // syscall is to be counted (only the watched calls pay); else the raw tracepoint.
+    let exit_families = ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT;
+    let use_fexit = opts.enabled & ENABLE_SYSCOUNT == 0
+        && opts.enabled & exit_families != 0
+        && std::env::var_os("TRACER_NO_FEXIT").is_none()
+        && match attach_fexit(&mut ebpf, opts.enabled) {
+            Ok(()) => true,
+            Err(e) => {
+                if debug {
+                    eprintln!("tracer: trampolines unavailable ({e}); using raw_syscalls:sys_exit");
+                }
+                false
+            }
+        };
+    if debug {
+        eprintln!("tracer: syscall exits via {} at {:?}", if use_fexit { "fexit" } else { "raw tracepoint" }, start.elapsed());
+    }
     for prog in PROGS {
         if prog.families != 0 && opts.enabled & prog.families == 0 {
+            continue;
+        }
+        if use_fexit && prog.func == "raw_sys_exit" && opts.enabled & ENABLE_SYSCOUNT == 0 {
             continue;
         }
         let (category, name) = match prog.hook {
@@ -216,6 +237,57 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
         }
     }
     Ok(Loaded { ebpf, warnings, attach_time: start.elapsed(), auid: opts.auid })
+}
+
+/// (program, syscall wrapper, family) for the trampoline path.
+const FEXITS: &[(&str, &str, u32)] = &[
+    ("fexit_open", "__x64_sys_open", ENABLE_OPEN),
+    ("fexit_creat", "__x64_sys_creat", ENABLE_OPEN),
+    ("fexit_openat", "__x64_sys_openat", ENABLE_OPEN),
+    ("fexit_openat2", "__x64_sys_openat2", ENABLE_OPEN),
+    ("fexit_connect", "__x64_sys_connect", ENABLE_CONNECT),
+    ("fexit_execve", "__x64_sys_execve", ENABLE_EXEC),
+    ("fexit_execveat", "__x64_sys_execveat", ENABLE_EXEC),
+];
+
+/// Attaches every trampoline or none: on any failure the ones attached are unloaded, so
+/// the raw-tracepoint fallback never reports a call twice.
+fn attach_fexit(ebpf: &mut Ebpf, enabled: u32) -> Result<(), LoadError> {
+    let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
+    let mut done: Vec<&str> = Vec::new();
+    let mut result = Ok(());
+    for &(func, target, family) in FEXITS {
+        if enabled & family == 0 {
+            continue;
+        }
+        let err = |source| LoadError::Program { name: func.into(), source };
+        let r = (|| {
+            let p: &mut FExit = ebpf
+                .program_mut(func)
+                .ok_or_else(|| LoadError::Other(format!("program {func} not in object")))?
+                .try_into()
+                .map_err(err)?;
+            p.load(target, &btf).map_err(err)?;
+            p.attach().map_err(err)?;
+            Ok(())
+        })();
+        if let Err(e) = r {
+            result = Err(e);
+            break;
+        }
+        done.push(func);
+    }
+    if result.is_err() {
+        for func in done {
+            if let Some(p) = ebpf.program_mut(func) {
+                let p: Result<&mut FExit, _> = p.try_into();
+                if let Ok(p) = p {
+                    let _ = p.unload();
+                }
+            }
+        }
+    }
+    result
 }
 
 impl Loaded {

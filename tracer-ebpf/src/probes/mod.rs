@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod exec;
+pub mod fexit;
 pub mod open;
 pub mod sched;
 pub mod sshlog;
