@@ -102,36 +102,34 @@ impl Rec {
         true
     }
 
-    /// A NUL-terminated user string (at most PATH_MAX); returns its length without the NUL.
+    /// A NUL-terminated string (at most PATH_MAX) copied by `read` (a bpf_probe_read_*_str
+    /// helper); keeps the NUL in the record when `keep_nul`. Returns the bytes kept.
     #[inline(always)]
-    pub fn push_user_str(&mut self, src: u64) -> u16 {
+    fn push_str(&mut self, read: impl FnOnce(*mut u8) -> i64, keep_nul: bool) -> u32 {
         if !self.room() {
             return 0;
         }
-        let dst = self.dst();
-        let n = unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
-        if n <= 1 {
+        let n = read(self.dst());
+        let len = if keep_nul { n } else { n - 1 };
+        if len <= 0 {
             return 0;
         }
-        let len = (n - 1) as u32;
-        self.advance(len);
-        len as u16
+        self.advance(len as u32);
+        len as u32
+    }
+
+    /// A NUL-terminated user string (at most PATH_MAX); returns its length without the NUL.
+    #[inline(always)]
+    pub fn push_user_str(&mut self, src: u64) -> u16 {
+        let read = |dst: *mut u8| unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
+        self.push_str(read, false) as u16
     }
 
     /// A NUL-terminated kernel string (at most PATH_MAX); returns its length without the NUL.
     #[inline(always)]
     pub fn push_kernel_str(&mut self, src: Kptr) -> u16 {
-        if !self.room() {
-            return 0;
-        }
-        let dst = self.dst();
-        let n = unsafe { bpf_probe_read_kernel_str(dst.cast(), PATH_MAX as u32, src.cast()) };
-        if n <= 1 {
-            return 0;
-        }
-        let len = (n - 1) as u32;
-        self.advance(len);
-        len as u16
+        let read = |dst: *mut u8| unsafe { bpf_probe_read_kernel_str(dst.cast(), PATH_MAX as u32, src.cast()) };
+        self.push_str(read, false) as u16
     }
 
     /// The first byte of the data pushed at record offset `at` (0 if none).
@@ -158,16 +156,8 @@ impl Rec {
     /// One NUL-terminated user string including its NUL (argv element); returns bytes used.
     #[inline(always)]
     pub fn push_user_arg(&mut self, src: u64) -> u32 {
-        if !self.room() {
-            return 0;
-        }
-        let dst = self.dst();
-        let n = unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
-        if n <= 0 {
-            return 0;
-        }
-        self.advance(n as u32);
-        n as u32
+        let read = |dst: *mut u8| unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
+        self.push_str(read, true)
     }
 
     /// The host path of (mnt, dentry); sets `F_PATH_TRUNCATED` when the walk was cut.

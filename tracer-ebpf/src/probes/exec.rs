@@ -44,12 +44,17 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
         rec.header().flags |= F_ARGV_TRUNCATED;
     }
     let argv_len = rec.off() - walk.start;
+    submit(rec, filename_len, cwd_len, argv_len);
+    Ok(())
+}
+
+#[inline(always)]
+fn submit(rec: Rec, filename_len: u16, cwd_len: u16, argv_len: u32) {
     let body = rec.body::<ExecBody>();
     body.filename_len = filename_len;
     body.cwd_len = cwd_len;
     body.argv_len = argv_len;
     rec.submit();
-    Ok(())
 }
 
 #[repr(C)]
@@ -100,8 +105,7 @@ fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let nr = read::<i64>(regs, off!(regs_orig_ax)).map(|n| n as u32).unwrap_or(NR_EXECVE);
     let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
     rec.fill(EventKind::Exec, cur.task, cur.pid_tgid, cur.uid_gid, nr, 0, true);
-    let loc: u32 = unsafe { ctx.read_at::<u32>(conf!(exec_filename_off) as usize) }?
-        as u32;
+    let loc: u32 = unsafe { ctx.read_at::<u32>(conf!(exec_filename_off) as usize) }?;
     let filename = (ctx_ptr(ctx) as usize + (loc & 0xFFFF) as usize) as Kptr;
     let filename_len = rec.push_kernel_str(filename);
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
@@ -114,11 +118,7 @@ fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
         rec.header().flags |= F_ARGV_TRUNCATED;
     }
     let argv_len = rec.push_user(start, len as u32);
-    let body = rec.body::<ExecBody>();
-    body.filename_len = filename_len;
-    body.cwd_len = cwd_len;
-    body.argv_len = argv_len;
-    rec.submit();
+    submit(rec, filename_len, cwd_len, argv_len);
     Ok(())
 }
 
