@@ -26,6 +26,13 @@ pub(crate) use conf;
 
 pub type Kptr = *const u8;
 
+/// The running task and its ids, as the helpers give them.
+pub struct Current {
+    pub task: Kptr,
+    pub pid_tgid: u64,
+    pub uid_gid: u64,
+}
+
 /// Globals are read volatile so the compiler cannot fold their zero initialisers.
 #[inline(always)]
 pub fn volatile<T: Copy>(v: &T) -> T {

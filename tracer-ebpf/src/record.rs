@@ -17,7 +17,7 @@ use tracer_common::{
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 
 use crate::{
-    kernel::{Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
+    kernel::{Current, Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
     maps::{EVENTS, EXE_SENT, HOST_ROOT, SCRATCH, stat_inc},
     path::walk,
 };
@@ -84,12 +84,12 @@ impl Rec {
     }
 
     #[inline(always)]
-    pub fn header(&self) -> &mut Header {
+    pub fn header(&mut self) -> &mut Header {
         unsafe { &mut *(self.base as *mut Header) }
     }
 
     #[inline(always)]
-    pub fn body<B>(&self) -> &mut B {
+    pub fn body<B>(&mut self) -> &mut B {
         unsafe { &mut *(self.base.add(HEADER_SIZE) as *mut B) }
     }
 
@@ -191,16 +191,8 @@ impl Rec {
 
     /// Fills the header: identity, time, namespace and root; then the exe and root strings.
     #[inline(always)]
-    pub fn fill(
-        &mut self,
-        kind: EventKind,
-        task: Kptr,
-        pid_tgid: u64,
-        uid_gid: u64,
-        syscall: u32,
-        ret: i64,
-        send_exe: bool,
-    ) {
+    pub fn fill(&mut self, kind: EventKind, cur: &Current, syscall: u32, ret: i64, send_exe: bool) {
+        let (task, pid_tgid, uid_gid) = (cur.task, cur.pid_tgid, cur.uid_gid);
         let h = self.header();
         h.kind = kind as u32;
         h.flags = 0;
@@ -231,12 +223,10 @@ impl Rec {
         }
         self.fill_login(task);
         let send_exe = !lean && (send_exe || EXE_SENT.get_ptr(self.header().tgid).is_none());
-        if send_exe {
-            if let Ok(len) = self.push_exe(task) {
-                let h = self.header();
-                h.exe_len = len;
-                h.flags |= F_EXE_PRESENT;
-            }
+        if send_exe && let Ok(len) = self.push_exe(task) {
+            let h = self.header();
+            h.exe_len = len;
+            h.flags |= F_EXE_PRESENT;
         }
         self.fill_root(task);
     }
@@ -326,10 +316,10 @@ impl Rec {
         let before = self.off();
         let root = read_ptr(task, off!(task_fs)).and_then(|fs| read_path(fs, off!(fs_root)));
         let known = HOST_ROOT.get_ptr_mut(0);
-        if let (Ok((mnt, dentry)), Some(k)) = (root, known) {
-            if unsafe { (*k)[0] == mnt as u64 && (*k)[1] == dentry as u64 } {
-                return;
-            }
+        if let (Ok((mnt, dentry)), Some(k)) = (root, known)
+            && unsafe { (*k)[0] == mnt as u64 && (*k)[1] == dentry as u64 }
+        {
+            return;
         }
         match root.and_then(|(mnt, dentry)| self.push_walk(mnt, dentry).map(|len| (mnt, dentry, len))) {
             Ok((_, _, len)) if len > 1 => {
@@ -386,7 +376,7 @@ impl Rec {
 
     /// Copies the record into the ring buffer; a full buffer is counted, never silent.
     #[inline(always)]
-    pub fn submit(self) -> bool {
+    pub fn submit(mut self) -> bool {
         let size = self.off() & SIZE_MASK;
         let h = self.header();
         h.size = size;

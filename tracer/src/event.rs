@@ -146,7 +146,7 @@ impl Event {
             return host;
         }
         match host.strip_prefix(self.root.as_slice()) {
-            Some(rest) if rest.is_empty() => b"/",
+            Some(b"") => b"/",
             Some(rest) if rest.starts_with(b"/") => rest,
             _ => host,
         }

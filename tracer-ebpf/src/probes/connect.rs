@@ -26,7 +26,7 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
         return Ok(());
     }
     let mut rec = Rec::new::<ConnectBody>().ok_or(-1i64)?;
-    rec.fill(EventKind::Connect, cur.task, cur.pid_tgid, cur.uid_gid, call.nr, call.ret, false);
+    rec.fill(EventKind::Connect, &cur, call.nr, call.ret, false);
     rec.set_args(call.args);
     let mut path_len = 0u16;
     let mut port = 0u16;

@@ -33,7 +33,7 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
     // execve(filename, argv, envp); execveat(dfd, filename, argv, envp, flags)
     let (filename, argv) = if call.nr == NR_EXECVEAT { (call.args[1], call.args[2]) } else { (call.args[0], call.args[1]) };
     let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
-    rec.fill(EventKind::Exec, cur.task, cur.pid_tgid, cur.uid_gid, call.nr, call.ret, false);
+    rec.fill(EventKind::Exec, &cur, call.nr, call.ret, false);
     rec.set_args(call.args);
     let filename_len = rec.push_user_str(filename);
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
@@ -49,7 +49,7 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
 }
 
 #[inline(always)]
-fn submit(rec: Rec, filename_len: u16, cwd_len: u16, argv_len: u32) {
+fn submit(mut rec: Rec, filename_len: u16, cwd_len: u16, argv_len: u32) {
     let body = rec.body::<ExecBody>();
     body.filename_len = filename_len;
     body.cwd_len = cwd_len;
@@ -104,7 +104,7 @@ fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
     let nr = read::<i64>(regs, off!(regs_orig_ax)).map(|n| n as u32).unwrap_or(NR_EXECVE);
     let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
-    rec.fill(EventKind::Exec, cur.task, cur.pid_tgid, cur.uid_gid, nr, 0, true);
+    rec.fill(EventKind::Exec, &cur, nr, 0, true);
     let loc: u32 = unsafe { ctx.read_at::<u32>(conf!(exec_filename_off) as usize) }?;
     let filename = (ctx_ptr(ctx) as usize + (loc & 0xFFFF) as usize) as Kptr;
     let filename_len = rec.push_kernel_str(filename);

@@ -14,15 +14,9 @@ pub mod syscount;
 
 use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid};
 
-use crate::kernel::{Kptr, conf, current_task, traced};
+use crate::kernel::{Current, conf, current_task, traced};
 
 /// The current task's identity, when it passes the filters and `family` is enabled.
-pub struct Current {
-    pub task: Kptr,
-    pub pid_tgid: u64,
-    pub uid_gid: u64,
-}
-
 #[inline(always)]
 pub fn current_if_traced(family: u32) -> Option<Current> {
     if conf!(enabled) & family == 0 {

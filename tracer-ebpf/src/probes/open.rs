@@ -36,7 +36,7 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
         }
     };
     let mut rec = Rec::new::<OpenBody>().ok_or(-1i64)?;
-    rec.fill(EventKind::Open, cur.task, cur.pid_tgid, cur.uid_gid, call.nr, call.ret, false);
+    rec.fill(EventKind::Open, &cur, call.nr, call.ret, false);
     rec.set_args(call.args);
     let at = rec.off();
     let path_len = rec.push_user_str(name);

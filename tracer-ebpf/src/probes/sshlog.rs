@@ -12,7 +12,7 @@ use tracer_common::{
 
 use super::syscalls::NR_WRITE;
 use crate::{
-    kernel::{conf, current_task},
+    kernel::{Current, conf, current_task},
     record::Rec,
 };
 
@@ -56,7 +56,8 @@ fn capture(fd: u64, buf: u64, len: u64, via: u32, nr: u32) {
     let Some(mut rec) = Rec::new::<SshLogBody>() else {
         return;
     };
-    rec.fill(EventKind::SshLog, current_task(), pid_tgid, bpf_get_current_uid_gid(), nr, len as i64, false);
+    let cur = Current { task: current_task(), pid_tgid, uid_gid: bpf_get_current_uid_gid() };
+    rec.fill(EventKind::SshLog, &cur, nr, len as i64, false);
     let want = if len > SSHLOG_MAX as u64 { SSHLOG_MAX } else { len as u32 };
     let got = rec.push_user(buf, want & (SSHLOG_MAX * 2 - 1));
     let body = rec.body::<SshLogBody>();

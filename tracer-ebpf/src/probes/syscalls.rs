@@ -36,10 +36,13 @@ fn compat() -> bool {
 pub fn args_of(regs: Kptr) -> [u64; 4] {
     let r10 = off!(regs_r10);
     // x86_64's pt_regs keeps r10 r9 r8 ax cx dx si di in a row: one read instead of four.
-    if r10 != u32::MAX && off!(regs_dx) == r10 + 40 && off!(regs_si) == r10 + 48 && off!(regs_di) == r10 + 56 {
-        if let Ok(r) = read::<[u64; 8]>(regs, r10) {
-            return [r[7], r[6], r[5], r[0]];
-        }
+    if r10 != u32::MAX
+        && off!(regs_dx) == r10 + 40
+        && off!(regs_si) == r10 + 48
+        && off!(regs_di) == r10 + 56
+        && let Ok(r) = read::<[u64; 8]>(regs, r10)
+    {
+        return [r[7], r[6], r[5], r[0]];
     }
     [
         read(regs, off!(regs_di)).unwrap_or(0),

@@ -23,18 +23,20 @@ pub fn count(nr: u32, compat: bool) {
     };
     // One login UID asked for (--auid): the filter already matched it, so a per-CPU array
     // indexed by number does, without a hash lookup on every system call.
-    if conf!(filters) & FILTER_AUID != 0 && !compat && nr < SYSCOUNT_NR_MAX {
-        if let Some(n) = SYSCOUNT_ONE.get_ptr_mut(nr) {
-            unsafe { *n += 1 };
-            return;
-        }
+    if conf!(filters) & FILTER_AUID != 0
+        && !compat
+        && nr < SYSCOUNT_NR_MAX
+        && let Some(n) = SYSCOUNT_ONE.get_ptr_mut(nr)
+    {
+        unsafe { *n += 1 };
+        return;
     }
     let nr = if compat { nr | SYSCOUNT_COMPAT } else { nr };
     let key = SyscountKey { auid: loginuid(cur.task).unwrap_or(AUID_UNSET), nr };
-    match SYSCOUNT.get_ptr_mut(&key) {
+    match SYSCOUNT.get_ptr_mut(key) {
         Some(n) => unsafe { *n += 1 },
         None => {
-            if SYSCOUNT.insert(&key, &1, 0).is_err() {
+            if SYSCOUNT.insert(key, 1, 0).is_err() {
                 stat_inc(STAT_SYSCOUNT_FULL);
             }
         }
