@@ -10,6 +10,15 @@ use std::{
 
 use serde_json::Value;
 
+pub mod netns;
+
+/// A number not handed out before in this process: with the pid, it makes names of temp
+/// dirs, namespaces and interfaces unique across parallel tests and test binaries.
+pub fn uniq() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The tracer binary: $TRACER_BIN (set by `cargo xtask test`), else target/debug/tracer.
 pub fn tracer_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("TRACER_BIN") {
@@ -20,13 +29,12 @@ pub fn tracer_bin() -> PathBuf {
     p
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
+/// A fresh directory under the system temp dir, removed on drop (so also when a test panics).
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!("tracer-test-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!("tracer-test-{tag}-{}-{}", std::process::id(), uniq()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         // World-accessible so workloads that drop to uid 7005 can work in it.
@@ -35,6 +43,9 @@ impl TempDir {
     }
     pub fn path(&self) -> &Path {
         &self.0
+    }
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 }
 

@@ -360,3 +360,33 @@ fn loss_is_counted_and_shown_never_silent() {
     assert!(seen + lost >= N && seen + lost <= N + 50, "seen {seen} + lost {lost} vs {N}");
     assert!(err.contains("events lost so far"), "a warning as soon as loss happens: {err}");
 }
+
+#[test]
+fn kernel_fields_a_kernel_lacks_degrade_to_unknown_never_a_load_failure() {
+    // As if the kernel had no loginuid (no CONFIG_AUDIT), no mount-namespace inode, no
+    // fs_struct.root and no credentials: the programs still load and events still flow.
+    let dir = TempDir::new("forget");
+    let file = dir.path().join("events.json");
+    let out = Command::new(tracer_bin())
+        .env("TRACER_FORGET_FIELDS", "task_struct.loginuid,mnt_namespace.ns.inum,fs_struct.root,task_struct.cred")
+        .args(["trace", "--format", "json", "--output"])
+        .arg(&file)
+        .args(["--", "cat", "/etc/hostname"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("kernel lacks task_struct.loginuid"), "a warning names each field: {err}");
+    let events = parse_json_lines(&std::fs::read(&file).unwrap());
+    let open = events.iter().find(|e| e["event"] == "open" && e["path"] == "/etc/hostname").expect("events still flow");
+    assert_eq!(open["auid"], Value::Null, "unknown, not unset: {open}");
+    assert_eq!(open["ses"], Value::Null);
+    assert_eq!(open["mntns"], Value::Null);
+    assert_eq!(open["chrooted"], Value::Null);
+    assert_eq!(open["euid"], u32::MAX, "creds unknown: {open}");
+    assert!(open["pid"].as_u64().unwrap() > 0);
+    // A field every event needs is refused up front, with exit 2.
+    let out = Command::new(tracer_bin()).env("TRACER_FORGET_FIELDS", "task_struct.tgid").args(["trace", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("task_struct.tgid"));
+}

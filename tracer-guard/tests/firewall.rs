@@ -6,7 +6,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::Duration;
 
-use common::{Netns, TempDir};
+use common::{GuardNetns, Netns, TempDir};
 use tracer_guard::config::parse_str;
 use tracer_guard::guard::{ban_via_state, status_via_state, unban_via_state};
 use tracer_guard::nft::NftFirewall;

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Netns, TempDir};
+use common::{GuardNetns, Netns, TempDir};
 use tracer_guard::config::parse_str;
 use tracer_guard::{Event, Guard, GuardOptions, now};
 
@@ -34,7 +34,7 @@ fn sshpass_attacker_is_banned_by_nftables() {
     );
     let dir = TempDir::new("sshd");
     let key = dir.path().join("host_ed25519");
-    common::sh(&[
+    tracer_tests::netns::sh(&[
         "ssh-keygen",
         "-q",
         "-t",

@@ -122,7 +122,10 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     let start = Instant::now();
     let tracefs = check_environment()?;
     let btf = Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
-    let (offsets, missing) = offsets::resolve(&btf).map_err(LoadError::Btf)?;
+    let forget: Vec<String> = std::env::var("TRACER_FORGET_FIELDS")
+        .map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let (offsets, missing) = offsets::resolve(&btf, &forget).map_err(LoadError::Btf)?;
     let debug = std::env::var_os("TRACER_DEBUG").is_some();
     if debug {
         eprintln!("tracer: BTF offsets resolved at {:?}", start.elapsed());

@@ -16,9 +16,11 @@ const REQUIRED: &[(&str, &str)] = &[
     ("pt_regs", "r10"),
 ];
 
-pub fn resolve(btf: &Btf) -> Result<(Offsets, Vec<String>), String> {
+/// `forget`: fields to treat as absent ("struct.field" names, from `TRACER_FORGET_FIELDS`),
+/// so the degraded path of an older or differently built kernel can be tested here.
+pub fn resolve(btf: &Btf, forget: &[String]) -> Result<(Offsets, Vec<String>), String> {
     let mut missing = Vec::new();
-    let mut get = |s: &str, f: &str| match btf.offset_of(s, f) {
+    let mut get = |s: &str, f: &str| match btf.offset_of(s, f).filter(|_| !forget.iter().any(|x| *x == format!("{s}.{f}"))) {
         Some(o) => o,
         None => {
             missing.push(format!("{s}.{f}"));
@@ -73,11 +75,15 @@ pub fn resolve(btf: &Btf) -> Result<(Offsets, Vec<String>), String> {
         task_ti_status: get("task_struct", "thread_info.status"),
     };
     for (s, f) in REQUIRED {
-        if btf.offset_of(s, f).is_none() {
+        if o_missing(&missing, s, f) {
             return Err(format!("kernel BTF lacks {s}.{f}"));
         }
     }
     Ok((o, missing))
+}
+
+fn o_missing(missing: &[String], s: &str, f: &str) -> bool {
+    missing.iter().any(|m| *m == format!("{s}.{f}"))
 }
 
 #[cfg(test)]
@@ -87,9 +93,18 @@ mod tests {
     #[test]
     fn running_kernel_resolves_every_field() {
         let btf = Btf::from_sys_fs().unwrap();
-        let (o, missing) = resolve(&btf).unwrap();
+        let (o, missing) = resolve(&btf, &[]).unwrap();
         assert!(missing.is_empty(), "missing on this kernel: {missing:?}");
         assert_eq!(o.path_dentry, 8);
         assert_ne!(o.mnt_ns_inum, OFFSET_UNKNOWN);
+    }
+
+    #[test]
+    fn forgotten_fields_degrade_and_required_ones_refuse() {
+        let btf = Btf::from_sys_fs().unwrap();
+        let (o, missing) = resolve(&btf, &["task_struct.loginuid".into()]).unwrap();
+        assert_eq!(o.task_loginuid, OFFSET_UNKNOWN);
+        assert_eq!(missing, vec!["task_struct.loginuid".to_string()]);
+        assert!(resolve(&btf, &["task_struct.tgid".into()]).is_err());
     }
 }

@@ -89,7 +89,8 @@ fn loopback_up() -> Result<(), String> {
 }
 
 fn setup() -> Result<(), String> {
-    for (fs, target) in [("proc", "/proc"), ("sysfs", "/sys"), ("devtmpfs", "/dev"), ("tracefs", "/sys/kernel/tracing"), ("bpf", "/sys/fs/bpf")] {
+    // No tracefs: a fresh machine has none, and the tracer must mount it itself.
+    for (fs, target) in [("proc", "/proc"), ("sysfs", "/sys"), ("devtmpfs", "/dev"), ("bpf", "/sys/fs/bpf")] {
         mount(fs, target)?;
     }
     loopback_up()?;
@@ -174,7 +175,10 @@ fn run(args: &[&str]) -> Result<std::process::Output, String> {
 
 fn run_checks() -> Result<usize, String> {
     let mut c = Checks { n: 0, failed: Vec::new() };
+    let tracefs = "/sys/kernel/tracing/events";
+    c.check("tracefs absent before the tracer runs", !std::path::Path::new(tracefs).exists(), || "already mounted".into());
     let out = run(&["trace", "--format", "json", "--output", EVENTS, "--", "/init", "session"])?;
+    c.check("the tracer mounted tracefs", std::path::Path::new(tracefs).exists(), || "no tracefs after the run".into());
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");

@@ -1,248 +1,32 @@
-//! The world `tracer guard` is tested in: network namespaces joined by veth pairs (deleted
-//! on drop), a real OpenSSH sshd in one of them, sshpass + ssh attackers in another, an
-//! rsyslogd for the syslog path, and the guard itself as a child process whose stdout is
-//! watched. Everything started here is stopped by Drop, also when an assertion fails.
+//! The world `tracer guard` is tested in: network namespaces joined by veth pairs (from
+//! `tracer_tests::netns`, deleted on drop), a real OpenSSH sshd in one of them, sshpass + ssh
+//! attackers in another, an rsyslogd for the syslog path, and the guard itself as a child
+//! process whose stdout is watched. Everything started here is stopped by Drop, also when an
+//! assertion fails.
 #![allow(dead_code)]
 
 use std::{
     io::{BufRead, BufReader},
     net::{IpAddr, SocketAddr},
-    os::{fd::AsRawFd, unix::net::UnixDatagram},
-    path::{Path, PathBuf},
+    os::unix::net::UnixDatagram,
+    path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{
-        Arc, Mutex, MutexGuard, Once,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-static PACKAGES: Once = Once::new();
+pub use tracer_tests::{
+    TempDir,
+    netns::{Netns, ensure_packages, sh},
+};
+use tracer_tests::uniq;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The kernel capture sees every sshd on the machine and the machine has few CPUs: the guard
 /// tests run one at a time.
 pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn uniq() -> usize {
-    COUNTER.fetch_add(1, Ordering::SeqCst)
-}
-
-/// Runs a command, panicking with its output on failure; returns stdout.
-pub fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn have(program: &str) -> bool {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().any(|d| Path::new(d).join(program).exists())
-}
-
-/// Installs the Debian packages whose programs are missing (`cargo xtask setup` installs
-/// them too), without starting their daemons.
-pub fn ensure_packages() {
-    PACKAGES.call_once(|| {
-        let want = [
-            ("nft", "nftables"),
-            ("ip", "iproute2"),
-            ("sshd", "openssh-server"),
-            ("ssh", "openssh-client"),
-            ("sshpass", "sshpass"),
-            ("rsyslogd", "rsyslog"),
-        ];
-        let missing: Vec<&str> = want.iter().filter(|(p, _)| !have(p)).map(|(_, pkg)| *pkg).collect();
-        if missing.is_empty() {
-            return;
-        }
-        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-        let policy = Path::new("/usr/sbin/policy-rc.d");
-        let had_policy = policy.exists();
-        if !had_policy {
-            std::fs::write(policy, "#!/bin/sh\nexit 101\n").unwrap();
-            std::fs::set_permissions(policy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        }
-        let ok = Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success());
-        if !had_policy {
-            let _ = std::fs::remove_file(policy);
-        }
-        assert!(ok, "could not install {missing:?}");
-    });
-}
-
-/// A network namespace, deleted on drop.
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn new(tag: &str) -> Self {
-        ensure_packages();
-        let name = format!("tgc{}-{}-{tag}", std::process::id(), uniq());
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        sh(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// `ip netns exec NAME` + args, as a Command.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).arg(program);
-        c
-    }
-
-    pub fn exec(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.name];
-        full.extend_from_slice(args);
-        sh(&full)
-    }
-
-    /// The namespace's whole nftables ruleset.
-    pub fn ruleset(&self) -> String {
-        self.exec(&["nft", "list", "ruleset"])
-    }
-
-    /// Links `self` and `peer` with a veth pair, giving each side the listed addresses.
-    pub fn veth(&self, peer: &Netns, mine: &[&str], theirs: &[&str]) {
-        let n = uniq();
-        let (a, b) = (format!("gca{}x{n}", std::process::id() % 100000), format!("gcb{}x{n}", std::process::id() % 100000));
-        sh(&["ip", "link", "add", &a, "netns", &self.name, "type", "veth", "peer", "name", &b, "netns", &peer.name]);
-        for (ns, dev, addrs) in [(self, &a, mine), (peer, &b, theirs)] {
-            for addr in addrs {
-                sh(&["ip", "-n", &ns.name, "addr", "add", addr, "dev", dev]);
-            }
-            sh(&["ip", "-n", &ns.name, "link", "set", dev, "up"]);
-        }
-    }
-
-    /// TCP connect from `src` to `dst` inside this namespace: Ok if accepted, Err(kind) if not.
-    pub fn connect(&self, src: IpAddr, dst: SocketAddr) -> Result<(), std::io::ErrorKind> {
-        let path = PathBuf::from("/var/run/netns").join(&self.name);
-        std::thread::spawn(move || {
-            let fd = std::fs::File::open(&path).expect("netns file");
-            // SAFETY: plain syscall on a valid fd; only this thread changes namespace.
-            let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            tcp_connect(src, dst, Duration::from_secs(3))
-        })
-        .join()
-        .expect("netns thread")
-    }
-
-    /// Polls `connect` until it gives `want` (the firewall changes asynchronously).
-    pub fn wait_connect(&self, src: IpAddr, dst: SocketAddr, want: Result<(), std::io::ErrorKind>, within: Duration) -> bool {
-        let t = Instant::now();
-        loop {
-            if self.connect(src, dst) == want {
-                return true;
-            }
-            if t.elapsed() > within {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
-}
-
-/// Connects with a chosen source address (std's TcpStream cannot bind first).
-fn tcp_connect(src: IpAddr, dst: SocketAddr, timeout: Duration) -> Result<(), std::io::ErrorKind> {
-    use std::io::Error;
-    let to_sa = |ip: IpAddr, port: u16| -> (libc::sockaddr_storage, libc::socklen_t) {
-        // SAFETY: a zeroed sockaddr_storage is valid; the family-specific prefix is filled.
-        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        match ip {
-            IpAddr::V4(v4) => {
-                let sin = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in) };
-                sin.sin_family = libc::AF_INET as _;
-                sin.sin_port = port.to_be();
-                sin.sin_addr.s_addr = u32::from(v4).to_be();
-                (ss, std::mem::size_of::<libc::sockaddr_in>() as _)
-            }
-            IpAddr::V6(v6) => {
-                let sin6 = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in6) };
-                sin6.sin6_family = libc::AF_INET6 as _;
-                sin6.sin6_port = port.to_be();
-                sin6.sin6_addr.s6_addr = v6.octets();
-                (ss, std::mem::size_of::<libc::sockaddr_in6>() as _)
-            }
-        }
-    };
-    let fam = if src.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    // SAFETY: standard socket calls on a descriptor owned and closed here.
-    unsafe {
-        let fd = libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0);
-        let close = |r| {
-            libc::close(fd);
-            r
-        };
-        let (s, sl) = to_sa(src, 0);
-        if libc::bind(fd, &s as *const _ as *const libc::sockaddr, sl) != 0 {
-            panic!("bind {src}: {}", Error::last_os_error());
-        }
-        let (d, dl) = to_sa(dst.ip(), dst.port());
-        if libc::connect(fd, &d as *const _ as *const libc::sockaddr, dl) != 0 {
-            let e = Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINPROGRESS) {
-                return close(Err(e.kind()));
-            }
-        }
-        let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-        if libc::poll(&mut pfd, 1, timeout.as_millis() as i32) != 1 {
-            return close(Err(std::io::ErrorKind::TimedOut));
-        }
-        let mut err: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut _ as *mut _, &mut len);
-        if err != 0 {
-            return close(Err(Error::from_raw_os_error(err).kind()));
-        }
-        close(Ok(()))
-    }
-}
-
-/// A temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("tracer-guard-test-{}-{}-{tag}", std::process::id(), uniq()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Pids of `pid`'s descendants, from /proc.
