@@ -38,6 +38,18 @@ pub struct Scratch {
     pub path: [u8; 2 * PATH_MAX],
 }
 
+/// Credentials the record does not carry: audit's unknown value, flagged.
+#[inline(always)]
+fn creds_unknown(h: &mut Header) {
+    h.flags |= F_CRED_UNKNOWN;
+    h.euid = u32::MAX;
+    h.egid = u32::MAX;
+    h.suid = u32::MAX;
+    h.sgid = u32::MAX;
+    h.fsuid = u32::MAX;
+    h.fsgid = u32::MAX;
+}
+
 pub struct Rec {
     s: *mut Scratch,
     base: *mut u8,
@@ -209,15 +221,10 @@ impl Rec {
         h.args = [0; 4];
         let lean = conf!(enabled) & LEAN_RECORDS != 0;
         if lean {
-            h.flags |= F_PPID_UNKNOWN | F_CRED_UNKNOWN | F_MNTNS_UNKNOWN;
+            h.flags |= F_PPID_UNKNOWN | F_MNTNS_UNKNOWN;
             h.ppid = 0;
-            h.euid = u32::MAX;
-            h.egid = u32::MAX;
-            h.suid = u32::MAX;
-            h.sgid = u32::MAX;
-            h.fsuid = u32::MAX;
-            h.fsgid = u32::MAX;
             h.mntns = 0;
+            creds_unknown(h);
         } else {
             self.fill_process(task);
         }
@@ -263,15 +270,7 @@ impl Rec {
                 h.fsuid = read(cred, off!(cred_fsuid)).unwrap_or(u32::MAX);
                 h.fsgid = read(cred, off!(cred_fsgid)).unwrap_or(u32::MAX);
             }
-            Err(_) => {
-                h.flags |= F_CRED_UNKNOWN;
-                h.euid = u32::MAX;
-                h.egid = u32::MAX;
-                h.suid = u32::MAX;
-                h.sgid = u32::MAX;
-                h.fsuid = u32::MAX;
-                h.fsgid = u32::MAX;
-            }
+            Err(_) => creds_unknown(h),
         }
         match mnt_ns(task).and_then(|ns| read::<u32>(ns, off!(mnt_ns_inum))) {
             Ok(inum) => h.mntns = inum,

@@ -44,38 +44,24 @@ impl PortSpec {
 
     /// `22,2200:2210` for iptables' multiport match.
     pub fn iptables(&self) -> String {
-        match self {
-            PortSpec::All => "0:65535".into(),
-            PortSpec::List(l) => l
-                .iter()
-                .map(|&(a, b)| {
-                    if a == b {
-                        a.to_string()
-                    } else {
-                        format!("{a}:{b}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-        }
+        self.render(":", ",")
     }
 
     /// `22, 2200-2210` for an nftables anonymous set.
     pub fn nft(&self) -> String {
-        match self {
-            PortSpec::All => "0-65535".into(),
-            PortSpec::List(l) => l
-                .iter()
-                .map(|&(a, b)| {
-                    if a == b {
-                        a.to_string()
-                    } else {
-                        format!("{a}-{b}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
+        self.render("-", ", ")
+    }
+
+    /// Single ports as numbers, ranges as `a{range}b`, joined by `sep`.
+    fn render(&self, range: &str, sep: &str) -> String {
+        let list = match self {
+            PortSpec::All => return format!("0{range}65535"),
+            PortSpec::List(l) => l,
+        };
+        list.iter()
+            .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}{range}{b}") })
+            .collect::<Vec<_>>()
+            .join(sep)
     }
 
     /// Number of multiport "slots" (a range takes two); iptables allows 15.
