@@ -22,6 +22,7 @@ const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
 const KIND_TYPE_TAG: u32 = 18;
 
 /// Type ids index a table of offsets into the type section; members are decoded only for
@@ -167,6 +168,13 @@ impl Btf {
         }
         members.iter().filter(|(n, _, _)| *n == 0).find_map(|&(_, ty, off)| {
             self.member(ty, name, depth + 1).map(|(o, t)| (off + o, t))
+        })
+    }
+
+    /// Type id of the kernel function `name` (BTF_KIND_FUNC), for attaching trampolines.
+    pub fn func_id(&self, name: &str) -> Option<u32> {
+        (1..self.offsets.len() as u32).find(|&id| {
+            self.header(id).is_some_and(|(_, h)| h.kind == KIND_FUNC && self.name(h.name) == name)
         })
     }
 

@@ -19,7 +19,7 @@ use tracer_common::{
     syscount::{STAT_LOST, STAT_SYSCOUNT_FULL, SYSCOUNT_NR_MAX, SyscountKey},
 };
 
-use crate::{btf::Btf, offsets, tracefs};
+use crate::{btf::Btf, fexit_probe, offsets, tracefs};
 
 static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
@@ -189,9 +189,13 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     // Syscall exits: trampolines on the syscall wrappers when the kernel has them and no
     // syscall is to be counted (only the watched calls pay); else the raw tracepoint.
     let exit_families = ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT;
-    let use_fexit = opts.enabled & ENABLE_SYSCOUNT == 0
+    let want_fexit = opts.enabled & ENABLE_SYSCOUNT == 0
         && opts.enabled & exit_families != 0
         && std::env::var_os("TRACER_NO_FEXIT").is_none()
+        && fexit_probe::fexit_allowed(&btf, "__x64_sys_openat");
+    // Our BTF is done with: free it before aya parses its own (peak RSS).
+    drop(btf);
+    let use_fexit = want_fexit
         && match attach_fexit(&mut ebpf, opts.enabled) {
             Ok(()) => true,
             Err(e) => {
@@ -256,7 +260,18 @@ const FEXITS: &[(&str, &str, u32)] = &[
 /// Attaches every trampoline or none: on any failure the ones attached are unloaded, so
 /// the raw-tracepoint fallback never reports a call twice.
 fn attach_fexit(ebpf: &mut Ebpf, enabled: u32) -> Result<(), LoadError> {
-    let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
+    let r = attach_fexit_with(ebpf, enabled, &aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?);
+    // aya's parse of the kernel BTF leaves many small freed blocks in the heap: hand them
+    // back before the ring buffer's pages are touched (peak RSS).
+    // SAFETY: malloc_trim only releases free memory (glibc; musl's allocator has none).
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
+    r
+}
+
+fn attach_fexit_with(ebpf: &mut Ebpf, enabled: u32, btf: &aya::Btf) -> Result<(), LoadError> {
     let mut done: Vec<&str> = Vec::new();
     let mut result = Ok(());
     for &(func, target, family) in FEXITS {
@@ -270,7 +285,7 @@ fn attach_fexit(ebpf: &mut Ebpf, enabled: u32) -> Result<(), LoadError> {
                 .ok_or_else(|| LoadError::Other(format!("program {func} not in object")))?
                 .try_into()
                 .map_err(err)?;
-            p.load(target, &btf).map_err(err)?;
+            p.load(target, btf).map_err(err)?;
             p.attach().map_err(err)?;
             Ok(())
         })();

@@ -8,6 +8,7 @@ mod cmd;
 mod decode;
 mod errno;
 mod event;
+mod fexit_probe;
 mod loader;
 mod offsets;
 mod report;

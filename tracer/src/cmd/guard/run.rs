@@ -93,6 +93,9 @@ impl Log {
 /// Local time with milliseconds, as fail2ban's `%(asctime)s`.
 fn timestamp() -> String {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    // libc marks time_t deprecated on musl (it changes width there); it is what
+    // localtime_r takes on either libc.
+    #[allow(deprecated)]
     let t = d.as_secs() as libc::time_t;
     // SAFETY: localtime_r writes only the tm we own.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
