@@ -144,11 +144,13 @@ impl Decoder {
                     AF_INET6 => Peer::Inet { address: IpAddr::V6(Ipv6Addr::from(b.addr)), port: b.port },
                     AF_UNIX => {
                         let mut path = s.take(b.path_len as usize)?.to_vec();
-                        // A pathname socket's sun_path may carry its terminating NUL(s).
-                        if path.first() != Some(&0) {
-                            while path.last() == Some(&0) {
-                                path.pop();
-                            }
+                        // A pathname socket's name ends at its first NUL (callers often pass
+                        // the whole sockaddr_un, garbage after the NUL included); an abstract
+                        // name (leading NUL) is exactly addrlen bytes.
+                        if path.first() != Some(&0)
+                            && let Some(end) = path.iter().position(|&c| c == 0)
+                        {
+                            path.truncate(end);
                         }
                         Peer::Unix { path }
                     }
@@ -283,6 +285,10 @@ mod tests {
         body.addr[..4].copy_from_slice(&[127, 0, 0, 1]);
         let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[], 0, 0)).unwrap();
         assert_eq!(ev.detail, Detail::Connect(Connect { fd: 3, peer: Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 } }));
+        let body = ConnectBody { fd: 3, family: AF_UNIX, path_len: 12, ..Default::default() };
+        let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[b"/run/s\0junk\xff"], 0, 0)).unwrap();
+        let Detail::Connect(c) = ev.detail else { panic!() };
+        assert_eq!(c.peer, Peer::Unix { path: b"/run/s".to_vec() }, "a pathname ends at its NUL, whatever follows");
         let body = ConnectBody { fd: 3, family: AF_UNIX, path_len: 6, ..Default::default() };
         let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[b"\0abs\0\0"], 0, 0)).unwrap();
         let Detail::Connect(c) = ev.detail else { panic!() };
