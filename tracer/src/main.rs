@@ -28,14 +28,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Stream exec, open and connect events (text or JSON lines).
+    /// Stream exec, open and connect events (text, JSON lines or audit.log records).
     Trace(cmd::trace::TraceArgs),
+    /// Per-login-UID report (auditloginfo layout): live, of a command's tree, or of a recorded file.
+    Report(cmd::report::ReportArgs),
     /// List running processes whose root is not "/" (chroot jails).
     Roots(cmd::roots::RootsArgs),
     /// fail2ban's sshd jail fed by sshd's messages captured in the kernel: run, status, ban, unban, test-log.
     Guard(cmd::guard::GuardArgs),
-    /// Per-login-UID report (auditloginfo layout): live, of a command's tree, or of a recorded file.
-    Report(cmd::report::ReportArgs),
 }
 
 /// Bad input from the user (or a machine the tracer cannot run on): exit status 2.
