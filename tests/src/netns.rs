@@ -158,7 +158,13 @@ impl Netns {
     }
 
     /// Polls `connect` until it gives `want` (firewalls and servers change asynchronously).
-    pub fn wait_connect(&self, src: IpAddr, dst: SocketAddr, want: Result<(), std::io::ErrorKind>, within: Duration) -> bool {
+    pub fn wait_connect(
+        &self,
+        src: IpAddr,
+        dst: SocketAddr,
+        want: Result<(), std::io::ErrorKind>,
+        within: Duration,
+    ) -> bool {
         let t = Instant::now();
         loop {
             if self.connect(src, dst) == want {

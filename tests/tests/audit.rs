@@ -37,7 +37,11 @@ fn tool(name: &str) -> PathBuf {
             return;
         }
         let apt = |args: &[&str]| {
-            Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success())
         };
         let install = ["install", "-y", "-q", "--no-install-recommends", "auditd"];
         if !apt(&install) {
@@ -161,9 +165,15 @@ fn ausearch_and_aureport_count_what_the_workload_did() {
     let out = audit_tool("aureport", &[os("-if"), log, os("-x"), os("--summary")]);
     let of_true = t.syscalls().iter().filter(|l| contains(l, format!(" exe=\"{true_exe}\" ").as_bytes())).count();
     assert_eq!(summary_count(&out, true_exe), of_true as u64);
-    let execs = Command::new(tool("ausearch")).args([os("-if"), log, os("-sc"), os("execve"), os("--raw")]).output().unwrap();
+    let execs =
+        Command::new(tool("ausearch")).args([os("-if"), log, os("-sc"), os("execve"), os("--raw")]).output().unwrap();
     assert!(execs.status.success());
-    let mut report = Command::new(tool("aureport")).args(["-x", "--summary"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut report = Command::new(tool("aureport"))
+        .args(["-x", "--summary"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::io::Write::write_all(&mut report.stdin.take().unwrap(), &execs.stdout).unwrap();
     let out = report.wait_with_output().unwrap();
     assert_eq!(summary_count(&out.stdout, true_exe), 12, "{}", String::from_utf8_lossy(&out.stdout));
@@ -188,7 +198,10 @@ fn ausearch_and_aureport_count_what_the_workload_did() {
     assert!(contains(&out, b"argc=2 a0=/nonexistent/prog a1=arg"));
     let out = audit_tool("ausearch", &[os("-if"), log, os("-sc"), os("connect"), os("-i")]);
     assert_eq!(events(&out), 5);
-    assert_eq!(lines(&out).iter().filter(|l| contains(l, b"saddr={ saddr_fam=inet laddr=127.0.0.1 lport=9 }")).count(), 5);
+    assert_eq!(
+        lines(&out).iter().filter(|l| contains(l, b"saddr={ saddr_fam=inet laddr=127.0.0.1 lport=9 }")).count(),
+        5
+    );
     assert_eq!(lines(&out).iter().filter(|l| contains(l, b"exit=ECONNREFUSED(Connection refused)")).count(), 5);
 }
 
@@ -206,7 +219,13 @@ fn hostile_names_are_hex_encoded_and_ausearch_decodes_them() {
         std::fs::write(std::ffi::OsStr::from_bytes(p), "x").unwrap();
         ops.push([b"open:".as_slice(), p].concat());
     }
-    ops.extend([b"--".to_vec(), b"/bin/echo".to_vec(), b"two words".to_vec(), b"new\nline".to_vec(), b"x\xffy".to_vec()]);
+    ops.extend([
+        b"--".to_vec(),
+        b"/bin/echo".to_vec(),
+        b"two words".to_vec(),
+        b"new\nline".to_vec(),
+        b"x\xffy".to_vec(),
+    ]);
     let refs: Vec<&[u8]> = ops.iter().map(Vec::as_slice).collect();
     let t = trace_audit(&["--auid", "7005"], &as_7005(&refs));
     let log = t.log.as_os_str();
@@ -262,7 +281,8 @@ fn long_arguments_are_split_into_chunks_like_the_kernel() {
         .map(|l| l[..l.iter().position(|&b| b == b')').unwrap() + 1].to_vec())
         .expect("EXECVE of echo");
     let stamp = &stamp[b"type=EXECVE ".len()..];
-    let records: Vec<&[u8]> = lines(&t.raw).into_iter().filter(|l| l.starts_with(b"type=EXECVE ") && contains(l, stamp)).collect();
+    let records: Vec<&[u8]> =
+        lines(&t.raw).into_iter().filter(|l| l.starts_with(b"type=EXECVE ") && contains(l, stamp)).collect();
     assert_eq!(records.len(), 3, "20,000 hex digits take 3 records of at most 7,500");
     assert!(records.iter().all(|r| r.len() < 7600));
     assert!(contains(records[0], b" argc=3 a0=\"/bin/echo\" a1_len=20000 a1[0]="));
@@ -289,7 +309,11 @@ fn sockaddr_records_for_inet6_unix_and_abstract_peers() {
     let sock = dir.path().join("s.sock");
     let _ul = UnixListener::bind(&sock).unwrap();
     std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let ops = [format!("connect:[::1]:{port}").into_bytes(), [b"unix:".as_slice(), sock.as_os_str().as_bytes()].concat(), b"abstract:tracer-audit-abs".to_vec()];
+    let ops = [
+        format!("connect:[::1]:{port}").into_bytes(),
+        [b"unix:".as_slice(), sock.as_os_str().as_bytes()].concat(),
+        b"abstract:tracer-audit-abs".to_vec(),
+    ];
     let refs: Vec<&[u8]> = ops.iter().map(Vec::as_slice).collect();
     let t = trace_audit(&["--auid", "7005"], &as_7005(&refs));
     let want_raw = format!("saddr=0A00{port:04X}00000000{}00000000\n", hex(&std::net::Ipv6Addr::LOCALHOST.octets()));
@@ -299,7 +323,10 @@ fn sockaddr_records_for_inet6_unix_and_abstract_peers() {
     let out = audit_tool("ausearch", &[os("-if"), t.log.as_os_str(), os("-sc"), os("connect"), os("-i")]);
     assert_eq!(events(&out), 3);
     assert!(contains(&out, format!("saddr={{ saddr_fam=inet6 laddr=::1 lport={port} }}").as_bytes()));
-    assert!(contains(&out, [b"saddr={ saddr_fam=local path=".as_slice(), sock.as_os_str().as_bytes(), b" }"].concat().as_slice()));
+    assert!(contains(
+        &out,
+        [b"saddr={ saddr_fam=local path=".as_slice(), sock.as_os_str().as_bytes(), b" }"].concat().as_slice()
+    ));
     assert!(contains(&out, b"saddr={ saddr_fam=local path=tracer-audit-abs }"));
     assert!(contains(&out, b"exit=ECONNREFUSED"), "nobody listens on the abstract name");
     drop(v6);
@@ -308,13 +335,22 @@ fn sockaddr_records_for_inet6_unix_and_abstract_peers() {
 #[test]
 fn bad_keys_exit_2_with_a_clear_error() {
     let long = "k".repeat(257);
-    for (key, why) in [("with space", "not allowed"), ("quo\"te", "not allowed"), ("", "1 to 256 bytes"), (long.as_str(), "1 to 256 bytes")] {
-        let out = Command::new(tracer_bin()).args(["trace", "--format", "audit", "--key", key, "--", "true"]).output().unwrap();
+    for (key, why) in [
+        ("with space", "not allowed"),
+        ("quo\"te", "not allowed"),
+        ("", "1 to 256 bytes"),
+        (long.as_str(), "1 to 256 bytes"),
+    ] {
+        let out = Command::new(tracer_bin())
+            .args(["trace", "--format", "audit", "--key", key, "--", "true"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{key:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--key") && err.contains(why), "{key:?}: {err}");
     }
-    let out = Command::new(tracer_bin()).args(["trace", "--format", "json", "--key", "k", "--", "true"]).output().unwrap();
+    let out =
+        Command::new(tracer_bin()).args(["trace", "--format", "json", "--key", "k", "--", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--key only applies to --format audit"));
 }
@@ -327,15 +363,25 @@ fn relative_opens_carry_the_cwd_and_dirfd_opens_the_resolved_name() {
     let d = dir.path().as_os_str().as_bytes();
     let t = trace_audit(
         &["--auid", "7005"],
-        &as_7005(&[&[b"chdir:".as_slice(), d].concat(), b"open:sub/./f", &[b"openat:".as_slice(), d, b"/sub:f"].concat()]),
+        &as_7005(&[
+            &[b"chdir:".as_slice(), d].concat(),
+            b"open:sub/./f",
+            &[b"openat:".as_slice(), d, b"/sub:f"].concat(),
+        ]),
     );
     let l = lines(&t.raw);
     let cwd = [b"cwd=\"".as_slice(), d, b"\""].concat();
-    let i = l.iter().position(|r| r.starts_with(b"type=PATH ") && contains(r, b" name=\"sub/./f\" nametype=NORMAL ")).expect("relative PATH");
+    let i = l
+        .iter()
+        .position(|r| r.starts_with(b"type=PATH ") && contains(r, b" name=\"sub/./f\" nametype=NORMAL "))
+        .expect("relative PATH");
     assert!(l[i - 1].starts_with(b"type=CWD ") && l[i - 1].ends_with(&cwd), "{}", String::from_utf8_lossy(l[i - 1]));
     let resolved = [b" name=\"".as_slice(), d, b"/sub/f\" nametype=NORMAL "].concat();
     let j = l.iter().position(|r| r.starts_with(b"type=PATH ") && contains(r, &resolved)).expect("dirfd PATH");
-    assert!(l[j - 1].starts_with(b"type=SYSCALL ") && contains(l[j - 1], b" syscall=257 success=yes "), "no CWD for a dirfd-relative name");
+    assert!(
+        l[j - 1].starts_with(b"type=SYSCALL ") && contains(l[j - 1], b" syscall=257 success=yes "),
+        "no CWD for a dirfd-relative name"
+    );
     let out = audit_tool("aureport", &[os("-if"), t.log.as_os_str(), os("-f"), os("-i")]);
     assert!(contains(&out, b" sub/./f openat yes "));
     assert!(contains(&out, &[b" ".as_slice(), d, b"/sub/f openat yes "].concat()));

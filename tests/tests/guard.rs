@@ -81,7 +81,8 @@ fn stderr_path_bans_after_maxretry_and_lifts_after_bantime() {
     // The Ban line is printed once the firewall holds the ban.
     assert_eq!(cli.connect(attacker, sshd.addr), Err(ConnectionRefused));
     assert_eq!(cli.connect(other, sshd.addr), Ok(()), "another address still connects");
-    let ban_line = guard.lines.lock().unwrap().iter().find(|l| l.ends_with(&format!("] Ban {attacker}"))).cloned().unwrap();
+    let ban_line =
+        guard.lines.lock().unwrap().iter().find(|l| l.ends_with(&format!("] Ban {attacker}"))).cloned().unwrap();
     assert_fail2ban_layout(&ban_line);
     assert!(ban_line.contains(" fail2ban.actions "), "{ban_line}");
     assert!(
@@ -252,7 +253,9 @@ fn ignoreip_is_never_banned() {
     let jail = write_jail(
         &dir,
         "jail.local",
-        &format!("[DEFAULT]\nignoreip = 127.0.0.1/8 ::1 {trusted}/32\n[sshd]\nenabled = true\nport = 2222\nmaxretry = 2\nbantime = 1m\n"),
+        &format!(
+            "[DEFAULT]\nignoreip = 127.0.0.1/8 ::1 {trusted}/32\n[sshd]\nenabled = true\nport = 2222\nmaxretry = 2\nbantime = 1m\n"
+        ),
     );
     let guard = GuardProc::start(&srv, &dir, &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3"))]);
     for _ in 0..3 {
@@ -283,7 +286,9 @@ fn injected_user_names_never_ban_the_injected_address() {
     let jail = write_jail(
         &dir,
         "jail.local",
-        &format!("[sshd]\nenabled = true\nport = 2222\nmaxretry = 3\nbantime = 1m\nmode = aggressive\nignoreip = {attacker}\n"),
+        &format!(
+            "[sshd]\nenabled = true\nport = 2222\nmaxretry = 3\nbantime = 1m\nmode = aggressive\nignoreip = {attacker}\n"
+        ),
     );
     let guard = GuardProc::start(&srv, &dir, &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3"))]);
     // sshd writes the user name before the real address. (Names with newlines, which sshd
@@ -325,7 +330,10 @@ fn bad_config_exits_2_naming_file_and_line_without_firewall_change() {
             "bad-value.local:6: bantime: ".into(),
         ),
         (write_jail(&dir, "bad-syntax.local", "[sshd]\nenabled = true\nmaxretry\n"), "bad-syntax.local:3: ".into()),
-        (write_jail(&dir, "bad-ignore.local", "[sshd]\nenabled = true\nignoreip = 10.0.0.0/33\n"), "bad-ignore.local:3: ignoreip: ".into()),
+        (
+            write_jail(&dir, "bad-ignore.local", "[sshd]\nenabled = true\nignoreip = 10.0.0.0/33\n"),
+            "bad-ignore.local:3: ignoreip: ".into(),
+        ),
         (write_jail(&dir, "disabled.local", "[sshd]\nport = 2222\n"), "jail is not enabled in ".into()),
         (dir.file("missing.local"), "missing.local: ".into()),
     ];
@@ -370,7 +378,10 @@ fn test_log_counts_a_sample_auth_log() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("Use   mode: normal\nUse   log file: {}\n", log.display())), "{out}");
     assert!(out.contains("Failures: 5 total\n"), "{out}");
-    assert!(out.contains("Addresses: 3 found\n|   [2] 192.0.2.7\n|   [2] 198.51.100.4\n|   [1] 203.0.113.9\n`-"), "{out}");
+    assert!(
+        out.contains("Addresses: 3 found\n|   [2] 192.0.2.7\n|   [2] 198.51.100.4\n|   [1] 203.0.113.9\n`-"),
+        "{out}"
+    );
     // Line 4 (`Disconnecting authenticating user ...: Too many authentication failures`) is not
     // a failure for fail2ban's filter either; line 9 is cron's.
     assert!(out.contains("Lines: 10 lines, 5 failures, 3 other sshd lines, 2 missed"), "{out}");

@@ -28,7 +28,15 @@ fn as_user(auid: u32, ops: &[&[u8]]) -> Vec<OsString> {
 fn report(args: &[&str], cmd: &[OsString]) -> Output {
     let dir = TempDir::new("rep-out");
     let file = dir.path().join("report");
-    let mut out = Command::new(tracer_bin()).arg("report").args(args).arg("--output").arg(&file).arg("--").args(cmd).output().expect("run tracer");
+    let mut out = Command::new(tracer_bin())
+        .arg("report")
+        .args(args)
+        .arg("--output")
+        .arg(&file)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .expect("run tracer");
     out.stdout = std::fs::read(&file).unwrap_or_default();
     assert!(!out.stdout.is_empty() || !out.status.success(), "no report: {}", String::from_utf8_lossy(&out.stderr));
     out
@@ -68,7 +76,12 @@ fn section(r: &Value, name: &str) -> BTreeMap<Vec<u8>, (u64, u64)> {
 }
 
 fn syscall_counts(r: &Value) -> BTreeMap<String, u64> {
-    r["syscalls"].as_object().unwrap_or_else(|| panic!("no syscalls in {r}")).iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    r["syscalls"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no syscalls in {r}"))
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -120,7 +133,19 @@ fn text_layout_failures_and_hostile_names() {
     let evil_op = [b"open:".as_slice(), &evil].concat();
     let o = report(
         &["--auid", "7005"],
-        &as_user(7005, &[&secret_op, &secret_op, &secret_op, &evil_op, b"connect-n:2:127.0.0.1:9", b"--", b"/nonexistent/prog", b"an arg"]),
+        &as_user(
+            7005,
+            &[
+                &secret_op,
+                &secret_op,
+                &secret_op,
+                &evil_op,
+                b"connect-n:2:127.0.0.1:9",
+                b"--",
+                b"/nonexistent/prog",
+                b"an arg",
+            ],
+        ),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout.clone()).expect("the text report is UTF-8");
@@ -130,7 +155,14 @@ fn text_layout_failures_and_hostile_names() {
     let heads: Vec<&str> = lines.iter().copied().filter(|l| !l.starts_with("   ") && !l.is_empty()).collect();
     assert_eq!(
         heads,
-        ["Audit report for AUID 7005", "System calls made:", "Commands executed:", "Files opened:", "Connections made:", "Lost events: 0"],
+        [
+            "Audit report for AUID 7005",
+            "System calls made:",
+            "Commands executed:",
+            "Files opened:",
+            "Connections made:",
+            "Lost events: 0"
+        ],
         "{text}"
     );
     assert_eq!(*lines.last().unwrap(), "Lost events: 0");
@@ -161,12 +193,20 @@ fn one_report_per_auid_in_auid_order_without_auid() {
     let mut want = vec![7005, own];
     want.sort();
     want.dedup();
-    let want: Vec<Value> = want.into_iter().map(|a| if a == u32::MAX { Value::from("unset") } else { Value::from(a) }).collect();
+    let want: Vec<Value> =
+        want.into_iter().map(|a| if a == u32::MAX { Value::from("unset") } else { Value::from(a) }).collect();
     let auids: Vec<&Value> = v.iter().map(|r| &r["auid"]).collect();
     assert_eq!(auids, want.iter().collect::<Vec<_>>());
     let text = report(&[], &as_user(7005, &[b"open:/etc/hostname"]));
-    let titles: Vec<String> = String::from_utf8_lossy(&text.stdout).lines().filter(|l| l.starts_with("Audit report")).map(String::from).collect();
-    let want_titles: Vec<String> = want.iter().map(|a| format!("Audit report for AUID {}", a.as_str().map_or(a.to_string(), String::from))).collect();
+    let titles: Vec<String> = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Audit report"))
+        .map(String::from)
+        .collect();
+    let want_titles: Vec<String> = want
+        .iter()
+        .map(|a| format!("Audit report for AUID {}", a.as_str().map_or(a.to_string(), String::from)))
+        .collect();
     assert_eq!(titles, want_titles);
 }
 
@@ -174,7 +214,10 @@ fn one_report_per_auid_in_auid_order_without_auid() {
 fn exit_status_passes_through_and_bad_input_exits_2() {
     let o = Command::new(tracer_bin()).args(["report", "--", "sh", "-c", "exit 7"]).output().unwrap();
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Audit report for AUID"), "report printed after the command ended");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Audit report for AUID"),
+        "report printed after the command ended"
+    );
     for args in [
         vec!["report", "--format", "yaml"],
         vec!["report", "--auid", "bob"],
@@ -193,7 +236,13 @@ fn exit_status_passes_through_and_bad_input_exits_2() {
 fn wait_attached(pid: u32) {
     let links = || {
         std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|d| d.flatten().filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str().as_bytes().ends_with(b"bpf_link"))).count())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str().as_bytes().ends_with(b"bpf_link"))
+                    })
+                    .count()
+            })
             .unwrap_or(0)
     };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -239,7 +288,10 @@ fn live_until_sigint_and_until_duration() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(t.elapsed() >= Duration::from_secs(1));
     let text = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(text, "Audit report for AUID 7107\n\nSystem calls made:\nCommands executed:\nFiles opened:\nConnections made:\nLost events: 0\n");
+    assert_eq!(
+        text,
+        "Audit report for AUID 7107\n\nSystem calls made:\nCommands executed:\nFiles opened:\nConnections made:\nLost events: 0\n"
+    );
 }
 
 /// The deterministic session both recorded and reported live.
@@ -250,7 +302,22 @@ fn session(dir: &Path) -> Vec<OsString> {
     let odd = [b"open:".as_slice(), d, b"/odd \xff\nname"].concat();
     as_user(
         7005,
-        &[&chdir, &opens, b"open:f", b"create:new", b"openat2:new", &odd, b"open:/nonexistent/x", b"exec-n:3:/bin/true", b"connect-n:2:127.0.0.1:9", b"abstract:tracer-report-test", b"--", b"/bin/echo", b"a b", b"c\xff"],
+        &[
+            &chdir,
+            &opens,
+            b"open:f",
+            b"create:new",
+            b"openat2:new",
+            &odd,
+            b"open:/nonexistent/x",
+            b"exec-n:3:/bin/true",
+            b"connect-n:2:127.0.0.1:9",
+            b"abstract:tracer-report-test",
+            b"--",
+            b"/bin/echo",
+            b"a b",
+            b"c\xff",
+        ],
     )
 }
 
@@ -258,7 +325,8 @@ fn session(dir: &Path) -> Vec<OsString> {
 fn input_file_gives_the_same_report_as_live() {
     let dir = TempDir::new("rep-input");
     std::fs::write(dir.path().join("f"), "x").unwrap();
-    std::fs::write(std::ffi::OsStr::from_bytes(&[dir.path().as_os_str().as_bytes(), b"/odd \xff\nname"].concat()), "x").unwrap();
+    std::fs::write(std::ffi::OsStr::from_bytes(&[dir.path().as_os_str().as_bytes(), b"/odd \xff\nname"].concat()), "x")
+        .unwrap();
     let rec = dir.path().join("rec.json");
     let t = Command::new(tracer_bin())
         .args(["trace", "--format", "json", "--output"])
@@ -272,7 +340,11 @@ fn input_file_gives_the_same_report_as_live() {
     for format in ["json", "text"] {
         let live = report(&["--auid", "7005", "--format", format], &session(dir.path()));
         let _ = std::fs::remove_file(dir.path().join("new"));
-        let from_file = Command::new(tracer_bin()).args(["report", "--auid", "7005", "--format", format, "--input"]).arg(&rec).output().unwrap();
+        let from_file = Command::new(tracer_bin())
+            .args(["report", "--auid", "7005", "--format", format, "--input"])
+            .arg(&rec)
+            .output()
+            .unwrap();
         assert!(from_file.status.success(), "{}", stderr(&from_file));
         if format == "json" {
             let (live, ff) = (json_report(&live), json_report(&from_file));
@@ -283,7 +355,11 @@ fn input_file_gives_the_same_report_as_live() {
             assert_eq!(ff["syscalls"], Value::Null, "a recorded file has no syscall counts");
             assert_eq!(ff["lost_events"], Value::Null);
             let files = section(&ff, "files");
-            assert_eq!(files[&[dir.path().as_os_str().as_bytes(), b"/f"].concat()], (6, 0), "cwd-relative open resolved");
+            assert_eq!(
+                files[&[dir.path().as_os_str().as_bytes(), b"/f"].concat()],
+                (6, 0),
+                "cwd-relative open resolved"
+            );
             assert_eq!(files[&[dir.path().as_os_str().as_bytes(), b"/odd \xff\nname"].concat()], (1, 0), "byte-exact");
             assert_eq!(files[b"/nonexistent/x".as_slice()], (1, 1));
             assert_eq!(section(&ff, "commands")[b"/bin/echo\0a b\0c\xff".as_slice()], (1, 0));
@@ -318,7 +394,13 @@ fn input_file_gives_the_same_report_as_live() {
 fn malformed_input_names_file_and_line_and_prints_nothing() {
     let dir = TempDir::new("rep-bad");
     let rec = dir.path().join("rec.json");
-    let t = Command::new(tracer_bin()).args(["trace", "--format", "json", "--output"]).arg(&rec).arg("--").args(as_user(7005, &[b"open:/etc/hostname", b"exec-n:1:/bin/true"])).output().unwrap();
+    let t = Command::new(tracer_bin())
+        .args(["trace", "--format", "json", "--output"])
+        .arg(&rec)
+        .arg("--")
+        .args(as_user(7005, &[b"open:/etc/hostname", b"exec-n:1:/bin/true"]))
+        .output()
+        .unwrap();
     assert!(t.status.success());
     let mut raw = std::fs::read(&rec).unwrap();
     let good_lines = raw.iter().filter(|&&b| b == b'\n').count();
@@ -362,7 +444,13 @@ fn ensure_auditd_installed() {
     if Command::new("auditctl").arg("-v").output().is_ok() {
         return;
     }
-    let install = || Command::new("apt-get").args(["install", "-y", "-qq", "auditd"]).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success());
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "auditd"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !install() {
         let _ = Command::new("apt-get").args(["update", "-qq"]).status();
         assert!(install(), "cannot install auditd (apt-get install auditd)");
@@ -397,7 +485,10 @@ impl Audit {
     }
 
     fn rule(&self) -> Vec<String> {
-        ["always,exit", "-F", "arch=b64", "-S", "all", "-F", &format!("auid={}", self.auid), "-k", &self.key].iter().map(|s| s.to_string()).collect()
+        ["always,exit", "-F", "arch=b64", "-S", "all", "-F", &format!("auid={}", self.auid), "-k", &self.key]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 }
 
@@ -411,7 +502,10 @@ impl Drop for Audit {
         if let Some(pid) = self.started {
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
             // Gone, or a zombie its reaper has not collected yet: either way it has exited.
-            let exited = || std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')));
+            let exited = || {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map_or(true, |s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+            };
             let deadline = Instant::now() + Duration::from_secs(10);
             while !exited() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
@@ -454,7 +548,8 @@ fn ausearch(args: &[&str]) -> BTreeMap<String, AuditEvent> {
         let Some(ty) = line.strip_prefix("type=").and_then(|l| l.split(' ').next()) else { continue };
         let Some(id) = line.split("msg=audit(").nth(1).and_then(|r| r.split(')').next()) else { continue };
         let rest = line.split_once("): ").map_or("", |(_, r)| r);
-        let fields = rest.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let fields =
+            rest.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
         events.entry(id.to_string()).or_default().records.push((ty.to_string(), fields));
     }
     events
@@ -504,7 +599,10 @@ fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
     let mut v = AuditView::default();
     for (id, ev) in ausearch(&["-k", key]) {
         // Only the session's syscalls: not the harness's auditctl (CONFIG_CHANGE events).
-        let Some(sc) = ev.first("SYSCALL").filter(|s| s.get("auid").map(String::as_str) == Some(&auid.to_string())) else { continue };
+        let Some(sc) = ev.first("SYSCALL").filter(|s| s.get("auid").map(String::as_str) == Some(&auid.to_string()))
+        else {
+            continue;
+        };
         let nr: u32 = sc["syscall"].parse().unwrap();
         if logins.contains(&id) {
             v.login_writes += 1;
@@ -522,7 +620,11 @@ fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
             // open, creat, openat, openat2: the PATH record of the file itself (creat
             // also logs the PARENT directory), made absolute with the CWD record.
             2 | 85 | 257 | 437 => {
-                let path = ev.all("PATH").find(|p| p.get("nametype").map(String::as_str) != Some("PARENT")).or_else(|| ev.first("PATH")).expect("PATH record");
+                let path = ev
+                    .all("PATH")
+                    .find(|p| p.get("nametype").map(String::as_str) != Some("PARENT"))
+                    .or_else(|| ev.first("PATH"))
+                    .expect("PATH record");
                 let name = untrusted(&path["name"]);
                 let full = if name.starts_with(b"/") {
                     normalize(&name)
@@ -545,7 +647,9 @@ fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
                     .map(|i| match fields.get(&format!("a{i}")) {
                         Some(a) => untrusted(a),
                         // Long arguments come in pieces: a0[0]=.. a0[1]=..
-                        None => (0..).map_while(|j| fields.get(&format!("a{i}[{j}]"))).flat_map(|p| untrusted(p)).collect(),
+                        None => {
+                            (0..).map_while(|j| fields.get(&format!("a{i}[{j}]"))).flat_map(|p| untrusted(p)).collect()
+                        }
                     })
                     .collect();
                 *v.commands.entry(argv.join(&0u8)).or_default() += 1;
@@ -553,14 +657,16 @@ fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
             42 => {
                 let sa = untrusted(&ev.first("SOCKADDR").expect("SOCKADDR record")["saddr"]);
                 let peer = match u16::from_le_bytes([sa[0], sa[1]]) {
-                    2 => format!("{}.{}.{}.{}:{}", sa[4], sa[5], sa[6], sa[7], u16::from_be_bytes([sa[2], sa[3]])).into_bytes(),
+                    2 => format!("{}.{}.{}.{}:{}", sa[4], sa[5], sa[6], sa[7], u16::from_be_bytes([sa[2], sa[3]]))
+                        .into_bytes(),
                     10 => {
                         let a: [u8; 16] = sa[8..24].try_into().unwrap();
                         format!("{}:{}", std::net::Ipv6Addr::from(a), u16::from_be_bytes([sa[2], sa[3]])).into_bytes()
                     }
                     1 => {
                         let path = &sa[2..];
-                        let path = if path.first() == Some(&0) { path } else { path.split(|&b| b == 0).next().unwrap() };
+                        let path =
+                            if path.first() == Some(&0) { path } else { path.split(|&b| b == 0).next().unwrap() };
                         [b"unix:".as_slice(), path].concat()
                     }
                     f => panic!("family {f}"),
@@ -584,12 +690,13 @@ fn agrees_with_auditd() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "x").unwrap();
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let names: HashMap<u32, String> = String::from_utf8(Command::new("ausyscall").arg("--dump").output().map(|o| o.stdout).unwrap_or_default())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .filter_map(|(n, s)| Some((n.parse().ok()?, s.to_string())))
-        .collect();
+    let names: HashMap<u32, String> =
+        String::from_utf8(Command::new("ausyscall").arg("--dump").output().map(|o| o.stdout).unwrap_or_default())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter_map(|(n, s)| Some((n.parse().ok()?, s.to_string())))
+            .collect();
 
     let audit = Audit::start(AUID);
     assert!(!names.is_empty(), "ausyscall --dump gave no table");
@@ -600,7 +707,23 @@ fn agrees_with_auditd() {
     // A scripted login session: loginuid set, privileges dropped, then the work.
     let session = as_user(
         AUID,
-        &[&chdir, &opens, b"open:f", b"open:./sub/../f", &denied, b"open:/nonexistent/x", b"create:new", b"openat2:new", b"exec-n:4:/bin/true", b"connect-n:3:127.0.0.1:9", b"connect:[::1]:9", b"--", b"/bin/echo", b"hello", b"world"],
+        &[
+            &chdir,
+            &opens,
+            b"open:f",
+            b"open:./sub/../f",
+            &denied,
+            b"open:/nonexistent/x",
+            b"create:new",
+            b"openat2:new",
+            b"exec-n:4:/bin/true",
+            b"connect-n:3:127.0.0.1:9",
+            b"connect:[::1]:9",
+            b"--",
+            b"/bin/echo",
+            b"hello",
+            b"world",
+        ],
     );
     let o = report(&["--auid", &AUID.to_string(), "--format", "json"], &session);
     let r = json_report(&o);

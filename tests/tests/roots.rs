@@ -7,7 +7,10 @@ use tracer_tests::*;
 /// DIR/bin/busybox and DIR/etc/hostname: enough of a root to run `busybox cat`.
 fn jail() -> TempDir {
     let dir = TempDir::new("jail");
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("busybox-static (cargo xtask setup installs it)");
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("busybox-static (cargo xtask setup installs it)");
     std::fs::create_dir_all(dir.path().join("bin")).unwrap();
     std::fs::create_dir_all(dir.path().join("etc")).unwrap();
     std::fs::copy(busybox, dir.path().join("bin/busybox")).unwrap();
@@ -40,7 +43,10 @@ fn chrooted_exec_and_open_carry_the_root_and_host_paths() {
     assert_eq!(outer["chrooted"], false);
     assert_eq!(outer["root"], "/");
     // Text output uses the host path.
-    let out = Command::new(tracer_bin()).args(["trace", "--", "chroot", root, "/bin/busybox", "cat", "/etc/hostname"]).output().unwrap();
+    let out = Command::new(tracer_bin())
+        .args(["trace", "--", "chroot", root, "/bin/busybox", "cat", "/etc/hostname"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().any(|l| l.contains(" open ") && l.contains(&format!("\"{root}/etc/hostname\""))), "{text}");
 }
@@ -92,16 +98,23 @@ fn report_has_a_roots_section_for_chrooted_commands() {
     let dir = TempDir::new("roots-report");
     let text = dir.path().join("report.txt");
     let json = dir.path().join("report.json");
-    let script = format!("chroot {root} /bin/busybox cat /etc/hostname; chroot {root} /bin/busybox true; cat /etc/hostname");
+    let script =
+        format!("chroot {root} /bin/busybox cat /etc/hostname; chroot {root} /bin/busybox true; cat /etc/hostname");
     for (format, out) in [("text", &text), ("json", &json)] {
-        let st = Command::new(tracer_bin()).args(["report", "--format", format, "--output"]).arg(out).args(["--", "sh", "-c", &script]).status().unwrap();
+        let st = Command::new(tracer_bin())
+            .args(["report", "--format", format, "--output"])
+            .arg(out)
+            .args(["--", "sh", "-c", &script])
+            .status()
+            .unwrap();
         assert!(st.success());
     }
     let text = std::fs::read_to_string(&text).unwrap();
     let roots = text.split("Roots:\n").nth(1).unwrap_or_else(|| panic!("no Roots section: {text}"));
     assert!(roots.starts_with(&format!("   {root} 2\n")), "two commands ran in the jail: {text}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let all: Vec<&serde_json::Value> = reports.as_array().unwrap().iter().flat_map(|r| r["roots"].as_array().unwrap()).collect();
+    let all: Vec<&serde_json::Value> =
+        reports.as_array().unwrap().iter().flat_map(|r| r["roots"].as_array().unwrap()).collect();
     assert_eq!(all.len(), 1, "{reports}");
     assert_eq!(all[0]["root"], root);
     assert_eq!(all[0]["count"], 2);

@@ -4,7 +4,7 @@
 use std::{
     ffi::OsString,
     io::Read,
-    net::{TcpListener, SocketAddr},
+    net::{SocketAddr, TcpListener},
     os::unix::{ffi::OsStrExt, net::UnixListener},
     process::Command,
 };
@@ -38,10 +38,7 @@ fn exact_counts_of_opens_execs_connects_nothing_lost() {
     let file = dir.path().join("target-file");
     std::fs::write(&file, "x").unwrap();
     let open_op = [b"open-n:400:".as_slice(), file.as_os_str().as_bytes()].concat();
-    let t = trace_json(
-        &["--auid", "7005"],
-        &as_7005(&[&open_op, b"exec-n:60:/bin/true", b"connect-n:70:127.0.0.1:9"]),
-    );
+    let t = trace_json(&["--auid", "7005"], &as_7005(&[&open_op, b"exec-n:60:/bin/true", b"connect-n:70:127.0.0.1:9"]));
     assert!(t.output.status.success(), "{}", t.stderr());
     assert_eq!(t.lost(), 0);
     let file_bytes = file.as_os_str().as_bytes();
@@ -124,7 +121,14 @@ fn relative_opens_resolve_against_cwd_and_dirfd() {
     let openat = [b"openat:".as_slice(), d, b"/sub:./deeper/../deeper/f"].concat();
     let t = trace_json(
         &["--auid", "7005"],
-        &as_7005(&[&chdir, b"open:sub/./deeper/f", b"open:sub/../missing", b"openat2:sub/deeper/f", &openat, b"create:new-file"]),
+        &as_7005(&[
+            &chdir,
+            b"open:sub/./deeper/f",
+            b"open:sub/../missing",
+            b"openat2:sub/deeper/f",
+            &openat,
+            b"create:new-file",
+        ]),
     );
     assert!(t.output.status.success(), "{}", t.stderr());
     let paths: Vec<(Vec<u8>, i64)> = t
@@ -137,7 +141,11 @@ fn relative_opens_resolve_against_cwd_and_dirfd() {
     let want = |p: &[u8], ok: bool| paths.iter().any(|(q, r)| q == p && (*r >= 0) == ok);
     assert!(want(&f, true), "cwd-relative open resolved: {paths:?}");
     assert!(want(&[d, b"/missing"].concat(), false), "failing relative open resolved: {paths:?}");
-    assert_eq!(paths.iter().filter(|(q, r)| *q == f && *r >= 0).count(), 3, "open, openat2 and dirfd-relative openat: {paths:?}");
+    assert_eq!(
+        paths.iter().filter(|(q, r)| *q == f && *r >= 0).count(),
+        3,
+        "open, openat2 and dirfd-relative openat: {paths:?}"
+    );
     assert!(want(&[d, b"/new-file"].concat(), true), "creat: {paths:?}");
     let e = t.of_kind("open").into_iter().find(|e| e["name"] == "./deeper/../deeper/f").expect("openat");
     assert_eq!(bytes_of(&e["path"]), f);
@@ -186,14 +194,19 @@ fn connects_inet_inet6_unix_with_results() {
     let refs: Vec<&[u8]> = ops.iter().map(Vec::as_slice).collect();
     let t = trace_json(&["--auid", "7005"], &as_7005(&refs));
     let c = t.of_kind("connect");
-    let find = |f: &dyn Fn(&&Value) -> bool| c.iter().find(|e| f(e)).copied().unwrap_or_else(|| panic!("missing connect in {c:?}"));
+    let find = |f: &dyn Fn(&&Value) -> bool| {
+        c.iter().find(|e| f(e)).copied().unwrap_or_else(|| panic!("missing connect in {c:?}"))
+    };
     let e = find(&|e| e["address"] == "127.0.0.1" && e["port"] == v4port);
     assert_eq!(e["ret"], 0);
     assert_identity(e);
     let e = find(&|e| e["port"] == closed);
     assert_eq!(e["error"], "ECONNREFUSED");
     let e = find(&|e| e["address"] == "::1");
-    assert_eq!((e["family"].as_str(), e["port"].as_u64(), e["ret"].as_i64()), (Some("inet6"), Some(v6port as u64), Some(0)));
+    assert_eq!(
+        (e["family"].as_str(), e["port"].as_u64(), e["ret"].as_i64()),
+        (Some("inet6"), Some(v6port as u64), Some(0))
+    );
     let e = find(&|e| e["address"] == "::ffff:127.0.0.1");
     assert_eq!(e["family"], "inet6");
     assert_eq!(e["ret"], 0);
@@ -223,9 +236,11 @@ fn hostile_file_names_round_trip_exactly() {
         assert!(got.iter().any(|g| g == want), "{:?} not reported exactly in {got:?}", String::from_utf8_lossy(want));
     }
     // Text output escapes them: one event per line, whatever the name.
-    let out = Command::new(tracer_bin()).args(["trace", "--format", "text", "--"]).args(as_7005(&refs)).output().unwrap();
+    let out =
+        Command::new(tracer_bin()).args(["trace", "--format", "text", "--"]).args(as_7005(&refs)).output().unwrap();
     let text = String::from_utf8(out.stdout).expect("text output is UTF-8");
-    let lines: Vec<&str> = text.lines().filter(|l| l.contains(" open ") && l.contains(dir.path().to_str().unwrap())).collect();
+    let lines: Vec<&str> =
+        text.lines().filter(|l| l.contains(" open ") && l.contains(dir.path().to_str().unwrap())).collect();
     assert_eq!(lines.len(), names.len(), "{text}");
     assert!(lines.iter().any(|l| l.contains("new\\nline")));
     assert!(lines.iter().any(|l| l.contains("bad\\xff\\xfeutf8")));
@@ -243,7 +258,10 @@ fn exit_status_of_the_command_is_passed_through() {
 #[test]
 fn only_the_command_tree_and_never_the_tracer() {
     // A concurrent process outside the tree must not appear.
-    let mut outsider = Command::new("sh").args(["-c", "for i in $(seq 50); do cat /etc/hostname >/dev/null; sleep 0.02; done"]).spawn().unwrap();
+    let mut outsider = Command::new("sh")
+        .args(["-c", "for i in $(seq 50); do cat /etc/hostname >/dev/null; sleep 0.02; done"])
+        .spawn()
+        .unwrap();
     let t = trace_json(&[], &workload_cmd(W, &[b"open-n:20:/etc/hostname", b"sleep:300", b"exec-n:3:/bin/true"]));
     outsider.wait().unwrap();
     let me = std::process::id() as u64;
@@ -259,7 +277,10 @@ fn only_the_command_tree_and_never_the_tracer() {
 fn pid_filter_follows_descendants_through_fork() {
     let dir = TempDir::new("pid");
     let go = dir.path().join("go");
-    let script = format!("while [ ! -e {0} ]; do sleep 0.05; done; sh -c 'cat /etc/hostname > /dev/null'; echo done > {0}.done", go.display());
+    let script = format!(
+        "while [ ! -e {0} ]; do sleep 0.05; done; sh -c 'cat /etc/hostname > /dev/null'; echo done > {0}.done",
+        go.display()
+    );
     let mut target = Command::new("sh").args(["-c", &script]).spawn().unwrap();
     let out = dir.path().join("ev.json");
     let mut tracer = Command::new(tracer_bin())
@@ -305,7 +326,8 @@ fn bad_input_exits_2_with_a_clear_error() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
-    let out = Command::new(tracer_bin()).args(["trace", "--output", "/nonexistent/dir/x", "--", "true"]).output().unwrap();
+    let out =
+        Command::new(tracer_bin()).args(["trace", "--output", "/nonexistent/dir/x", "--", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir/x"));
 }
@@ -351,7 +373,9 @@ fn loss_is_counted_and_shown_never_silent() {
     tracer.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(tracer.wait().unwrap().success(), "{err}");
     let events = parse_json_lines(&out);
-    let seen = events.iter().filter(|e| e["event"] == "open" && bytes_of(&e["path"]) == file.as_os_str().as_bytes()).count() as u64;
+    let seen =
+        events.iter().filter(|e| e["event"] == "open" && bytes_of(&e["path"]) == file.as_os_str().as_bytes()).count()
+            as u64;
     let lost = lost_in(&err);
     assert!(lost > 0, "the stalled reader must have caused loss: {err}");
     assert!(seen < N, "{seen}");
@@ -386,7 +410,11 @@ fn kernel_fields_a_kernel_lacks_degrade_to_unknown_never_a_load_failure() {
     assert_eq!(open["euid"], u32::MAX, "creds unknown: {open}");
     assert!(open["pid"].as_u64().unwrap() > 0);
     // A field every event needs is refused up front, with exit 2.
-    let out = Command::new(tracer_bin()).env("TRACER_FORGET_FIELDS", "task_struct.tgid").args(["trace", "--", "true"]).output().unwrap();
+    let out = Command::new(tracer_bin())
+        .env("TRACER_FORGET_FIELDS", "task_struct.tgid")
+        .args(["trace", "--", "true"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("task_struct.tgid"));
 }

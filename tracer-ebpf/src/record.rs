@@ -8,11 +8,7 @@ use aya_ebpf::helpers::{
         bpf_probe_read_user, bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query,
     },
 };
-use tracer_common::{
-    config::LEAN_RECORDS,
-    event::*,
-    syscount::STAT_LOST,
-};
+use tracer_common::{config::LEAN_RECORDS, event::*, syscount::STAT_LOST};
 
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 

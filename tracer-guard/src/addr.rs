@@ -6,10 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Parses one address as sshd prints it. `::ffff:1.2.3.4` becomes `1.2.3.4` so a client
 /// cannot dodge a ban (or an ignore rule) by switching between the two spellings.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    let s = s
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(s);
+    let s = s.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(s);
     // Link-local scope ids ("fe80::1%eth0") cannot be matched by a firewall set: drop the scope.
     let s = s.split_once('%').map_or(s, |(a, _)| a);
     if s.is_empty() || s.len() > 45 {
@@ -56,11 +53,7 @@ impl IpNet {
             Some(p) if p.bytes().all(|c| c.is_ascii_digit()) && !p.is_empty() => {
                 let n: u32 = p.parse().ok()?;
                 // "::ffff:10.0.0.0/104" style masks refer to the mapped form; fold them too.
-                let n = if addr.is_ipv4() && a.contains(':') {
-                    n.checked_sub(96)?
-                } else {
-                    n
-                };
+                let n = if addr.is_ipv4() && a.contains(':') { n.checked_sub(96)? } else { n };
                 if n > max as u32 {
                     return None;
                 }
@@ -81,19 +74,11 @@ impl IpNet {
     pub fn contains(&self, ip: &IpAddr) -> bool {
         match (self.addr, normalize(*ip)) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - self.prefix as u32)
-                };
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - self.prefix as u32)
-                };
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix as u32) };
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -104,11 +89,7 @@ impl IpNet {
 impl fmt::Display for IpNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let max = if self.addr.is_ipv4() { 32 } else { 128 };
-        if self.prefix == max {
-            write!(f, "{}", self.addr)
-        } else {
-            write!(f, "{}/{}", self.addr, self.prefix)
-        }
+        if self.prefix == max { write!(f, "{}", self.addr) } else { write!(f, "{}/{}", self.addr, self.prefix) }
     }
 }
 
@@ -117,15 +98,9 @@ impl fmt::Display for IpNet {
 /// (resolving names at ban time would let DNS decide who is exempt).
 pub fn parse_ignore_list(value: &str) -> Result<Vec<IpNet>, String> {
     let mut out = Vec::new();
-    for tok in value
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-    {
+    for tok in value.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()) {
         if tok.eq_ignore_ascii_case("localhost") {
-            out.push(IpNet {
-                addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                prefix: 8,
-            });
+            out.push(IpNet { addr: IpAddr::V4(Ipv4Addr::LOCALHOST), prefix: 8 });
             out.push(IpNet::host(IpAddr::V6(Ipv6Addr::LOCALHOST)));
             continue;
         }
@@ -165,16 +140,8 @@ pub struct IgnoreList {
 
 impl IgnoreList {
     pub fn new(nets: Vec<IpNet>, ignore_self: bool) -> Self {
-        let self_addrs = if ignore_self {
-            local_addresses()
-        } else {
-            Vec::new()
-        };
-        IgnoreList {
-            nets,
-            ignore_self,
-            self_addrs,
-        }
+        let self_addrs = if ignore_self { local_addresses() } else { Vec::new() };
+        IgnoreList { nets, ignore_self, self_addrs }
     }
 
     pub fn check(&self, ip: &IpAddr) -> Option<IgnoreReason> {
@@ -191,10 +158,7 @@ impl IgnoreList {
 
 /// Addresses configured on this machine's interfaces (getifaddrs), plus loopback.
 pub fn local_addresses() -> Vec<IpAddr> {
-    let mut out = vec![
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(Ipv6Addr::LOCALHOST),
-    ];
+    let mut out = vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)];
     let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills a linked list we walk read-only and free exactly once.
     unsafe {
@@ -208,15 +172,11 @@ pub fn local_addresses() -> Vec<IpAddr> {
                 match (*sa).sa_family as i32 {
                     libc::AF_INET => {
                         let sin = &*(sa as *const libc::sockaddr_in);
-                        out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                            sin.sin_addr.s_addr,
-                        ))));
+                        out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
                     }
                     libc::AF_INET6 => {
                         let sin6 = &*(sa as *const libc::sockaddr_in6);
-                        out.push(normalize(IpAddr::V6(Ipv6Addr::from(
-                            sin6.sin6_addr.s6_addr,
-                        ))));
+                        out.push(normalize(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))));
                     }
                     _ => {}
                 }
@@ -237,10 +197,7 @@ mod tests {
     #[test]
     fn parses_families() {
         assert_eq!(parse_ip("192.0.2.7"), Some("192.0.2.7".parse().unwrap()));
-        assert_eq!(
-            parse_ip("2001:db8::7"),
-            Some("2001:db8::7".parse().unwrap())
-        );
+        assert_eq!(parse_ip("2001:db8::7"), Some("2001:db8::7".parse().unwrap()));
         assert_eq!(parse_ip("::ffff:1.2.3.4"), Some("1.2.3.4".parse().unwrap()));
         assert_eq!(parse_ip("fe80::1%eth0"), Some("fe80::1".parse().unwrap()));
         for bad in ["", "1.2.3", "1.2.3.4.5", "host", "1.2.3.4:22", "01.2.3.4x"] {
@@ -251,45 +208,23 @@ mod tests {
     #[test]
     fn cidr_and_ignore_list() {
         let l = parse_ignore_list("127.0.0.1/8 ::1, 10.0.0.0/255.255.0.0,192.0.2.1").unwrap();
-        let il = IgnoreList {
-            nets: l,
-            ignore_self: false,
-            self_addrs: vec![],
-        };
-        assert_eq!(
-            il.check(&"127.9.9.9".parse().unwrap()),
-            Some(IgnoreReason::Ip)
-        );
+        let il = IgnoreList { nets: l, ignore_self: false, self_addrs: vec![] };
+        assert_eq!(il.check(&"127.9.9.9".parse().unwrap()), Some(IgnoreReason::Ip));
         assert_eq!(il.check(&"::1".parse().unwrap()), Some(IgnoreReason::Ip));
-        assert_eq!(
-            il.check(&"::ffff:127.0.0.2".parse().unwrap()),
-            Some(IgnoreReason::Ip)
-        );
-        assert_eq!(
-            il.check(&"10.0.200.1".parse().unwrap()),
-            Some(IgnoreReason::Ip)
-        );
+        assert_eq!(il.check(&"::ffff:127.0.0.2".parse().unwrap()), Some(IgnoreReason::Ip));
+        assert_eq!(il.check(&"10.0.200.1".parse().unwrap()), Some(IgnoreReason::Ip));
         assert_eq!(il.check(&"10.1.0.1".parse().unwrap()), None);
-        assert_eq!(
-            il.check(&"192.0.2.1".parse().unwrap()),
-            Some(IgnoreReason::Ip)
-        );
+        assert_eq!(il.check(&"192.0.2.1".parse().unwrap()), Some(IgnoreReason::Ip));
         assert_eq!(il.check(&"192.0.2.2".parse().unwrap()), None);
         assert!(parse_ignore_list("10.0.0.0/33").is_err());
         assert!(parse_ignore_list("example.com").is_err());
         assert!(parse_ignore_list("1.2.3.4/255.0.255.0").is_err());
-        assert_eq!(
-            IpNet::parse("::ffff:10.0.0.0/104").unwrap(),
-            IpNet::parse("10.0.0.0/8").unwrap()
-        );
+        assert_eq!(IpNet::parse("::ffff:10.0.0.0/104").unwrap(), IpNet::parse("10.0.0.0/8").unwrap());
     }
 
     #[test]
     fn self_addresses_include_loopback() {
         let il = IgnoreList::new(vec![], true);
-        assert_eq!(
-            il.check(&"127.0.0.1".parse().unwrap()),
-            Some(IgnoreReason::SelfAddr)
-        );
+        assert_eq!(il.check(&"127.0.0.1".parse().unwrap()), Some(IgnoreReason::SelfAddr));
     }
 }

@@ -15,10 +15,7 @@ pub struct DurationError {
 
 /// Parses a duration into whole seconds (may be negative: `-1` means "forever" for bantime).
 pub fn parse_secs(input: &str) -> Result<i64, DurationError> {
-    let err = |reason: &str| DurationError {
-        input: input.to_string(),
-        reason: reason.to_string(),
-    };
+    let err = |reason: &str| DurationError { input: input.to_string(), reason: reason.to_string() };
     let s = input.trim();
     if s.is_empty() {
         return Err(err("empty"));
@@ -86,13 +83,7 @@ impl fmt::Display for Hms {
         if days > 0 {
             write!(f, "{days} day{}, ", if days == 1 { "" } else { "s" })?;
         }
-        write!(
-            f,
-            "{}:{:02}:{:02}",
-            rest / 3600,
-            rest % 3600 / 60,
-            rest % 60
-        )
+        write!(f, "{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
     }
 }
 

@@ -13,12 +13,7 @@ use crate::sshd::Kind;
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// A failure was counted for `ip`.
-    Found {
-        ip: IpAddr,
-        kind: Kind,
-        user: Option<String>,
-        time: i64,
-    },
+    Found { ip: IpAddr, kind: Kind, user: Option<String>, time: i64 },
     /// A failure from an exempt address (`ignoreip` / `ignoreself`).
     Ignored {
         ip: IpAddr,
@@ -27,13 +22,7 @@ pub enum Event {
     },
     /// `ip` is banned from `time` for `bantime` seconds (negative: permanent); `count` is
     /// this address's ban number (1 for a first offence).
-    Ban {
-        ip: IpAddr,
-        time: i64,
-        bantime: i64,
-        count: u32,
-        restored: bool,
-    },
+    Ban { ip: IpAddr, time: i64, bantime: i64, count: u32, restored: bool },
     /// The ban on `ip` ended (expired or lifted by hand).
     Unban { ip: IpAddr },
     /// A ban was asked for an address that is already banned.
@@ -89,16 +78,9 @@ impl Event {
 
     pub fn log_line(&self, jail: &str) -> LogLine {
         let (level, text) = match self {
-            Event::Found { ip, time, .. } => (
-                Level::Info,
-                format!("[{jail}] Found {ip} - {}", local_time(*time)),
-            ),
-            Event::Ignored { ip, reason } => {
-                (Level::Info, format!("[{jail}] Ignore {ip} by {reason}"))
-            }
-            Event::Ban {
-                ip, restored: true, ..
-            } => (Level::Notice, format!("[{jail}] Restore Ban {ip}")),
+            Event::Found { ip, time, .. } => (Level::Info, format!("[{jail}] Found {ip} - {}", local_time(*time))),
+            Event::Ignored { ip, reason } => (Level::Info, format!("[{jail}] Ignore {ip} by {reason}")),
+            Event::Ban { ip, restored: true, .. } => (Level::Notice, format!("[{jail}] Restore Ban {ip}")),
             Event::Ban { ip, .. } => (Level::Notice, format!("[{jail}] Ban {ip}")),
             Event::Unban { ip } => (Level::Notice, format!("[{jail}] Unban {ip}")),
             Event::AlreadyBanned { ip } => (Level::Notice, format!("[{jail}] {ip} already banned")),
@@ -109,19 +91,9 @@ impl Event {
     /// Extra detail fail2ban logs at INFO for increased ban times, if any.
     pub fn detail(&self, jail: &str) -> Option<LogLine> {
         match self {
-            Event::Ban {
-                ip,
-                count,
-                bantime,
-                restored: false,
-                ..
-            } if *count > 1 => Some(LogLine {
+            Event::Ban { ip, count, bantime, restored: false, .. } if *count > 1 => Some(LogLine {
                 level: Level::Info,
-                text: format!(
-                    "[{jail}] {ip} was already banned: {} # - ban time {}",
-                    count - 1,
-                    Hms(*bantime)
-                ),
+                text: format!("[{jail}] {ip} was already banned: {} # - ban time {}", count - 1, Hms(*bantime)),
             }),
             _ => None,
         }
@@ -154,55 +126,16 @@ mod tests {
     #[test]
     fn fail2ban_log_layout() {
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        let ban = Event::Ban {
-            ip,
-            time: 0,
-            bantime: 600,
-            count: 1,
-            restored: false,
-        };
-        assert_eq!(
-            ban.log_line("sshd").to_string(),
-            "NOTICE  [sshd] Ban 192.0.2.7"
-        );
-        let rb = Event::Ban {
-            ip,
-            time: 0,
-            bantime: 600,
-            count: 1,
-            restored: true,
-        };
-        assert_eq!(
-            rb.log_line("sshd").to_string(),
-            "NOTICE  [sshd] Restore Ban 192.0.2.7"
-        );
-        assert_eq!(
-            Event::Unban { ip }.log_line("sshd").to_string(),
-            "NOTICE  [sshd] Unban 192.0.2.7"
-        );
-        let found = Event::Found {
-            ip,
-            kind: Kind::Failed,
-            user: None,
-            time: 1_700_000_000,
-        }
-        .log_line("sshd")
-        .to_string();
-        assert!(
-            found.starts_with("INFO    [sshd] Found 192.0.2.7 - 20"),
-            "{found}"
-        );
-        assert_eq!(
-            found.len(),
-            "INFO    [sshd] Found 192.0.2.7 - 2023-11-14 22:13:20".len()
-        );
-        let ig = Event::Ignored {
-            ip: "127.0.0.1".parse().unwrap(),
-            reason: IgnoreReason::Ip,
-        };
-        assert_eq!(
-            ig.log_line("sshd").to_string(),
-            "INFO    [sshd] Ignore 127.0.0.1 by ip"
-        );
+        let ban = Event::Ban { ip, time: 0, bantime: 600, count: 1, restored: false };
+        assert_eq!(ban.log_line("sshd").to_string(), "NOTICE  [sshd] Ban 192.0.2.7");
+        let rb = Event::Ban { ip, time: 0, bantime: 600, count: 1, restored: true };
+        assert_eq!(rb.log_line("sshd").to_string(), "NOTICE  [sshd] Restore Ban 192.0.2.7");
+        assert_eq!(Event::Unban { ip }.log_line("sshd").to_string(), "NOTICE  [sshd] Unban 192.0.2.7");
+        let found =
+            Event::Found { ip, kind: Kind::Failed, user: None, time: 1_700_000_000 }.log_line("sshd").to_string();
+        assert!(found.starts_with("INFO    [sshd] Found 192.0.2.7 - 20"), "{found}");
+        assert_eq!(found.len(), "INFO    [sshd] Found 192.0.2.7 - 2023-11-14 22:13:20".len());
+        let ig = Event::Ignored { ip: "127.0.0.1".parse().unwrap(), reason: IgnoreReason::Ip };
+        assert_eq!(ig.log_line("sshd").to_string(), "INFO    [sshd] Ignore 127.0.0.1 by ip");
     }
 }

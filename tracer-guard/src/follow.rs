@@ -26,14 +26,8 @@ impl Follower {
     /// Opens `path`; reads from its start if `from_start`, else only lines written from now on.
     /// A missing file is fine: it is picked up (from its start) when it appears.
     pub fn open(path: &Path, from_start: bool) -> io::Result<Self> {
-        let mut f = Follower {
-            path: path.into(),
-            file: None,
-            id: (0, 0),
-            pos: 0,
-            partial: Vec::new(),
-            head: Vec::new(),
-        };
+        let mut f =
+            Follower { path: path.into(), file: None, id: (0, 0), pos: 0, partial: Vec::new(), head: Vec::new() };
         match File::open(path) {
             Ok(file) => {
                 let md = file.metadata()?;
@@ -139,19 +133,11 @@ mod tests {
     use std::io::Write;
 
     fn append(p: &Path, s: &str) {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .unwrap()
-            .write_all(s.as_bytes())
-            .unwrap();
+        std::fs::OpenOptions::new().create(true).append(true).open(p).unwrap().write_all(s.as_bytes()).unwrap();
     }
 
     fn text(v: Vec<Vec<u8>>) -> Vec<String> {
-        v.into_iter()
-            .map(|l| String::from_utf8(l).unwrap())
-            .collect()
+        v.into_iter().map(|l| String::from_utf8(l).unwrap()).collect()
     }
 
     #[test]
@@ -174,11 +160,7 @@ mod tests {
         append(&log, "new1\n");
         assert_eq!(text(f.poll().unwrap()), ["new1"]);
         // copytruncate.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&log)
-            .unwrap();
+        std::fs::OpenOptions::new().write(true).truncate(true).open(&log).unwrap();
         append(&log, "after\n");
         assert_eq!(text(f.poll().unwrap()), ["after"]);
         // Missing file, then created.

@@ -7,16 +7,9 @@ use std::process::{Command, Stdio};
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
     #[error("cannot run {program}: {source}")]
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
+    Spawn { program: String, source: std::io::Error },
     #[error("`{command}` failed ({status}): {stderr}")]
-    Failed {
-        command: String,
-        status: String,
-        stderr: String,
-    },
+    Failed { command: String, status: String, stderr: String },
     #[error("unexpected output from {program}: {message}")]
     Output { program: String, message: String },
 }
@@ -36,9 +29,7 @@ impl CommandRunner {
 
     /// Runs programs inside network namespace `name` (`ip netns exec NAME ...`).
     pub fn netns(name: &str) -> Self {
-        CommandRunner {
-            prefix: vec!["ip".into(), "netns".into(), "exec".into(), name.into()],
-        }
+        CommandRunner { prefix: vec!["ip".into(), "netns".into(), "exec".into(), name.into()] }
     }
 
     /// Runs programs behind an arbitrary prefix (e.g. `["nsenter", "-t", "1", "-n"]`).
@@ -47,50 +38,25 @@ impl CommandRunner {
     }
 
     /// Runs `program args...`, feeding `stdin` if given; returns stdout.
-    pub fn run(
-        &self,
-        program: &str,
-        args: &[&str],
-        stdin: Option<&str>,
-    ) -> Result<String, FirewallError> {
+    pub fn run(&self, program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, FirewallError> {
         let mut argv: Vec<&str> = self.prefix.iter().map(String::as_str).collect();
         argv.push(program);
         argv.extend_from_slice(args);
         let mut cmd = Command::new(argv[0]);
-        cmd.args(&argv[1..])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let mut child = cmd.spawn().map_err(|e| FirewallError::Spawn {
-            program: argv[0].to_string(),
-            source: e,
-        })?;
+        cmd.args(&argv[1..]).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().map_err(|e| FirewallError::Spawn { program: argv[0].to_string(), source: e })?;
         if let Some(input) = stdin {
             let mut si = child.stdin.take().expect("piped stdin");
-            si.write_all(input.as_bytes())
-                .map_err(|e| FirewallError::Spawn {
-                    program: program.into(),
-                    source: e,
-                })?;
+            si.write_all(input.as_bytes()).map_err(|e| FirewallError::Spawn { program: program.into(), source: e })?;
         }
-        let out = child.wait_with_output().map_err(|e| FirewallError::Spawn {
-            program: program.into(),
-            source: e,
-        })?;
+        let out = child.wait_with_output().map_err(|e| FirewallError::Spawn { program: program.into(), source: e })?;
         if !out.status.success() {
             let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
             if let Some(input) = stdin {
                 stderr.push_str(&format!("\nscript:\n{input}"));
             }
-            return Err(FirewallError::Failed {
-                command: argv.join(" "),
-                status: out.status.to_string(),
-                stderr,
-            });
+            return Err(FirewallError::Failed { command: argv.join(" "), status: out.status.to_string(), stderr });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

@@ -57,27 +57,17 @@ impl Default for GuardOptions {
 /// The firewall backend for a jail's `banaction`.
 pub fn firewall_for(jail: &JailConfig, opts: &GuardOptions) -> Box<dyn Firewall> {
     match jail.banaction {
-        BanAction::Nftables { .. } => Box::new(NftFirewall::new(
-            opts.runner.clone(),
-            &opts.nft_table,
-            &jail.name,
-            jail.ports.clone(),
-        )),
-        BanAction::Iptables { multiport, .. } => Box::new(IptablesFirewall::new(
-            opts.runner.clone(),
-            &jail.name,
-            &jail.chain,
-            jail.ports.clone(),
-            multiport,
-        )),
+        BanAction::Nftables { .. } => {
+            Box::new(NftFirewall::new(opts.runner.clone(), &opts.nft_table, &jail.name, jail.ports.clone()))
+        }
+        BanAction::Iptables { multiport, .. } => {
+            Box::new(IptablesFirewall::new(opts.runner.clone(), &jail.name, &jail.chain, jail.ports.clone(), multiport))
+        }
     }
 }
 
 fn fw_ban(ip: IpAddr, b: &ActiveBan, now: i64) -> FwBan {
-    FwBan {
-        ip,
-        timeout: b.remaining(now).map(|r| r.max(1) as u64),
-    }
+    FwBan { ip, timeout: b.remaining(now).map(|r| r.max(1) as u64) }
 }
 
 pub struct Guard {
@@ -91,11 +81,7 @@ impl Guard {
     /// Opens the state, sets up the firewall and restores unexpired bans (logged as
     /// `Restore Ban`). On error nothing was changed in the firewall unless the error is from
     /// the firewall itself.
-    pub fn start(
-        cfg: &JailConfig,
-        opts: GuardOptions,
-        now: i64,
-    ) -> Result<(Guard, Vec<Event>), GuardError> {
+    pub fn start(cfg: &JailConfig, opts: GuardOptions, now: i64) -> Result<(Guard, Vec<Event>), GuardError> {
         let state = State::open(&opts.state_path)?;
         let mut jail = Jail::new(JailSettings::from_config(cfg));
         jail.set_ban_counts(state.ban_counts(&cfg.name)?);
@@ -107,12 +93,7 @@ impl Guard {
         }
         let mut fw = firewall_for(cfg, &opts);
         fw.start(&bans)?;
-        let g = Guard {
-            jail,
-            fw,
-            state,
-            opts,
-        };
+        let g = Guard { jail, fw, state, opts };
         g.save_counters(now, true)?;
         Ok((g, events))
     }
@@ -126,18 +107,10 @@ impl Guard {
     }
 
     /// Feeds one log line (with the sender's pid if known) and applies resulting bans.
-    pub fn feed(
-        &mut self,
-        line: &[u8],
-        pid: Option<u32>,
-        now: i64,
-    ) -> Result<Vec<Event>, GuardError> {
+    pub fn feed(&mut self, line: &[u8], pid: Option<u32>, now: i64) -> Result<Vec<Event>, GuardError> {
         let events = self.jail.feed(line, pid, now);
         self.apply(&events, now)?;
-        if events
-            .iter()
-            .any(|e| matches!(e, Event::Found { .. } | Event::Ban { .. }))
-        {
+        if events.iter().any(|e| matches!(e, Event::Found { .. } | Event::Ban { .. })) {
             self.save_counters(now, true)?;
         }
         Ok(events)
@@ -146,18 +119,8 @@ impl Guard {
     fn apply(&mut self, events: &[Event], now: i64) -> Result<(), GuardError> {
         for e in events {
             match e {
-                Event::Ban {
-                    ip,
-                    time,
-                    bantime,
-                    count,
-                    restored: false,
-                } => {
-                    let b = ActiveBan {
-                        time: *time,
-                        bantime: *bantime,
-                        count: *count,
-                    };
+                Event::Ban { ip, time, bantime, count, restored: false } => {
+                    let b = ActiveBan { time: *time, bantime: *bantime, count: *count };
                     self.state.add_ban(&self.jail.settings.name, *ip, &b)?;
                     self.fw.ban(fw_ban(*ip, &b, now))?;
                 }
@@ -186,12 +149,8 @@ impl Guard {
                 events.push(e);
             }
         }
-        let lifted: Vec<IpAddr> = self
-            .jail
-            .banned()
-            .map(|(ip, _)| *ip)
-            .filter(|ip| !active.iter().any(|(a, _)| a == ip))
-            .collect();
+        let lifted: Vec<IpAddr> =
+            self.jail.banned().map(|(ip, _)| *ip).filter(|ip| !active.iter().any(|(a, _)| a == ip)).collect();
         for ip in lifted {
             if let Some(e) = self.jail.unban(ip) {
                 self.fw.unban(ip)?;
@@ -222,8 +181,7 @@ impl Guard {
     }
 
     pub fn status(&self) -> JailStatus {
-        let mut banned: Vec<(IpAddr, ActiveBan)> =
-            self.jail.banned().map(|(i, b)| (*i, *b)).collect();
+        let mut banned: Vec<(IpAddr, ActiveBan)> = self.jail.banned().map(|(i, b)| (*i, *b)).collect();
         banned.sort_by_key(|(ip, b)| (b.time, *ip));
         JailStatus {
             jail: self.jail.settings.name.clone(),
@@ -266,40 +224,21 @@ impl Guard {
 
 /// `tracer guard ban IP` from another process: records the ban and, if the jail's firewall
 /// objects exist (daemon running), applies it at once; the daemon adopts it on its next tick.
-pub fn ban_via_state(
-    cfg: &JailConfig,
-    opts: &GuardOptions,
-    ip: IpAddr,
-    now: i64,
-) -> Result<Event, GuardError> {
+pub fn ban_via_state(cfg: &JailConfig, opts: &GuardOptions, ip: IpAddr, now: i64) -> Result<Event, GuardError> {
     let ip = crate::addr::normalize(ip);
     let state = State::open(&opts.state_path)?;
-    if state
-        .active_bans(&cfg.name, now)?
-        .iter()
-        .any(|(a, _)| *a == ip)
-    {
+    if state.active_bans(&cfg.name, now)?.iter().any(|(a, _)| *a == ip) {
         return Ok(Event::AlreadyBanned { ip });
     }
     let prev = state.ban_counts(&cfg.name)?.get(&ip).copied().unwrap_or(0);
     let bantime = JailSettings::from_config(cfg).ban_time(prev);
-    let ban = ActiveBan {
-        time: now,
-        bantime,
-        count: prev + 1,
-    };
+    let ban = ActiveBan { time: now, bantime, count: prev + 1 };
     let mut fw = firewall_for(cfg, opts);
     if fw.is_running() {
         fw.ban(fw_ban(ip, &ban, now))?;
     }
     state.add_ban(&cfg.name, ip, &ban)?;
-    Ok(Event::Ban {
-        ip,
-        time: now,
-        bantime,
-        count: ban.count,
-        restored: false,
-    })
+    Ok(Event::Ban { ip, time: now, bantime, count: ban.count, restored: false })
 }
 
 /// `tracer guard unban IP` from another process.
@@ -320,11 +259,7 @@ pub fn unban_via_state(
 }
 
 /// `tracer guard status` from another process: counters the daemon saved plus the active bans.
-pub fn status_via_state(
-    cfg: &JailConfig,
-    opts: &GuardOptions,
-    now: i64,
-) -> Result<JailStatus, GuardError> {
+pub fn status_via_state(cfg: &JailConfig, opts: &GuardOptions, now: i64) -> Result<JailStatus, GuardError> {
     let state = State::open(&opts.state_path)?;
     let c = state.counters(&cfg.name)?.unwrap_or_default();
     let bans = state.active_bans(&cfg.name, now)?;

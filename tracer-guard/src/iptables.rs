@@ -19,20 +19,8 @@ pub struct IptablesFirewall {
 
 impl IptablesFirewall {
     /// `jail` names the chain (`f2b-sshd`), `input` is the chain jumped from (fail2ban's `chain`).
-    pub fn new(
-        runner: CommandRunner,
-        jail: &str,
-        input: &str,
-        ports: PortSpec,
-        multiport: bool,
-    ) -> Self {
-        IptablesFirewall {
-            runner,
-            chain: format!("f2b-{jail}"),
-            input: input.into(),
-            ports,
-            multiport,
-        }
+    pub fn new(runner: CommandRunner, jail: &str, input: &str, ports: PortSpec, multiport: bool) -> Self {
+        IptablesFirewall { runner, chain: format!("f2b-{jail}"), input: input.into(), ports, multiport }
     }
 
     pub fn chain(&self) -> &str {
@@ -44,23 +32,14 @@ impl IptablesFirewall {
     }
 
     fn reject(v4: bool) -> &'static str {
-        if v4 {
-            "icmp-port-unreachable"
-        } else {
-            "icmp6-port-unreachable"
-        }
+        if v4 { "icmp-port-unreachable" } else { "icmp6-port-unreachable" }
     }
 
     fn jump_args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec!["-p".into(), "tcp".into()];
         match (&self.ports, self.multiport) {
             (PortSpec::All, _) => {}
-            (p, true) => a.extend([
-                "-m".into(),
-                "multiport".into(),
-                "--dports".into(),
-                p.iptables(),
-            ]),
+            (p, true) => a.extend(["-m".into(), "multiport".into(), "--dports".into(), p.iptables()]),
             (p, false) => a.extend(["--dport".into(), p.iptables()]),
         }
         a.extend(["-j".into(), self.chain.clone()]);
@@ -92,11 +71,7 @@ impl IptablesFirewall {
 
     fn has_rule(&self, ip: IpAddr) -> bool {
         let args = self.rule("-C", ip);
-        self.ipt(
-            ip.is_ipv4(),
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .is_ok()
+        self.ipt(ip.is_ipv4(), &args.iter().map(String::as_str).collect::<Vec<_>>()).is_ok()
     }
 }
 
@@ -131,20 +106,13 @@ impl Firewall for IptablesFirewall {
             return Ok(());
         }
         let args = self.rule("-I", ban.ip);
-        self.ipt(
-            ban.ip.is_ipv4(),
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .map(|_| ())
+        self.ipt(ban.ip.is_ipv4(), &args.iter().map(String::as_str).collect::<Vec<_>>()).map(|_| ())
     }
 
     fn unban(&mut self, ip: IpAddr) -> Result<(), FirewallError> {
         while self.has_rule(ip) {
             let args = self.rule("-D", ip);
-            self.ipt(
-                ip.is_ipv4(),
-                &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            )?;
+            self.ipt(ip.is_ipv4(), &args.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
         Ok(())
     }
@@ -182,10 +150,7 @@ impl Firewall for IptablesFirewall {
                 let w: Vec<&str> = line.split_whitespace().collect();
                 if let Some(i) = w.iter().position(|&x| x == "-s") {
                     let a = w.get(i + 1).copied().unwrap_or("");
-                    let a = a
-                        .strip_suffix("/32")
-                        .or_else(|| a.strip_suffix("/128"))
-                        .unwrap_or(a);
+                    let a = a.strip_suffix("/32").or_else(|| a.strip_suffix("/128")).unwrap_or(a);
                     if let Ok(ip) = a.parse() {
                         out.push(FwBan { ip, timeout: None });
                     }

@@ -134,13 +134,7 @@ impl Jail {
         self.banned.insert(ip, ban);
         let c = self.ban_counts.entry(ip).or_default();
         *c = (*c).max(ban.count);
-        Event::Ban {
-            ip,
-            time: ban.time,
-            bantime: ban.bantime,
-            count: ban.count,
-            restored: true,
-        }
+        Event::Ban { ip, time: ban.time, bantime: ban.bantime, count: ban.count, restored: true }
     }
 
     /// Feeds one log line. `pid` is the sender's pid if known out of band (e.g. captured in the
@@ -200,25 +194,13 @@ impl Jail {
         out
     }
 
-    fn failure(
-        &mut self,
-        ip: IpAddr,
-        kind: Kind,
-        user: Option<String>,
-        now: i64,
-        out: &mut Vec<Event>,
-    ) {
+    fn failure(&mut self, ip: IpAddr, kind: Kind, user: Option<String>, now: i64, out: &mut Vec<Event>) {
         if let Some(reason) = self.settings.ignore.check(&ip) {
             out.push(Event::Ignored { ip, reason });
             return;
         }
         self.total_failed += 1;
-        out.push(Event::Found {
-            ip,
-            kind,
-            user,
-            time: now,
-        });
+        out.push(Event::Found { ip, kind, user, time: now });
         if self.banned.contains_key(&ip) {
             return;
         }
@@ -246,23 +228,10 @@ impl Jail {
         let bantime = self.settings.ban_time(prev);
         let count = prev + 1;
         self.ban_counts.insert(ip, count);
-        self.banned.insert(
-            ip,
-            ActiveBan {
-                time: now,
-                bantime,
-                count,
-            },
-        );
+        self.banned.insert(ip, ActiveBan { time: now, bantime, count });
         self.failures.remove(&ip);
         self.total_banned += 1;
-        Event::Ban {
-            ip,
-            time: now,
-            bantime,
-            count,
-            restored: false,
-        }
+        Event::Ban { ip, time: now, bantime, count, restored: false }
     }
 
     /// Lifts a ban by hand.
@@ -272,20 +241,15 @@ impl Jail {
 
     /// Expires bans and forgets stale failures and sessions.
     pub fn tick(&mut self, now: i64) -> Vec<Event> {
-        let expired: Vec<IpAddr> = self
-            .banned
-            .iter()
-            .filter(|(_, b)| b.end().is_some_and(|e| e <= now))
-            .map(|(ip, _)| *ip)
-            .collect();
+        let expired: Vec<IpAddr> =
+            self.banned.iter().filter(|(_, b)| b.end().is_some_and(|e| e <= now)).map(|(ip, _)| *ip).collect();
         let mut out = Vec::new();
         for ip in expired {
             self.banned.remove(&ip);
             out.push(Event::Unban { ip });
         }
         let window = now - self.settings.findtime;
-        self.failures
-            .retain(|_, t| t.back().is_some_and(|&l| l > window));
+        self.failures.retain(|_, t| t.back().is_some_and(|&l| l > window));
         self.prune_sessions(now, false);
         out
     }
@@ -326,11 +290,7 @@ mod tests {
     use crate::config::parse_str;
 
     fn jail(extra: &str) -> Jail {
-        let c = parse_str(
-            &format!("[sshd]\nenabled = true\nignoreself = false\n{extra}"),
-            "t",
-        )
-        .unwrap();
+        let c = parse_str(&format!("[sshd]\nenabled = true\nignoreself = false\n{extra}"), "t").unwrap();
         Jail::new(JailSettings::from_config(&c.jail))
     }
 
@@ -339,10 +299,7 @@ mod tests {
     }
 
     fn bans(ev: &[Event]) -> Vec<IpAddr> {
-        ev.iter()
-            .filter(|&e| matches!(e, Event::Ban { .. }))
-            .map(|e| e.ip())
-            .collect()
+        ev.iter().filter(|&e| matches!(e, Event::Ban { .. })).map(|e| e.ip()).collect()
     }
 
     #[test]
@@ -359,150 +316,77 @@ mod tests {
         assert_eq!(j.total_failed, 4);
         // Expiry.
         assert!(j.tick(66 + 599).is_empty());
-        assert_eq!(
-            j.tick(66 + 600),
-            vec![Event::Unban {
-                ip: ip("192.0.2.7")
-            }]
-        );
+        assert_eq!(j.tick(66 + 600), vec![Event::Unban { ip: ip("192.0.2.7") }]);
     }
 
     #[test]
     fn pid_only_messages_take_the_sessions_address() {
         let mut j = jail("maxretry = 2\n");
-        assert!(
-            j.feed(
-                b"sshd[77]: Connection from 192.0.2.7 port 5000 on 10.0.0.1 port 22",
-                None,
-                0
-            )
-            .is_empty()
-        );
-        let ev = j.feed(
-            b"sshd[77]: Disconnecting: Too many authentication failures [preauth]",
-            None,
-            1,
-        );
+        assert!(j.feed(b"sshd[77]: Connection from 192.0.2.7 port 5000 on 10.0.0.1 port 22", None, 0).is_empty());
+        let ev = j.feed(b"sshd[77]: Disconnecting: Too many authentication failures [preauth]", None, 1);
         assert!(
             matches!(&ev[..], [Event::Found { ip: a, kind: Kind::TooManyAuthFailures, .. }] if *a == ip("192.0.2.7")),
             "{ev:?}"
         );
         // The pid given out of band wins over the (absent) tag.
-        j.feed(
-            b"Connection from 198.51.100.1 port 1 on 10.0.0.1 port 22",
-            Some(88),
-            2,
-        );
-        let ev = j.feed(
-            b"User bob not allowed because account is locked",
-            Some(88),
-            3,
-        );
+        j.feed(b"Connection from 198.51.100.1 port 1 on 10.0.0.1 port 22", Some(88), 2);
+        let ev = j.feed(b"User bob not allowed because account is locked", Some(88), 3);
         assert_eq!(ev.first().map(Event::ip), Some(ip("198.51.100.1")));
         // Unknown pid and no address: nothing.
-        assert!(
-            j.feed(
-                b"sshd[99]: Disconnecting: Too many authentication failures",
-                None,
-                4
-            )
-            .is_empty()
-        );
+        assert!(j.feed(b"sshd[99]: Disconnecting: Too many authentication failures", None, 4).is_empty());
     }
 
     #[test]
     fn pending_failure_resolved_by_later_line() {
         let mut j = jail("");
-        assert!(j.feed(b"Nov 23 21:50:19 sshd[8148]: Disconnecting: Too many authentication failures for root [preauth]", None, 0).is_empty());
-        let ev = j.feed(
-            b"Nov 23 21:50:37 sshd[8148]: Connection closed by 61.0.0.1 [preauth]",
-            None,
-            1,
-        );
         assert!(
-            matches!(&ev[..], [Event::Found { ip: a, .. }] if *a == ip("61.0.0.1")),
-            "{ev:?}"
+            j.feed(
+                b"Nov 23 21:50:19 sshd[8148]: Disconnecting: Too many authentication failures for root [preauth]",
+                None,
+                0
+            )
+            .is_empty()
         );
+        let ev = j.feed(b"Nov 23 21:50:37 sshd[8148]: Connection closed by 61.0.0.1 [preauth]", None, 1);
+        assert!(matches!(&ev[..], [Event::Found { ip: a, .. }] if *a == ip("61.0.0.1")), "{ev:?}");
     }
 
     #[test]
     fn accepted_drops_pending_but_not_counted_failures() {
         let mut j = jail("maxretry = 3\n");
-        j.feed(
-            b"sshd[5]: Failed password for bob from 192.0.2.7 port 1 ssh2",
-            None,
-            0,
-        );
-        j.feed(
-            b"sshd[6]: Disconnecting: Too many authentication failures",
-            None,
-            0,
-        );
-        j.feed(
-            b"sshd[6]: Accepted password for bob from 192.0.2.7 port 2 ssh2",
-            None,
-            1,
-        );
-        assert_eq!(
-            j.failures_of(&ip("192.0.2.7")),
-            1,
-            "login neither resets nor adds"
-        );
-        j.feed(
-            b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2",
-            None,
-            2,
-        );
-        let ev = j.feed(
-            b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2",
-            None,
-            3,
-        );
+        j.feed(b"sshd[5]: Failed password for bob from 192.0.2.7 port 1 ssh2", None, 0);
+        j.feed(b"sshd[6]: Disconnecting: Too many authentication failures", None, 0);
+        j.feed(b"sshd[6]: Accepted password for bob from 192.0.2.7 port 2 ssh2", None, 1);
+        assert_eq!(j.failures_of(&ip("192.0.2.7")), 1, "login neither resets nor adds");
+        j.feed(b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2", None, 2);
+        let ev = j.feed(b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2", None, 3);
         assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
     }
 
     #[test]
     fn ignore_list_and_helpers() {
         let mut j = jail("ignoreip = 127.0.0.1/8 ::1 10.0.0.0/8\n");
-        let ev = j.feed(
-            b"Failed password for root from 10.1.2.3 port 1 ssh2",
-            None,
-            0,
-        );
-        assert_eq!(
-            ev[0].log_line("sshd").to_string(),
-            "INFO    [sshd] Ignore 10.1.2.3 by ip"
-        );
+        let ev = j.feed(b"Failed password for root from 10.1.2.3 port 1 ssh2", None, 0);
+        assert_eq!(ev[0].log_line("sshd").to_string(), "INFO    [sshd] Ignore 10.1.2.3 by ip");
         assert_eq!(j.total_failed, 0);
         // Helpers never count.
-        assert!(j.feed(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7", None, 0).is_empty());
         assert!(
             j.feed(
-                b"Failed publickey for git from 192.0.2.7 port 1 ssh2: RSA SHA256:x",
+                b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7",
                 None,
                 0
             )
             .is_empty()
         );
-        assert!(
-            j.feed(b"Connection closed by 192.0.2.7 port 1 [preauth]", None, 0)
-                .is_empty()
-        );
+        assert!(j.feed(b"Failed publickey for git from 192.0.2.7 port 1 ssh2: RSA SHA256:x", None, 0).is_empty());
+        assert!(j.feed(b"Connection closed by 192.0.2.7 port 1 [preauth]", None, 0).is_empty());
     }
 
     #[test]
     fn v4_mapped_counts_as_v4() {
         let mut j = jail("maxretry = 2\n");
-        j.feed(
-            b"Failed password for root from ::ffff:192.0.2.7 port 1 ssh2",
-            None,
-            0,
-        );
-        let ev = j.feed(
-            b"Failed password for root from 192.0.2.7 port 1 ssh2",
-            None,
-            0,
-        );
+        j.feed(b"Failed password for root from ::ffff:192.0.2.7 port 1 ssh2", None, 0);
+        let ev = j.feed(b"Failed password for root from 192.0.2.7 port 1 ssh2", None, 0);
         assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
     }
 
@@ -510,18 +394,10 @@ mod tests {
     fn increment_formula_like_fail2ban() {
         let j = jail("bantime = 600\nbantime.increment = true\nbantime.maxtime = 1d\n");
         let got: Vec<i64> = (1..=10).map(|n| j.settings.ban_time(n)).collect();
-        assert_eq!(
-            got,
-            [
-                1200, 2400, 4800, 9600, 19200, 38400, 76800, 86400, 86400, 86400
-            ]
-        );
+        assert_eq!(got, [1200, 2400, 4800, 9600, 19200, 38400, 76800, 86400, 86400, 86400]);
         assert_eq!(j.settings.ban_time(0), 600);
         let j = jail("bantime = 60\nbantime.increment = true\nbantime.multipliers = 1 5 30\n");
-        assert_eq!(
-            (1..=4).map(|n| j.settings.ban_time(n)).collect::<Vec<_>>(),
-            [300, 1800, 1800, 1800]
-        );
+        assert_eq!((1..=4).map(|n| j.settings.ban_time(n)).collect::<Vec<_>>(), [300, 1800, 1800, 1800]);
         let j = jail("bantime = -1\nbantime.increment = true\n");
         assert_eq!(j.settings.ban_time(3), -1);
         let j = jail("bantime = 100\nbantime.increment = true\nbantime.factor = 3\n");
@@ -533,30 +409,10 @@ mod tests {
         let mut j = jail("maxretry = 1\nbantime = 10\nbantime.increment = true\n");
         let l = b"Invalid user x from 192.0.2.7 port 1";
         let ev = j.feed(l, None, 0);
-        assert!(
-            matches!(
-                ev.last(),
-                Some(Event::Ban {
-                    bantime: 10,
-                    count: 1,
-                    ..
-                })
-            ),
-            "{ev:?}"
-        );
+        assert!(matches!(ev.last(), Some(Event::Ban { bantime: 10, count: 1, .. })), "{ev:?}");
         j.tick(10);
         let ev = j.feed(l, None, 11);
-        assert!(
-            matches!(
-                ev.last(),
-                Some(Event::Ban {
-                    bantime: 20,
-                    count: 2,
-                    ..
-                })
-            ),
-            "{ev:?}"
-        );
+        assert!(matches!(ev.last(), Some(Event::Ban { bantime: 20, count: 2, .. })), "{ev:?}");
     }
 
     #[test]

@@ -30,12 +30,7 @@ pub struct NftElement {
 
 impl NftFirewall {
     pub fn new(runner: CommandRunner, table: &str, jail: &str, ports: PortSpec) -> Self {
-        NftFirewall {
-            runner,
-            table: table.into(),
-            jail: jail.into(),
-            ports,
-        }
+        NftFirewall { runner, table: table.into(), jail: jail.into(), ports }
     }
 
     pub fn table(&self) -> &str {
@@ -44,11 +39,7 @@ impl NftFirewall {
 
     /// Set holding banned addresses of `ip`'s family.
     pub fn set_name(&self, ip: &IpAddr) -> String {
-        format!(
-            "{}_{}",
-            self.jail.replace('-', "_"),
-            if ip.is_ipv4() { "v4" } else { "v6" }
-        )
+        format!("{}_{}", self.jail.replace('-', "_"), if ip.is_ipv4() { "v4" } else { "v6" })
     }
 
     fn element(b: &FwBan) -> String {
@@ -60,9 +51,7 @@ impl NftFirewall {
     }
 
     fn apply(&self, script: &str) -> Result<(), FirewallError> {
-        self.runner
-            .run("nft", &["-f", "-"], Some(script))
-            .map(|_| ())
+        self.runner.run("nft", &["-f", "-"], Some(script)).map(|_| ())
     }
 
     /// Elements of both sets, read with `nft -j`.
@@ -70,16 +59,9 @@ impl NftFirewall {
         let mut out = Vec::new();
         for fam in ["v4", "v6"] {
             let set = format!("{}_{fam}", self.jail.replace('-', "_"));
-            let json = self.runner.run(
-                "nft",
-                &["-j", "list", "set", "inet", &self.table, &set],
-                None,
-            )?;
-            let v: serde_json::Value =
-                serde_json::from_str(&json).map_err(|e| FirewallError::Output {
-                    program: "nft".into(),
-                    message: e.to_string(),
-                })?;
+            let json = self.runner.run("nft", &["-j", "list", "set", "inet", &self.table, &set], None)?;
+            let v: serde_json::Value = serde_json::from_str(&json)
+                .map_err(|e| FirewallError::Output { program: "nft".into(), message: e.to_string() })?;
             let items = v["nftables"].as_array().cloned().unwrap_or_default();
             for item in items {
                 let Some(elems) = item["set"]["elem"].as_array() else {
@@ -98,11 +80,7 @@ impl NftFirewall {
                         }
                     };
                     if let Ok(ip) = val.parse() {
-                        out.push(NftElement {
-                            ip,
-                            timeout,
-                            expires,
-                        });
+                        out.push(NftElement { ip, timeout, expires });
                     }
                 }
             }
@@ -116,16 +94,8 @@ impl Firewall for NftFirewall {
         let t = &self.table;
         let j = self.jail.replace('-', "_");
         let elems = |v4: bool| {
-            let e: Vec<String> = bans
-                .iter()
-                .filter(|b| b.ip.is_ipv4() == v4)
-                .map(Self::element)
-                .collect();
-            if e.is_empty() {
-                String::new()
-            } else {
-                format!("\t\telements = {{ {} }}\n", e.join(", "))
-            }
+            let e: Vec<String> = bans.iter().filter(|b| b.ip.is_ipv4() == v4).map(Self::element).collect();
+            if e.is_empty() { String::new() } else { format!("\t\telements = {{ {} }}\n", e.join(", ")) }
         };
         let dport = match &self.ports {
             PortSpec::All => "meta l4proto tcp".to_string(),
@@ -159,9 +129,7 @@ impl Firewall for NftFirewall {
 
     fn unban(&mut self, ip: IpAddr) -> Result<(), FirewallError> {
         let (t, s) = (&self.table, self.set_name(&ip));
-        self.apply(&format!(
-            "add element inet {t} {s} {{ {ip} }}\ndelete element inet {t} {s} {{ {ip} }}\n"
-        ))
+        self.apply(&format!("add element inet {t} {s} {{ {ip} }}\ndelete element inet {t} {s} {{ {ip} }}\n"))
     }
 
     fn stop(&mut self) -> Result<(), FirewallError> {
@@ -174,18 +142,10 @@ impl Firewall for NftFirewall {
     }
 
     fn is_running(&self) -> bool {
-        self.runner
-            .ok("nft", &["list", "table", "inet", &self.table])
+        self.runner.ok("nft", &["list", "table", "inet", &self.table])
     }
 
     fn list(&self) -> Result<Vec<FwBan>, FirewallError> {
-        Ok(self
-            .elements()?
-            .into_iter()
-            .map(|e| FwBan {
-                ip: e.ip,
-                timeout: e.expires.or(e.timeout),
-            })
-            .collect())
+        Ok(self.elements()?.into_iter().map(|e| FwBan { ip: e.ip, timeout: e.expires.or(e.timeout) }).collect())
     }
 }

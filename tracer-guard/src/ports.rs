@@ -17,10 +17,7 @@ impl PortSpec {
 
     pub fn parse(value: &str) -> Result<Self, String> {
         let mut out = Vec::new();
-        for tok in value
-            .split([',', ' ', '\t', '\n'])
-            .filter(|t| !t.is_empty())
-        {
+        for tok in value.split([',', ' ', '\t', '\n']).filter(|t| !t.is_empty()) {
             let range = match tok.split_once(':') {
                 Some((a, b)) => (port(a)?, port(b)?),
                 None => {
@@ -109,9 +106,7 @@ fn port(tok: &str) -> Result<u16, String> {
         return Ok(p);
     }
     if !tok.is_empty()
-        && tok
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        && tok.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         && let Ok(services) = std::fs::read_to_string("/etc/services")
     {
         for line in services.lines() {
@@ -131,9 +126,7 @@ fn port(tok: &str) -> Result<u16, String> {
             }
         }
     }
-    Err(format!(
-        "{tok:?} is not a port number or known service name"
-    ))
+    Err(format!("{tok:?} is not a port number or known service name"))
 }
 
 #[cfg(test)]

@@ -14,15 +14,9 @@ pub const DEFAULT_PATH: &str = "/var/lib/tracer/guard.sqlite3";
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state database {path}: {source}")]
-    Db {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Db { path: String, source: rusqlite::Error },
     #[error("state directory {path}: {source}")]
-    Dir {
-        path: String,
-        source: std::io::Error,
-    },
+    Dir { path: String, source: std::io::Error },
 }
 
 /// Counters written by the running daemon.
@@ -46,16 +40,10 @@ impl State {
     /// Opens (creating if needed, with its directory) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StateError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StateError::Dir {
-                path: dir.display().to_string(),
-                source: e,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|e| StateError::Dir { path: dir.display().to_string(), source: e })?;
         }
         let conn = Connection::open(path).map_err(|e| Self::err(path, e))?;
-        let s = State {
-            conn,
-            path: path.into(),
-        };
+        let s = State { conn, path: path.into() };
         s.conn
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
@@ -85,10 +73,7 @@ impl State {
     }
 
     fn err(path: &Path, e: rusqlite::Error) -> StateError {
-        StateError::Db {
-            path: path.display().to_string(),
-            source: e,
-        }
+        StateError::Db { path: path.display().to_string(), source: e }
     }
 
     fn db(&self, e: rusqlite::Error) -> StateError {
@@ -118,11 +103,7 @@ impl State {
     }
 
     /// Bans not yet over at `now` (the latest per address).
-    pub fn active_bans(
-        &self,
-        jail: &str,
-        now: i64,
-    ) -> Result<Vec<(IpAddr, ActiveBan)>, StateError> {
+    pub fn active_bans(&self, jail: &str, now: i64) -> Result<Vec<(IpAddr, ActiveBan)>, StateError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -133,14 +114,7 @@ impl State {
             .map_err(|e| self.db(e))?;
         let rows = stmt
             .query_map(params![jail, now], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    ActiveBan {
-                        time: r.get(1)?,
-                        bantime: r.get(2)?,
-                        count: r.get(3)?,
-                    },
-                ))
+                Ok((r.get::<_, String>(0)?, ActiveBan { time: r.get(1)?, bantime: r.get(2)?, count: r.get(3)? }))
             })
             .map_err(|e| self.db(e))?;
         let mut latest: HashMap<IpAddr, ActiveBan> = HashMap::new();
@@ -162,9 +136,7 @@ impl State {
             .prepare("SELECT ip, MAX(bancount) FROM bans WHERE jail = ?1 GROUP BY ip")
             .map_err(|e| self.db(e))?;
         let rows = stmt
-            .query_map(params![jail], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
-            })
+            .query_map(params![jail], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))
             .map_err(|e| self.db(e))?;
         let mut out = HashMap::new();
         for row in rows {
@@ -183,7 +155,15 @@ impl State {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(jail) DO UPDATE SET currently_failed = ?2, total_failed = ?3, total_banned = ?4,
                      file_list = ?5, updated = ?6, running = ?7",
-                params![jail, c.currently_failed as i64, c.total_failed as i64, c.total_banned as i64, c.file_list, c.updated, c.running],
+                params![
+                    jail,
+                    c.currently_failed as i64,
+                    c.total_failed as i64,
+                    c.total_banned as i64,
+                    c.file_list,
+                    c.updated,
+                    c.running
+                ],
             )
             .map(|_| ())
             .map_err(|e| self.db(e))
@@ -222,46 +202,12 @@ mod tests {
         let s = State::open(&path).unwrap();
         let a: IpAddr = "192.0.2.7".parse().unwrap();
         let b: IpAddr = "2001:db8::1".parse().unwrap();
-        s.add_ban(
-            "sshd",
-            a,
-            &ActiveBan {
-                time: 100,
-                bantime: 50,
-                count: 1,
-            },
-        )
-        .unwrap();
-        s.add_ban(
-            "sshd",
-            a,
-            &ActiveBan {
-                time: 200,
-                bantime: 100,
-                count: 2,
-            },
-        )
-        .unwrap();
-        s.add_ban(
-            "sshd",
-            b,
-            &ActiveBan {
-                time: 100,
-                bantime: -1,
-                count: 1,
-            },
-        )
-        .unwrap();
+        s.add_ban("sshd", a, &ActiveBan { time: 100, bantime: 50, count: 1 }).unwrap();
+        s.add_ban("sshd", a, &ActiveBan { time: 200, bantime: 100, count: 2 }).unwrap();
+        s.add_ban("sshd", b, &ActiveBan { time: 100, bantime: -1, count: 1 }).unwrap();
         let act = s.active_bans("sshd", 250).unwrap();
         assert_eq!(act.len(), 2);
-        assert!(act.contains(&(
-            a,
-            ActiveBan {
-                time: 200,
-                bantime: 100,
-                count: 2
-            }
-        )));
+        assert!(act.contains(&(a, ActiveBan { time: 200, bantime: 100, count: 2 })));
         assert_eq!(s.ban_counts("sshd").unwrap()[&a], 2);
         assert!(s.lift("sshd", b, 300).unwrap());
         assert!(!s.lift("sshd", b, 300).unwrap());
@@ -270,12 +216,7 @@ mod tests {
         drop(s);
         let s = State::open(&path).unwrap();
         assert_eq!(s.ban_counts("sshd").unwrap().len(), 2);
-        let c = Counters {
-            total_failed: 5,
-            file_list: "x".into(),
-            running: true,
-            ..Default::default()
-        };
+        let c = Counters { total_failed: 5, file_list: "x".into(), running: true, ..Default::default() };
         s.write_counters("sshd", &c).unwrap();
         assert_eq!(s.counters("sshd").unwrap(), Some(c));
         std::fs::remove_dir_all(&dir).unwrap();

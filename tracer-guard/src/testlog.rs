@@ -63,23 +63,13 @@ pub fn test_log<R: BufRead>(mut input: R, mode: Mode, source: &str) -> io::Resul
         let parsed = parse_line(&text, mode);
         let pid = parsed.as_ref().and_then(|p| p.pid);
         let hit = parsed.and_then(|p| p.hit);
-        let mut r = LineResult {
-            line: n,
-            failure: false,
-            kind: None,
-            role: None,
-            addr: None,
-            user: None,
-            pid,
-        };
+        let mut r = LineResult { line: n, failure: false, kind: None, role: None, addr: None, user: None, pid };
         if let Some(h) = hit {
             r.kind = Some(h.kind);
             r.role = Some(h.role);
             r.failure = h.role == Role::Failure;
             r.user = h.user;
-            r.addr = h
-                .addr
-                .or_else(|| pid.and_then(|p| sessions.get(&p).copied()));
+            r.addr = h.addr.or_else(|| pid.and_then(|p| sessions.get(&p).copied()));
             if let Some(p) = pid {
                 if let Some(a) = h.addr {
                     sessions.insert(p, a);
@@ -101,10 +91,7 @@ pub fn test_log<R: BufRead>(mut input: R, mode: Mode, source: &str) -> io::Resul
         }
         results.push(r);
     }
-    let mut s = Summary {
-        lines: n,
-        ..Default::default()
-    };
+    let mut s = Summary { lines: n, ..Default::default() };
     for r in &results {
         match (r.failure, r.kind) {
             (true, Some(k)) => {
@@ -119,23 +106,15 @@ pub fn test_log<R: BufRead>(mut input: R, mode: Mode, source: &str) -> io::Resul
             _ => s.missed += 1,
         }
     }
-    Ok(TestLog {
-        mode,
-        source: source.into(),
-        results,
-        summary: s,
-    })
+    Ok(TestLog { mode, source: source.into(), results, summary: s })
 }
 
 impl TestLog {
     /// Human-readable report; `all` lists every line, not only the recognised ones.
     pub fn render_text(&self, all: bool) -> String {
         let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "Running tests\n=============\n\nUse   mode: {}\nUse   log file: {}\n",
-            self.mode, self.source
-        );
+        let _ =
+            writeln!(o, "Running tests\n=============\n\nUse   mode: {}\nUse   log file: {}\n", self.mode, self.source);
         let _ = writeln!(o, "Lines\n=====\n");
         for r in &self.results {
             let Some(kind) = r.kind else {
@@ -146,14 +125,7 @@ impl TestLog {
             };
             let tag = if r.failure { "FAIL" } else { "ok" };
             let addr = r.addr.map_or("-".to_string(), |a| a.to_string());
-            let _ = write!(
-                o,
-                "{:>6}  {:<4}  {:<22}  {:<39}",
-                r.line,
-                tag,
-                kind.as_str(),
-                addr
-            );
+            let _ = write!(o, "{:>6}  {:<4}  {:<22}  {:<39}", r.line, tag, kind.as_str(), addr);
             if let Some(u) = &r.user {
                 let _ = write!(o, "  user={u}");
             }
@@ -174,11 +146,7 @@ impl TestLog {
         }
         let _ = writeln!(o, "`-\n");
         if s.failures_without_address > 0 {
-            let _ = writeln!(
-                o,
-                "Failures without a known address: {}",
-                s.failures_without_address
-            );
+            let _ = writeln!(o, "Failures without a known address: {}", s.failures_without_address);
         }
         let _ = writeln!(
             o,
@@ -218,28 +186,17 @@ Nov 24 13:22:26 host sshd[13]: Accepted password for bob from 198.51.100.1 port 
                 && r[1].addr == Some("192.0.2.7".parse().unwrap())
                 && r[1].user.as_deref() == Some("x from 10.0.0.1 port 22")
         );
-        assert!(
-            r[2].failure && r[2].addr == Some("192.0.2.7".parse().unwrap()) && r[2].pid == Some(10)
-        );
-        assert!(
-            r[3].failure && r[3].addr == Some("2001:db8::5".parse().unwrap()),
-            "pending resolved by later line"
-        );
+        assert!(r[2].failure && r[2].addr == Some("192.0.2.7".parse().unwrap()) && r[2].pid == Some(10));
+        assert!(r[3].failure && r[3].addr == Some("2001:db8::5".parse().unwrap()), "pending resolved by later line");
         assert!(r[5].kind.is_none());
         assert_eq!(r[6].role, Some(Role::Gained));
         let s = &t.summary;
         assert_eq!((s.lines, s.failures, s.other_sshd, s.missed), (7, 3, 3, 1));
         assert_eq!(s.by_address[&"192.0.2.7".parse::<IpAddr>().unwrap()], 2);
-        assert!(
-            !s.by_address
-                .contains_key(&"10.0.0.1".parse::<IpAddr>().unwrap())
-        );
+        assert!(!s.by_address.contains_key(&"10.0.0.1".parse::<IpAddr>().unwrap()));
         let text = t.render_text(false);
         assert!(text.contains("Failures: 3 total"), "{text}");
-        assert!(
-            text.contains("Lines: 7 lines, 3 failures, 3 other sshd lines, 1 missed"),
-            "{text}"
-        );
+        assert!(text.contains("Lines: 7 lines, 3 failures, 3 other sshd lines, 1 missed"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&t.render_json()).unwrap();
         assert_eq!(json["summary"]["failures"], 3);
         assert_eq!(json["results"][1]["addr"], "192.0.2.7");

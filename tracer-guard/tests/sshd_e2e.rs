@@ -27,23 +27,10 @@ impl Drop for Killed {
 fn sshpass_attacker_is_banned_by_nftables() {
     let srv = Netns::new("sshd");
     let cli = Netns::new("att");
-    srv.veth(
-        &cli,
-        &["10.231.9.1/24"],
-        &["10.231.9.2/24", "10.231.9.3/24"],
-    );
+    srv.veth(&cli, &["10.231.9.1/24"], &["10.231.9.2/24", "10.231.9.3/24"]);
     let dir = TempDir::new("sshd");
     let key = dir.path().join("host_ed25519");
-    tracer_tests::netns::sh(&[
-        "ssh-keygen",
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-f",
-        key.to_str().unwrap(),
-    ]);
+    tracer_tests::netns::sh(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
     let conf = dir.path().join("sshd_config");
     std::fs::write(
         &conf,
@@ -58,16 +45,7 @@ fn sshpass_attacker_is_banned_by_nftables() {
     .unwrap();
     std::fs::create_dir_all("/run/sshd").unwrap();
     let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &srv.name,
-            "/usr/sbin/sshd",
-            "-D",
-            "-e",
-            "-f",
-            conf.to_str().unwrap(),
-        ])
+        .args(["netns", "exec", &srv.name, "/usr/sbin/sshd", "-D", "-e", "-f", conf.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -100,11 +78,8 @@ fn sshpass_attacker_is_banned_by_nftables() {
         "jail.local",
     )
     .unwrap();
-    let opts = GuardOptions {
-        state_path: dir.path().join("guard.sqlite3"),
-        runner: srv.runner(),
-        ..Default::default()
-    };
+    let opts =
+        GuardOptions { state_path: dir.path().join("guard.sqlite3"), runner: srv.runner(), ..Default::default() };
     let (mut guard, _) = Guard::start(&c.jail, opts, now()).unwrap();
 
     let mut seen = Vec::new();
@@ -149,10 +124,7 @@ fn sshpass_attacker_is_banned_by_nftables() {
         while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
             let events = guard.feed(&line, None, now()).unwrap();
             seen.push(String::from_utf8_lossy(&line).into_owned());
-            if events
-                .iter()
-                .any(|e| matches!(e, Event::Ban { ip, .. } if *ip == attacker))
-            {
+            if events.iter().any(|e| matches!(e, Event::Ban { ip, .. } if *ip == attacker)) {
                 banned = true;
             }
             if banned {
@@ -166,19 +138,14 @@ fn sshpass_attacker_is_banned_by_nftables() {
     eprintln!("sshd said:\n{}", seen.join("\n"));
     assert!(banned, "no ban; sshd said:\n{}", seen.join("\n"));
     assert!(
-        seen.iter()
-            .any(|l| l
-                .starts_with("Failed password for invalid user nosuchuser from 10.231.9.2 port ")),
+        seen.iter().any(|l| l.starts_with("Failed password for invalid user nosuchuser from 10.231.9.2 port ")),
         "{seen:?}"
     );
     let st = guard.status();
     assert_eq!(st.banned, vec![attacker]);
     assert!(st.total_failed >= 3);
 
-    assert_eq!(
-        cli.connect(attacker, dst),
-        Err(std::io::ErrorKind::ConnectionRefused)
-    );
+    assert_eq!(cli.connect(attacker, dst), Err(std::io::ErrorKind::ConnectionRefused));
     assert_eq!(cli.connect(other, dst), Ok(()));
     guard.stop(now()).unwrap();
     assert_eq!(cli.connect(attacker, dst), Ok(()), "stop lifts the ban");

@@ -66,7 +66,8 @@ impl Btf {
             return Err(BtfError::BadHeader);
         }
         let field = |o| u32_at(&data, o).map(|v| v as usize).ok_or(BtfError::BadHeader);
-        let (hdr_len, type_off, type_len, str_off, str_len) = (field(4)?, field(8)?, field(12)?, field(16)?, field(20)?);
+        let (hdr_len, type_off, type_len, str_off, str_len) =
+            (field(4)?, field(8)?, field(12)?, field(16)?, field(20)?);
         let types = hdr_len + type_off..hdr_len + type_off + type_len;
         let strings = hdr_len + str_off..hdr_len + str_off + str_len;
         if types.end > data.len() || strings.end > data.len() {
@@ -78,13 +79,13 @@ impl Btf {
         while p + 12 <= type_len {
             let h = btf.header_at(p).ok_or(BtfError::BadType(0))?;
             let extra = match h.kind {
-                1 => 4,                               // INT
-                2 | 7..=12 | 16 | 18 => 0,            // PTR FWD TYPEDEF VOLATILE CONST RESTRICT FUNC FLOAT TYPE_TAG
-                3 => 12,                              // ARRAY
+                1 => 4,                    // INT
+                2 | 7..=12 | 16 | 18 => 0, // PTR FWD TYPEDEF VOLATILE CONST RESTRICT FUNC FLOAT TYPE_TAG
+                3 => 12,                   // ARRAY
                 KIND_STRUCT | KIND_UNION => h.vlen * 12,
-                6 | 13 => h.vlen * 8,                 // ENUM FUNC_PROTO
-                14 | 17 => 4,                         // VAR DECL_TAG
-                15 | 19 => h.vlen * 12,               // DATASEC ENUM64
+                6 | 13 => h.vlen * 8,   // ENUM FUNC_PROTO
+                14 | 17 => 4,           // VAR DECL_TAG
+                15 | 19 => h.vlen * 12, // DATASEC ENUM64
                 other => return Err(BtfError::BadType(other)),
             };
             if h.kind == KIND_STRUCT && h.vlen > 0 {
@@ -134,7 +135,11 @@ impl Btf {
     fn resolve(&self, mut id: u32) -> u32 {
         for _ in 0..32 {
             match self.header(id) {
-                Some((_, h)) if matches!(h.kind, KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG) => id = h.size_or_type,
+                Some((_, h))
+                    if matches!(h.kind, KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG) =>
+                {
+                    id = h.size_or_type
+                }
                 _ => break,
             }
         }
@@ -151,7 +156,11 @@ impl Btf {
             .filter_map(|i| {
                 let m = p + 12 + i * 12;
                 let off = u32_at(self.type_bytes(), m + 8)?;
-                Some((u32_at(self.type_bytes(), m)?, u32_at(self.type_bytes(), m + 4)?, if h.kind_flag { off & 0xff_ffff } else { off }))
+                Some((
+                    u32_at(self.type_bytes(), m)?,
+                    u32_at(self.type_bytes(), m + 4)?,
+                    if h.kind_flag { off & 0xff_ffff } else { off },
+                ))
             })
             .collect()
     }
@@ -166,16 +175,16 @@ impl Btf {
         if let Some(&(_, ty, off)) = members.iter().find(|(n, _, _)| self.name(*n) == name) {
             return Some((off, ty));
         }
-        members.iter().filter(|(n, _, _)| *n == 0).find_map(|&(_, ty, off)| {
-            self.member(ty, name, depth + 1).map(|(o, t)| (off + o, t))
-        })
+        members
+            .iter()
+            .filter(|(n, _, _)| *n == 0)
+            .find_map(|&(_, ty, off)| self.member(ty, name, depth + 1).map(|(o, t)| (off + o, t)))
     }
 
     /// Type id of the kernel function `name` (BTF_KIND_FUNC), for attaching trampolines.
     pub fn func_id(&self, name: &str) -> Option<u32> {
-        (1..self.offsets.len() as u32).find(|&id| {
-            self.header(id).is_some_and(|(_, h)| h.kind == KIND_FUNC && self.name(h.name) == name)
-        })
+        (1..self.offsets.len() as u32)
+            .find(|&id| self.header(id).is_some_and(|(_, h)| h.kind == KIND_FUNC && self.name(h.name) == name))
     }
 
     /// Byte offset of a dotted member path in struct `strukt`, e.g. ("mnt_namespace",

@@ -1,7 +1,10 @@
 //! Raw ring-buffer records to `Event`s. Every length is checked against the record: a
 //! malformed record is an error, never a panic or an out-of-bounds read.
 
-use std::{collections::HashMap, net::{IpAddr, Ipv4Addr, Ipv6Addr}};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
 use thiserror::Error;
 use tracer_common::{
@@ -233,7 +236,17 @@ mod tests {
     }
 
     fn record(kind: EventKind, flags: u32, body: &[u8], strings: &[&[u8]], exe_len: u16, root_len: u16) -> Vec<u8> {
-        let mut h = Header { kind: kind as u32, flags, tgid: 42, tid: 43, auid: 7005, ses: 3, exe_len, root_len, ..Default::default() };
+        let mut h = Header {
+            kind: kind as u32,
+            flags,
+            tgid: 42,
+            tid: 43,
+            auid: 7005,
+            ses: 3,
+            exe_len,
+            root_len,
+            ..Default::default()
+        };
         h.comm[..4].copy_from_slice(b"test");
         let mut v = bytes_of(&h).to_vec();
         v.extend_from_slice(body);
@@ -248,7 +261,14 @@ mod tests {
     #[test]
     fn decodes_exec_with_argv() {
         let body = ExecBody { argv_len: 11, filename_len: 9, cwd_len: 4 };
-        let rec = record(EventKind::Exec, F_EXE_PRESENT, bytes_of(&body), &[b"/bin/true", b"/bin/true", b"/tmp", b"true\0-x\0y z\0"], 9, 0);
+        let rec = record(
+            EventKind::Exec,
+            F_EXE_PRESENT,
+            bytes_of(&body),
+            &[b"/bin/true", b"/bin/true", b"/tmp", b"true\0-x\0y z\0"],
+            9,
+            0,
+        );
         let ev = Decoder::new().decode(&rec).unwrap();
         assert_eq!(ev.auid, Id::Set(7005));
         assert_eq!(ev.comm, b"test");
@@ -284,9 +304,14 @@ mod tests {
         let mut body = ConnectBody { fd: 3, family: AF_INET, port: 9, ..Default::default() };
         body.addr[..4].copy_from_slice(&[127, 0, 0, 1]);
         let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[], 0, 0)).unwrap();
-        assert_eq!(ev.detail, Detail::Connect(Connect { fd: 3, peer: Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 } }));
+        assert_eq!(
+            ev.detail,
+            Detail::Connect(Connect { fd: 3, peer: Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 } })
+        );
         let body = ConnectBody { fd: 3, family: AF_UNIX, path_len: 12, ..Default::default() };
-        let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[b"/run/s\0junk\xff"], 0, 0)).unwrap();
+        let ev = Decoder::new()
+            .decode(&record(EventKind::Connect, 0, bytes_of(&body), &[b"/run/s\0junk\xff"], 0, 0))
+            .unwrap();
         let Detail::Connect(c) = ev.detail else { panic!() };
         assert_eq!(c.peer, Peer::Unix { path: b"/run/s".to_vec() }, "a pathname ends at its NUL, whatever follows");
         let body = ConnectBody { fd: 3, family: AF_UNIX, path_len: 6, ..Default::default() };

@@ -120,9 +120,14 @@ pub struct Open {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Peer {
-    Inet { address: IpAddr, port: u16 },
+    Inet {
+        address: IpAddr,
+        port: u16,
+    },
     /// sun_path; abstract names start with NUL.
-    Unix { path: Vec<u8> },
+    Unix {
+        path: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

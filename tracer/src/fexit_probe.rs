@@ -55,9 +55,8 @@ pub fn fexit_allowed(btf: &Btf, func: &str) -> bool {
     };
     // SAFETY: attr points to a valid, initialised BPF_PROG_LOAD attribute of the size
     // passed; the kernel only reads it (and the instruction and license buffers).
-    let fd = unsafe {
-        libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoadAttr, size_of::<ProgLoadAttr>())
-    };
+    let fd =
+        unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoadAttr, size_of::<ProgLoadAttr>()) };
     if fd < 0 {
         return false;
     }

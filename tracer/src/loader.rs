@@ -130,10 +130,8 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     if debug {
         eprintln!("tracer: BTF offsets resolved at {:?}", start.elapsed());
     }
-    let warnings: Vec<String> = missing
-        .iter()
-        .map(|f| format!("kernel lacks {f}: the values it feeds are reported as unknown"))
-        .collect();
+    let warnings: Vec<String> =
+        missing.iter().map(|f| format!("kernel lacks {f}: the values it feeds are reported as unknown")).collect();
 
     let mut cfg = Config {
         tracer_tgid: std::process::id(),
@@ -206,7 +204,11 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             }
         };
     if debug {
-        eprintln!("tracer: syscall exits via {} at {:?}", if use_fexit { "fexit" } else { "raw tracepoint" }, start.elapsed());
+        eprintln!(
+            "tracer: syscall exits via {} at {:?}",
+            if use_fexit { "fexit" } else { "raw tracepoint" },
+            start.elapsed()
+        );
     }
     for prog in PROGS {
         if prog.families != 0 && opts.enabled & prog.families == 0 {
@@ -320,24 +322,21 @@ impl Loaded {
         let sum = |i: u32| -> Result<u64, LoadError> {
             Ok(arr.get(&i, 0).map_err(|e| LoadError::Map("STATS", e))?.iter().sum())
         };
-        Ok(KernelStats {
-            lost: sum(STAT_LOST)?,
-            syscount_full: sum(STAT_SYSCOUNT_FULL)?,
-        })
+        Ok(KernelStats { lost: sum(STAT_LOST)?, syscount_full: sum(STAT_SYSCOUNT_FULL)? })
     }
 
     /// Per-(auid, syscall nr) totals counted in the kernel.
     pub fn syscounts(&self) -> Result<HashMap<(u32, u32), u64>, LoadError> {
-        let map: PerCpuHashMap<&MapData, SyscountKey, u64> = PerCpuHashMap::try_from(self.ebpf.map("SYSCOUNT").unwrap())
-            .map_err(|e| LoadError::Map("SYSCOUNT", e))?;
+        let map: PerCpuHashMap<&MapData, SyscountKey, u64> =
+            PerCpuHashMap::try_from(self.ebpf.map("SYSCOUNT").unwrap()).map_err(|e| LoadError::Map("SYSCOUNT", e))?;
         let mut out = HashMap::new();
         for item in map.iter() {
             let (k, v) = item.map_err(|e| LoadError::Map("SYSCOUNT", e))?;
             *out.entry((k.auid, k.nr)).or_insert(0) += v.iter().sum::<u64>();
         }
         if let Some(auid) = self.auid {
-            let one: PerCpuArray<&MapData, u64> =
-                PerCpuArray::try_from(self.ebpf.map("SYSCOUNT_ONE").unwrap()).map_err(|e| LoadError::Map("SYSCOUNT_ONE", e))?;
+            let one: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(self.ebpf.map("SYSCOUNT_ONE").unwrap())
+                .map_err(|e| LoadError::Map("SYSCOUNT_ONE", e))?;
             for nr in 0..SYSCOUNT_NR_MAX {
                 let n: u64 = one.get(&nr, 0).map_err(|e| LoadError::Map("SYSCOUNT_ONE", e))?.iter().sum();
                 if n > 0 {

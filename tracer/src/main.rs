@@ -54,17 +54,16 @@ pub fn load_or_usage_error(opts: &loader::Options) -> anyhow::Result<loader::Loa
             }
             Ok(l)
         }
-        Err(e @ (NotRoot | NoBtf | Btf(_) | MissingTracepoint(_) | Tracefs(_))) => Err(UsageError(e.to_string()).into()),
+        Err(e @ (NotRoot | NoBtf | Btf(_) | MissingTracepoint(_) | Tracefs(_))) => {
+            Err(UsageError(e.to_string()).into())
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// Loss is never silent: the totals go to stderr at the end of every run.
 pub fn report_totals(o: &stream::Outcome) {
-    eprintln!(
-        "tracer: {} events, {} lost, {} undecodable",
-        o.events, o.stats.lost, o.decode_errors
-    );
+    eprintln!("tracer: {} events, {} lost, {} undecodable", o.events, o.stats.lost, o.decode_errors);
 }
 
 fn main() {

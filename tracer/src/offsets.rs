@@ -20,13 +20,14 @@ const REQUIRED: &[(&str, &str)] = &[
 /// so the degraded path of an older or differently built kernel can be tested here.
 pub fn resolve(btf: &Btf, forget: &[String]) -> Result<(Offsets, Vec<String>), String> {
     let mut missing = Vec::new();
-    let mut get = |s: &str, f: &str| match btf.offset_of(s, f).filter(|_| !forget.iter().any(|x| *x == format!("{s}.{f}"))) {
-        Some(o) => o,
-        None => {
-            missing.push(format!("{s}.{f}"));
-            OFFSET_UNKNOWN
-        }
-    };
+    let mut get =
+        |s: &str, f: &str| match btf.offset_of(s, f).filter(|_| !forget.iter().any(|x| *x == format!("{s}.{f}"))) {
+            Some(o) => o,
+            None => {
+                missing.push(format!("{s}.{f}"));
+                OFFSET_UNKNOWN
+            }
+        };
     let o = Offsets {
         task_real_parent: get("task_struct", "real_parent"),
         task_tgid: get("task_struct", "tgid"),

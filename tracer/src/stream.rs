@@ -135,10 +135,7 @@ fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path::PathBuf> 
         return if is_exec(&p) { Ok(p) } else { Err(not_found()) };
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|d| d.join(cmd))
-        .find(|p| is_exec(p))
-        .ok_or_else(not_found)
+    std::env::split_paths(&path).map(|d| d.join(cmd)).find(|p| is_exec(p)).ok_or_else(not_found)
 }
 
 /// Passes a signal to the traced command so it can exit and be drained; false when there

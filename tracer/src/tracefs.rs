@@ -2,7 +2,10 @@
 //! read so field offsets that changed between kernels (sched_process_fork's comm became a
 //! __data_loc in 6.x) come from the running kernel.
 
-use std::{ffi::CString, path::{Path, PathBuf}};
+use std::{
+    ffi::CString,
+    path::{Path, PathBuf},
+};
 
 use thiserror::Error;
 

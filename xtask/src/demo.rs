@@ -15,14 +15,25 @@ pub fn run() -> anyhow::Result<()> {
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
     let notes = dir.join("notes.txt");
     std::fs::write(&notes, "demo\n")?;
-    eprintln!("demo: a login session of UID 7005 (loginuid set as pam_loginuid would) reads files, runs commands and tries the network");
-    let r = check(Command::new(&tracer)
-        .args(["report", "--auid", "7005", "--"])
-        .arg(&workload)
-        .args(["--loginuid", "7005", "--ids", "7005:7005"])
-        .arg(format!("open-n:3:{}", notes.display()))
-        .args(["open:/etc/passwd", "open:/etc/shadow", "exec-n:2:/usr/bin/id", "connect-n:4:127.0.0.1:9", "--", "/bin/uname", "-m"]));
+    eprintln!(
+        "demo: a login session of UID 7005 (loginuid set as pam_loginuid would) reads files, runs commands and tries the network"
+    );
+    let r = check(
+        Command::new(&tracer)
+            .args(["report", "--auid", "7005", "--"])
+            .arg(&workload)
+            .args(["--loginuid", "7005", "--ids", "7005:7005"])
+            .arg(format!("open-n:3:{}", notes.display()))
+            .args([
+                "open:/etc/passwd",
+                "open:/etc/shadow",
+                "exec-n:2:/usr/bin/id",
+                "connect-n:4:127.0.0.1:9",
+                "--",
+                "/bin/uname",
+                "-m",
+            ]),
+    );
     let _ = std::fs::remove_dir_all(&dir);
     r
 }
-

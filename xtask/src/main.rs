@@ -54,7 +54,9 @@ fn main() {
         Task::Demo => setup::run().and_then(|()| build(true)).and_then(|()| demo::run()),
         Task::Bench(a) => setup::run().and_then(|()| build(true)).and_then(|()| bench::run(a)),
         Task::Test { args } => setup::run().and_then(|()| test(&args)),
-        Task::VmTest { kernels, timeout } => setup::run().and_then(|()| vmtest::run(&kernels, std::time::Duration::from_secs(timeout))),
+        Task::VmTest { kernels, timeout } => {
+            setup::run().and_then(|()| vmtest::run(&kernels, std::time::Duration::from_secs(timeout)))
+        }
     };
     if let Err(e) = r {
         eprintln!("xtask: {e:#}");
@@ -81,7 +83,10 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     let vm = if extra.is_empty() && vmtest::available() {
         vmtest::run(&[], std::time::Duration::from_secs(300))
     } else {
-        eprintln!("xtask: vm-test skipped ({})", if extra.is_empty() { "no qemu-system-x86_64" } else { "test filter given" });
+        eprintln!(
+            "xtask: vm-test skipped ({})",
+            if extra.is_empty() { "no qemu-system-x86_64" } else { "test filter given" }
+        );
         Ok(())
     };
     let vm_failed = u64::from(vm.is_err());

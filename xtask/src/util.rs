@@ -59,7 +59,16 @@ pub fn cargo_test(args: &[&str], env: &[(&str, &OsStr)]) -> (anyhow::Result<()>,
     for line in BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
         println!("{line}");
         if let Some(rest) = line.strip_prefix("test result: ") {
-            let n = |word: &str| rest.split("; ").find_map(|p| p.trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word)?.trim().parse::<u64>().ok());
+            let n = |word: &str| {
+                rest.split("; ").find_map(|p| {
+                    p.trim_start_matches("ok. ")
+                        .trim_start_matches("FAILED. ")
+                        .strip_suffix(word)?
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+            };
             passed += n(" passed").unwrap_or(0);
             failed += n(" failed").unwrap_or(0);
         }

@@ -101,7 +101,10 @@ fn setup() -> Result<(), String> {
     io("notes", std::fs::write(format!("{WORK}/notes.txt"), "notes\n"))?;
     io("secret", std::fs::write("/tmp/secret", "secret\n"))?;
     io("secret mode", std::fs::set_permissions("/tmp/secret", PermissionsExt::from_mode(0o600)))?;
-    io("jail", std::fs::create_dir_all(format!("{JAIL}/bin")).and_then(|()| std::fs::create_dir_all(format!("{JAIL}/etc"))))?;
+    io(
+        "jail",
+        std::fs::create_dir_all(format!("{JAIL}/bin")).and_then(|()| std::fs::create_dir_all(format!("{JAIL}/etc"))),
+    )?;
     io("jail busybox", std::fs::copy("/bin/busybox", format!("{JAIL}/bin/busybox")).map(drop))?;
     io("jail hostname", std::fs::write(format!("{JAIL}/etc/hostname"), "jailed\n"))?;
     Ok(())
@@ -123,7 +126,14 @@ fn session() -> ! {
         }
     }
     let err = Command::new("/bin/workload")
-        .args(["--ids", "7005:7005", &format!("chdir:{WORK}"), "open:notes.txt", "open:/tmp/secret", "open:/nonexistent/x"])
+        .args([
+            "--ids",
+            "7005:7005",
+            &format!("chdir:{WORK}"),
+            "open:notes.txt",
+            "open:/tmp/secret",
+            "open:/nonexistent/x",
+        ])
         .args(["connect:127.0.0.1:9", "exec-n:1:/nonexistent/prog", "exec-n:1:/bin/true", "--"])
         .args(ECHO_ARGV.iter().map(|a| OsStr::from_bytes(a)))
         .exec();
@@ -148,7 +158,13 @@ impl Checks {
     }
 
     /// The event of `kind` matching `pred`, counted as a check.
-    fn find<'a>(&mut self, events: &'a [Value], what: &str, kind: &str, pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+    fn find<'a>(
+        &mut self,
+        events: &'a [Value],
+        what: &str,
+        kind: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<&'a Value> {
         let e = events.iter().find(|e| e["event"] == kind && pred(e));
         self.check(what, e.is_some(), || "no such event".into());
         e
@@ -167,7 +183,11 @@ fn run(args: &[&str]) -> Result<std::process::Output, String> {
     let t = Instant::now();
     // TRACER_DEBUG: per-program load times, the first thing to look at when a kernel
     // rejects a program.
-    let out = Command::new("/bin/tracer").args(args).env("TRACER_DEBUG", "1").output().map_err(|e| format!("run tracer: {e}"))?;
+    let out = Command::new("/bin/tracer")
+        .args(args)
+        .env("TRACER_DEBUG", "1")
+        .output()
+        .map_err(|e| format!("run tracer: {e}"))?;
     eprintln!("vm-init: tracer {} took {:.1}s, {}", args[0], t.elapsed().as_secs_f64(), out.status);
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     Ok(out)
@@ -176,7 +196,9 @@ fn run(args: &[&str]) -> Result<std::process::Output, String> {
 fn run_checks() -> Result<usize, String> {
     let mut c = Checks { n: 0, failed: Vec::new() };
     let tracefs = "/sys/kernel/tracing/events";
-    c.check("tracefs absent before the tracer runs", !std::path::Path::new(tracefs).exists(), || "already mounted".into());
+    c.check("tracefs absent before the tracer runs", !std::path::Path::new(tracefs).exists(), || {
+        "already mounted".into()
+    });
     let out = run(&["trace", "--format", "json", "--output", EVENTS, "--", "/init", "session"])?;
     c.check("the tracer mounted tracefs", std::path::Path::new(tracefs).exists(), || "no tracefs after the run".into());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -209,22 +231,57 @@ fn trace_checks(c: &mut Checks, ev: &[Value]) {
 
     // The session before it set its login UID: unset, and a number once set.
     let e = c.find(ev, "exec of the session", "exec", |e| e["argv"] == json!(["/init", "session"]));
-    c.fields("session exec", e, &[("auid", json!("unset")), ("ret", json!(0)), ("chrooted", json!(false)), ("root", json!("/"))]);
+    c.fields(
+        "session exec",
+        e,
+        &[("auid", json!("unset")), ("ret", json!(0)), ("chrooted", json!(false)), ("root", json!("/"))],
+    );
 
     // chroot(8) itself is not chrooted; the busybox it runs is, and sees its own paths.
     let e = c.find(ev, "exec of chroot", "exec", |e| e["filename"] == "/bin/chroot");
     c.fields("chroot exec", e, &root);
-    c.fields("chroot exec", e, &[("argv", json!(["/bin/chroot", JAIL, "/bin/busybox", "cat", "/etc/hostname"])), ("chrooted", json!(false)), ("root", json!("/"))]);
+    c.fields(
+        "chroot exec",
+        e,
+        &[
+            ("argv", json!(["/bin/chroot", JAIL, "/bin/busybox", "cat", "/etc/hostname"])),
+            ("chrooted", json!(false)),
+            ("root", json!("/")),
+        ],
+    );
     let e = c.find(ev, "exec in the jail", "exec", |e| e["filename"] == "/bin/busybox");
     c.fields("jailed exec", e, &root);
-    c.fields("jailed exec", e, &[("chrooted", json!(true)), ("root", json!(JAIL)), ("exe", json!(format!("{JAIL}/bin/busybox"))), ("argv", json!(["/bin/busybox", "cat", "/etc/hostname"]))]);
+    c.fields(
+        "jailed exec",
+        e,
+        &[
+            ("chrooted", json!(true)),
+            ("root", json!(JAIL)),
+            ("exe", json!(format!("{JAIL}/bin/busybox"))),
+            ("argv", json!(["/bin/busybox", "cat", "/etc/hostname"])),
+        ],
+    );
     let e = c.find(ev, "open in the jail", "open", |e| e["name"] == "/etc/hostname");
-    c.fields("jailed open", e, &[("path", json!("/etc/hostname")), ("host_path", json!(format!("{JAIL}/etc/hostname"))), ("chrooted", json!(true)), ("root", json!(JAIL)), ("error", Value::Null)]);
+    c.fields(
+        "jailed open",
+        e,
+        &[
+            ("path", json!("/etc/hostname")),
+            ("host_path", json!(format!("{JAIL}/etc/hostname"))),
+            ("chrooted", json!(true)),
+            ("root", json!(JAIL)),
+            ("error", Value::Null),
+        ],
+    );
 
     // The workload, as uid 7005: a relative open made absolute, failures with errno.
     let e = c.find(ev, "relative open", "open", |e| e["name"] == "notes.txt");
     c.fields("relative open", e, &uid7005);
-    c.fields("relative open", e, &[("path", json!(format!("{WORK}/notes.txt"))), ("error", Value::Null), ("comm", json!("workload"))]);
+    c.fields(
+        "relative open",
+        e,
+        &[("path", json!(format!("{WORK}/notes.txt"))), ("error", Value::Null), ("comm", json!("workload"))],
+    );
     let e = c.find(ev, "open of the secret", "open", |e| e["path"] == "/tmp/secret");
     c.fields("secret open", e, &uid7005);
     c.fields("secret open", e, &[("error", json!("EACCES")), ("ret", json!(-13))]);
@@ -232,13 +289,35 @@ fn trace_checks(c: &mut Checks, ev: &[Value]) {
     c.fields("missing open", e, &[("error", json!("ENOENT")), ("ret", json!(-2))]);
     let e = c.find(ev, "connect to a closed port", "connect", |e| e["port"] == 9);
     c.fields("connect", e, &uid7005);
-    c.fields("connect", e, &[("family", json!("inet")), ("address", json!("127.0.0.1")), ("error", json!("ECONNREFUSED")), ("ret", json!(-111))]);
+    c.fields(
+        "connect",
+        e,
+        &[
+            ("family", json!("inet")),
+            ("address", json!("127.0.0.1")),
+            ("error", json!("ECONNREFUSED")),
+            ("ret", json!(-111)),
+        ],
+    );
     let e = c.find(ev, "failed exec", "exec", |e| e["filename"] == "/nonexistent/prog");
     c.fields("failed exec", e, &uid7005);
-    c.fields("failed exec", e, &[("error", json!("ENOENT")), ("ret", json!(-2)), ("argv", json!(["/nonexistent/prog"])), ("comm", json!("workload"))]);
+    c.fields(
+        "failed exec",
+        e,
+        &[
+            ("error", json!("ENOENT")),
+            ("ret", json!(-2)),
+            ("argv", json!(["/nonexistent/prog"])),
+            ("comm", json!("workload")),
+        ],
+    );
     let e = c.find(ev, "exec of true", "exec", |e| e["filename"] == "/bin/true");
     c.fields("true exec", e, &uid7005);
-    c.fields("true exec", e, &[("ret", json!(0)), ("argv", json!(["/bin/true"])), ("comm", json!("true")), ("exe", json!("/bin/busybox"))]);
+    c.fields(
+        "true exec",
+        e,
+        &[("ret", json!(0)), ("argv", json!(["/bin/true"])), ("comm", json!("true")), ("exe", json!("/bin/busybox"))],
+    );
     let e = c.find(ev, "exec of echo", "exec", |e| e["filename"] == "/bin/echo");
     c.fields("echo exec", e, &uid7005);
     if let Some(e) = e {
@@ -251,7 +330,10 @@ fn trace_checks(c: &mut Checks, ev: &[Value]) {
     let after: Vec<&Value> = ev.iter().filter(|e| e["auid"] != "unset").collect();
     c.check("events after the login", after.len() >= 10, || format!("{} events", after.len()));
     for e in after {
-        let ok = e["auid"] == 7005 && e["ses"].is_u64() && e["mntns"].as_u64().is_some_and(|n| n > 0) && e["time"].as_str().is_some_and(|t| t.ends_with('Z'));
+        let ok = e["auid"] == 7005
+            && e["ses"].is_u64()
+            && e["mntns"].as_u64().is_some_and(|n| n > 0)
+            && e["time"].as_str().is_some_and(|t| t.ends_with('Z'));
         c.check("identity of every event", ok, || format!("{e}"));
     }
 }
@@ -268,14 +350,36 @@ fn report_checks(c: &mut Checks) -> Result<(), String> {
         c.check("report written", false, || format!("{REPORT} is empty"));
         return Ok(());
     };
-    let r = if r.is_array() { r.as_array().and_then(|a| a.iter().find(|u| u["auid"] == 7005)).cloned().unwrap_or(Value::Null) } else { r };
+    let r = if r.is_array() {
+        r.as_array().and_then(|a| a.iter().find(|u| u["auid"] == 7005)).cloned().unwrap_or(Value::Null)
+    } else {
+        r
+    };
     c.check("report of auid 7005", r["auid"] == 7005, || format!("{r}"));
     let has = |list: &str, f: &dyn Fn(&Value) -> bool| r[list].as_array().is_some_and(|a| a.iter().any(f));
-    c.check("report: echo command", has("commands", &|x| x["argv"][0] == "/bin/echo" && x["count"] == 1), || format!("{r}"));
-    c.check("report: failed exec", has("commands", &|x| x["argv"][0] == "/nonexistent/prog" && x["failed"] == 1), || format!("{r}"));
-    c.check("report: notes file", has("files", &|x| x["path"] == format!("{WORK}/notes.txt") && x["failed"] == 0), || format!("{r}"));
-    c.check("report: secret refused", has("files", &|x| x["path"] == "/tmp/secret" && x["failed"] == 1), || format!("{r}"));
-    c.check("report: connection", has("connections", &|x| x["address"] == "127.0.0.1" && x["port"] == 9 && x["failed"] == 1), || format!("{r}"));
-    c.check("report: syscall counts", r["syscalls"]["connect"].as_u64().is_some_and(|n| n >= 1), || format!("{}", r["syscalls"]));
+    c.check("report: echo command", has("commands", &|x| x["argv"][0] == "/bin/echo" && x["count"] == 1), || {
+        format!("{r}")
+    });
+    c.check(
+        "report: failed exec",
+        has("commands", &|x| x["argv"][0] == "/nonexistent/prog" && x["failed"] == 1),
+        || format!("{r}"),
+    );
+    c.check(
+        "report: notes file",
+        has("files", &|x| x["path"] == format!("{WORK}/notes.txt") && x["failed"] == 0),
+        || format!("{r}"),
+    );
+    c.check("report: secret refused", has("files", &|x| x["path"] == "/tmp/secret" && x["failed"] == 1), || {
+        format!("{r}")
+    });
+    c.check(
+        "report: connection",
+        has("connections", &|x| x["address"] == "127.0.0.1" && x["port"] == 9 && x["failed"] == 1),
+        || format!("{r}"),
+    );
+    c.check("report: syscall counts", r["syscalls"]["connect"].as_u64().is_some_and(|n| n >= 1), || {
+        format!("{}", r["syscalls"])
+    });
     Ok(())
 }

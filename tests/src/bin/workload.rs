@@ -43,7 +43,10 @@ fn split(b: &[u8]) -> (&[u8], &[u8]) {
 }
 
 fn num(b: &[u8]) -> u64 {
-    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| die(format!("bad number {:?}", String::from_utf8_lossy(b))))
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| die(format!("bad number {:?}", String::from_utf8_lossy(b))))
 }
 
 fn open(path: &[u8], flags: i32) {
@@ -94,7 +97,8 @@ fn unix_connect(path: &[u8], abstract_name: bool) {
 fn main() {
     let args: Vec<Vec<u8>> = std::env::args_os().skip(1).map(OsString::into_vec).collect();
     let start = Instant::now();
-    let start_wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let start_wall =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -154,13 +158,15 @@ fn main() {
                         // struct open_how { u64 flags; u64 mode; u64 resolve; }
                         let how: [u64; 3] = [libc::O_RDONLY as u64, 0, 0];
                         unsafe {
-                            let fd = libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, n.as_ptr(), how.as_ptr(), 24usize);
+                            let fd =
+                                libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, n.as_ptr(), how.as_ptr(), 24usize);
                             if fd >= 0 {
                                 libc::close(fd as i32);
                             }
                         }
                     }
-                    b"chdir" => std::env::set_current_dir(std::ffi::OsStr::from_bytes(rest)).unwrap_or_else(|e| die(format!("chdir: {e}"))),
+                    b"chdir" => std::env::set_current_dir(std::ffi::OsStr::from_bytes(rest))
+                        .unwrap_or_else(|e| die(format!("chdir: {e}"))),
                     b"exec-n" => {
                         let (n, prog) = split(rest);
                         for _ in 0..num(n) {

@@ -15,11 +15,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tracer_tests::uniq;
 pub use tracer_tests::{
     TempDir,
     netns::{Netns, ensure_packages, sh},
 };
-use tracer_tests::uniq;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 

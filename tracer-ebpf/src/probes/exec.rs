@@ -14,7 +14,10 @@ use tracer_common::{
     exec::{ARGV_MAX, ExecBody, FAILED_ARGS_MAX},
 };
 
-use super::{Syscall, current_if_traced, syscalls::{NR_EXECVE, NR_EXECVEAT}};
+use super::{
+    Syscall, current_if_traced,
+    syscalls::{NR_EXECVE, NR_EXECVEAT},
+};
 use crate::{
     kernel::{Kptr, conf, off, read},
     record::Rec,
@@ -31,7 +34,8 @@ pub fn on_failed(call: Syscall) {
 fn try_failed(call: Syscall) -> Result<(), i64> {
     let cur = current_if_traced(ENABLE_EXEC).ok_or(-1i64)?;
     // execve(filename, argv, envp); execveat(dfd, filename, argv, envp, flags)
-    let (filename, argv) = if call.nr == NR_EXECVEAT { (call.args[1], call.args[2]) } else { (call.args[0], call.args[1]) };
+    let (filename, argv) =
+        if call.nr == NR_EXECVEAT { (call.args[1], call.args[2]) } else { (call.args[0], call.args[1]) };
     let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
     rec.fill(EventKind::Exec, &cur, call.nr, call.ret, false);
     rec.set_args(call.args);

@@ -27,8 +27,8 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
         return 0;
     }
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let follow = TRACED.get_ptr(tgid).is_some()
-        || (filters & FOLLOW_TRACER_CHILDREN != 0 && tgid == conf!(tracer_tgid));
+    let follow =
+        TRACED.get_ptr(tgid).is_some() || (filters & FOLLOW_TRACER_CHILDREN != 0 && tgid == conf!(tracer_tgid));
     if !follow {
         return 0;
     }

@@ -31,10 +31,7 @@ pub(super) fn parse_ini(
         }
         let indented = raw.starts_with([' ', '\t']);
         if indented && let (Some(s), Some(k)) = (&section, &last_key) {
-            let e = out
-                .get_mut(s)
-                .and_then(|m| m.get_mut(k))
-                .expect("current key");
+            let e = out.get_mut(s).and_then(|m| m.get_mut(k)).expect("current key");
             let v = strip_inline_comment(trimmed);
             if !v.is_empty() {
                 if !e.value.is_empty() {
@@ -59,20 +56,14 @@ pub(super) fn parse_ini(
             last_key = None;
             continue;
         }
-        let sep = trimmed
-            .find(['=', ':'])
-            .ok_or_else(|| ConfigError::Syntax {
-                file: file.into(),
-                line: line_no,
-                message: format!("expected `key = value`, got {trimmed:?}"),
-            })?;
+        let sep = trimmed.find(['=', ':']).ok_or_else(|| ConfigError::Syntax {
+            file: file.into(),
+            line: line_no,
+            message: format!("expected `key = value`, got {trimmed:?}"),
+        })?;
         let key = trimmed[..sep].trim().to_string();
         if key.is_empty() {
-            return Err(ConfigError::Syntax {
-                file: file.into(),
-                line: line_no,
-                message: "empty key".into(),
-            });
+            return Err(ConfigError::Syntax { file: file.into(), line: line_no, message: "empty key".into() });
         }
         let Some(s) = &section else {
             return Err(ConfigError::Syntax {
@@ -82,14 +73,7 @@ pub(super) fn parse_ini(
             });
         };
         let value = strip_inline_comment(trimmed[sep + 1..].trim()).to_string();
-        out.get_mut(s).expect("section").insert(
-            key.clone(),
-            Entry {
-                value,
-                file: file.into(),
-                line: line_no,
-            },
-        );
+        out.get_mut(s).expect("section").insert(key.clone(), Entry { value, file: file.into(), line: line_no });
         last_key = Some(key);
     }
     Ok(())
@@ -148,9 +132,7 @@ impl Resolver<'_> {
                 out.push('%');
                 rest = a;
             } else if let Some(a) = after.strip_prefix('(') {
-                let (name, tail) = a
-                    .split_once(")s")
-                    .ok_or_else(|| format!("unterminated interpolation in {v:?}"))?;
+                let (name, tail) = a.split_once(")s").ok_or_else(|| format!("unterminated interpolation in {v:?}"))?;
                 let name = name.strip_prefix("known/").unwrap_or(name);
                 let val = if name == "__name__" {
                     self.section.to_string()

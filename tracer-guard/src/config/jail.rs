@@ -49,10 +49,7 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
     let empty = BTreeMap::new();
     let sshd = sections.get(JAIL).unwrap_or(&empty);
     let default = sections.get("DEFAULT").unwrap_or(&empty);
-    let r = Resolver {
-        sections,
-        section: JAIL,
-    };
+    let r = Resolver { sections, section: JAIL };
 
     // Names used through %(name)s are variables, not unimplemented options.
     let mut referenced = HashSet::new();
@@ -168,42 +165,29 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
                         warnings.push(Warning {
                             file: entry.file.clone(),
                             line: entry.line,
-                            message: format!(
-                                "filter `{name}` is obsolete; using sshd with mode = {}",
-                                &name[5..]
-                            ),
+                            message: format!("filter `{name}` is obsolete; using sshd with mode = {}", &name[5..]),
                         });
                         filter_mode = Some(name[5..].parse().map_err(invalid)?);
                     }
                     other => {
-                        return Err(invalid(format!(
-                            "only the sshd filter is supported, not {other:?}"
-                        )));
+                        return Err(invalid(format!("only the sshd filter is supported, not {other:?}")));
                     }
                 }
                 for p in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                     match p.split_once('=') {
-                        Some(("mode", m)) => {
-                            filter_mode = Some(m.trim().trim_matches('"').parse().map_err(invalid)?)
-                        }
+                        Some(("mode", m)) => filter_mode = Some(m.trim().trim_matches('"').parse().map_err(invalid)?),
                         Some((k, _)) => warnings.push(Warning {
                             file: entry.file.clone(),
                             line: entry.line,
-                            message: format!(
-                                "filter parameter `{}` is not implemented; ignored",
-                                k.trim()
-                            ),
+                            message: format!("filter parameter `{}` is not implemented; ignored", k.trim()),
                         }),
                         None => return Err(invalid(format!("bad filter parameter {p:?}"))),
                     }
                 }
             }
             "logpath" => {
-                let paths: Vec<PathBuf> = v
-                    .split_whitespace()
-                    .filter(|p| *p != "tail" && *p != "head")
-                    .map(PathBuf::from)
-                    .collect();
+                let paths: Vec<PathBuf> =
+                    v.split_whitespace().filter(|p| *p != "tail" && *p != "head").map(PathBuf::from).collect();
                 if paths.iter().any(|p| !p.is_absolute()) {
                     return Err(invalid(format!("{v:?}: log paths must be absolute")));
                 }
@@ -225,20 +209,14 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
                 jail.backend = b.to_string();
             }
             "chain" => {
-                if v.is_empty()
-                    || !v
-                        .bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-                {
+                if v.is_empty() || !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
                     return Err(invalid(format!("{v:?} is not a chain name")));
                 }
                 jail.chain = v.to_string();
             }
             "protocol" => {
                 if v != "tcp" {
-                    return Err(invalid(format!(
-                        "only protocol = tcp is supported for sshd, not {v:?}"
-                    )));
+                    return Err(invalid(format!("only protocol = tcp is supported for sshd, not {v:?}")));
                 }
             }
             _ => unreachable!("implemented key without handler: {key}"),
@@ -254,14 +232,10 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
             message: "custom `bantime.formula` is not supported; using the default formula".into(),
         });
     }
-    if let BanAction::Nftables { allports: true } | BanAction::Iptables { allports: true, .. } =
-        jail.banaction
-    {
+    if let BanAction::Nftables { allports: true } | BanAction::Iptables { allports: true, .. } = jail.banaction {
         jail.ports = PortSpec::All;
     }
-    if let BanAction::Iptables {
-        multiport: true, ..
-    } = jail.banaction
+    if let BanAction::Iptables { multiport: true, .. } = jail.banaction
         && jail.ports.multiport_slots() > 15
     {
         let e = keys.get("port").copied();
@@ -272,9 +246,7 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
             message: "iptables multiport allows at most 15 ports".into(),
         });
     }
-    if let BanAction::Iptables {
-        multiport: false, ..
-    } = jail.banaction
+    if let BanAction::Iptables { multiport: false, .. } = jail.banaction
         && !matches!(&jail.ports, PortSpec::List(l) if l.len() == 1)
     {
         let e = keys.get("banaction").copied();
@@ -282,8 +254,7 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
             file: e.map(|e| e.file.clone()).unwrap_or_default(),
             line: e.map(|e| e.line).unwrap_or(0),
             key: "banaction".into(),
-            message: "banaction = iptables takes a single port or range; use iptables-multiport"
-                .into(),
+            message: "banaction = iptables takes a single port or range; use iptables-multiport".into(),
         });
     }
 
@@ -292,34 +263,20 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
             continue;
         }
         let m = &sections[name];
-        let first_line = m
-            .values()
-            .map(|e| (e.file.clone(), e.line))
-            .min_by_key(|(_, l)| *l);
+        let first_line = m.values().map(|e| (e.file.clone(), e.line)).min_by_key(|(_, l)| *l);
         let (file, line) = first_line.unwrap_or_default();
-        let r = Resolver {
-            sections,
-            section: name,
-        };
-        let enabled = r
-            .raw("enabled")
-            .and_then(|e| r.expand(&e.value, 0).ok())
-            .is_some_and(|v| parse_bool(&v).unwrap_or(false));
+        let r = Resolver { sections, section: name };
+        let enabled =
+            r.raw("enabled").and_then(|e| r.expand(&e.value, 0).ok()).is_some_and(|v| parse_bool(&v).unwrap_or(false));
         let message = match name.as_str() {
-            "INCLUDES" => {
-                "[INCLUDES] is not supported: pass the files to load explicitly".to_string()
-            }
+            "INCLUDES" => "[INCLUDES] is not supported: pass the files to load explicitly".to_string(),
             "Definition" | "Init" => format!("[{name}] belongs in filter/action files; ignored"),
             _ if enabled => {
                 format!("jail [{name}] is enabled but only [sshd] is supported; it is ignored")
             }
             _ => format!("jail [{name}] is not supported; ignored"),
         };
-        warnings.push(Warning {
-            file,
-            line: line.saturating_sub(1).max(1),
-            message,
-        });
+        warnings.push(Warning { file, line: line.saturating_sub(1).max(1), message });
     }
     Ok(Config { jail, warnings })
 }

@@ -29,23 +29,11 @@ pub const JAIL: &str = "sshd";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{file}:{line}: {message}")]
-    Syntax {
-        file: String,
-        line: usize,
-        message: String,
-    },
+    Syntax { file: String, line: usize, message: String },
     #[error("{file}:{line}: {key}: {message}")]
-    Invalid {
-        file: String,
-        line: usize,
-        key: String,
-        message: String,
-    },
+    Invalid { file: String, line: usize, key: String, message: String },
 }
 
 /// A non-fatal remark about the configuration, e.g. an unimplemented key.
@@ -79,17 +67,9 @@ impl BanAction {
         };
         let allports = name.ends_with("-allports") || params.contains("type=allports");
         match name {
-            "nftables" | "nftables-multiport" | "nftables-allports" => {
-                Ok(BanAction::Nftables { allports })
-            }
-            "iptables-multiport" | "iptables-allports" => Ok(BanAction::Iptables {
-                multiport: true,
-                allports,
-            }),
-            "iptables" => Ok(BanAction::Iptables {
-                multiport: false,
-                allports,
-            }),
+            "nftables" | "nftables-multiport" | "nftables-allports" => Ok(BanAction::Nftables { allports }),
+            "iptables-multiport" | "iptables-allports" => Ok(BanAction::Iptables { multiport: true, allports }),
+            "iptables" => Ok(BanAction::Iptables { multiport: false, allports }),
             other => Err(format!(
                 "unsupported banaction {other:?} (nftables, nftables-multiport, nftables-allports, iptables-multiport, iptables, iptables-allports)"
             )),
@@ -99,9 +79,7 @@ impl BanAction {
     pub fn name(&self) -> &'static str {
         match self {
             BanAction::Nftables { .. } => "nftables",
-            BanAction::Iptables {
-                multiport: true, ..
-            } => "iptables-multiport",
+            BanAction::Iptables { multiport: true, .. } => "iptables-multiport",
             BanAction::Iptables { .. } => "iptables",
         }
     }
@@ -120,12 +98,7 @@ pub struct Increment {
 
 impl Default for Increment {
     fn default() -> Self {
-        Increment {
-            enabled: false,
-            factor: 1.0,
-            maxtime: None,
-            multipliers: Vec::new(),
-        }
+        Increment { enabled: false, factor: 1.0, maxtime: None, multipliers: Vec::new() }
     }
 }
 
@@ -175,11 +148,7 @@ impl Default for JailConfig {
 /// `/var/log/auth.log` (Debian) unless only `/var/log/secure` (Red Hat) exists.
 pub fn default_logpath() -> PathBuf {
     let secure = Path::new("/var/log/secure");
-    if !Path::new("/var/log/auth.log").exists() && secure.exists() {
-        secure.into()
-    } else {
-        "/var/log/auth.log".into()
-    }
+    if !Path::new("/var/log/auth.log").exists() && secure.exists() { secure.into() } else { "/var/log/auth.log".into() }
 }
 
 #[derive(Debug, Clone)]
@@ -193,18 +162,10 @@ pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Config, ConfigError> {
     let mut texts = Vec::new();
     for p in paths {
         let p = p.as_ref();
-        let t = std::fs::read_to_string(p).map_err(|e| ConfigError::Io {
-            path: p.display().to_string(),
-            source: e,
-        })?;
+        let t = std::fs::read_to_string(p).map_err(|e| ConfigError::Io { path: p.display().to_string(), source: e })?;
         texts.push((p.display().to_string(), t));
     }
-    parse_many(
-        &texts
-            .iter()
-            .map(|(n, t)| (n.as_str(), t.as_str()))
-            .collect::<Vec<_>>(),
-    )
+    parse_many(&texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect::<Vec<_>>())
 }
 
 /// Parses one configuration text; `file` is used in messages.

@@ -2,32 +2,19 @@ use super::*;
 
 fn err(text: &str) -> (String, usize, String, String) {
     match parse_str(text, "jail.local").unwrap_err() {
-        ConfigError::Invalid {
-            file,
-            line,
-            key,
-            message,
-        } => (file, line, key, message),
+        ConfigError::Invalid { file, line, key, message } => (file, line, key, message),
         e => panic!("unexpected {e}"),
     }
 }
 
 #[test]
 fn seed_sample_loads() {
-    let c = parse_str(
-        "[DEFAULT]\nbantime = 3600\nbanaction = iptables-multiport\n[sshd]\nenabled = true\n",
-        "jail.local",
-    )
-    .unwrap();
+    let c =
+        parse_str("[DEFAULT]\nbantime = 3600\nbanaction = iptables-multiport\n[sshd]\nenabled = true\n", "jail.local")
+            .unwrap();
     assert!(c.jail.enabled);
     assert_eq!(c.jail.bantime, 3600);
-    assert_eq!(
-        c.jail.banaction,
-        BanAction::Iptables {
-            multiport: true,
-            allports: false
-        }
-    );
+    assert_eq!(c.jail.banaction, BanAction::Iptables { multiport: true, allports: false });
     assert_eq!((c.jail.maxretry, c.jail.findtime), (5, 600));
     assert_eq!(c.jail.ports, PortSpec::ssh());
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
@@ -84,35 +71,17 @@ port = http
     assert_eq!(j.logpath, vec![PathBuf::from("/var/log/auth.log")]);
     assert_eq!(
         j.increment,
-        Increment {
-            enabled: true,
-            factor: 2.0,
-            maxtime: Some(604800),
-            multipliers: vec![1.0, 5.0, 30.0]
-        }
+        Increment { enabled: true, factor: 2.0, maxtime: Some(604800), multipliers: vec![1.0, 5.0, 30.0] }
     );
     let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
-    for want in [
-        "jail.local:9: `action`",
-        "jail.local:10: `destemail`",
-        "jail.local:11: `sendername`",
-        "jail.local:12: `mta`",
-    ] {
-        assert!(
-            w.iter().any(|x| x.starts_with(want)),
-            "missing {want} in {w:?}"
-        );
+    for want in
+        ["jail.local:9: `action`", "jail.local:10: `destemail`", "jail.local:11: `sendername`", "jail.local:12: `mta`"]
+    {
+        assert!(w.iter().any(|x| x.starts_with(want)), "missing {want} in {w:?}");
     }
     assert!(!w.iter().any(|x| x.contains("my_port")), "{w:?}");
-    assert!(
-        w.iter().any(|x| x.contains("[apache-auth] is enabled")),
-        "{w:?}"
-    );
-    assert!(
-        w.iter()
-            .any(|x| x.contains("[nginx-http-auth] is not supported")),
-        "{w:?}"
-    );
+    assert!(w.iter().any(|x| x.contains("[apache-auth] is enabled")), "{w:?}");
+    assert!(w.iter().any(|x| x.contains("[nginx-http-auth] is not supported")), "{w:?}");
 }
 
 #[test]
@@ -129,17 +98,9 @@ fn bad_values_name_file_line_key() {
     assert_eq!(err("[sshd]\nmode = silly\n").2, "mode");
     assert_eq!(err("[sshd]\nenabled = maybe\n").2, "enabled");
     assert_eq!(err("[sshd]\nport = %(undefined_var)s\n").2, "port");
-    let e = parse_str("[sshd]\nmaxretry = five\n", "jail.local")
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        e,
-        "jail.local:2: maxretry: \"five\" is not a positive integer"
-    );
-    assert!(matches!(
-        parse_str("novalue\n", "f"),
-        Err(ConfigError::Syntax { line: 1, .. })
-    ));
+    let e = parse_str("[sshd]\nmaxretry = five\n", "jail.local").unwrap_err().to_string();
+    assert_eq!(e, "jail.local:2: maxretry: \"five\" is not a positive integer");
+    assert!(matches!(parse_str("novalue\n", "f"), Err(ConfigError::Syntax { line: 1, .. })));
 }
 
 #[test]
@@ -151,11 +112,5 @@ fn multiline_and_later_file_overrides() {
     .unwrap();
     assert!(c.jail.enabled);
     assert_eq!(c.jail.bantime, -1);
-    assert_eq!(
-        c.jail.logpath,
-        vec![
-            PathBuf::from("/var/log/a.log"),
-            PathBuf::from("/var/log/b.log")
-        ]
-    );
+    assert_eq!(c.jail.logpath, vec![PathBuf::from("/var/log/a.log"), PathBuf::from("/var/log/b.log")]);
 }

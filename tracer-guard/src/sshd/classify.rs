@@ -1,9 +1,7 @@
 //! Message classification: which sshd message a line is, its address and user, and what it
 //! means for the jail in the configured [`Mode`].
 
-use super::fields::{
-    addr_after, addr_at_end, forget, from_addr_at_end, hit, strip_port, strip_preauth, user_opt,
-};
+use super::fields::{addr_after, addr_at_end, forget, from_addr_at_end, hit, strip_port, strip_preauth, user_opt};
 use super::{Hit, Kind, Mode, Role};
 use crate::addr::parse_ip;
 
@@ -19,10 +17,7 @@ pub fn classify(msg: &str, mode: Mode) -> Option<Hit> {
     if body.starts_with("Failed ") || body.starts_with("Accepted ") {
         return failed_or_accepted(body);
     }
-    if let Some(rest) = body
-        .strip_prefix("Invalid user ")
-        .or_else(|| body.strip_prefix("Illegal user "))
-    {
+    if let Some(rest) = body.strip_prefix("Invalid user ").or_else(|| body.strip_prefix("Illegal user ")) {
         // Newer sshd drops "from": "Invalid user U A port N".
         let (user, ip) = match from_addr_at_end(rest) {
             Some(v) => v,
@@ -48,9 +43,7 @@ pub fn classify(msg: &str, mode: Mode) -> Option<Hit> {
             return hit(Kind::AuthFailure, Role::Failure, Some(ip), user_opt(user));
         }
     }
-    if let Some(rest) =
-        body.strip_prefix("User not known to the underlying authentication module for ")
-    {
+    if let Some(rest) = body.strip_prefix("User not known to the underlying authentication module for ") {
         let (user, ip) = from_addr_at_end(rest).or_else(|| addr_at_end(rest))?;
         return hit(Kind::UserNotKnown, Role::Failure, Some(ip), user_opt(user));
     }
@@ -59,23 +52,13 @@ pub fn classify(msg: &str, mode: Mode) -> Option<Hit> {
     }
     if let Some(rest) = body.strip_prefix("ROOT LOGIN REFUSED FROM ") {
         let (ip, _) = addr_after(rest)?;
-        return hit(
-            Kind::RootLoginRefused,
-            Role::Failure,
-            Some(ip),
-            Some("ROOT"),
-        );
+        return hit(Kind::RootLoginRefused, Role::Failure, Some(ip), Some("ROOT"));
     }
     if let Some(rest) = body.strip_prefix("refused connect from ") {
         // "refused connect from NAME (A)": NAME is a resolved host name, take the parenthesis.
         let inner = rest.strip_suffix(')')?;
         let (_, a) = inner.rsplit_once(" (")?;
-        return hit(
-            Kind::RefusedConnect,
-            Role::Failure,
-            Some(parse_ip(a)?),
-            None,
-        );
+        return hit(Kind::RefusedConnect, Role::Failure, Some(parse_ip(a)?), None);
     }
     if let Some(rest) = body.strip_prefix("Received disconnect from ") {
         // The reason after the code is the client's text: parse forwards only.
@@ -101,21 +84,14 @@ pub fn classify(msg: &str, mode: Mode) -> Option<Hit> {
         let rest = rest.strip_suffix(" ssh2").unwrap_or(rest);
         let (user, ip) = from_addr_at_end(rest).or_else(|| addr_at_end(rest))?;
         let user = user.strip_prefix("invalid user ").unwrap_or(user);
-        return hit(
-            Kind::MaxAuthAttempts,
-            Role::Failure,
-            Some(ip),
-            user_opt(user),
-        );
+        return hit(Kind::MaxAuthAttempts, Role::Failure, Some(ip), user_opt(user));
     }
     if let Some(rest) = body.strip_prefix("Disconnecting: Too many authentication failures") {
         let user = rest.strip_prefix(" for ").filter(|u| !u.is_empty());
         // fail2ban forgets the session only on the later "Connection closed".
         return hit(Kind::TooManyAuthFailures, Role::Failure, None, user);
     }
-    if body.starts_with("Disconnecting ")
-        && body.contains(": Change of username or service not allowed: ")
-    {
+    if body.starts_with("Disconnecting ") && body.contains(": Change of username or service not allowed: ") {
         // User names appear on both sides of the address: trust only the session's address.
         return forget(hit(Kind::ChangeOfUsername, Role::Failure, None, None));
     }
@@ -138,8 +114,7 @@ pub fn classify(msg: &str, mode: Mode) -> Option<Hit> {
             }
             return None;
         }
-        if body.starts_with("Unable to negotiate a ")
-            || (body.starts_with("no matching ") && body.contains(" found:"))
+        if body.starts_with("Unable to negotiate a ") || (body.starts_with("no matching ") && body.contains(" found:"))
         {
             return hit(Kind::NoMatchingAlgorithm, Role::Failure, None, None);
         }
@@ -150,9 +125,7 @@ pub fn classify(msg: &str, mode: Mode) -> Option<Hit> {
 /// `Failed METHOD for [invalid user ]U from A port N ssh2[: KEYINFO]` and the `Accepted` twin.
 fn failed_or_accepted(body: &str) -> Option<Hit> {
     let accepted = body.starts_with("Accepted ");
-    let rest = body
-        .strip_prefix("Failed ")
-        .or_else(|| body.strip_prefix("Accepted "))?;
+    let rest = body.strip_prefix("Failed ").or_else(|| body.strip_prefix("Accepted "))?;
     let (method, rest) = rest.split_once(" for ")?;
     if method.is_empty() || method.contains(' ') {
         return None;
@@ -176,13 +149,7 @@ fn failed_or_accepted(body: &str) -> Option<Hit> {
         }
     } else {
         let invalid = core.starts_with("invalid user ");
-        (
-            core.split(' ')
-                .nth(if invalid { 2 } else { 0 })
-                .unwrap_or(""),
-            invalid,
-            None,
-        )
+        (core.split(' ').nth(if invalid { 2 } else { 0 }).unwrap_or(""), invalid, None)
     };
     let (kind, role) = if accepted {
         (Kind::Accepted, Role::Gained)
@@ -241,10 +208,7 @@ fn pam_failure(body: &str) -> Option<Hit> {
         }
     }
     let ip = ip?;
-    let user = words
-        .next()
-        .and_then(|w| w.strip_prefix("user="))
-        .filter(|u| !u.is_empty());
+    let user = words.next().and_then(|w| w.strip_prefix("user=")).filter(|u| !u.is_empty());
     hit(Kind::PamAuthFailure, Role::Helper, Some(ip), user)
 }
 
@@ -268,17 +232,10 @@ fn closed_or_disconnected(body: &str, preauth: bool, mode: Mode) -> Option<Hit> 
     if !who.is_empty() && user.is_none() {
         return None;
     }
-    let authenticating =
-        who.starts_with("invalid user ") || who.starts_with("authenticating user ");
-    let failure = preauth
-        && (mode.ddos() || (mode.extra() && authenticating && body.starts_with("Disconnected ")));
+    let authenticating = who.starts_with("invalid user ") || who.starts_with("authenticating user ");
+    let failure = preauth && (mode.ddos() || (mode.extra() && authenticating && body.starts_with("Disconnected ")));
     let role = if failure { Role::Failure } else { Role::Helper };
-    forget(hit(
-        Kind::ConnectionClosed,
-        role,
-        Some(ip),
-        user.and_then(user_opt),
-    ))
+    forget(hit(Kind::ConnectionClosed, role, Some(ip), user.and_then(user_opt)))
 }
 
 fn ddos_kind(body: &str) -> Option<Hit> {
@@ -312,20 +269,12 @@ fn ddos_kind(body: &str) -> Option<Hit> {
         let (_, tail) = rest.rsplit_once("' ")?;
         let tail = tail.strip_prefix("from ").unwrap_or(tail);
         let tail = strip_port(tail);
-        return hit(
-            Kind::BadProtocolVersion,
-            Role::Failure,
-            Some(parse_ip(tail)?),
-            None,
-        );
+        return hit(Kind::BadProtocolVersion, Role::Failure, Some(parse_ip(tail)?), None);
     }
     if body.starts_with("Read from socket failed: Connection reset by peer") {
         return forget(hit(Kind::ReadSocketFailed, Role::Failure, None, None));
     }
-    for p in [
-        "banner exchange: Connection from ",
-        "ssh_dispatch_run_fatal: Connection from ",
-    ] {
+    for p in ["banner exchange: Connection from ", "ssh_dispatch_run_fatal: Connection from "] {
         if let Some(rest) = body.strip_prefix(p) {
             let (ip, tail) = addr_after(rest)?;
             let ok = [

@@ -7,14 +7,7 @@ use super::{Hit, Kind, Role};
 use crate::addr::parse_ip;
 
 pub(super) fn hit(kind: Kind, role: Role, addr: Option<IpAddr>, user: Option<&str>) -> Option<Hit> {
-    Some(Hit {
-        kind,
-        role,
-        addr,
-        user: user.map(str::to_string),
-        forget: false,
-        method: None,
-    })
+    Some(Hit { kind, role, addr, user: user.map(str::to_string), forget: false, method: None })
 }
 
 pub(super) fn forget(mut h: Option<Hit>) -> Option<Hit> {

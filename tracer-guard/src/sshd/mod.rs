@@ -52,9 +52,7 @@ impl FromStr for Mode {
             "ddos" => Ok(Mode::Ddos),
             "extra" => Ok(Mode::Extra),
             "aggressive" => Ok(Mode::Aggressive),
-            other => Err(format!(
-                "unknown mode {other:?} (normal, ddos, extra, aggressive)"
-            )),
+            other => Err(format!("unknown mode {other:?} (normal, ddos, extra, aggressive)")),
         }
     }
 }
@@ -216,19 +214,11 @@ pub fn parse_line(line: &str, mode: Mode) -> Option<ParsedLine> {
     let line = line.trim_end_matches(['\n', '\r', '\0']);
     let (ts, pid, msg) = split_prefix(line)?;
     let msg = strip_level(msg.trim_end());
-    Some(ParsedLine {
-        pid,
-        timestamp: ts.map(str::to_string),
-        message: msg.to_string(),
-        hit: classify(msg, mode),
-    })
+    Some(ParsedLine { pid, timestamp: ts.map(str::to_string), message: msg.to_string(), hit: classify(msg, mode) })
 }
 
 /// fail2ban's `__pref`: `error: `, `fatal: `, optionally followed by `PAM: `.
 fn strip_level(msg: &str) -> &str {
-    let m = msg
-        .strip_prefix("error: ")
-        .or_else(|| msg.strip_prefix("fatal: "))
-        .unwrap_or(msg);
+    let m = msg.strip_prefix("error: ").or_else(|| msg.strip_prefix("fatal: ")).unwrap_or(msg);
     m.strip_prefix("PAM: ").unwrap_or(m)
 }

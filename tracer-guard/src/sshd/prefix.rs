@@ -70,9 +70,7 @@ fn split_rfc5424(s: &str) -> Option<(Option<&str>, Option<u32>, &str)> {
 
 /// "sshd[1234]: msg" or "sshd: msg".
 fn split_tag(s: &str) -> Option<(Option<u32>, &str)> {
-    let (tag, msg) = s
-        .split_once(": ")
-        .or_else(|| s.strip_suffix(':').map(|t| (t, "")))?;
+    let (tag, msg) = s.split_once(": ").or_else(|| s.strip_suffix(':').map(|t| (t, "")))?;
     let (name, pid) = match tag.split_once('[') {
         Some((name, p)) => {
             let p = p.strip_suffix(']')?;
@@ -85,17 +83,14 @@ fn split_tag(s: &str) -> Option<(Option<u32>, &str)> {
 
 /// "Nov 24 13:22:29" / "Nov  4 13:22:29" (optionally with a year or fraction, as some daemons write).
 fn rfc3164_ts_len(s: &str) -> Option<usize> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let b = s.as_bytes();
     if b.len() < 15 || !MONTHS.contains(&s.get(..3)?) || b[3] != b' ' {
         return None;
     }
     let day_ok = (b[4] == b' ' || b[4].is_ascii_digit()) && b[5].is_ascii_digit() && b[6] == b' ';
     let t = &b[7..15];
-    let time_ok =
-        t[2] == b':' && t[5] == b':' && [0, 1, 3, 4, 6, 7].iter().all(|&i| t[i].is_ascii_digit());
+    let time_ok = t[2] == b':' && t[5] == b':' && [0, 1, 3, 4, 6, 7].iter().all(|&i| t[i].is_ascii_digit());
     if !(day_ok && time_ok) {
         return None;
     }
@@ -117,24 +112,14 @@ fn iso_ts_len(s: &str) -> Option<usize> {
     }
     let shape = b"dddd-dd-ddTdd:dd:dd";
     for (i, &c) in shape.iter().enumerate() {
-        let ok = if c == b'd' {
-            b[i].is_ascii_digit()
-        } else {
-            b[i] == c || (c == b'T' && b[i] == b' ')
-        };
+        let ok = if c == b'd' { b[i].is_ascii_digit() } else { b[i] == c || (c == b'T' && b[i] == b' ') };
         if !ok {
             return None;
         }
     }
     let end = s.find(' ').filter(|&e| e >= 19)?;
     // If 'T' was a space the date and time are two words: find the next space.
-    let end = if b[10] == b' ' {
-        11 + s[11..].find(' ')?
-    } else {
-        end
-    };
+    let end = if b[10] == b' ' { 11 + s[11..].find(' ')? } else { end };
     let tail = &s[19..end];
-    tail.bytes()
-        .all(|c| c.is_ascii_digit() || b".+-:Z".contains(&c))
-        .then_some(end)
+    tail.bytes().all(|c| c.is_ascii_digit() || b".+-:Z".contains(&c)).then_some(end)
 }

@@ -169,7 +169,9 @@ fn file_names(files: &[PathBuf]) -> String {
 /// The jail the user named must be the configured, enabled one.
 fn check_jail(name: &str, jail: &JailConfig, files: &[PathBuf]) -> anyhow::Result<()> {
     if name != jail.name {
-        return Err(UsageError(format!("Sorry but the jail '{name}' does not exist (the only jail is '{JAIL}')")).into());
+        return Err(
+            UsageError(format!("Sorry but the jail '{name}' does not exist (the only jail is '{JAIL}')")).into()
+        );
     }
     if !jail.enabled {
         return Err(not_enabled(files));
@@ -202,12 +204,9 @@ fn status(a: StatusArgs) -> anyhow::Result<i32> {
     let Some(name) = a.jail else {
         let jails: Vec<&str> = if jail.enabled { vec![JAIL] } else { vec![] };
         match a.format {
-            Format::Text => write!(
-                out,
-                "Status\n|- Number of jail:\t{}\n`- Jail list:\t{}\n",
-                jails.len(),
-                jails.join(", ")
-            )?,
+            Format::Text => {
+                write!(out, "Status\n|- Number of jail:\t{}\n`- Jail list:\t{}\n", jails.len(), jails.join(", "))?
+            }
             Format::Json => writeln!(out, "{}", serde_json::json!({ "jails": jails }))?,
         }
         return Ok(0);

@@ -98,7 +98,8 @@ async fn live(
 ) -> anyhow::Result<(Reports, i32)> {
     let command = (!command.is_empty()).then_some(command);
     // Lean records: a report needs no ppid, creds, mount namespace or exe.
-    let opts = filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | LEAN_RECORDS, command.is_some());
+    let opts =
+        filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | LEAN_RECORDS, command.is_some());
     let mut loaded = crate::load_or_usage_error(&opts)?;
     let mut reports = Reports::new(only, true);
     // Aggregated as events arrive: the event list is never kept.
@@ -117,10 +118,7 @@ async fn live(
     // Everything the report misses: ring full, undecodable records.
     reports.lost = Some(st.lost + outcome.decode_errors);
     if st.syscount_full > 0 {
-        eprintln!(
-            "tracer: warning: {} system calls not counted (the kernel's count table is full)",
-            st.syscount_full
-        );
+        eprintln!("tracer: warning: {} system calls not counted (the kernel's count table is full)", st.syscount_full);
     }
     crate::report_totals(&outcome);
     Ok((reports, outcome.exit_code.unwrap_or(0)))

@@ -42,11 +42,12 @@ fn read_proc(pid: u32) -> Option<Proc> {
         comm.pop();
     }
     let status = fs::read_to_string(base.join("status")).unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok());
-    let auid = fs::read_to_string(base.join("loginuid")).ok().and_then(|s| s.trim().parse::<u32>().ok()).filter(|&a| a != u32::MAX);
+    let uid =
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()?.parse().ok());
+    let auid = fs::read_to_string(base.join("loginuid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|&a| a != u32::MAX);
     let mntns = fs::read_link(base.join("ns/mnt"))
         .ok()
         .and_then(|l| l.to_str()?.strip_prefix("mnt:[")?.strip_suffix(']')?.parse().ok());
@@ -70,7 +71,9 @@ pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
     let mut out = Vec::new();
     match args.format {
         Format::Text => {
-            out.extend_from_slice(format!("{:>7} {:<16} {:>6} {:>6} {:>12} ROOT\n", "PID", "COMM", "UID", "AUID", "MNTNS").as_bytes());
+            out.extend_from_slice(
+                format!("{:>7} {:<16} {:>6} {:>6} {:>12} ROOT\n", "PID", "COMM", "UID", "AUID", "MNTNS").as_bytes(),
+            );
             for p in &procs {
                 let mut comm = String::new();
                 text_escape(&mut comm, &p.comm);
@@ -79,7 +82,15 @@ pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
                 let opt = |v: Option<u32>, none: &str| v.map_or(none.to_string(), |v| v.to_string());
                 let ns = p.mntns.map_or("?".into(), |n| n.to_string());
                 out.extend_from_slice(
-                    format!("{:>7} {:<16} {:>6} {:>6} {:>12} {root}\n", p.pid, comm, opt(p.uid, "?"), opt(p.auid, "unset"), ns).as_bytes(),
+                    format!(
+                        "{:>7} {:<16} {:>6} {:>6} {:>12} {root}\n",
+                        p.pid,
+                        comm,
+                        opt(p.uid, "?"),
+                        opt(p.auid, "unset"),
+                        ns
+                    )
+                    .as_bytes(),
                 );
             }
         }
@@ -89,8 +100,13 @@ pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
                 json_str(&mut out, &p.comm);
                 let num = |v: Option<u32>, none: &str| v.map_or(none.to_string(), |v| v.to_string());
                 out.extend_from_slice(
-                    format!(",\"uid\":{},\"auid\":{},\"mntns\":{},\"root\":", num(p.uid, "null"), num(p.auid, "\"unset\""), p.mntns.map_or("null".into(), |n| n.to_string()))
-                        .as_bytes(),
+                    format!(
+                        ",\"uid\":{},\"auid\":{},\"mntns\":{},\"root\":",
+                        num(p.uid, "null"),
+                        num(p.auid, "\"unset\""),
+                        p.mntns.map_or("null".into(), |n| n.to_string())
+                    )
+                    .as_bytes(),
                 );
                 json_str(&mut out, &p.root);
                 out.extend_from_slice(format!(",\"chrooted\":{}}}\n", p.root != b"/").as_bytes());

@@ -6,12 +6,7 @@
 //! and line, and the caller prints no report at all rather than a partial one.
 //! Such a file holds no syscall counts and no lost-event count: the report says so.
 
-use std::{
-    collections::HashSet,
-    io::BufRead,
-    net::IpAddr,
-    path::Path,
-};
+use std::{collections::HashSet, io::BufRead, net::IpAddr, path::Path};
 
 use serde::Deserialize;
 use thiserror::Error;

@@ -3,7 +3,7 @@
 //! (`bytes::json_str`: bytes that are not UTF-8 become `\udcXX`). Written by hand for that
 //! encoding; entries keep the text report's order (count, then name).
 
-use super::{Reports, Tally, UserReport, command_line, sorted, sorted_syscalls, PeerKey};
+use super::{PeerKey, Reports, Tally, UserReport, command_line, sorted, sorted_syscalls};
 use crate::{bytes::json_str, event::Id};
 
 fn tally(out: &mut Vec<u8>, t: Tally) {

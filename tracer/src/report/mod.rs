@@ -35,10 +35,18 @@ impl Tally {
 pub enum Activity<'a> {
     /// argv, or the exec'd file name when argv is empty (execve with a NULL argv); `root`
     /// is the host path of the process root ("/" unless chrooted).
-    Exec { argv: &'a [Vec<u8>], filename: &'a [u8], root: &'a [u8] },
+    Exec {
+        argv: &'a [Vec<u8>],
+        filename: &'a [u8],
+        root: &'a [u8],
+    },
     /// Absolute host path (the name as given when its base directory was unknown).
-    Open { path: &'a [u8] },
-    Connect { peer: &'a Peer },
+    Open {
+        path: &'a [u8],
+    },
+    Connect {
+        peer: &'a Peer,
+    },
 }
 
 /// The report of one login UID.
@@ -105,10 +113,7 @@ impl Reports {
 
     fn user(&mut self, auid: Id) -> &mut UserReport {
         let has = self.has_syscalls;
-        self.users.entry(auid).or_insert_with(|| UserReport {
-            syscalls: has.then(BTreeMap::new),
-            ..Default::default()
-        })
+        self.users.entry(auid).or_insert_with(|| UserReport { syscalls: has.then(BTreeMap::new), ..Default::default() })
     }
 
     /// One report asked for (`--auid`): JSON gives an object, not an array.
@@ -256,7 +261,11 @@ mod tests {
         assert_eq!(u.roots.len(), 1, "only chrooted commands are listed under Roots");
         assert_eq!(u.roots[&b"/srv/jail".to_vec()], Tally { count: 1, failed: 1 });
         assert_eq!(r.users[&Id::Unset].connections[&key("127.0.0.1", 9)], Tally { count: 2, failed: 1 });
-        assert_eq!(r.users.keys().copied().collect::<Vec<_>>(), vec![Id::Set(7005), Id::Unset], "AUID order, unset last");
+        assert_eq!(
+            r.users.keys().copied().collect::<Vec<_>>(),
+            vec![Id::Set(7005), Id::Unset],
+            "AUID order, unset last"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use super::{Reports, Tally, UserReport, command_line, peer_name, sorted, sorted_
 use crate::bytes::text_escape;
 
 /// Shown instead of the syscall section for a recorded file: a wrong section would be worse.
-pub const NO_SYSCALLS: &str = "System calls made: not recorded (a `tracer trace` file has no syscall counts; only live runs count them)";
+pub const NO_SYSCALLS: &str =
+    "System calls made: not recorded (a `tracer trace` file has no syscall counts; only live runs count them)";
 
 fn entry(out: &mut String, name: &[u8], t: Tally) {
     out.push_str("   ");

@@ -131,10 +131,10 @@ fn args(ev: &Event, saddr_len: usize) -> [u64; 4] {
     }
     match &ev.detail {
         Detail::Open(o) => match ev.syscall {
-            2 => [0, o.flags.into(), o.mode.into(), 0],             // open(name, flags, mode)
-            85 => [0, o.mode.into(), 0, 0],                         // creat(name, mode)
+            2 => [0, o.flags.into(), o.mode.into(), 0], // open(name, flags, mode)
+            85 => [0, o.mode.into(), 0, 0],             // creat(name, mode)
             257 => [(o.dfd as u32).into(), 0, o.flags.into(), o.mode.into()], // openat
-            _ => [(o.dfd as u32).into(), 0, 0, 0],                  // openat2(dfd, name, how, size)
+            _ => [(o.dfd as u32).into(), 0, 0, 0],      // openat2(dfd, name, how, size)
         },
         Detail::Connect(c) => [(c.fd as u32).into(), 0, saddr_len as u64, 0],
         Detail::Exec(_) | Detail::Log(_) => [0; 4],
@@ -334,7 +334,14 @@ mod tests {
     }
 
     fn open(name: &[u8], host: &[u8], dfd: i32, flags: u32) -> Detail {
-        Detail::Open(Open { host_path: host.to_vec(), name: name.to_vec(), flags, mode: 0o644, dfd, base_unknown: false })
+        Detail::Open(Open {
+            host_path: host.to_vec(),
+            name: name.to_vec(),
+            flags,
+            mode: 0o644,
+            dfd,
+            base_unknown: false,
+        })
     }
 
     #[test]
@@ -344,7 +351,10 @@ mod tests {
         let l = lines(&ev, None, None);
         assert!(l[0].contains(" syscall=2 success=no exit=-13 a0=0 a1=0 a2=1a4 a3=0 items=1 "), "{}", l[0]);
         assert!(l[0].ends_with(" exe=(null) key=(null)"), "{}", l[0]);
-        assert_eq!(l[1], "type=PATH msg=audit(1700000000.123:5): item=0 name=2F6574632F73686120646F77 nametype=UNKNOWN cap_fe=? cap_fver=? cap_fp=? cap_fi=?");
+        assert_eq!(
+            l[1],
+            "type=PATH msg=audit(1700000000.123:5): item=0 name=2F6574632F73686120646F77 nametype=UNKNOWN cap_fe=? cap_fver=? cap_fp=? cap_fi=?"
+        );
         assert_eq!(l[2], "type=PROCTITLE msg=audit(1700000000.123:5): proctitle=(null)");
         assert_eq!(l.len(), 3, "no CWD: the cwd of an absolute open is not known");
     }
@@ -407,7 +417,12 @@ mod tests {
     fn serials_increase_and_titles_follow_exec() {
         let mut sink = AuditSink::new(Vec::new(), None);
         let exec = event(
-            Detail::Exec(Exec { filename: b"/bin/x".to_vec(), cwd: b"/".to_vec(), argv: vec![b"x".to_vec()], argv_truncated: false }),
+            Detail::Exec(Exec {
+                filename: b"/bin/x".to_vec(),
+                cwd: b"/".to_vec(),
+                argv: vec![b"x".to_vec()],
+                argv_truncated: false,
+            }),
             0,
             59,
         );

@@ -128,7 +128,11 @@ pub fn render(buf: &mut Vec<u8>, ev: &Event) {
             }
         }
         Detail::Log(l) => {
-            buf.extend_from_slice(if l.via_syslog { b",\"via\":\"syslog\"".as_slice() } else { b",\"via\":\"stderr\"" });
+            buf.extend_from_slice(if l.via_syslog {
+                b",\"via\":\"syslog\"".as_slice()
+            } else {
+                b",\"via\":\"stderr\""
+            });
             buf.extend_from_slice(b",\"data\":");
             json_str(buf, &l.data);
             field!(buf, "data_truncated", l.truncated);

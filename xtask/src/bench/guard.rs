@@ -20,7 +20,10 @@ const NETNS: &str = "tracer-bench-guard";
 pub fn run(bins: &Bins) -> anyhow::Result<GuardLatency> {
     let help = Command::new(&bins.tracer).args(["guard", "--help"]).output()?;
     if !help.status.success() {
-        return Ok(GuardLatency { samples_ms: vec![], note: Some("`tracer guard` is not available in this build".into()) });
+        return Ok(GuardLatency {
+            samples_ms: vec![],
+            note: Some("`tracer guard` is not available in this build".into()),
+        });
     }
     let dir = std::env::temp_dir().join(format!("tracer-guard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -28,7 +31,10 @@ pub fn run(bins: &Bins) -> anyhow::Result<GuardLatency> {
     let fake_sshd = dir.join("sshd");
     std::fs::copy(&bins.workload, &fake_sshd)?;
     let jail = dir.join("jail.local");
-    std::fs::write(&jail, "[sshd]\nenabled = true\nmaxretry = 1\nfindtime = 10m\nbantime = 10m\nbanaction = nftables\n")?;
+    std::fs::write(
+        &jail,
+        "[sshd]\nenabled = true\nmaxretry = 1\nfindtime = 10m\nbantime = 10m\nbanaction = nftables\n",
+    )?;
     let _ = Command::new("ip").args(["netns", "del", NETNS]).output();
     crate::util::check(Command::new("ip").args(["netns", "add", NETNS]))?;
     let mut guard = Command::new("ip")

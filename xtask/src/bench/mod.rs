@@ -73,7 +73,9 @@ pub fn summary(stderr: &str) -> (Option<u64>, Option<u64>) {
     let Some(line) = stderr.lines().rev().find(|l| l.starts_with("tracer: ") && l.contains(" lost")) else {
         return (None, None);
     };
-    let n = |suffix: &str| line.trim_start_matches("tracer: ").split(", ").find_map(|p| p.strip_suffix(suffix)?.parse().ok());
+    let n = |suffix: &str| {
+        line.trim_start_matches("tracer: ").split(", ").find_map(|p| p.strip_suffix(suffix)?.parse().ok())
+    };
     (n(" events"), n(" lost"))
 }
 
@@ -95,5 +97,9 @@ pub fn machine() -> String {
 }
 
 pub fn have(program: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {program}")]).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }

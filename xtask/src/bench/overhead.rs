@@ -154,12 +154,18 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
         }
         Mode::Trace => {
             let mut c = Command::new(&bins.tracer);
-            c.args(["trace", "--auid", &auid, "--format", "json", "--output"]).arg(&events_path).arg("--").arg(&w).args(&wargs);
+            c.args(["trace", "--auid", &auid, "--format", "json", "--output"])
+                .arg(&events_path)
+                .arg("--")
+                .arg(&w)
+                .args(&wargs);
             c
         }
         Mode::HooksOnly => {
             let mut c = Command::new(&bins.tracer);
-            c.args(["trace", "--comm", "no-such", "--format", "json", "--output", "/dev/null", "--"]).arg(&w).args(&wargs);
+            c.args(["trace", "--comm", "no-such", "--format", "json", "--output", "/dev/null", "--"])
+                .arg(&w)
+                .args(&wargs);
             c
         }
         Mode::Strace => {
@@ -185,9 +191,17 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
         crate::util::check(Command::new("auditctl").args(audit_rule("-d")))?;
         crate::util::check(Command::new("auditctl").args(["-e", "0"]).stdout(Stdio::null()))?;
     }
-    anyhow::ensure!(rc > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{} failed (status {status}): {}", mode.label(), std::fs::read_to_string(&err_path)?);
+    anyhow::ensure!(
+        rc > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{} failed (status {status}): {}",
+        mode.label(),
+        std::fs::read_to_string(&err_path)?
+    );
     let stderr = std::fs::read_to_string(&err_path)?;
-    let wl = stderr.lines().find(|l| l.starts_with("workload: ")).ok_or_else(|| anyhow::anyhow!("no workload line in {stderr}"))?;
+    let wl = stderr
+        .lines()
+        .find(|l| l.starts_with("workload: "))
+        .ok_or_else(|| anyhow::anyhow!("no workload line in {stderr}"))?;
     let mut s = Sample { wall_ns: field(wl, "elapsed_ns").unwrap_or(0) as f64, ..Default::default() };
     if matches!(mode, Mode::Report | Mode::Trace | Mode::HooksOnly) {
         let tv = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
@@ -234,11 +248,22 @@ fn report_exact(json: &str, args: &BenchArgs, file: &Path) -> bool {
 }
 
 fn audit_rule(op: &str) -> Vec<String> {
-    ["op", "always,exit", "-F", "arch=b64", "-S", "execve,openat,connect", "-F", &format!("auid={AUID}"), "-k", AUDIT_KEY]
-        .iter()
-        .enumerate()
-        .map(|(i, s)| if i == 0 { op.to_string() } else { s.to_string() })
-        .collect()
+    [
+        "op",
+        "always,exit",
+        "-F",
+        "arch=b64",
+        "-S",
+        "execve,openat,connect",
+        "-F",
+        &format!("auid={AUID}"),
+        "-k",
+        AUDIT_KEY,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, s)| if i == 0 { op.to_string() } else { s.to_string() })
+    .collect()
 }
 
 /// How audit was before the benchmark, to leave it so.
@@ -263,7 +288,10 @@ fn audit_status(key: &str) -> Option<String> {
 /// Starts auditd (Debian's defaults) when it is not running (no systemd here); audit stays
 /// disabled (-e 0) except while the auditd configuration runs.
 fn auditd_start() -> anyhow::Result<AuditState> {
-    anyhow::ensure!(super::have("auditctl") && super::have("auditd"), "auditd is not installed (cargo xtask setup installs it)");
+    anyhow::ensure!(
+        super::have("auditctl") && super::have("auditd"),
+        "auditd is not installed (cargo xtask setup installs it)"
+    );
     let was_enabled = audit_status("enabled ").unwrap_or_else(|| "0".into());
     let pid = audit_status("pid ").and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
     let mut started_daemon = None;
@@ -277,5 +305,10 @@ fn auditd_start() -> anyhow::Result<AuditState> {
 }
 
 fn auditd_lost() -> String {
-    crate::util::output("auditctl", &["-s"]).lines().find_map(|l| l.strip_prefix("lost ")).unwrap_or("?").trim().to_string()
+    crate::util::output("auditctl", &["-s"])
+        .lines()
+        .find_map(|l| l.strip_prefix("lost "))
+        .unwrap_or("?")
+        .trim()
+        .to_string()
 }

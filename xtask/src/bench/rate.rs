@@ -30,12 +30,27 @@ pub fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
     std::fs::write(&file, "x")?;
     let mut rows = Vec::new();
     for (procs, buffer_mib, stalled) in [(1, 8, false), (2, 8, false), (4, 8, false), (4, 1, false), (4, 1, true)] {
-        eprintln!("bench: rate with {procs} workload(s), {buffer_mib} MiB ring buffer{}", if stalled { ", reader stalled" } else { "" });
+        eprintln!(
+            "bench: rate with {procs} workload(s), {buffer_mib} MiB ring buffer{}",
+            if stalled { ", reader stalled" } else { "" }
+        );
         let w = format!("{} open-n:{OPENS}:{}", bins.workload.display(), file.display());
         let script = format!("{} wait", (0..procs).map(|_| format!("{w} & ")).collect::<String>());
         let output = if stalled { "/dev/stdout" } else { "/dev/null" };
         let mut child = Command::new(&bins.tracer)
-            .args(["trace", "--format", "json", "--output", output, "--buffer-size", &buffer_mib.to_string(), "--", "sh", "-c", &script])
+            .args([
+                "trace",
+                "--format",
+                "json",
+                "--output",
+                output,
+                "--buffer-size",
+                &buffer_mib.to_string(),
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
             .stdout(if stalled { Stdio::piped() } else { Stdio::null() })
             .stderr(Stdio::piped())
             .spawn()?;

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use super::{
-    BenchArgs, guard::GuardLatency, machine, median,
+    BenchArgs,
+    guard::GuardLatency,
+    machine, median,
     overhead::{Mode, Overhead},
     rate::RateRow,
 };
@@ -24,7 +26,10 @@ pub fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: &GuardL
         "\nWorkload (`tests/src/bin/workload.rs`, run as login UID 7100, uid 7100): {} open+close of one file, {} fork+exec of /bin/true, {} failed TCP connects to 127.0.0.1:9. Configurations interleaved, {} runs each; medians of the workload's own elapsed time; ratios to the untraced median of the same run.\n",
         args.opens, args.execs, args.connects, args.repeats
     );
-    let _ = writeln!(s, "| configuration | median ms | ratio | tracer CPU ms | peak RSS MiB | start→attached ms | counts exact | lost |");
+    let _ = writeln!(
+        s,
+        "| configuration | median ms | ratio | tracer CPU ms | peak RSS MiB | start→attached ms | counts exact | lost |"
+    );
     let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
     for r in &o.rows {
         let exact = match r.exact {
@@ -48,8 +53,14 @@ pub fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: &GuardL
     for n in &o.notes {
         let _ = writeln!(s, "\n- {n}");
     }
-    let _ = writeln!(s, "\nPeak RSS is `ru_maxrss` of the tracer's process (its traced children are far smaller). Start→attached is from spawning the tracer to the traced workload's first instruction: every program is attached before the command starts.\n");
-    let _ = writeln!(s, "## Sustained event rate\n\nWorkloads opening one file as fast as they can, all traced, `tracer trace --format json --output /dev/null`.\n");
+    let _ = writeln!(
+        s,
+        "\nPeak RSS is `ru_maxrss` of the tracer's process (its traced children are far smaller). Start→attached is from spawning the tracer to the traced workload's first instruction: every program is attached before the command starts.\n"
+    );
+    let _ = writeln!(
+        s,
+        "## Sustained event rate\n\nWorkloads opening one file as fast as they can, all traced, `tracer trace --format json --output /dev/null`.\n"
+    );
     let _ = writeln!(s, "| workloads | ring buffer | reader | events | lost | events + lost | seconds | events/s |");
     let _ = writeln!(s, "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
     for r in rate {
@@ -57,14 +68,29 @@ pub fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: &GuardL
         let _ = writeln!(
             s,
             "| {} | {} MiB | {reader} | {} | {} | {} | {:.2} | {:.0} |",
-            r.procs, r.buffer_mib, r.events, r.lost, r.events + r.lost, r.secs, r.rate()
+            r.procs,
+            r.buffer_mib,
+            r.events,
+            r.lost,
+            r.events + r.lost,
+            r.secs,
+            r.rate()
         );
     }
     if let Some(best) = rate.iter().filter(|r| r.lost == 0).map(|r| r.rate()).reduce(f64::max) {
-        let _ = writeln!(s, "\nHighest rate with nothing lost: {best:.0} events/s (2 cores: the traced processes and the tracer share them, so this is where the workloads, not the tracer, saturate the machine).");
+        let _ = writeln!(
+            s,
+            "\nHighest rate with nothing lost: {best:.0} events/s (2 cores: the traced processes and the tracer share them, so this is where the workloads, not the tracer, saturate the machine)."
+        );
     }
-    let _ = writeln!(s, "\nPast it — here forced by a reader that stops reading (its output a full pipe) — the kernel counts every record it could not reserve; the tracer warns as soon as the count grows and prints it in its closing line, and `events + lost` still accounts for every open: loss is never silent.\n");
-    let _ = writeln!(s, "## Guard ban latency\n\nFrom a process named `sshd` writing `Failed password ... from ADDR port N ssh2` to stderr to the guard printing `Ban ADDR` (after the nftables set holds it); `maxretry = 1`.\n");
+    let _ = writeln!(
+        s,
+        "\nPast it — here forced by a reader that stops reading (its output a full pipe) — the kernel counts every record it could not reserve; the tracer warns as soon as the count grows and prints it in its closing line, and `events + lost` still accounts for every open: loss is never silent.\n"
+    );
+    let _ = writeln!(
+        s,
+        "## Guard ban latency\n\nFrom a process named `sshd` writing `Failed password ... from ADDR port N ssh2` to stderr to the guard printing `Ban ADDR` (after the nftables set holds it); `maxretry = 1`.\n"
+    );
     if guard.samples_ms.is_empty() {
         let _ = writeln!(s, "Not measured: {}\n", guard.note.clone().unwrap_or_default());
     } else {
@@ -73,7 +99,9 @@ pub fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: &GuardL
         let max = v.iter().cloned().fold(0.0, f64::max);
         let _ = writeln!(s, "{} bans: median {med:.1} ms, max {max:.1} ms.\n", v.len());
     }
-    if let (Some(h), Some(t), Some(r)) = (find_row(o, Mode::HooksOnly), find_row(o, Mode::Trace), find_row(o, Mode::Report)) {
+    if let (Some(h), Some(t), Some(r)) =
+        (find_row(o, Mode::HooksOnly), find_row(o, Mode::Trace), find_row(o, Mode::Report))
+    {
         let _ = writeln!(s, "## What bounds the result\n");
         let _ = writeln!(
             s,
@@ -91,16 +119,35 @@ pub fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: &GuardL
     let find = |m: Mode| o.rows.iter().find(|r| r.mode == m);
     let check = |ok: bool| if ok { "met" } else { "**missed**" };
     if let Some(r) = find(Mode::Report) {
-        let _ = writeln!(s, "- `tracer report` ≤ 1.03x, 0 lost, exact counts: {:.2}x, lost {}, exact {} — {}", r.ratio, r.lost.unwrap_or(0), r.exact == Some(true), check(r.ratio <= 1.03 && r.lost == Some(0) && r.exact == Some(true)));
+        let _ = writeln!(
+            s,
+            "- `tracer report` ≤ 1.03x, 0 lost, exact counts: {:.2}x, lost {}, exact {} — {}",
+            r.ratio,
+            r.lost.unwrap_or(0),
+            r.exact == Some(true),
+            check(r.ratio <= 1.03 && r.lost == Some(0) && r.exact == Some(true))
+        );
     }
     if let Some(r) = find(Mode::Trace) {
-        let _ = writeln!(s, "- `tracer trace --format json` ≤ 1.10x, 0 lost: {:.2}x, lost {} — {}", r.ratio, r.lost.unwrap_or(0), check(r.ratio <= 1.10 && r.lost == Some(0)));
+        let _ = writeln!(
+            s,
+            "- `tracer trace --format json` ≤ 1.10x, 0 lost: {:.2}x, lost {} — {}",
+            r.ratio,
+            r.lost.unwrap_or(0),
+            check(r.ratio <= 1.10 && r.lost == Some(0))
+        );
     }
     for m in [Mode::Report, Mode::Trace] {
         if let Some(r) = find(m) {
             let rss = r.rss_mib.unwrap_or(f64::NAN);
             let att = r.attach_ms.unwrap_or(f64::NAN);
-            let _ = writeln!(s, "- {}: peak RSS ≤ 40 MiB: {rss:.1} — {}; start→attached ≤ 150 ms: {att:.0} — {}", m.label(), check(rss <= 40.0), check(att <= 150.0));
+            let _ = writeln!(
+                s,
+                "- {}: peak RSS ≤ 40 MiB: {rss:.1} — {}; start→attached ≤ 150 ms: {att:.0} — {}",
+                m.label(),
+                check(rss <= 40.0),
+                check(att <= 150.0)
+            );
         }
     }
     if !guard.samples_ms.is_empty() {

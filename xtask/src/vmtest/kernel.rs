@@ -38,7 +38,9 @@ pub fn fetch(cache: &Path, spec: &str) -> anyhow::Result<Kernel> {
                 eprintln!("xtask: no {PREFIX}{spec}*{SUFFIX} in apt; using the cached {r}");
                 r
             }
-            None => bail!("no package {PREFIX}{spec}*{SUFFIX} in apt (bookworm main and bookworm-security have 6.1 and 6.12)"),
+            None => bail!(
+                "no package {PREFIX}{spec}*{SUFFIX} in apt (bookworm main and bookworm-security have 6.1 and 6.12)"
+            ),
         },
     };
     let vmlinuz = cache.join(format!("vmlinuz-{release}"));
@@ -58,7 +60,11 @@ fn candidates(spec: &str) -> Vec<String> {
     let prefix = format!("{PREFIX}{spec}");
     let mut v: Vec<String> = output("apt-cache", &["pkgnames", &prefix])
         .lines()
-        .filter(|n| n.len() >= prefix.len() + SUFFIX.len() && n.ends_with(SUFFIX) && matches(&n[prefix.len()..n.len() - SUFFIX.len()]))
+        .filter(|n| {
+            n.len() >= prefix.len() + SUFFIX.len()
+                && n.ends_with(SUFFIX)
+                && matches(&n[prefix.len()..n.len() - SUFFIX.len()])
+        })
         .map(str::to_string)
         .collect();
     v.sort_by_key(|n| version_key(n));
@@ -93,7 +99,9 @@ fn download(cache: &Path, release: &str, vmlinuz: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
     eprintln!("xtask: downloading {package}");
     // As root, apt's download sandbox user (_apt) could not write here; it only warns.
-    check(Command::new("apt-get").args(["download", "-qq", "-o", "APT::Sandbox::User=root", &package]).current_dir(&work))?;
+    check(
+        Command::new("apt-get").args(["download", "-qq", "-o", "APT::Sandbox::User=root", &package]).current_dir(&work),
+    )?;
     let deb = std::fs::read_dir(&work)?
         .flatten()
         .map(|e| e.path())
@@ -103,7 +111,8 @@ fn download(cache: &Path, release: &str, vmlinuz: &Path) -> anyhow::Result<()> {
     check(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
     let boot = root.join("boot");
     let tmp = vmlinuz.with_extension("part");
-    std::fs::copy(boot.join(format!("vmlinuz-{release}")), &tmp).with_context(|| format!("no vmlinuz-{release} in {package}"))?;
+    std::fs::copy(boot.join(format!("vmlinuz-{release}")), &tmp)
+        .with_context(|| format!("no vmlinuz-{release} in {package}"))?;
     // The config documents what the guest kernel has built in.
     let _ = std::fs::copy(boot.join(format!("config-{release}")), cache.join(format!("config-{release}")));
     std::fs::rename(&tmp, vmlinuz)?;

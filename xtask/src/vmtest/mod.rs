@@ -27,9 +27,25 @@ fn target_dir() -> PathBuf {
 
 pub fn run(kernels: &[String], timeout: Duration) -> anyhow::Result<()> {
     anyhow::ensure!(available(), "qemu-system-x86_64 not found (cargo xtask setup installs qemu-system-x86)");
-    let kernels: Vec<String> = if kernels.is_empty() { DEFAULT_KERNELS.iter().map(|k| k.to_string()).collect() } else { kernels.to_vec() };
+    let kernels: Vec<String> =
+        if kernels.is_empty() { DEFAULT_KERNELS.iter().map(|k| k.to_string()).collect() } else { kernels.to_vec() };
     // Static (musl) binaries: the guest has no libc, only what the initramfs holds.
-    cargo(&["build", "--release", "--target", MUSL, "-p", "tracer", "-p", "tracer-tests", "--bin", "tracer", "--bin", "workload", "--bin", "vm-init"])?;
+    cargo(&[
+        "build",
+        "--release",
+        "--target",
+        MUSL,
+        "-p",
+        "tracer",
+        "-p",
+        "tracer-tests",
+        "--bin",
+        "tracer",
+        "--bin",
+        "workload",
+        "--bin",
+        "vm-init",
+    ])?;
     let bins = target_dir().join(MUSL).join("release");
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
@@ -53,7 +69,13 @@ pub fn run(kernels: &[String], timeout: Duration) -> anyhow::Result<()> {
         match boot.verdict() {
             Ok(line) => eprintln!("xtask: vm-test: {} {line} in {:.1}s", k.release, boot.elapsed.as_secs_f64()),
             Err(why) => {
-                eprintln!("xtask: vm-test: {} FAILED in {:.1}s: {why}\n--- last console lines ({}) ---\n{}\n---", k.release, boot.elapsed.as_secs_f64(), log.display(), boot.tail(60));
+                eprintln!(
+                    "xtask: vm-test: {} FAILED in {:.1}s: {why}\n--- last console lines ({}) ---\n{}\n---",
+                    k.release,
+                    boot.elapsed.as_secs_f64(),
+                    log.display(),
+                    boot.tail(60)
+                );
                 failed.push(k.release);
             }
         }

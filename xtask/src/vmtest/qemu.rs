@@ -58,7 +58,9 @@ impl Boot {
         match line {
             Some(l) if l.starts_with("PASS") => Ok(l),
             Some(l) => Err(l),
-            None if self.timed_out => Err(format!("timed out after {:.0}s with no result line", self.elapsed.as_secs_f64())),
+            None if self.timed_out => {
+                Err(format!("timed out after {:.0}s with no result line", self.elapsed.as_secs_f64()))
+            }
             None => Err("the guest stopped without a result line".into()),
         }
     }

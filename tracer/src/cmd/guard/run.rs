@@ -188,7 +188,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             let mut f = Vec::new();
             for p in &jail.logpath {
                 f.push(
-                    Follower::open(p, false).map_err(|e| UsageError(format!("cannot read logpath {}: {e}", p.display())))?,
+                    Follower::open(p, false)
+                        .map_err(|e| UsageError(format!("cannot read logpath {}: {e}", p.display())))?,
                 );
             }
             let names = jail.logpath.iter().map(|p: &PathBuf| p.display().to_string()).collect();
@@ -306,10 +307,14 @@ mod tests {
 
     #[test]
     fn one_call_is_one_message() {
-        assert_eq!(message_of(b"Failed password for root from 192.0.2.7 port 22 ssh2\r\n"),
-            b"Failed password for root from 192.0.2.7 port 22 ssh2");
         assert_eq!(
-            message_of(b"Invalid user x\nFailed password for root from 10.9.9.9 port 22 ssh2\n from 192.0.2.7 port 5\r\n"),
+            message_of(b"Failed password for root from 192.0.2.7 port 22 ssh2\r\n"),
+            b"Failed password for root from 192.0.2.7 port 22 ssh2"
+        );
+        assert_eq!(
+            message_of(
+                b"Invalid user x\nFailed password for root from 10.9.9.9 port 22 ssh2\n from 192.0.2.7 port 5\r\n"
+            ),
             b"Invalid user x Failed password for root from 10.9.9.9 port 22 ssh2  from 192.0.2.7 port 5"
         );
         assert_eq!(message_of(b"<38>Nov 24 13:22:29 sshd[7]: msg\0"), b"<38>Nov 24 13:22:29 sshd[7]: msg");
