@@ -367,6 +367,7 @@ fn relative_opens_carry_the_cwd_and_dirfd_opens_the_resolved_name() {
             &[b"chdir:".as_slice(), d].concat(),
             b"open:sub/./f",
             &[b"openat:".as_slice(), d, b"/sub:f"].concat(),
+            b"open:/etc/hostname",
         ]),
     );
     let l = lines(&t.raw);
@@ -382,6 +383,12 @@ fn relative_opens_carry_the_cwd_and_dirfd_opens_the_resolved_name() {
         l[j - 1].starts_with(b"type=SYSCALL ") && contains(l[j - 1], b" syscall=257 success=yes "),
         "no CWD for a dirfd-relative name"
     );
+    // An absolute name has its CWD record too, as audit writes one with every path.
+    let k = l
+        .iter()
+        .position(|r| r.starts_with(b"type=PATH ") && contains(r, b" name=\"/etc/hostname\" "))
+        .expect("absolute PATH");
+    assert!(l[k - 1].starts_with(b"type=CWD ") && l[k - 1].ends_with(&cwd), "{}", String::from_utf8_lossy(l[k - 1]));
     let out = audit_tool("aureport", &[os("-if"), t.log.as_os_str(), os("-f"), os("-i")]);
     assert!(contains(&out, b" sub/./f openat yes "));
     assert!(contains(&out, &[b" ".as_slice(), d, b"/sub/f openat yes "].concat()));

@@ -22,6 +22,8 @@ pub const ENABLE_SSHLOG: u32 = 1 << 4;
 /// Records carry only what reports use (ids, login, comm, root, the call's details): no
 /// ppid, creds, mount namespace or exe, four fewer pointer chases per event.
 pub const LEAN_RECORDS: u32 = 1 << 5;
+/// Opens carry the working directory even for absolute names (audit's CWD record).
+pub const WANT_CWD: u32 = 1 << 6;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -11,6 +11,9 @@ pub struct OpenBody {
     /// Host path of the directory a relative name is resolved against (cwd or dirfd);
     /// 0 when the name is absolute.
     pub base_len: u16,
+    /// Host path of the working directory when it is not already the base (`WANT_CWD`).
+    pub cwd_len: u16,
+    pub _pad: [u8; 6],
 }
 
 #[cfg(feature = "user")]

@@ -29,6 +29,8 @@ pub enum DecodeError {
     Family(u16),
 }
 
+const AT_FDCWD: i32 = -100;
+
 /// Exe paths learnt per process: the kernel sends a process's exe with its first record
 /// and with each exec, not with every record.
 const EXE_CACHE_MAX: usize = 65536;
@@ -122,6 +124,7 @@ impl Decoder {
                 let b: OpenBody = read_pod(rec, HEADER_SIZE)?;
                 let name = s.take(b.path_len as usize)?.to_vec();
                 let base = s.take(b.base_len as usize)?;
+                let cwd = s.take(b.cwd_len as usize)?;
                 let base_unknown = h.flags & F_BASE_UNKNOWN != 0 && !name.starts_with(b"/");
                 let host_path = if name.starts_with(b"/") {
                     // Absolute names of a chrooted process are relative to its root.
@@ -135,7 +138,14 @@ impl Decoder {
                 } else {
                     join(base, &name)
                 };
-                Detail::Open(Open { host_path, name, flags: b.flags, mode: b.mode, dfd: b.dfd, base_unknown })
+                let cwd = if !cwd.is_empty() {
+                    Some(cwd.to_vec())
+                } else if b.dfd == AT_FDCWD && !base.is_empty() && !name.starts_with(b"/") {
+                    Some(base.to_vec())
+                } else {
+                    None
+                };
+                Detail::Open(Open { host_path, name, flags: b.flags, mode: b.mode, dfd: b.dfd, base_unknown, cwd })
             }
             EventKind::Connect => {
                 let b: ConnectBody = read_pod(rec, HEADER_SIZE)?;
@@ -280,7 +290,7 @@ mod tests {
 
     #[test]
     fn decodes_relative_open_against_base() {
-        let body = OpenBody { flags: 0, mode: 0, dfd: -100, path_len: 8, base_len: 8 };
+        let body = OpenBody { flags: 0, mode: 0, dfd: -100, path_len: 8, base_len: 8, ..Default::default() };
         let rec = record(EventKind::Open, 0, bytes_of(&body), &[b"../a/./b", b"/tmp/dir"], 0, 0);
         let ev = Decoder::new().decode(&rec).unwrap();
         let Detail::Open(o) = ev.detail else { panic!() };
@@ -290,7 +300,7 @@ mod tests {
 
     #[test]
     fn chrooted_absolute_open_is_joined_to_root() {
-        let body = OpenBody { flags: 0, mode: 0, dfd: -100, path_len: 13, base_len: 0 };
+        let body = OpenBody { flags: 0, mode: 0, dfd: -100, path_len: 13, base_len: 0, ..Default::default() };
         let rec = record(EventKind::Open, F_CHROOTED, bytes_of(&body), &[b"/srv/jail", b"/etc/hostname"], 0, 9);
         let ev = Decoder::new().decode(&rec).unwrap();
         assert_eq!(ev.root, b"/srv/jail");

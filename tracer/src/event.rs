@@ -116,6 +116,9 @@ pub struct Open {
     pub dfd: i32,
     /// The name was relative and its base directory could not be resolved.
     pub base_unknown: bool,
+    /// Host path of the working directory, when the kernel sent it (cwd-relative names,
+    /// and every open with `--format audit`).
+    pub cwd: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

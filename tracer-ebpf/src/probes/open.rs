@@ -2,13 +2,13 @@
 //! host path of their base directory (cwd or dirfd).
 
 use tracer_common::{
-    config::ENABLE_OPEN,
+    config::{ENABLE_OPEN, WANT_CWD},
     event::{EventKind, F_BASE_UNKNOWN},
     open::OpenBody,
 };
 
 use super::{Syscall, current_if_traced, syscalls::*};
-use crate::record::Rec;
+use crate::{kernel::conf, record::Rec};
 
 const AT_FDCWD: i64 = -100;
 /// creat(2) is open(O_CREAT | O_WRONLY | O_TRUNC).
@@ -48,7 +48,13 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
             Err(_) => rec.header().flags |= F_BASE_UNKNOWN,
         }
     }
+    // audit's CWD record: the working directory, unless it already is the base.
+    let mut cwd_len = 0;
+    if conf!(enabled) & WANT_CWD != 0 && !(base_len > 0 && dfd == AT_FDCWD) {
+        cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
+    }
     let body = rec.body::<OpenBody>();
+    body.cwd_len = cwd_len;
     body.flags = flags as u32;
     body.mode = mode as u32;
     body.dfd = dfd as i32;

@@ -3,7 +3,7 @@
 use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args, ValueEnum};
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, WANT_CWD};
 
 use super::Filters;
 use crate::{
@@ -59,7 +59,11 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         TraceFormat::Audit => Box::new(AuditSink::new(out, args.key.clone())),
     };
     let command = (!args.command.is_empty()).then_some(args.command);
-    let opts = args.filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT, command.is_some());
+    let mut opts = args.filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT, command.is_some());
+    if args.format == TraceFormat::Audit {
+        // audit writes a CWD record with every path: have the kernel send the cwd.
+        opts.enabled |= WANT_CWD;
+    }
     let mut loaded = crate::load_or_usage_error(&opts)?;
     let sink_ref = std::cell::RefCell::new(&mut sink);
     let outcome = stream::run(

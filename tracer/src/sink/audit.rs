@@ -107,12 +107,16 @@ fn base_dir(resolved: &[u8], name: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// (cwd, name) for an open's CWD and PATH records. The kernel logs the name as passed
-/// and the process cwd; the tracer knows the cwd only for cwd-relative names. A name
-/// relative to a directory fd is logged resolved, as the kernel's record (the name and
-/// the unrelated cwd) would not say which file it was.
+/// and the process cwd, which `--format audit` asks the kernel programs to send with every
+/// open. A name relative to a directory fd is logged resolved, as the kernel's record (the
+/// name and the unrelated cwd) would not say which file it was.
 fn open_names(ev: &Event, o: &Open) -> (Option<Vec<u8>>, Vec<u8>) {
+    let cwd = o.cwd.as_ref().map(|c| ev.in_root(c).to_vec());
     if o.name.starts_with(b"/") || o.base_unknown {
-        return (None, o.name.clone());
+        return (cwd, o.name.clone());
+    }
+    if o.dfd == AT_FDCWD && cwd.is_some() {
+        return (cwd, o.name.clone());
     }
     if o.dfd == AT_FDCWD
         && let Some(base) = base_dir(&o.host_path, &o.name)
@@ -341,6 +345,7 @@ mod tests {
             mode: 0o644,
             dfd,
             base_unknown: false,
+            cwd: None,
         })
     }
 
