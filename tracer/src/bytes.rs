@@ -10,6 +10,13 @@ use std::fmt::Write as _;
 /// Appends `b` as a JSON string literal (quotes included).
 pub fn json_str(out: &mut Vec<u8>, b: &[u8]) {
     out.push(b'"');
+    // Most paths are plain printable ASCII: one copy, no per-char work (hot path of
+    // `trace --format json`).
+    if b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\') {
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
     for chunk in b.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
