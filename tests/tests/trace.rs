@@ -418,3 +418,32 @@ fn kernel_fields_a_kernel_lacks_degrade_to_unknown_never_a_load_failure() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("task_struct.tgid"));
 }
+
+/// `sh -c SCRIPT` in a private mount namespace, so what it mounts or hides stays there.
+fn in_private_mounts(script: &str) -> std::process::Output {
+    Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", script]).output().unwrap()
+}
+
+#[test]
+fn missing_btf_is_a_clear_error() {
+    let out = in_private_mounts(&format!(
+        "mount -t tmpfs none /sys/kernel/btf && exec {} trace -- true",
+        tracer_bin().display()
+    ));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BTF"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn tracefs_is_mounted_when_missing() {
+    // A fresh machine has no tracefs mounted: the tracer mounts it and traces.
+    let script = format!(
+        "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; \
+         test ! -e /sys/kernel/tracing/events || exit 90; \
+         {} trace --format json -- cat /etc/hostname >/dev/null || exit 91; \
+         test -d /sys/kernel/tracing/events || exit 92",
+        tracer_bin().display()
+    );
+    let out = in_private_mounts(&script);
+    assert!(out.status.success(), "status {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+}
