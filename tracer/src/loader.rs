@@ -2,11 +2,7 @@
 //! attaches them. Everything that can be wrong with the machine is checked here first so
 //! the user gets one clear error instead of a verifier dump.
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, path::PathBuf, time::Instant};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -95,8 +91,6 @@ const PROGS: &[Prog] = &[
 pub struct Loaded {
     pub ebpf: Ebpf,
     pub warnings: Vec<String>,
-    /// From the start of `load` until the last program was attached.
-    pub attach_time: Duration,
     /// `--auid`: the kernel counts its syscalls in the per-CPU array `SYSCOUNT_ONE`.
     auid: Option<u32>,
 }
@@ -214,7 +208,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
         if prog.families != 0 && opts.enabled & prog.families == 0 {
             continue;
         }
-        if use_fexit && prog.func == "raw_sys_exit" && opts.enabled & ENABLE_SYSCOUNT == 0 {
+        if use_fexit && prog.func == "raw_sys_exit" {
             continue;
         }
         let (category, name) = match prog.hook {
@@ -245,7 +239,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             eprintln!("tracer: loaded and attached {} in {:?}", prog.func, t.elapsed());
         }
     }
-    Ok(Loaded { ebpf, warnings, attach_time: start.elapsed(), auid: opts.auid })
+    Ok(Loaded { ebpf, warnings, auid: opts.auid })
 }
 
 /// (program, syscall wrapper, family) for the trampoline path.

@@ -59,7 +59,6 @@ pub fn resolve(btf: &Btf, forget: &[String]) -> Result<(Offsets, Vec<String>), S
         mount_mnt_mountpoint: get("mount", "mnt_mountpoint"),
         nsproxy_mnt_ns: get("nsproxy", "mnt_ns"),
         mnt_ns_inum: get("mnt_namespace", "ns.inum"),
-        mnt_ns_root: get("mnt_namespace", "root"),
         cred_uid: get("cred", "uid"),
         cred_gid: get("cred", "gid"),
         cred_suid: get("cred", "suid"),

@@ -21,8 +21,6 @@ pub const DRAIN_EVERY: Duration = Duration::from_millis(20);
 pub struct RunOptions {
     pub command: Option<Vec<OsString>>,
     pub duration: Option<Duration>,
-    /// Warn on stderr as soon as the kernel reports lost records.
-    pub warn_lost: bool,
     /// Look up /proc/PID/exe for processes whose exe the kernel did not send (reports,
     /// which use lean records, need none).
     pub resolve_exe: bool,
@@ -107,12 +105,11 @@ pub async fn run(
             _ = &mut deadline => break,
             _ = drain_tick.tick() => drain(ring.get_mut(), &mut out)?,
             _ = tick.tick() => {
-                if opts.warn_lost {
-                    let lost = loaded.stats()?.lost;
-                    if lost > reported_lost {
-                        eprintln!("tracer: warning: {} events lost so far (ring buffer full); raise --buffer-size", lost);
-                        reported_lost = lost;
-                    }
+                // Loss is shown as soon as it happens, not only in the closing line.
+                let lost = loaded.stats()?.lost;
+                if lost > reported_lost {
+                    eprintln!("tracer: warning: {} events lost so far (ring buffer full); raise --buffer-size", lost);
+                    reported_lost = lost;
                 }
             }
         }

@@ -7,58 +7,52 @@
 use aya_ebpf::{macros::fexit, programs::FExitContext};
 use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN};
 
-use super::{Syscall, connect, exec, open, syscalls::*};
+use super::{Syscall, syscalls::*};
 use crate::kernel::{Kptr, conf};
 
 #[inline(always)]
-fn on_exit(ctx: &FExitContext, nr: u32, family: u32) -> i32 {
+fn on_fexit(ctx: &FExitContext, nr: u32, family: u32) -> i32 {
     if conf!(enabled) & family == 0 {
         return 0;
     }
     // The wrapper's only argument is the saved user registers; then its return value.
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
-    let call = Syscall { nr, args: args_of(regs as Kptr), ret };
-    match family {
-        ENABLE_OPEN => open::on_exit(call),
-        ENABLE_CONNECT => connect::on_exit(call),
-        _ if ret < 0 => exec::on_failed(call),
-        _ => {}
-    }
+    on_exit(Syscall { nr, args: args_of(regs as Kptr), ret }, family);
     0
 }
 
 #[fexit(function = "__x64_sys_open")]
 pub fn fexit_open(ctx: FExitContext) -> i32 {
-    on_exit(&ctx, NR_OPEN, ENABLE_OPEN)
+    on_fexit(&ctx, NR_OPEN, ENABLE_OPEN)
 }
 
 #[fexit(function = "__x64_sys_creat")]
 pub fn fexit_creat(ctx: FExitContext) -> i32 {
-    on_exit(&ctx, NR_CREAT, ENABLE_OPEN)
+    on_fexit(&ctx, NR_CREAT, ENABLE_OPEN)
 }
 
 #[fexit(function = "__x64_sys_openat")]
 pub fn fexit_openat(ctx: FExitContext) -> i32 {
-    on_exit(&ctx, NR_OPENAT, ENABLE_OPEN)
+    on_fexit(&ctx, NR_OPENAT, ENABLE_OPEN)
 }
 
 #[fexit(function = "__x64_sys_openat2")]
 pub fn fexit_openat2(ctx: FExitContext) -> i32 {
-    on_exit(&ctx, NR_OPENAT2, ENABLE_OPEN)
+    on_fexit(&ctx, NR_OPENAT2, ENABLE_OPEN)
 }
 
 #[fexit(function = "__x64_sys_connect")]
 pub fn fexit_connect(ctx: FExitContext) -> i32 {
-    on_exit(&ctx, NR_CONNECT, ENABLE_CONNECT)
+    on_fexit(&ctx, NR_CONNECT, ENABLE_CONNECT)
 }
 
 #[fexit(function = "__x64_sys_execve")]
 pub fn fexit_execve(ctx: FExitContext) -> i32 {
-    on_exit(&ctx, NR_EXECVE, ENABLE_EXEC)
+    on_fexit(&ctx, NR_EXECVE, ENABLE_EXEC)
 }
 
 #[fexit(function = "__x64_sys_execveat")]
 pub fn fexit_execveat(ctx: FExitContext) -> i32 {
-    on_exit(&ctx, NR_EXECVEAT, ENABLE_EXEC)
+    on_fexit(&ctx, NR_EXECVEAT, ENABLE_EXEC)
 }

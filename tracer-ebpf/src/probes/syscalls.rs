@@ -77,8 +77,12 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     let nr = nr as u32;
     // A new child returns from clone/fork too (ret 0): one call, counted in the parent.
     let child_return = ret == 0 && matches!(nr, NR_CLONE | NR_FORK | NR_VFORK | NR_CLONE3);
+    // Read once: counting needs it for every call, the events below for theirs.
+    let mut is_compat = None;
     if conf!(enabled) & ENABLE_SYSCOUNT != 0 && !child_return {
-        syscount::count(nr, compat());
+        let c = compat();
+        is_compat = Some(c);
+        syscount::count(nr, c);
     }
     let family = match nr {
         NR_OPEN | NR_CREAT | NR_OPENAT | NR_OPENAT2 => ENABLE_OPEN,
@@ -87,14 +91,21 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
         NR_EXECVE | NR_EXECVEAT if ret < 0 => ENABLE_EXEC,
         _ => return 0,
     };
-    if conf!(enabled) & family == 0 || compat() {
+    if conf!(enabled) & family == 0 || is_compat.unwrap_or_else(compat) {
         return 0;
     }
-    let call = Syscall { nr, args: args_of(regs), ret };
+    on_exit(Syscall { nr, args: args_of(regs), ret }, family);
+    0
+}
+
+/// A watched syscall's exit, whichever hook saw it (this tracepoint or an fexit trampoline).
+#[inline(always)]
+pub fn on_exit(call: Syscall, family: u32) {
     match family {
         ENABLE_OPEN => open::on_exit(call),
         ENABLE_CONNECT => connect::on_exit(call),
-        _ => exec::on_failed(call),
+        // Successful execs are reported by sched_process_exec.
+        _ if call.ret < 0 => exec::on_failed(call),
+        _ => {}
     }
-    0
 }

@@ -1,4 +1,4 @@
-//! `tracer trace`: stream events as text or JSON lines.
+//! `tracer trace`: stream events as text, JSON lines or audit.log records.
 
 use std::{ffi::OsString, path::PathBuf};
 
@@ -7,7 +7,6 @@ use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, WANT_CWD};
 
 use super::Filters;
 use crate::{
-    loader,
     sink::{self, Sink, audit::AuditSink, json::JsonSink, text::TextSink},
     stream::{self, RunOptions},
 };
@@ -68,13 +67,12 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     let sink_ref = std::cell::RefCell::new(&mut sink);
     let outcome = stream::run(
         &mut loaded,
-        RunOptions { command, duration: args.duration, warn_lost: true, resolve_exe: true },
+        RunOptions { command, duration: args.duration, resolve_exe: true },
         |ev| sink_ref.borrow_mut().event(&ev),
         || sink_ref.borrow_mut().flush(),
     )
     .await?;
     sink.flush()?;
     crate::report_totals(&outcome);
-    let _ = loader::KernelStats::default();
     Ok(outcome.exit_code.unwrap_or(0))
 }

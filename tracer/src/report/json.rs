@@ -10,6 +10,13 @@ fn tally(out: &mut Vec<u8>, t: Tally) {
     out.extend_from_slice(format!(",\"count\":{},\"failed\":{}}}", t.count, t.failed).as_bytes());
 }
 
+/// `{"KEY": "name", "count": .., "failed": ..}`: a file or a root.
+fn named(out: &mut Vec<u8>, key: &str, name: &[u8], t: Tally) {
+    out.extend_from_slice(format!("{{\"{key}\":").as_bytes());
+    json_str(out, name);
+    tally(out, t);
+}
+
 fn list<T>(out: &mut Vec<u8>, items: impl IntoIterator<Item = T>, mut each: impl FnMut(&mut Vec<u8>, T)) {
     out.push(b'[');
     for (i, it) in items.into_iter().enumerate() {
@@ -52,11 +59,7 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
         tally(out, t);
     });
     out.extend_from_slice(b",\"files\":");
-    list(out, sorted(&u.files, |p| p.clone()), |out, (path, _, t)| {
-        out.extend_from_slice(b"{\"path\":");
-        json_str(out, &path);
-        tally(out, t);
-    });
+    list(out, sorted(&u.files, |p| p.clone()), |out, (path, _, t)| named(out, "path", &path, t));
     out.extend_from_slice(b",\"connections\":");
     list(out, sorted(&u.connections, super::peer_name), |out, (_, peer, t)| {
         out.extend_from_slice(format!("{{\"family\":\"{}\"", peer.family()).as_bytes());
@@ -70,11 +73,7 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
         tally(out, t);
     });
     out.extend_from_slice(b",\"roots\":");
-    list(out, sorted(&u.roots, |p| p.clone()), |out, (root, _, t)| {
-        out.extend_from_slice(b"{\"root\":");
-        json_str(out, &root);
-        tally(out, t);
-    });
+    list(out, sorted(&u.roots, |p| p.clone()), |out, (root, _, t)| named(out, "root", &root, t));
     out.extend_from_slice(b",\"lost_events\":");
     match lost {
         Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
