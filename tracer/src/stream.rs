@@ -104,20 +104,23 @@ pub async fn run(
             }
             _ = &mut deadline => break,
             _ = drain_tick.tick() => drain(ring.get_mut(), &mut out)?,
-            _ = tick.tick() => {
-                // Loss is shown as soon as it happens, not only in the closing line.
-                let lost = loaded.stats()?.lost;
-                if lost > reported_lost {
-                    eprintln!("tracer: warning: {} events lost so far (ring buffer full); raise --buffer-size", lost);
-                    reported_lost = lost;
-                }
-            }
+            _ = tick.tick() => warn_new_loss(loaded.stats()?.lost, &mut reported_lost),
         }
     }
     // Records committed before the command exited (or the signal) are all in the ring.
     drain(ring.get_mut(), &mut out)?;
     out.stats = loaded.stats()?;
+    // A writer blocked on a full pipe may never have reached a tick: warn here too.
+    warn_new_loss(out.stats.lost, &mut reported_lost);
     Ok(out)
+}
+
+/// Loss is shown as soon as the loop sees it, not only in the closing line.
+fn warn_new_loss(lost: u64, reported: &mut u64) {
+    if lost > *reported {
+        eprintln!("tracer: warning: {lost} events lost so far (ring buffer full); raise --buffer-size");
+        *reported = lost;
+    }
 }
 
 /// CMD as execvp(3) would find it.
