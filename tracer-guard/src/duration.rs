@@ -1,8 +1,9 @@
 //! Durations as fail2ban writes them: `600`, `10m`, `1h30m`, `1d 2h`, `0.5h`, `-1`.
 //!
-//! Units follow fail2ban's `MyTime.str2seconds`: s/sec/second(s), m/mi/min/minute(s),
-//! h/hour(s), d/day(s), w/week(s), mo/month(s) (30 days), y/yy/year(s) (365 days).
-//! A bare number is seconds; parts are summed.
+//! Units follow fail2ban's `MyTime.str2seconds`: s/ss/sec/second(s), m/mm/min/minute(s),
+//! h/hh/hour(s), d/dd/da/day(s), w/ww/wee/week(s), mo/mon/month(s) (a quarter of 3×365+366
+//! days / 12 = 30.4375 days), y/yy/yea/year(s) (365.25 days). A bare number is seconds; parts
+//! are summed.
 
 use std::fmt;
 
@@ -12,6 +13,10 @@ pub struct DurationError {
     pub input: String,
     pub reason: String,
 }
+
+const DAY: f64 = 86400.0;
+/// fail2ban's year: (365 * 3 + 366) / 4 days.
+const YEAR: f64 = 365.25 * DAY;
 
 /// Parses a duration into whole seconds (may be negative: `-1` means "forever" for bantime).
 pub fn parse_secs(input: &str) -> Result<i64, DurationError> {
@@ -53,12 +58,12 @@ pub fn parse_secs(input: &str) -> Result<i64, DurationError> {
         let unit = s[ustart..i].to_ascii_lowercase();
         let mult = match unit.as_str() {
             "" | "s" | "ss" | "sec" | "secs" | "second" | "seconds" => 1.0,
-            "m" | "mi" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "m" | "mm" | "mi" | "min" | "mins" | "minute" | "minutes" => 60.0,
             "h" | "hh" | "hour" | "hours" => 3600.0,
-            "d" | "dd" | "day" | "days" => 86400.0,
-            "w" | "ww" | "week" | "weeks" => 7.0 * 86400.0,
-            "mo" | "month" | "months" => 30.0 * 86400.0,
-            "y" | "yy" | "year" | "years" => 365.0 * 86400.0,
+            "d" | "dd" | "da" | "day" | "days" => DAY,
+            "w" | "ww" | "wee" | "week" | "weeks" => 7.0 * DAY,
+            "mo" | "mon" | "month" | "months" => YEAR / 12.0,
+            "y" | "yy" | "yea" | "year" | "years" => YEAR,
             _ => return Err(err(&format!("unknown unit {unit:?}"))),
         };
         total += num * mult;
@@ -102,8 +107,16 @@ mod tests {
         assert_eq!(parse_secs("1d 2h").unwrap(), 93600);
         assert_eq!(parse_secs("0.5h").unwrap(), 1800);
         assert_eq!(parse_secs("2 minutes").unwrap(), 120);
-        assert_eq!(parse_secs("1mo").unwrap(), 30 * 86400);
-        assert_eq!(parse_secs("1y").unwrap(), 365 * 86400);
+        // fail2ban: a month is 30.4375 days, a year 365.25 days.
+        assert_eq!(parse_secs("1mo").unwrap(), 2_629_800);
+        assert_eq!(parse_secs("2 months").unwrap(), 5_259_600);
+        assert_eq!(parse_secs("1mon").unwrap(), 2_629_800);
+        assert_eq!(parse_secs("1y").unwrap(), 31_557_600);
+        assert_eq!(parse_secs("10y").unwrap(), 315_576_000);
+        assert_eq!(parse_secs("1yea").unwrap(), 31_557_600);
+        assert_eq!(parse_secs("3da").unwrap(), 3 * 86400);
+        assert_eq!(parse_secs("2wee").unwrap(), 14 * 86400);
+        assert_eq!(parse_secs("5mm").unwrap(), 300);
         assert_eq!(parse_secs("-1").unwrap(), -1);
         assert_eq!(parse_secs(" 3600 ").unwrap(), 3600);
     }

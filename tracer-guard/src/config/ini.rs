@@ -105,6 +105,11 @@ fn builtin_var(name: &str) -> Option<&'static str> {
     })
 }
 
+/// Interpolation limits: fail2ban's own nesting limit is 10 levels.
+const MAX_DEPTH: usize = 10;
+const MAX_SUBSTITUTIONS: usize = 1000;
+const MAX_EXPANDED: usize = 64 * 1024;
+
 pub(super) struct Resolver<'a> {
     pub(super) sections: &'a Sections,
     pub(super) section: &'a str,
@@ -118,10 +123,17 @@ impl Resolver<'_> {
             .or_else(|| self.sections.get("DEFAULT").and_then(|m| m.get(key)))
     }
 
-    /// Expands `%(name)s`; `%%` is a literal percent sign.
-    pub(super) fn expand(&self, v: &str, depth: usize) -> Result<String, String> {
-        if depth > 10 {
-            return Err("interpolation nests too deeply".into());
+    /// Expands `%(name)s`; `%%` is a literal percent sign. Nesting, the number of
+    /// substitutions and the expanded size are bounded, so a small file cannot expand to
+    /// gigabytes or loop for hours (`a = %(b)s%(b)s…`, `b = %(c)s%(c)s…`, …).
+    pub(super) fn expand(&self, v: &str) -> Result<String, String> {
+        let mut budget = MAX_SUBSTITUTIONS;
+        self.expand_at(v, 0, &mut budget)
+    }
+
+    fn expand_at(&self, v: &str, depth: usize, budget: &mut usize) -> Result<String, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("interpolation nests more than {MAX_DEPTH} levels deep"));
         }
         let mut out = String::new();
         let mut rest = v;
@@ -134,10 +146,13 @@ impl Resolver<'_> {
             } else if let Some(a) = after.strip_prefix('(') {
                 let (name, tail) = a.split_once(")s").ok_or_else(|| format!("unterminated interpolation in {v:?}"))?;
                 let name = name.strip_prefix("known/").unwrap_or(name);
+                *budget = budget
+                    .checked_sub(1)
+                    .ok_or(format!("interpolation needs more than {MAX_SUBSTITUTIONS} substitutions"))?;
                 let val = if name == "__name__" {
                     self.section.to_string()
                 } else if let Some(e) = self.raw(name) {
-                    self.expand(&e.value, depth + 1)?
+                    self.expand_at(&e.value, depth + 1, budget)?
                 } else if let Some(b) = builtin_var(name) {
                     b.to_string()
                 } else {
@@ -148,6 +163,9 @@ impl Resolver<'_> {
             } else {
                 out.push('%');
                 rest = after;
+            }
+            if out.len() > MAX_EXPANDED {
+                return Err(format!("interpolation expands to more than {MAX_EXPANDED} bytes"));
             }
         }
         out.push_str(rest);

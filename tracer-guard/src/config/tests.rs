@@ -114,3 +114,27 @@ fn multiline_and_later_file_overrides() {
     assert_eq!(c.jail.bantime, -1);
     assert_eq!(c.jail.logpath, vec![PathBuf::from("/var/log/a.log"), PathBuf::from("/var/log/b.log")]);
 }
+
+#[test]
+fn interpolation_bombs_are_bounded_with_file_and_line() {
+    // Each level doubles 16 times: unbounded this is 16^8 copies of the leaf.
+    let mut text = String::from("[DEFAULT]\n");
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    for w in names.windows(2) {
+        text.push_str(&format!("{} = {}\n", w[0], format!("%({})s", w[1]).repeat(16)));
+    }
+    text.push_str("h = xxxxxxxxxxxxxxxx\n[sshd]\nenabled = true\nport = %(a)s\n");
+    assert!(text.len() < 1024, "{}", text.len());
+    let (f, l, k, m) = err(&text);
+    assert_eq!((f.as_str(), l, k.as_str()), ("jail.local", 12, "port"));
+    assert!(m.contains("interpolation"), "{m}");
+    // Empty leaves: nothing grows, but the work would; the substitution budget stops it.
+    let text = text.replace("h = xxxxxxxxxxxxxxxx", "h =");
+    let (_, l, _, m) = err(&text);
+    assert_eq!(l, 12);
+    assert!(m.contains("substitutions"), "{m}");
+    // Self reference.
+    let (_, l, k, m) = err("[sshd]\nenabled = true\nport = %(port)s\n");
+    assert_eq!((l, k.as_str()), (3, "port"));
+    assert!(m.contains("levels deep"), "{m}");
+}
