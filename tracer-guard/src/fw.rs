@@ -90,4 +90,11 @@ pub trait Firewall: Send {
     fn is_running(&self) -> bool;
     /// Addresses the firewall currently blocks.
     fn list(&self) -> Result<Vec<FwBan>, FirewallError>;
+    /// The longest timeout an element can carry (None: no limit, or no timeouts at all).
+    /// Longer bans get this much and are refreshed by the daemon before it runs out.
+    fn max_timeout(&self) -> Option<u64> {
+        None
+    }
+    /// What holds the bans, for status: `nftables table inet tracer_guard`.
+    fn describe(&self) -> String;
 }

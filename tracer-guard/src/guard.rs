@@ -1,10 +1,16 @@
 //! The running jail: [`Jail`] logic + firewall + SQLite state.
+//!
+//! A firewall failure never loses an event: the ban stays in the jail and the database, is
+//! logged (see [`Guard::take_log`]) and listed by status as not enforced, and every tick
+//! tries again. Bans longer than the firewall's largest timeout are refreshed before their
+//! element runs out.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::{BanAction, ConfigError, JailConfig};
-use crate::event::Event;
+use crate::event::{Event, Level, LogLine};
 use crate::fw::{CommandRunner, Firewall, FirewallError, FwBan};
 use crate::iptables::IptablesFirewall;
 use crate::jail::{ActiveBan, Jail, JailSettings};
@@ -12,8 +18,13 @@ use crate::nft::{DEFAULT_TABLE, NftFirewall};
 use crate::state::{Counters, DEFAULT_PATH, State, StateError};
 use crate::status::JailStatus;
 
+pub use crate::offline::{ban_via_state, status_via_state, unban_via_state};
+
 /// `File list` shown by status when lines come from the kernel capture.
 pub const KERNEL_SOURCE: &str = "kernel (eBPF)";
+
+/// A clamped element is refreshed when it has less than this left (and the ban goes on).
+const REFRESH_BEFORE: i64 = 30 * 86400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
@@ -66,44 +77,138 @@ pub fn firewall_for(jail: &JailConfig, opts: &GuardOptions) -> Box<dyn Firewall>
     }
 }
 
-fn fw_ban(ip: IpAddr, b: &ActiveBan, now: i64) -> FwBan {
-    FwBan { ip, timeout: b.remaining(now).map(|r| r.max(1) as u64) }
+/// The element for `b`, its timeout clamped to what `fw` accepts; the second value is when a
+/// clamped element runs out (None: it lasts as long as the ban).
+pub(crate) fn fw_ban(fw: &dyn Firewall, ip: IpAddr, b: &ActiveBan, now: i64) -> (FwBan, Option<i64>) {
+    let left = b.remaining(now).map(|r| r.max(1) as u64);
+    match (left, fw.max_timeout()) {
+        (Some(l), Some(max)) if l > max => (FwBan { ip, timeout: Some(max) }, Some(now + max as i64)),
+        _ => (FwBan { ip, timeout: left }, None),
+    }
 }
+
+/// Opens the state; a file that is not (or no longer) an SQLite database is moved aside to
+/// `PATH.corrupt-TIME` with a warning, and the jail starts with an empty state.
+fn open_state(path: &Path, jail: &str, now: i64, log: &mut Vec<LogLine>) -> Result<Loaded, GuardError> {
+    let load = || -> Result<Loaded, StateError> {
+        let s = State::open(path)?;
+        let bans = s.active_bans(jail, now)?;
+        let counts = s.ban_counts(jail)?;
+        Ok((s, bans, counts))
+    };
+    match load() {
+        Err(e) if e.is_corrupt() => {
+            let aside = PathBuf::from(format!("{}.corrupt-{now}", path.display()));
+            std::fs::rename(path, &aside)
+                .map_err(|io| StateError::Dir { path: path.display().to_string(), source: io })?;
+            for ext in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+            }
+            log.push(LogLine {
+                level: Level::Warning,
+                text: format!("[{jail}] {e}: moved aside to {}; starting with an empty state", aside.display()),
+            });
+            Ok(load()?)
+        }
+        r => Ok(r?),
+    }
+}
+
+type Loaded = (State, Vec<(IpAddr, ActiveBan)>, HashMap<IpAddr, u32>);
 
 pub struct Guard {
     jail: Jail,
+    cfg: JailConfig,
     fw: Box<dyn Firewall>,
     state: State,
     opts: GuardOptions,
+    /// Bans the firewall does not hold, with the last error; retried on every tick.
+    unenforced: BTreeMap<IpAddr, String>,
+    /// Lifted bans the firewall may still hold, with the last error; retried on every tick.
+    unlifted: BTreeMap<IpAddr, String>,
+    /// When each clamped element runs out (bans longer than the firewall's largest timeout).
+    clamped: HashMap<IpAddr, i64>,
+    /// Warnings and errors for the daemon's log.
+    log: Vec<LogLine>,
 }
 
 impl Guard {
     /// Opens the state, sets up the firewall and restores unexpired bans (logged as
-    /// `Restore Ban`). On error nothing was changed in the firewall unless the error is from
-    /// the firewall itself.
+    /// `Restore Ban`). A ban the firewall refuses does not stop the start: it is logged and
+    /// retried. On error nothing was changed in the firewall unless the error is from the
+    /// firewall itself.
     pub fn start(cfg: &JailConfig, opts: GuardOptions, now: i64) -> Result<(Guard, Vec<Event>), GuardError> {
-        let state = State::open(&opts.state_path)?;
+        let mut log = Vec::new();
+        let (state, active, counts) = open_state(&opts.state_path, &cfg.name, now, &mut log)?;
         let mut jail = Jail::new(JailSettings::from_config(cfg));
-        jail.set_ban_counts(state.ban_counts(&cfg.name)?);
-        let mut events = Vec::new();
-        let mut bans = Vec::new();
-        for (ip, ban) in state.active_bans(&cfg.name, now)? {
-            events.push(jail.restore_ban(ip, ban));
-            bans.push(fw_ban(ip, &ban, now));
-        }
-        let mut fw = firewall_for(cfg, &opts);
-        fw.start(&bans)?;
-        let g = Guard { jail, fw, state, opts };
+        jail.set_ban_counts(counts);
+        let events: Vec<Event> = active.iter().map(|(ip, ban)| jail.restore_ban(*ip, *ban)).collect();
+        let fw = firewall_for(cfg, &opts);
+        let mut g = Guard {
+            jail,
+            cfg: cfg.clone(),
+            fw,
+            state,
+            opts,
+            unenforced: BTreeMap::new(),
+            unlifted: BTreeMap::new(),
+            clamped: HashMap::new(),
+            log,
+        };
+        g.start_firewall(now)?;
         g.save_counters(now, true)?;
         Ok((g, events))
+    }
+
+    /// Creates the firewall objects with every current ban: all in one go, or, when the
+    /// firewall refuses that, the objects alone and then each ban on its own.
+    fn start_firewall(&mut self, now: i64) -> Result<(), GuardError> {
+        let bans: Vec<(IpAddr, ActiveBan)> = self.jail.banned().map(|(i, b)| (*i, *b)).collect();
+        let elems: Vec<(FwBan, Option<i64>)> =
+            bans.iter().map(|(ip, b)| fw_ban(self.fw.as_ref(), *ip, b, now)).collect();
+        let all: Vec<FwBan> = elems.iter().map(|(e, _)| *e).collect();
+        self.clamped.clear();
+        match self.fw.start(&all) {
+            Ok(()) => {
+                self.clamped.extend(elems.iter().filter_map(|(e, u)| u.map(|u| (e.ip, u))));
+                Ok(())
+            }
+            Err(e) if !bans.is_empty() => {
+                self.error(format!("restoring {} bans at once failed ({e}); adding them one by one", bans.len()));
+                self.fw.start(&[])?;
+                for (ip, b) in bans {
+                    self.enforce(ip, &b, now);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn jail(&self) -> &Jail {
         &self.jail
     }
 
+    pub fn config(&self) -> &JailConfig {
+        &self.cfg
+    }
+
     pub fn firewall(&self) -> &dyn Firewall {
         self.fw.as_ref()
+    }
+
+    /// Warnings and errors since the last call (firewall failures, a state moved aside).
+    pub fn take_log(&mut self) -> Vec<LogLine> {
+        std::mem::take(&mut self.log)
+    }
+
+    /// False while the firewall does not hold `ip`'s ban (see status's firewall errors).
+    pub fn is_enforced(&self, ip: &IpAddr) -> bool {
+        self.jail.is_banned(ip) && !self.unenforced.contains_key(ip)
+    }
+
+    fn error(&mut self, text: String) {
+        self.log.push(LogLine { level: Level::Error, text: format!("[{}] {text}", self.jail.settings.name) });
     }
 
     /// Feeds one log line (with the sender's pid if known) and applies resulting bans.
@@ -121,21 +226,88 @@ impl Guard {
             match e {
                 Event::Ban { ip, time, bantime, count, restored: false } => {
                     let b = ActiveBan { time: *time, bantime: *bantime, count: *count };
-                    self.state.add_ban(&self.jail.settings.name, *ip, &b)?;
-                    self.fw.ban(fw_ban(*ip, &b, now))?;
+                    if let Err(e) = self.state.add_ban(&self.jail.settings.name, *ip, &b) {
+                        self.error(format!("cannot record the ban of {ip}: {e}"));
+                    }
+                    self.enforce(*ip, &b, now);
                 }
-                Event::Unban { ip } => self.fw.unban(*ip)?,
+                Event::Unban { ip } => self.lift(*ip),
                 _ => {}
             }
         }
         Ok(())
     }
 
-    /// Expires bans (call about once a second) and picks up bans/unbans that `tracer guard
-    /// ban|unban` wrote to the state database from another process.
+    /// Puts `ip`'s ban in the firewall; a failure is logged and kept for retry and status.
+    fn enforce(&mut self, ip: IpAddr, b: &ActiveBan, now: i64) -> bool {
+        let (elem, until) = fw_ban(self.fw.as_ref(), ip, b, now);
+        self.unlifted.remove(&ip);
+        match self.fw.ban(elem) {
+            Ok(()) => {
+                self.unenforced.remove(&ip);
+                match until {
+                    Some(u) => self.clamped.insert(ip, u),
+                    None => self.clamped.remove(&ip),
+                };
+                true
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if self.unenforced.get(&ip) != Some(&msg) {
+                    self.error(format!("the firewall does not hold the ban of {ip} (retrying): {msg}"));
+                }
+                self.unenforced.insert(ip, msg);
+                false
+            }
+        }
+    }
+
+    fn lift(&mut self, ip: IpAddr) {
+        self.unenforced.remove(&ip);
+        self.clamped.remove(&ip);
+        match self.fw.unban(ip) {
+            Ok(()) => {
+                self.unlifted.remove(&ip);
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if self.unlifted.get(&ip) != Some(&msg) {
+                    self.error(format!("cannot remove {ip} from the firewall (retrying): {msg}"));
+                }
+                self.unlifted.insert(ip, msg);
+            }
+        }
+    }
+
+    /// Retries what the firewall refused and refreshes clamped elements before they run out.
+    fn repair(&mut self, now: i64) {
+        let mut redo: Vec<IpAddr> = self.unenforced.keys().copied().collect();
+        redo.extend(self.clamped.iter().filter(|(_, until)| **until - now < REFRESH_BEFORE).map(|(ip, _)| *ip));
+        for ip in redo {
+            let ban = self.jail.banned().find(|(i, _)| **i == ip).map(|(_, b)| *b);
+            match ban {
+                Some(b) => {
+                    self.enforce(ip, &b, now);
+                }
+                None => {
+                    self.unenforced.remove(&ip);
+                    self.clamped.remove(&ip);
+                }
+            }
+        }
+        let unlifted: Vec<IpAddr> = self.unlifted.keys().copied().filter(|ip| !self.jail.is_banned(ip)).collect();
+        for ip in unlifted {
+            self.lift(ip);
+        }
+    }
+
+    /// Expires bans (call about once a second), retries firewall failures and picks up bans
+    /// and unbans that `tracer guard ban|unban` wrote to the state database while no daemon
+    /// ran the jail.
     pub fn tick(&mut self, now: i64) -> Result<Vec<Event>, GuardError> {
         let mut events = self.jail.tick(now);
         self.apply(&events, now)?;
+        self.repair(now);
         let name = self.jail.settings.name.clone();
         let active = self.state.active_bans(&name, now)?;
         for (ip, ban) in &active {
@@ -145,7 +317,7 @@ impl Guard {
                     *restored = false;
                 }
                 self.jail.total_banned += 1;
-                self.fw.ban(fw_ban(*ip, ban, now))?;
+                self.enforce(*ip, ban, now);
                 events.push(e);
             }
         }
@@ -153,7 +325,7 @@ impl Guard {
             self.jail.banned().map(|(ip, _)| *ip).filter(|ip| !active.iter().any(|(a, _)| a == ip)).collect();
         for ip in lifted {
             if let Some(e) = self.jail.unban(ip) {
-                self.fw.unban(ip)?;
+                self.lift(ip);
                 events.push(e);
             }
         }
@@ -176,21 +348,53 @@ impl Guard {
         let ip = crate::addr::normalize(ip);
         self.state.lift(&self.jail.settings.name, ip, now)?;
         let e = self.jail.unban(ip);
-        self.fw.unban(ip)?;
+        self.lift(ip);
         Ok(e)
+    }
+
+    /// Applies a new configuration (SIGHUP, like `fail2ban-client reload`) without dropping
+    /// current bans or failures: new settings count from the next line on. When the firewall
+    /// settings changed, the firewall objects are rebuilt with every current ban. On error
+    /// the old configuration stays in force.
+    pub fn reload(&mut self, cfg: &JailConfig, now: i64) -> Result<(), GuardError> {
+        let old = &self.cfg;
+        if (&cfg.banaction, &cfg.ports, &cfg.chain) != (&old.banaction, &old.ports, &old.chain) {
+            let same_nft =
+                matches!((old.banaction, cfg.banaction), (BanAction::Nftables { .. }, BanAction::Nftables { .. }));
+            let mut fw = firewall_for(cfg, &self.opts);
+            if same_nft {
+                // The new table replaces the old one in one transaction.
+                std::mem::swap(&mut self.fw, &mut fw);
+            } else {
+                self.fw.stop()?;
+                self.fw = fw;
+            }
+            self.unenforced.clear();
+            self.unlifted.clear();
+            self.start_firewall(now)?;
+        }
+        self.jail.settings = JailSettings::from_config(cfg);
+        self.cfg = cfg.clone();
+        Ok(())
     }
 
     pub fn status(&self) -> JailStatus {
         let mut banned: Vec<(IpAddr, ActiveBan)> = self.jail.banned().map(|(i, b)| (*i, *b)).collect();
         banned.sort_by_key(|(ip, b)| (b.time, *ip));
+        let mut errors: Vec<String> =
+            self.unenforced.iter().map(|(ip, e)| format!("ban of {ip} not enforced: {e}")).collect();
+        errors.extend(self.unlifted.iter().map(|(ip, e)| format!("{ip} not removed: {e}")));
         JailStatus {
             jail: self.jail.settings.name.clone(),
             currently_failed: self.jail.currently_failed() as u64,
             total_failed: self.jail.total_failed,
             file_list: self.opts.file_list.clone(),
             currently_banned: banned.len() as u64,
-            total_banned: self.jail.total_banned,
+            total_banned: self.jail.total_banned.max(banned.len() as u64),
             banned: banned.into_iter().map(|(ip, _)| ip).collect(),
+            daemon: None,
+            firewall: self.fw.describe(),
+            firewall_errors: errors,
         }
     }
 
@@ -220,60 +424,4 @@ impl Guard {
         self.save_counters(now, false)?;
         Ok(events)
     }
-}
-
-/// `tracer guard ban IP` from another process: records the ban and, if the jail's firewall
-/// objects exist (daemon running), applies it at once; the daemon adopts it on its next tick.
-pub fn ban_via_state(cfg: &JailConfig, opts: &GuardOptions, ip: IpAddr, now: i64) -> Result<Event, GuardError> {
-    let ip = crate::addr::normalize(ip);
-    let state = State::open(&opts.state_path)?;
-    if state.active_bans(&cfg.name, now)?.iter().any(|(a, _)| *a == ip) {
-        return Ok(Event::AlreadyBanned { ip });
-    }
-    let prev = state.ban_counts(&cfg.name)?.get(&ip).copied().unwrap_or(0);
-    let bantime = JailSettings::from_config(cfg).ban_time(prev);
-    let ban = ActiveBan { time: now, bantime, count: prev + 1 };
-    let mut fw = firewall_for(cfg, opts);
-    if fw.is_running() {
-        fw.ban(fw_ban(ip, &ban, now))?;
-    }
-    state.add_ban(&cfg.name, ip, &ban)?;
-    Ok(Event::Ban { ip, time: now, bantime, count: ban.count, restored: false })
-}
-
-/// `tracer guard unban IP` from another process.
-pub fn unban_via_state(
-    cfg: &JailConfig,
-    opts: &GuardOptions,
-    ip: IpAddr,
-    now: i64,
-) -> Result<Option<Event>, GuardError> {
-    let ip = crate::addr::normalize(ip);
-    let state = State::open(&opts.state_path)?;
-    let was = state.lift(&cfg.name, ip, now)?;
-    let mut fw = firewall_for(cfg, opts);
-    if fw.is_running() {
-        fw.unban(ip)?;
-    }
-    Ok(was.then_some(Event::Unban { ip }))
-}
-
-/// `tracer guard status` from another process: counters the daemon saved plus the active bans.
-pub fn status_via_state(cfg: &JailConfig, opts: &GuardOptions, now: i64) -> Result<JailStatus, GuardError> {
-    let state = State::open(&opts.state_path)?;
-    let c = state.counters(&cfg.name)?.unwrap_or_default();
-    let bans = state.active_bans(&cfg.name, now)?;
-    Ok(JailStatus {
-        jail: cfg.name.clone(),
-        currently_failed: if c.running { c.currently_failed } else { 0 },
-        total_failed: c.total_failed,
-        file_list: if c.file_list.is_empty() {
-            opts.file_list.clone()
-        } else {
-            c.file_list.lines().map(String::from).collect()
-        },
-        currently_banned: bans.len() as u64,
-        total_banned: c.total_banned,
-        banned: bans.into_iter().map(|(ip, _)| ip).collect(),
-    })
 }

@@ -140,6 +140,10 @@ impl Firewall for IptablesFirewall {
         self.ipt(true, &["-n", "-L", &self.chain]).is_ok()
     }
 
+    fn describe(&self) -> String {
+        format!("iptables chain {}", self.chain)
+    }
+
     fn list(&self) -> Result<Vec<FwBan>, FirewallError> {
         let mut out = Vec::new();
         for v4 in [true, false] {

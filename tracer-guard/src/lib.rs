@@ -15,6 +15,7 @@ pub mod guard;
 pub mod iptables;
 pub mod jail;
 pub mod nft;
+mod offline;
 pub mod ports;
 pub mod sshd;
 pub mod state;
@@ -26,8 +27,9 @@ pub use event::{Event, Level, LogLine};
 pub use fw::{CommandRunner, Firewall, FirewallError, FwBan};
 pub use guard::{Guard, GuardError, GuardOptions};
 pub use jail::{Jail, JailSettings};
+pub use offline::Offline;
 pub use sshd::{Kind, Mode, Role};
-pub use status::JailStatus;
+pub use status::{DaemonInfo, JailStatus};
 
 /// Seconds since the Unix epoch, the time unit of this crate.
 pub fn now() -> i64 {

@@ -10,6 +10,10 @@ use crate::ports::PortSpec;
 
 pub const DEFAULT_TABLE: &str = "tracer_guard";
 
+/// The longest element timeout nft accepts (`timeout 100000000s` is "value too large").
+/// Longer and permanent-by-increment bans carry this and are refreshed by `Guard::tick`.
+pub const MAX_TIMEOUT: u64 = 99_999_999;
+
 #[derive(Debug, Clone)]
 pub struct NftFirewall {
     runner: CommandRunner,
@@ -45,7 +49,7 @@ impl NftFirewall {
     fn element(b: &FwBan) -> String {
         match b.timeout {
             // The kernel rejects a zero timeout; a ban with under a second left gets one second.
-            Some(t) => format!("{} timeout {}s", b.ip, t.max(1)),
+            Some(t) => format!("{} timeout {}s", b.ip, t.clamp(1, MAX_TIMEOUT)),
             None => b.ip.to_string(),
         }
     }
@@ -143,6 +147,14 @@ impl Firewall for NftFirewall {
 
     fn is_running(&self) -> bool {
         self.runner.ok("nft", &["list", "table", "inet", &self.table])
+    }
+
+    fn max_timeout(&self) -> Option<u64> {
+        Some(MAX_TIMEOUT)
+    }
+
+    fn describe(&self) -> String {
+        format!("nftables table inet {}", self.table)
     }
 
     fn list(&self) -> Result<Vec<FwBan>, FirewallError> {

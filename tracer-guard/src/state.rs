@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use crate::jail::ActiveBan;
 
@@ -17,6 +17,14 @@ pub enum StateError {
     Db { path: String, source: rusqlite::Error },
     #[error("state directory {path}: {source}")]
     Dir { path: String, source: std::io::Error },
+}
+
+impl StateError {
+    /// The file is not an SQLite database, or a damaged one: move it aside and start afresh.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StateError::Db { source: rusqlite::Error::SqliteFailure(e, _), .. }
+            if matches!(e.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt))
+    }
 }
 
 /// Counters written by the running daemon.
@@ -88,6 +96,44 @@ impl State {
             )
             .map(|_| ())
             .map_err(|e| self.db(e))
+    }
+
+    /// Records a ban of `ip` made by `make(previous ban count)` unless `ip` has an active one
+    /// (then None). One IMMEDIATE transaction: concurrent `tracer guard ban` of one address
+    /// store one row.
+    pub fn add_ban_unless_active(
+        &mut self,
+        jail: &str,
+        ip: IpAddr,
+        now: i64,
+        make: impl FnOnce(u32) -> ActiveBan,
+    ) -> Result<Option<ActiveBan>, StateError> {
+        let path = self.path.clone();
+        let e = |e| Self::err(&path, e);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
+        let ips = ip.to_string();
+        let active: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM bans WHERE jail = ?1 AND ip = ?2 AND lifted IS NULL
+                 AND (bantime < 0 OR timeofban + bantime > ?3)",
+                params![jail, ips, now],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        if active > 0 {
+            return Ok(None);
+        }
+        let prev: Option<u32> = tx
+            .query_row("SELECT MAX(bancount) FROM bans WHERE jail = ?1 AND ip = ?2", params![jail, ips], |r| r.get(0))
+            .map_err(e)?;
+        let ban = make(prev.unwrap_or(0));
+        tx.execute(
+            "INSERT INTO bans (jail, ip, timeofban, bantime, bancount) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![jail, ips, ban.time, ban.bantime, ban.count],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(Some(ban))
     }
 
     /// Marks `ip`'s current bans as lifted at `now`; returns whether one was active.

@@ -11,7 +11,7 @@ use tracer_guard::config::parse_str;
 use tracer_guard::guard::{ban_via_state, status_via_state, unban_via_state};
 use tracer_guard::nft::NftFirewall;
 use tracer_guard::ports::PortSpec;
-use tracer_guard::{Event, Guard, GuardOptions, JailConfig, now};
+use tracer_guard::{Event, Guard, GuardOptions, JailConfig, Offline, now};
 
 fn cfg(text: &str) -> JailConfig {
     let c = parse_str(&format!("[sshd]\nenabled = true\nignoreself = false\n{text}"), "jail.local").unwrap();
@@ -196,7 +196,7 @@ fn ban_and_unban_from_another_process_reach_the_daemon() {
     let t = now();
     let (mut g, _) = Guard::start(&c, o.clone(), t).unwrap();
     let e = ban_via_state(&c, &o, ip("192.0.2.50"), t).unwrap();
-    assert!(matches!(e, Event::Ban { bantime: 3600, .. }));
+    assert!(matches!(e, Offline::Applied { event: Event::Ban { bantime: 3600, .. }, .. }), "{e:?}");
     assert!(nft(&ns).elements().unwrap().iter().any(|e| e.ip == ip("192.0.2.50")), "applied at once");
     let ev = g.tick(t + 1).unwrap();
     assert_eq!(bans(&ev), vec![ip("192.0.2.50")], "daemon adopts it");

@@ -1,9 +1,11 @@
 //! `tracer guard`: fail2ban's sshd jail fed by sshd's messages captured in the kernel (or
 //! by auth.log), enforced with nftables or iptables. The jail itself is the `tracer-guard`
 //! library; this module is its command line: `run` (the daemon, in `guard/run.rs`),
-//! `status`, `ban`, `unban` (through the state database, like `fail2ban-client`) and
+//! `status`, `ban`, `unban` (through the running daemon's control socket, like
+//! `fail2ban-client`; with no daemon, the state database and the firewall directly) and
 //! `test-log` (like `fail2ban-regex`).
 
+mod control;
 mod run;
 
 use std::{
@@ -14,13 +16,15 @@ use std::{
 
 use clap::{Args, Subcommand, ValueEnum};
 use tracer_guard::{
-    GuardError, GuardOptions, JailConfig, Mode,
+    GuardError, GuardOptions, JailConfig, JailSettings, Mode, Offline,
     config::{self, JAIL},
     guard::{self as g, KERNEL_SOURCE},
     now,
     state::DEFAULT_PATH,
     testlog,
 };
+
+use control::{Reply, Request};
 
 use crate::UsageError;
 
@@ -77,6 +81,9 @@ pub struct BanArgs {
     pub jail: String,
     /// IPv4 or IPv6 address.
     pub ip: String,
+    /// Ban even an address that `ignoreip`/`ignoreself` exempts (refused otherwise).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -213,6 +220,10 @@ fn status(a: StatusArgs) -> anyhow::Result<i32> {
     };
     check_jail(&name, &jail, &files)?;
     let mut opts = options(&a.common);
+    let req = Request::Status { jail: name, json: a.format == Format::Json };
+    if let Some(r) = control::call(&opts.nft_table, &req)? {
+        return Ok(print_reply(r));
+    }
     opts.file_list = vec![KERNEL_SOURCE.into()];
     let st = g::status_via_state(&jail, &opts, now()).map_err(runtime)?;
     match a.format {
@@ -222,22 +233,62 @@ fn status(a: StatusArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Prints what the daemon answered; its exit status is the command's.
+fn print_reply(r: Reply) -> i32 {
+    print!("{}", r.stdout);
+    if !r.stderr.is_empty() {
+        eprintln!("tracer: {}", r.stderr);
+    }
+    r.code
+}
+
+/// `ban`/`unban`: through the daemon when one runs the jail here; else the state database and,
+/// only if its objects exist, the firewall, saying so. A ban nothing would enforce is refused.
 fn ban(a: BanArgs, ban: bool) -> anyhow::Result<i32> {
     let (jail, files) = load_config(&a.common.config, true)?;
     check_jail(&a.jail, &jail, &files)?;
     let ip: IpAddr = tracer_guard::addr::parse_ip(a.ip.trim())
         .ok_or_else(|| UsageError(format!("'{}' is not an IP address", a.ip)))?;
     let opts = options(&a.common);
-    let line = if ban {
-        g::ban_via_state(&jail, &opts, ip, now()).map_err(runtime)?.log_line(&jail.name).to_string()
-    } else {
-        match g::unban_via_state(&jail, &opts, ip, now()).map_err(runtime)? {
+    let req = match ban {
+        true => Request::Ban { jail: a.jail.clone(), ip, force: a.force },
+        false => Request::Unban { jail: a.jail.clone(), ip },
+    };
+    if let Some(r) = control::call(&opts.nft_table, &req)? {
+        return Ok(print_reply(r));
+    }
+    let t = now();
+    if !ban {
+        let line = match g::unban_via_state(&jail, &opts, ip, t).map_err(runtime)? {
             Some(e) => e.log_line(&jail.name).to_string(),
             None => format!("{:<8}[{}] {ip} is not banned", "NOTICE", jail.name),
+        };
+        println!("{line}");
+        eprintln!(
+            "tracer: no guard daemon runs this jail: lifted in {} and the firewall directly",
+            a.common.state.display()
+        );
+        return Ok(0);
+    }
+    if !a.force
+        && let Some(why) = run::ignored(&JailSettings::from_config(&jail), &ip)
+    {
+        return Err(UsageError(why).into());
+    }
+    match g::ban_via_state(&jail, &opts, ip, t).map_err(runtime)? {
+        Offline::Applied { event, firewall } => {
+            println!("{}", event.log_line(&jail.name));
+            eprintln!("tracer: no guard daemon runs this jail: the ban was put in {firewall} directly");
+            Ok(0)
         }
-    };
-    println!("{line}");
-    Ok(0)
+        Offline::Already(e) => {
+            println!("{}", e.log_line(&jail.name));
+            Ok(0)
+        }
+        Offline::NoFirewall { firewall } => Err(anyhow::anyhow!(
+            "no `tracer guard run` runs this jail and {firewall} does not exist: nothing would enforce the ban, so none was made (start `tracer guard run` first)"
+        )),
+    }
 }
 
 fn test_log(a: TestLogArgs) -> anyhow::Result<i32> {

@@ -1,6 +1,14 @@
 //! `tracer guard run`: the jail daemon. sshd's messages come from the kernel (every sendto(2)
 //! and every write(2) to stderr by sshd, with the sender's pid) or from log files; each is fed
 //! to the jail, whose bans are applied to the firewall before the `Ban` line is printed.
+//! One daemon per firewall table and network namespace (the control socket is the lock);
+//! `ban`/`unban`/`status` reach it through that socket (`answer.rs`); SIGHUP reloads the
+//! configuration (`reload.rs`).
+
+mod answer;
+mod reload;
+
+pub use answer::ignored;
 
 use std::{
     io::Write as _,
@@ -15,10 +23,11 @@ use tokio::{
 };
 use tracer_common::config::ENABLE_SSHLOG;
 use tracer_guard::{
-    Event as GuardEvent, Guard, GuardOptions, Level, LogLine, follow::Follower, guard::KERNEL_SOURCE, now,
+    Event as GuardEvent, Guard, GuardOptions, JailConfig, Level, LogLine, follow::Follower, guard::KERNEL_SOURCE,
+    nft::DEFAULT_TABLE, now,
 };
 
-use super::{Common, load_config, not_enabled, runtime};
+use super::{Common, control, load_config, not_enabled, runtime};
 use crate::{
     UsageError,
     decode::Decoder,
@@ -131,6 +140,9 @@ struct Daemon {
     guard: Guard,
     log: Log,
     truncated: u64,
+    /// When the daemon started and what it reads, for status.
+    started: i64,
+    source: String,
 }
 
 impl Daemon {
@@ -138,6 +150,14 @@ impl Daemon {
         match self.guard.feed(line, pid, now()) {
             Ok(events) => events.iter().for_each(|e| self.log.event(e)),
             Err(e) => self.log.error("cannot apply", e),
+        }
+        self.guard_log();
+    }
+
+    /// The jail's own warnings and errors (firewall failures, state moved aside).
+    fn guard_log(&mut self) {
+        for l in self.guard.take_log() {
+            self.log.line("fail2ban.actions", &l);
         }
     }
 
@@ -164,6 +184,7 @@ impl Daemon {
             Ok(events) => events.iter().for_each(|e| self.log.event(e)),
             Err(e) => self.log.error("tick", e),
         }
+        self.guard_log();
     }
 }
 
@@ -172,6 +193,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     if !jail.enabled {
         return Err(not_enabled(&files));
     }
+    // The lock first: a second daemon changes nothing, not even the first one's firewall.
+    let listener = control::lock(DEFAULT_TABLE).map_err(|e| match e {
+        control::LockError::Running(..) => anyhow::Error::new(UsageError(e.to_string())),
+        e => anyhow::Error::new(e),
+    })?;
     let pid = std::process::id();
     let log = Log { pid, jail: jail.name.clone() };
 
@@ -209,6 +235,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
 
     let opts = GuardOptions {
         state_path: args.common.state.clone(),
@@ -217,23 +244,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         ..Default::default()
     };
     let (guard, restored) = Guard::start(&jail, opts, now()).map_err(runtime)?;
-    log.msg(
-        "fail2ban.jail",
-        Level::Info,
-        format!(
-            "Jail '{}' started (source: {}, banaction: {}, maxretry: {}, findtime: {}s, bantime: {}s)",
-            jail.name,
-            file_list.join(" "),
-            jail.banaction.name(),
-            jail.maxretry,
-            jail.findtime,
-            jail.bantime
-        ),
-    );
-    let mut d = Daemon { guard, log, truncated: 0 };
+    let source = file_list.join(" ");
+    log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' started ({})", jail.name, settings(&jail, &source)));
+    let mut d = Daemon { guard, log, truncated: 0, started: now(), source };
+    d.guard_log();
     for e in &restored {
         d.log.event(e);
     }
+    let mut requests = control::serve(listener)?;
 
     let mut ring = ring;
     let mut decoder = Decoder::new();
@@ -275,6 +293,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
                     }
                 }
             }
+            Some(p) = requests.recv() => {
+                let reply = d.answer(p.request);
+                let _ = p.reply.send(reply);
+            }
+            _ = sighup.recv() => d.reload(&args.common.config),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
@@ -299,6 +322,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' stopped", log.jail));
     Ok(0)
+}
+
+/// The settings logged at start and reload.
+fn settings(jail: &JailConfig, source: &str) -> String {
+    format!(
+        "source: {source}, banaction: {}, maxretry: {}, findtime: {}s, bantime: {}s",
+        jail.banaction.name(),
+        jail.maxretry,
+        jail.findtime,
+        jail.bantime
+    )
 }
 
 #[cfg(test)]
