@@ -170,6 +170,7 @@ impl Guard {
         self.clamped.clear();
         match self.fw.start(&all) {
             Ok(()) => {
+                self.unenforced.clear();
                 self.clamped.extend(elems.iter().filter_map(|(e, u)| u.map(|u| (e.ip, u))));
                 Ok(())
             }
@@ -281,6 +282,13 @@ impl Guard {
 
     /// Retries what the firewall refused and refreshes clamped elements before they run out.
     fn repair(&mut self, now: i64) {
+        if !self.unenforced.is_empty() && !self.fw.is_running() {
+            // Someone removed the jail's table/chain: put it back with every current ban.
+            self.error(format!("{} is gone; recreating it with every current ban", self.fw.describe()));
+            if let Err(e) = self.start_firewall(now) {
+                self.error(format!("cannot recreate {}: {e}", self.fw.describe()));
+            }
+        }
         let mut redo: Vec<IpAddr> = self.unenforced.keys().copied().collect();
         redo.extend(self.clamped.iter().filter(|(_, until)| **until - now < REFRESH_BEFORE).map(|(ip, _)| *ip));
         for ip in redo {

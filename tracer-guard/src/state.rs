@@ -136,6 +136,16 @@ impl State {
         Ok(Some(ban))
     }
 
+    /// How many bans of `ip` were ever recorded.
+    pub fn ban_rows(&self, jail: &str, ip: IpAddr) -> Result<u64, StateError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM bans WHERE jail = ?1 AND ip = ?2", params![jail, ip.to_string()], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(|e| self.db(e))
+    }
+
     /// Marks `ip`'s current bans as lifted at `now`; returns whether one was active.
     pub fn lift(&self, jail: &str, ip: IpAddr, now: i64) -> Result<bool, StateError> {
         self.conn
