@@ -14,6 +14,7 @@ pub mod fw;
 pub mod guard;
 pub mod iptables;
 pub mod jail;
+pub mod mail;
 pub mod nft;
 mod offline;
 pub mod ports;

@@ -24,6 +24,9 @@ const PACKAGES: &[&str] = &[
     "qemu-system-x86",
     // musl-gcc: the static (musl) tracer for vm-test compiles bundled SQLite.
     "musl-tools",
+    // guard's ban mails (tests deliver to a local mailbox) and their whois part.
+    "exim4-daemon-light",
+    "whois",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -101,6 +101,17 @@ fn builtin_var(name: &str) -> Option<&'static str> {
         "port" => "0:65535",
         "mode" => "normal",
         "filter" => "sshd",
+        // jail.conf's action shortcuts (ban only; + mail with whois; + matched lines).
+        "action_" => "ban",
+        "action_mw" => "ban\nmail-whois",
+        "action_mwl" => "ban\nmail-whois-lines",
+        "mta" => "sendmail",
+        "destemail" => "root@localhost",
+        "sender" => "root@<fq-hostname>",
+        "sendername" => "Fail2Ban",
+        "protocol" => "tcp",
+        "chain" => "INPUT",
+        "logpath" => "/var/log/auth.log",
         _ => return None,
     })
 }

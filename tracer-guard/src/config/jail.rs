@@ -11,6 +11,7 @@ use super::ini::{Entry, Resolver, Sections};
 use super::{BanAction, Config, ConfigError, JAIL, JailConfig, Warning};
 use crate::addr::parse_ignore_list;
 use crate::duration::parse_secs;
+use crate::mail::{MailConfig, MailKind, check_addresses, check_name};
 use crate::ports::PortSpec;
 use crate::sshd::Mode;
 
@@ -26,6 +27,41 @@ struct Build {
     /// The entry being applied (for warnings).
     file: String,
     line: usize,
+    /// `action = …mail…`, and the mail values its parameters set.
+    mail: Option<MailKind>,
+    mail_params: MailValues,
+    /// `destemail`, `sender`, `sendername` keys.
+    mail_keys: MailValues,
+}
+
+/// Mail header values, each checked when set.
+#[derive(Default)]
+struct MailValues {
+    dest: Option<String>,
+    sender: Option<String>,
+    sendername: Option<String>,
+}
+
+impl MailValues {
+    fn set(&mut self, key: &str, v: &str) -> Result<bool, String> {
+        let slot = match key {
+            "dest" | "destemail" => {
+                check_addresses(v)?;
+                &mut self.dest
+            }
+            "sender" => {
+                check_addresses(&v.replace("<fq-hostname>", "host"))?;
+                &mut self.sender
+            }
+            "sendername" => {
+                check_name(v)?;
+                &mut self.sendername
+            }
+            _ => return Ok(false),
+        };
+        *slot = Some(v.to_string());
+        Ok(true)
+    }
 }
 
 impl Build {
@@ -117,6 +153,18 @@ const KEYS: &[(&str, Apply)] = &[
         b.jail.chain = v.to_string();
         Ok(())
     }),
+    ("action", apply_action),
+    ("destemail", |b, v| b.mail_keys.set("destemail", v).map(drop)),
+    ("sender", |b, v| b.mail_keys.set("sender", v).map(drop)),
+    ("sendername", |b, v| b.mail_keys.set("sendername", v).map(drop)),
+    ("mta", |b, v| match v {
+        "sendmail" => Ok(()),
+        "mail" => {
+            b.warn("mta = mail: mails go through the sendmail interface (/usr/sbin/sendmail)".into());
+            Ok(())
+        }
+        other => Err(format!("unsupported mta {other:?} (sendmail)")),
+    }),
     ("protocol", |_, v| {
         if v != "tcp" {
             return Err(format!("only protocol = tcp is supported for sshd, not {v:?}"));
@@ -164,6 +212,29 @@ fn apply_filter(b: &mut Build, v: &str) -> Result<(), String> {
             Some(("mode", m)) => b.filter_mode = Some(m.trim().trim_matches('"').parse()?),
             Some((k, _)) => b.warn(format!("filter parameter `{}` is not implemented; ignored", k.trim())),
             None => return Err(format!("bad filter parameter {p:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// `action`: one action per line, `name[key=value, …]`. The ban action is `banaction`'s; the
+/// mail actions (fail2ban's `mail*`/`sendmail*`, e.g. from `%(action_mwl)s`) notify.
+fn apply_action(b: &mut Build, v: &str) -> Result<(), String> {
+    for line in v.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (name, params) = match line.split_once('[') {
+            Some((n, p)) => (n.trim(), p.trim_end().strip_suffix(']').ok_or(format!("unterminated [ in {line:?}"))?),
+            None => (line, ""),
+        };
+        if let Some(kind) = MailKind::from_action(name) {
+            b.mail = Some(kind);
+            for p in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (k, val) = p.split_once('=').ok_or(format!("bad action parameter {p:?}"))?;
+                b.mail_params.set(k.trim(), val.trim().trim_matches('"'))?;
+            }
+        } else if name == "ban" || BanAction::parse(name).is_ok() {
+            // The ban itself: `banaction` decides how.
+        } else {
+            b.warn(format!("action `{name}` is not implemented by tracer guard; ignored"));
         }
     }
     Ok(())
@@ -219,7 +290,13 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
         let v = r.expand(&entry.value).map_err(invalid)?;
         apply(&mut b, v.trim()).map_err(invalid)?;
     }
-    let Build { mut jail, mut warnings, filter_mode, formula_at, .. } = b;
+    let Build { mut jail, mut warnings, filter_mode, formula_at, mail, mail_params: p, mail_keys: k, .. } = b;
+    jail.mail = mail.map(|kind| MailConfig {
+        kind,
+        dest: p.dest.or(k.dest).unwrap_or_else(|| "root@localhost".into()),
+        sender: p.sender.or(k.sender).unwrap_or_else(|| "root@<fq-hostname>".into()),
+        sendername: p.sendername.or(k.sendername).unwrap_or_else(|| "Fail2Ban".into()),
+    });
     if let Some(m) = filter_mode {
         jail.mode = m;
     }

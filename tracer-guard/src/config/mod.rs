@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::addr::{IpNet, parse_ignore_list};
+use crate::mail::MailConfig;
 use crate::ports::PortSpec;
 use crate::sshd::Mode;
 
@@ -122,6 +123,8 @@ pub struct JailConfig {
     pub backend: String,
     /// iptables chain the jump is put in (fail2ban's `chain`, default INPUT).
     pub chain: String,
+    /// `action = mail…`: a mail on each ban.
+    pub mail: Option<MailConfig>,
 }
 
 impl Default for JailConfig {
@@ -141,6 +144,7 @@ impl Default for JailConfig {
             logpath: vec![default_logpath()],
             backend: "auto".into(),
             chain: "INPUT".into(),
+            mail: None,
         }
     }
 }
