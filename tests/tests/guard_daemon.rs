@@ -303,3 +303,90 @@ fn an_interpolation_bomb_is_exit_2_with_file_and_line() {
     assert!(t.elapsed() < SECS(10), "{:?}", t.elapsed());
     assert!(!ns.ruleset().contains("tracer_guard"));
 }
+
+/// Debian's exim4 (exim4-daemon-light, installed by `cargo xtask setup`) configured for local
+/// delivery only, and a mailbox user made for the test: returns the mailbox, emptied.
+fn local_mailbox(user: &str) -> PathBuf {
+    let conf = "/etc/exim4/update-exim4.conf.conf";
+    let text = std::fs::read_to_string(conf).expect("exim4 is installed by `cargo xtask setup`");
+    if !text.lines().any(|l| l == "dc_eximconfig_configtype='local'") {
+        let text: String = text
+            .lines()
+            .map(|l| if l.starts_with("dc_eximconfig_configtype=") { "dc_eximconfig_configtype='local'" } else { l })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(conf, text).unwrap();
+        sh(&["update-exim4.conf"]);
+    }
+    if std::process::Command::new("id").arg(user).output().is_ok_and(|o| !o.status.success()) {
+        sh(&["useradd", "--system", "--home-dir", &format!("/var/lib/{user}"), "--shell", "/usr/sbin/nologin", user]);
+    }
+    // exim's local delivery runs in the user's home.
+    let home = sh(&["getent", "passwd", user]).split(':').nth(5).unwrap().to_string();
+    std::fs::create_dir_all(&home).unwrap();
+    sh(&["chown", user, &home]);
+    let mbox = PathBuf::from(format!("/var/mail/{user}"));
+    let _ = std::fs::remove_file(&mbox);
+    mbox
+}
+
+#[test]
+fn a_ban_mail_arrives_in_the_local_mailbox_and_client_text_stays_in_the_body() {
+    let mbox = local_mailbox("tgmail");
+    let w = World::new(
+        "mail",
+        "maxretry = 2\nbantime = 1h\naction = %(action_mwl)s\ndestemail = tgmail@localhost\nsender = guard@<fq-hostname>\n",
+    );
+    let g = w.start(&[]);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&w.log).unwrap();
+        // A user name with a carriage return and a would-be header.
+        f.write_all(
+            b"Nov 27 13:22:29 host sshd[4100]: Failed password for invalid user x\rX-Injected: yes from 192.0.2.120 port 51 ssh2\n",
+        )
+        .unwrap();
+    }
+    w.fail("192.0.2.120", 1);
+    g.expect("] Ban 192.0.2.120", SECS(10));
+    // whois has no network in the namespace: it fails fast and the mail still goes.
+    assert!(
+        g.wait(|l| l.contains("Ban mail for 192.0.2.120 sent to tgmail@localhost"), SECS(60)),
+        "{}\n{}",
+        g.output(),
+        g.stderr()
+    );
+    let lines = g.lines.lock().unwrap().clone();
+    let ban = lines.iter().position(|l| l.ends_with("] Ban 192.0.2.120")).unwrap();
+    let sent = lines.iter().position(|l| l.contains("Ban mail for 192.0.2.120 sent")).unwrap();
+    assert!(ban < sent, "the ban comes first: {lines:?}");
+
+    // exim delivers in the background: wait for the mailbox.
+    let t = std::time::Instant::now();
+    let mail = loop {
+        let m = std::fs::read_to_string(&mbox).unwrap_or_default();
+        if m.contains("\n\nRegards,") || t.elapsed() > SECS(30) {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let (headers, body) = mail.split_once("\n\n").unwrap_or_else(|| panic!("no mail in {}: {mail:?}", mbox.display()));
+    assert!(headers.contains(&format!("\nSubject: [Fail2Ban] sshd: banned 192.0.2.120 from {host}\n")), "{headers}");
+    assert!(headers.contains("\nTo: tgmail@localhost\n"), "{headers}");
+    assert!(headers.contains(&format!("\nFrom: \"Fail2Ban\" <guard@{host}>\n")), "{headers}");
+    assert!(!headers.contains("X-Injected"), "{headers}");
+    assert!(
+        body.contains("The IP 192.0.2.120 has just been banned by tracer guard after\n2 attempts against sshd."),
+        "{body}"
+    );
+    assert!(body.contains("Here is more information about 192.0.2.120 :"), "{body}");
+    assert!(body.contains("Lines containing failures of 192.0.2.120 (max 2)"), "{body}");
+    assert!(
+        body.contains("Failed password for invalid user x\\x0dX-Injected: yes from 192.0.2.120 port 51 ssh2"),
+        "{body}"
+    );
+    assert!(body.contains("Failed password for root from 192.0.2.120 port 50 ssh2"), "{body}");
+    let (st, out) = g.stop();
+    assert!(st.success(), "{out}");
+}

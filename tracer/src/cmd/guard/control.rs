@@ -121,9 +121,13 @@ pub fn call(table: &str, req: &Request) -> anyhow::Result<Option<Reply>> {
     s.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut line = serde_json::to_string(req)?;
     line.push('\n');
-    s.write_all(line.as_bytes())?;
+    // A daemon that refuses the peer answers without reading: its answer still counts.
+    let sent = s.write_all(line.as_bytes());
     let mut reply = String::new();
     BufReader::new(&s).read_line(&mut reply)?;
+    if reply.is_empty() {
+        sent?;
+    }
     let r = serde_json::from_str(&reply)
         .map_err(|e| anyhow::anyhow!("the guard daemon (pid {:?}) sent no valid reply: {e}", peer_pid(&s)))?;
     Ok(Some(r))

@@ -6,6 +6,7 @@
 //! configuration (`reload.rs`).
 
 mod answer;
+mod notify;
 mod reload;
 
 pub use answer::ignored;
@@ -67,6 +68,7 @@ fn parse_buffer_mib(s: &str) -> Result<u32, String> {
 
 /// fail2ban's log layout: `2026-11-24 13:22:29,123 fail2ban.actions        [PID]: NOTICE  [sshd] Ban 192.0.2.7`,
 /// one line at a time, flushed at once (a Ban line is a promise the firewall already holds).
+#[derive(Clone)]
 struct Log {
     pid: u32,
     jail: String,
@@ -143,12 +145,17 @@ struct Daemon {
     /// When the daemon started and what it reads, for status.
     started: i64,
     source: String,
+    /// Matched lines per address, for ban mails.
+    recent: notify::Recent,
 }
 
 impl Daemon {
     fn feed(&mut self, line: &[u8], pid: Option<u32>) {
         match self.guard.feed(line, pid, now()) {
-            Ok(events) => events.iter().for_each(|e| self.log.event(e)),
+            Ok(events) => {
+                events.iter().for_each(|e| self.log.event(e));
+                self.notify(&events, Some(line));
+            }
             Err(e) => self.log.error("cannot apply", e),
         }
         self.guard_log();
@@ -181,7 +188,10 @@ impl Daemon {
 
     fn tick(&mut self) {
         match self.guard.tick(now()) {
-            Ok(events) => events.iter().for_each(|e| self.log.event(e)),
+            Ok(events) => {
+                events.iter().for_each(|e| self.log.event(e));
+                self.notify(&events, None);
+            }
             Err(e) => self.log.error("tick", e),
         }
         self.guard_log();
@@ -246,7 +256,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (guard, restored) = Guard::start(&jail, opts, now()).map_err(runtime)?;
     let source = file_list.join(" ");
     log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' started ({})", jail.name, settings(&jail, &source)));
-    let mut d = Daemon { guard, log, truncated: 0, started: now(), source };
+    let mut d = Daemon { guard, log, truncated: 0, started: now(), source, recent: Default::default() };
     d.guard_log();
     for e in &restored {
         d.log.event(e);

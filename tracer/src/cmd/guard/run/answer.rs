@@ -61,6 +61,7 @@ impl Daemon {
         match self.guard.ban(ip, now()) {
             Ok(e) => {
                 self.log.event(&e);
+                self.notify(std::slice::from_ref(&e), None);
                 let line = format!("{}\n", e.log_line(&self.log.jail));
                 if matches!(e, Event::Ban { .. }) && !self.guard.is_enforced(&ip) {
                     // Recorded and retried every second, but not held yet: say so.

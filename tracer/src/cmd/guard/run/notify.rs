@@ -1,0 +1,143 @@
+//! Ban mails (`action = mail…`): after the firewall holds a ban, a background task runs
+//! `whois` (bounded in time and size) and hands one message to `/usr/sbin/sendmail -t -i`.
+//! The daemon never waits for either; a failure is logged.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::IpAddr,
+    process::Stdio,
+    time::Duration,
+};
+
+use tokio::{io::AsyncWriteExt, process::Command};
+use tracer_guard::{
+    Event as GuardEvent, Level,
+    mail::{BanMail, MailConfig, compose},
+};
+
+use super::{Daemon, Log};
+
+const SENDMAIL: &str = "/usr/sbin/sendmail";
+const WHOIS_TIMEOUT: Duration = Duration::from_secs(15);
+const SENDMAIL_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_WHOIS: usize = 64 * 1024;
+/// Matched lines kept per address, and addresses kept (oldest dropped first).
+const LINES_PER_IP: usize = 20;
+const MAX_IPS: usize = 4096;
+
+/// The latest matched lines of each address with failures, for `mail-whois-lines`.
+#[derive(Default)]
+pub(super) struct Recent {
+    lines: HashMap<IpAddr, (u64, usize, VecDeque<Vec<u8>>)>,
+    seq: u64,
+}
+
+impl Recent {
+    fn push(&mut self, ip: IpAddr, line: &[u8]) {
+        if self.lines.len() >= MAX_IPS && !self.lines.contains_key(&ip) {
+            let oldest = self.lines.iter().min_by_key(|(_, (s, ..))| *s).map(|(ip, _)| *ip);
+            oldest.map(|o| self.lines.remove(&o));
+        }
+        self.seq += 1;
+        let e = self.lines.entry(ip).or_default();
+        e.0 = self.seq;
+        e.1 += 1;
+        if e.2.len() == LINES_PER_IP {
+            e.2.pop_front();
+        }
+        e.2.push_back(line.to_vec());
+    }
+
+    /// The failure count and lines that led to `ip`'s ban (and forgets them).
+    fn take(&mut self, ip: &IpAddr) -> (usize, Vec<Vec<u8>>) {
+        self.lines.remove(ip).map(|(_, n, l)| (n, l.into())).unwrap_or_default()
+    }
+}
+
+/// This machine's name, as fail2ban's `<fq-hostname>`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+impl Daemon {
+    /// Keeps the matched line of each `Found`, and mails each new ban.
+    pub(super) fn notify(&mut self, events: &[GuardEvent], line: Option<&[u8]>) {
+        let Some(cfg) = self.guard.config().mail.clone() else { return };
+        for e in events {
+            match e {
+                GuardEvent::Found { ip, .. } => {
+                    if let Some(l) = line {
+                        self.recent.push(*ip, l);
+                    }
+                }
+                GuardEvent::Ban { ip, restored: false, .. } if self.guard.is_enforced(ip) => {
+                    let (failures, lines) = self.recent.take(ip);
+                    tokio::spawn(send(cfg.clone(), self.log.clone(), *ip, failures, lines));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn whois(ip: IpAddr) -> Option<String> {
+    let child = Command::new("whois")
+        .arg(ip.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    let out = tokio::time::timeout(WHOIS_TIMEOUT, child.wait_with_output()).await.ok()?.ok()?;
+    let mut text = String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(MAX_WHOIS)]).into_owned();
+    if !out.status.success() || text.trim().is_empty() {
+        return None;
+    }
+    if out.stdout.len() > MAX_WHOIS {
+        text.push_str("\n[whois output cut]\n");
+    }
+    Some(text)
+}
+
+async fn send(cfg: MailConfig, log: Log, ip: IpAddr, failures: usize, lines: Vec<Vec<u8>>) {
+    let who = if cfg.kind.whois() { whois(ip).await } else { None };
+    let host = hostname();
+    let lines = if cfg.kind.lines() { lines } else { Vec::new() };
+    let m = BanMail { jail: &log.jail, ip, failures, host: &host, whois: who.as_deref(), lines: &lines };
+    let msg = compose(&cfg, &m);
+    let run = async {
+        let mut child = Command::new(SENDMAIL)
+            .args(["-t", "-i"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(msg.as_bytes()).await?;
+        drop(stdin);
+        let out = child.wait_with_output().await?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())))
+        }
+    };
+    let r = match tokio::time::timeout(SENDMAIL_TIMEOUT, run).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::other(format!("no answer within {}s", SENDMAIL_TIMEOUT.as_secs()))),
+    };
+    match r {
+        Ok(()) => {
+            log.msg("fail2ban.actions", Level::Info, format!("[{}] Ban mail for {ip} sent to {}", log.jail, cfg.dest))
+        }
+        Err(e) => log.msg(
+            "fail2ban.actions",
+            Level::Error,
+            format!("[{}] Ban mail for {ip}: {SENDMAIL} -t -i: {e}", log.jail),
+        ),
+    }
+}
