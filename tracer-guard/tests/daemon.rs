@@ -73,6 +73,30 @@ fn bans_longer_than_nft_timeouts_stay_in_the_set() {
 }
 
 #[test]
+fn iptables_holds_a_ten_year_ban_until_the_daemon_lifts_it() {
+    let ns = Netns::new("iptlong");
+    let dir = TempDir::new("iptlong");
+    let c = cfg("bantime = 10y\nbanaction = iptables-multiport\n");
+    let t = now();
+    let (mut g, _) = Guard::start(&c, opts(&ns, &dir), t).unwrap();
+    g.ban(ip("192.0.2.11"), t).unwrap();
+    let rules = || ns.exec(&["iptables", "-w", "-S", "f2b-sshd"]);
+    assert!(rules().contains("-A f2b-sshd -s 192.0.2.11/32 -j REJECT"), "{}", rules());
+    assert!(g.status().firewall_errors.is_empty());
+    drop(g);
+    let (mut g, restored) = Guard::start(&c, opts(&ns, &dir), t + 5).unwrap();
+    assert_eq!(restored.len(), 1);
+    assert!(rules().contains("-s 192.0.2.11/32"), "{}", rules());
+    // Nine years later it still holds; after ten years and a day the tick lifts it.
+    let year = 31_557_600;
+    assert!(g.tick(t + 9 * year).unwrap().is_empty());
+    assert!(rules().contains("-s 192.0.2.11/32"), "{}", rules());
+    assert_eq!(g.tick(t + 10 * year + 86400).unwrap(), vec![Event::Unban { ip: ip("192.0.2.11") }]);
+    assert!(!rules().contains("192.0.2.11"), "{}", rules());
+    g.stop(t).unwrap();
+}
+
+#[test]
 fn a_firewall_failure_loses_no_ban_is_shown_and_heals() {
     let ns = Netns::new("fwfail");
     let dir = TempDir::new("fwfail");
