@@ -75,12 +75,18 @@ type Apply = fn(&mut Build, &str) -> Result<(), String>;
 /// Every key tracer guard implements for the sshd jail, with what its (expanded, trimmed)
 /// value does. Errors become `FILE:LINE: key: message`.
 const KEYS: &[(&str, Apply)] = &[
-    ("enabled", |b, v| Ok(b.jail.enabled = parse_bool(v)?)),
+    ("enabled", |b, v| {
+        b.jail.enabled = parse_bool(v)?;
+        Ok(())
+    }),
     ("maxretry", |b, v| {
         b.jail.maxretry = v.parse::<u32>().ok().filter(|&n| n > 0).ok_or(format!("{v:?} is not a positive integer"))?;
         Ok(())
     }),
-    ("findtime", |b, v| Ok(b.jail.findtime = positive_secs(v, "findtime")?)),
+    ("findtime", |b, v| {
+        b.jail.findtime = positive_secs(v, "findtime")?;
+        Ok(())
+    }),
     ("bantime", |b, v| {
         let s = secs(v)?;
         if s == 0 {
@@ -89,7 +95,10 @@ const KEYS: &[(&str, Apply)] = &[
         b.jail.bantime = if s < 0 { -1 } else { s };
         Ok(())
     }),
-    ("bantime.increment", |b, v| Ok(b.jail.increment.enabled = parse_bool(v)?)),
+    ("bantime.increment", |b, v| {
+        b.jail.increment.enabled = parse_bool(v)?;
+        Ok(())
+    }),
     ("bantime.factor", |b, v| {
         b.jail.increment.factor = v
             .parse::<f64>()
@@ -98,7 +107,10 @@ const KEYS: &[(&str, Apply)] = &[
             .ok_or(format!("{v:?} is not a positive number"))?;
         Ok(())
     }),
-    ("bantime.maxtime", |b, v| Ok(b.jail.increment.maxtime = Some(positive_secs(v, "bantime.maxtime")?))),
+    ("bantime.maxtime", |b, v| {
+        b.jail.increment.maxtime = Some(positive_secs(v, "bantime.maxtime")?);
+        Ok(())
+    }),
     ("bantime.multipliers", |b, v| {
         b.jail.increment.multipliers = v
             .split_whitespace()
@@ -115,12 +127,27 @@ const KEYS: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("bantime.overalljails", |_, v| parse_bool(v).map(|_| ())),
-    ("ignoreip", |b, v| Ok(b.jail.ignoreip = parse_ignore_list(v)?)),
-    ("ignoreself", |b, v| Ok(b.jail.ignoreself = parse_bool(v)?)),
-    ("port", |b, v| Ok(b.jail.ports = PortSpec::parse(v)?)),
-    ("banaction", |b, v| Ok(b.jail.banaction = BanAction::parse(v)?)),
+    ("ignoreip", |b, v| {
+        b.jail.ignoreip = parse_ignore_list(v)?;
+        Ok(())
+    }),
+    ("ignoreself", |b, v| {
+        b.jail.ignoreself = parse_bool(v)?;
+        Ok(())
+    }),
+    ("port", |b, v| {
+        b.jail.ports = PortSpec::parse(v)?;
+        Ok(())
+    }),
+    ("banaction", |b, v| {
+        b.jail.banaction = BanAction::parse(v)?;
+        Ok(())
+    }),
     ("banaction_allports", |_, _| Ok(())),
-    ("mode", |b, v| Ok(b.jail.mode = v.parse()?)),
+    ("mode", |b, v| {
+        b.jail.mode = v.parse()?;
+        Ok(())
+    }),
     ("filter", apply_filter),
     ("logpath", |b, v| {
         let paths: Vec<PathBuf> =
