@@ -387,6 +387,21 @@ fn a_ban_mail_arrives_in_the_local_mailbox_and_client_text_stays_in_the_body() {
         "{body}"
     );
     assert!(body.contains("Failed password for root from 192.0.2.120 port 50 ssh2"), "{body}");
+
+    // A ban by hand, and SIGTERM at once: the daemon lets the mail go before it exits.
+    let (code, _, err) = w.cli(&["ban", "sshd", "192.0.2.121"]);
+    assert_eq!(code, 0, "{err}");
     let (st, out) = g.stop();
     assert!(st.success(), "{out}");
+    assert!(out.contains("Ban mail for 192.0.2.121 sent to tgmail@localhost"), "{out}");
+    let t = std::time::Instant::now();
+    while !std::fs::read_to_string(&mbox).unwrap_or_default().contains("banned 192.0.2.121") {
+        assert!(t.elapsed() < SECS(30), "second mail never arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mail = std::fs::read_to_string(&mbox).unwrap();
+    assert!(
+        mail.contains("The IP 192.0.2.121 has just been banned by hand (tracer guard ban) in the sshd jail."),
+        "{mail}"
+    );
 }

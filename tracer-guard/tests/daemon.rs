@@ -48,9 +48,17 @@ fn bans_longer_than_nft_timeouts_stay_in_the_set() {
     assert!(g.is_enforced(&ip("192.0.2.10")));
     assert!(g.status().firewall_errors.is_empty(), "{:?}", g.status());
     drop(g); // as if killed: the next start restores it (the old code refused: "value too large")
-    let (g, restored) = Guard::start(&cfg("bantime = 10y\n"), opts(&ns, &dir), t + 5).unwrap();
+    let (mut g, restored) = Guard::start(&cfg("bantime = 10y\n"), opts(&ns, &dir), t + 5).unwrap();
     assert_eq!(restored.len(), 1);
     assert_eq!(element(&ns, ip("192.0.2.10")).unwrap().timeout, Some(MAX_TIMEOUT));
+    // The element lapses after 99 999 999 s; the daemon puts it back in time. (Here it is
+    // deleted by hand, and ticks are given future times.)
+    ns.exec(&["nft", "delete", "element", "inet", "tracer_guard", "sshd_v4", "{ 192.0.2.10 }"]);
+    g.tick(t + 10).unwrap();
+    assert!(element(&ns, ip("192.0.2.10")).is_none(), "no refresh years ahead of time");
+    g.tick(t + 5 + MAX_TIMEOUT as i64 - 86400).unwrap();
+    assert_eq!(element(&ns, ip("192.0.2.10")).expect("refreshed").timeout, Some(MAX_TIMEOUT));
+    assert!(g.jail().is_banned(&ip("192.0.2.10")));
     g.stop(t + 5).unwrap();
 
     // bantime.increment past 3 years: the 12th ban of 1d lasts 2048 days.

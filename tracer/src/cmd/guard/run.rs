@@ -322,7 +322,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    let Daemon { guard, log, .. } = d;
+    let Daemon { guard, log, recent, .. } = d;
     match guard.stop(now()) {
         Ok(events) => events.iter().for_each(|e| log.event(e)),
         Err(e) => {
@@ -330,6 +330,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             return Err(runtime(e));
         }
     }
+    recent.finish_mails().await;
     log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' stopped", log.jail));
     Ok(0)
 }

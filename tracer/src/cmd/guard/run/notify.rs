@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::{io::AsyncWriteExt, process::Command};
+use tokio::{io::AsyncWriteExt, process::Command, task::JoinHandle};
 use tracer_guard::{
     Event as GuardEvent, Level,
     mail::{BanMail, MailConfig, compose},
@@ -30,6 +30,8 @@ const MAX_IPS: usize = 4096;
 pub(super) struct Recent {
     lines: HashMap<IpAddr, (u64, usize, VecDeque<Vec<u8>>)>,
     seq: u64,
+    /// Mails being sent.
+    sending: Vec<JoinHandle<()>>,
 }
 
 impl Recent {
@@ -46,6 +48,14 @@ impl Recent {
             e.2.pop_front();
         }
         e.2.push_back(line.to_vec());
+    }
+
+    /// Lets mails under way finish (each has its own timeouts) before the daemon exits.
+    pub(super) async fn finish_mails(self) {
+        let deadline = tokio::time::Instant::now() + WHOIS_TIMEOUT + SENDMAIL_TIMEOUT;
+        for h in self.sending {
+            let _ = tokio::time::timeout_at(deadline, h).await;
+        }
     }
 
     /// The failure count and lines that led to `ip`'s ban (and forgets them).
@@ -74,7 +84,8 @@ impl Daemon {
                 }
                 GuardEvent::Ban { ip, restored: false, .. } if self.guard.is_enforced(ip) => {
                     let (failures, lines) = self.recent.take(ip);
-                    tokio::spawn(send(cfg.clone(), self.log.clone(), *ip, failures, lines));
+                    self.recent.sending.retain(|h| !h.is_finished());
+                    self.recent.sending.push(tokio::spawn(send(cfg.clone(), self.log.clone(), *ip, failures, lines)));
                 }
                 _ => {}
             }
