@@ -6,6 +6,7 @@
 mod guard_env;
 
 use std::{
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -106,6 +107,9 @@ fn a_second_daemon_refuses_naming_the_pid_and_leaves_the_first_intact() {
     assert!(st.success(), "{out}");
     let (st, out) = first.stop();
     assert!(st.success(), "{out}");
+    // Its lock went with it: a new daemon starts.
+    let (st, out) = w.start(&[]).stop();
+    assert!(st.success(), "{out}");
 }
 
 #[test]
@@ -162,7 +166,9 @@ fn commands_go_through_the_daemon_once_and_tell_the_truth() {
     assert_eq!((code, out.as_str()), (0, "NOTICE  [sshd] Ban 192.0.2.99\n"));
     assert!(w.set().contains("192.0.2.99"));
 
-    // Only root controls the daemon.
+    // Only root controls the daemon: its socket is in a directory only root can enter.
+    let run = std::fs::metadata("/run/tracer").unwrap();
+    assert_eq!((run.uid(), run.mode() & 0o777), (0, 0o700));
     let out =
         w.ns.command("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -172,7 +178,7 @@ fn commands_go_through_the_daemon_once_and_tell_the_truth() {
             .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("permission denied: uid 65534"), "{err}");
+    assert!(err.contains("permission denied: only root controls the guard"), "{err}");
     assert!(w.set().contains("192.0.2.81"), "still banned");
 
     let (code, out, _) = w.cli(&["unban", "sshd", "192.0.2.81"]);
@@ -404,4 +410,23 @@ fn a_ban_mail_arrives_in_the_local_mailbox_and_client_text_stays_in_the_body() {
         mail.contains("The IP 192.0.2.121 has just been banned by hand (tracer guard ban) in the sshd jail."),
         "{mail}"
     );
+}
+
+#[test]
+fn a_killed_daemon_leaves_no_stale_lock() {
+    let w = World::new("killed", "bantime = 1h\n");
+    let mut g = w.start(&[]);
+    g.proc.kill_tree(); // SIGKILL: no cleanup at all
+    // Its socket file is left, but nobody listens: the CLI works without a daemon.
+    let (code, out, err) = w.cli(&["ban", "sshd", "192.0.2.130"]);
+    assert_eq!((code, out.as_str()), (0, "NOTICE  [sshd] Ban 192.0.2.130\n"), "{err}");
+    assert!(err.contains("no guard daemon runs this jail"), "{err}");
+    // The kernel released the lock: a new daemon starts and restores the ban.
+    let g = w.start(&[]);
+    g.expect("] Restore Ban 192.0.2.130", SECS(5));
+    let (code, out, _) = w.cli(&["status", "sshd"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("Daemon:\trunning (pid {}", pid_of(&g))), "{out}");
+    let (st, out) = g.stop();
+    assert!(st.success(), "{out}");
 }

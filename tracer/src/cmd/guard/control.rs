@@ -1,19 +1,23 @@
-//! The daemon's lock and control socket: one abstract unix socket,
-//! `@tracer-guard/<nft table>`, bound by `tracer guard run`.
+//! The daemon's lock and control socket, one pair per firewall table and network namespace
+//! (firewall objects belong to the namespace): `/run/tracer/guard-<netns inode>-<table>.lock`
+//! (an flock, so it never goes stale) and `.sock`, in a directory only root can write.
 //!
-//! Abstract names live in the network namespace, as the firewall objects do, and vanish
-//! with the process, so the lock is exactly "one daemon per firewall table per namespace"
-//! and never goes stale. A second daemon finds the name taken and learns the first one's
-//! pid from SO_PEERCRED. `ban`/`unban`/`status` send one JSON request line and read one
-//! JSON reply; the daemon accepts them only from uid 0.
+//! A second daemon finds the lock held and names the first one's pid. `ban`/`unban`/`status`
+//! send one JSON request line and read one JSON reply; the daemon also checks SO_PEERCRED
+//! and answers only uid 0.
 
 use std::{
-    io::{BufRead, BufReader, Write},
+    fs::{File, OpenOptions},
+    io::{BufRead, BufReader, ErrorKind, Read, Write},
     net::IpAddr,
     os::{
-        linux::net::SocketAddrExt,
-        unix::net::{SocketAddr, UnixListener, UnixStream},
+        fd::AsRawFd,
+        unix::{
+            fs::{DirBuilderExt, MetadataExt, OpenOptionsExt},
+            net::{UnixListener, UnixStream},
+        },
     },
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -54,12 +58,19 @@ impl Reply {
     }
 }
 
-fn name(table: &str) -> String {
-    format!("tracer-guard/{table}")
+/// Root's directory for the lock and socket files (0700: no other user can create, squat or
+/// reach them; an abstract socket name could be taken first by any local user).
+const RUN_DIR: &str = "/run/tracer";
+
+/// `/run/tracer/guard-<netns inode>-<table>`: firewall objects belong to the network
+/// namespace, so one daemon per table per namespace.
+fn base(table: &str) -> std::io::Result<PathBuf> {
+    let ns = std::fs::metadata("/proc/self/ns/net")?.ino();
+    Ok(Path::new(RUN_DIR).join(format!("guard-{ns}-{table}")))
 }
 
-fn addr(table: &str) -> std::io::Result<SocketAddr> {
-    SocketAddr::from_abstract_name(name(table).as_bytes())
+fn sock_path(table: &str) -> std::io::Result<PathBuf> {
+    base(table).map(|b| b.with_extension("sock"))
 }
 
 /// Why `run` cannot take the lock.
@@ -68,31 +79,71 @@ pub enum LockError {
     #[error(
         "another `tracer guard run` (pid {0}) runs the jail of nftables table {1} in this network namespace; it is left untouched"
     )]
-    Running(i32, String),
-    #[error("control socket @{0}: {1}")]
+    Running(String, String),
+    #[error("{0}: {1}")]
     Io(String, std::io::Error),
 }
 
-/// Takes the lock: binds the control socket. Nothing else is touched before this succeeds.
-pub fn lock(table: &str) -> Result<UnixListener, LockError> {
-    let io = |e| LockError::Io(name(table), e);
-    let a = addr(table).map_err(io)?;
-    match UnixListener::bind_addr(&a) {
-        Ok(l) => {
-            l.set_nonblocking(true).map_err(io)?;
-            Ok(l)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            let s = UnixStream::connect_addr(&a).map_err(io)?;
-            Err(LockError::Running(peer_pid(&s).unwrap_or(0), table.to_string()))
-        }
-        Err(e) => Err(io(e)),
+/// The held lock: an flock on `…lock` (released by the kernel if the daemon dies, so it never
+/// goes stale) holding the daemon's pid. Dropping it removes both files.
+pub struct Lock {
+    _file: File,
+    lock: PathBuf,
+    sock: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.sock);
+        let _ = std::fs::remove_file(&self.lock);
     }
+}
+
+/// Takes the lock and binds the control socket. Nothing else is touched before this succeeds.
+pub fn lock(table: &str) -> Result<(Lock, UnixListener), LockError> {
+    let io = |what: &Path| {
+        let what = what.display().to_string();
+        move |e| LockError::Io(what, e)
+    };
+    let dir = Path::new(RUN_DIR);
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
+    let meta = std::fs::metadata(dir).map_err(io(dir))?;
+    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        let e = std::io::Error::other("must be owned by root and writable by root only");
+        return Err(LockError::Io(RUN_DIR.into(), e));
+    }
+    let b = base(table).map_err(io(Path::new("/proc/self/ns/net")))?;
+    let (lock, sock) = (b.with_extension("lock"), b.with_extension("sock"));
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock)
+        .map_err(io(&lock))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::WouldBlock {
+            return Err(io(&lock)(e));
+        }
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        return Err(LockError::Running(pid.trim().to_string(), table.to_string()));
+    }
+    file.set_len(0).map_err(io(&lock))?;
+    write!(file, "{}", std::process::id()).map_err(io(&lock))?;
+    // A socket left by a daemon that died: the lock says nobody uses it.
+    let _ = std::fs::remove_file(&sock);
+    let held = Lock { _file: file, lock, sock: sock.clone() };
+    let listener = UnixListener::bind(&sock).map_err(io(&sock))?;
+    listener.set_nonblocking(true).map_err(io(&sock))?;
+    Ok((held, listener))
 }
 
 /// The peer's credentials (for a client: the daemon's, as of its listen()).
 fn peer_cred(s: &UnixStream) -> std::io::Result<libc::ucred> {
-    use std::os::fd::AsRawFd;
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: SO_PEERCRED writes at most `len` bytes into the ucred we own.
@@ -111,11 +162,14 @@ fn peer_pid(s: &UnixStream) -> Option<i32> {
 
 /// Sends `req` to the running daemon. Ok(None): no daemon runs the jail of `table` here.
 pub fn call(table: &str, req: &Request) -> anyhow::Result<Option<Reply>> {
-    let a = addr(table)?;
-    let mut s = match UnixStream::connect_addr(&a) {
+    let path = sock_path(table)?;
+    let mut s = match UnixStream::connect(&path) {
         Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(None),
-        Err(e) => return Err(anyhow::anyhow!("cannot reach the guard daemon at @{}: {e}", name(table))),
+        Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound) => return Ok(None),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            anyhow::bail!("permission denied: only root controls the guard ({}: {e})", path.display())
+        }
+        Err(e) => anyhow::bail!("cannot reach the guard daemon at {}: {e}", path.display()),
     };
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;

@@ -1,7 +1,7 @@
 //! `tracer guard run`: the jail daemon. sshd's messages come from the kernel (every sendto(2)
 //! and every write(2) to stderr by sshd, with the sender's pid) or from log files; each is fed
 //! to the jail, whose bans are applied to the firewall before the `Ban` line is printed.
-//! One daemon per firewall table and network namespace (the control socket is the lock);
+//! One daemon per firewall table and network namespace (`control.rs`: lock and socket);
 //! `ban`/`unban`/`status` reach it through that socket (`answer.rs`); SIGHUP reloads the
 //! configuration (`reload.rs`).
 
@@ -204,7 +204,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         return Err(not_enabled(&files));
     }
     // The lock first: a second daemon changes nothing, not even the first one's firewall.
-    let listener = control::lock(DEFAULT_TABLE).map_err(|e| match e {
+    let (lock, listener) = control::lock(DEFAULT_TABLE).map_err(|e| match e {
         control::LockError::Running(..) => anyhow::Error::new(UsageError(e.to_string())),
         e => anyhow::Error::new(e),
     })?;
@@ -331,6 +331,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     recent.finish_mails().await;
+    drop(lock);
     log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' stopped", log.jail));
     Ok(0)
 }
