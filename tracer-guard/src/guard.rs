@@ -167,6 +167,11 @@ impl Guard {
         std::mem::take(&mut self.log)
     }
 
+    /// False while the firewall may still hold `ip` after an unban failed (retried each tick).
+    pub fn is_lifted(&self, ip: &IpAddr) -> bool {
+        !self.unlifted.contains_key(ip)
+    }
+
     /// False while the firewall does not hold `ip`'s ban (see status's firewall errors).
     pub fn is_enforced(&self, ip: &IpAddr) -> bool {
         self.jail.is_banned(ip) && !self.unenforced.contains_key(ip)
@@ -263,17 +268,22 @@ impl Guard {
         if (&cfg.banaction, &cfg.ports, &cfg.chain) != (&old.banaction, &old.ports, &old.chain) {
             let same_nft =
                 matches!((old.banaction, cfg.banaction), (BanAction::Nftables { .. }, BanAction::Nftables { .. }));
-            let mut fw = firewall_for(cfg, &self.opts);
-            if same_nft {
-                // The new table replaces the old one in one transaction.
-                std::mem::swap(&mut self.fw, &mut fw);
-            } else {
+            // nftables: the new table replaces the old one in one transaction; iptables: the
+            // old chain goes first.
+            if !same_nft {
                 self.fw.stop()?;
-                self.fw = fw;
             }
+            let old_fw = std::mem::replace(&mut self.fw, firewall_for(cfg, &self.opts));
             self.unenforced.clear();
             self.unlifted.clear();
-            self.start_firewall(now)?;
+            if let Err(e) = self.start_firewall(now) {
+                // Back to the old objects, with every ban.
+                self.fw = old_fw;
+                if let Err(e2) = self.start_firewall(now) {
+                    self.error(format!("cannot restore {} after a failed reload: {e2}", self.fw.describe()));
+                }
+                return Err(e);
+            }
         }
         self.jail.settings = JailSettings::from_config(cfg);
         self.cfg = cfg.clone();

@@ -167,7 +167,14 @@ fn reload_keeps_bans_and_rebuilds_the_firewall_for_new_ports() {
     assert!(rules.contains("tcp dport 2222 ip saddr @sshd_v4 reject"), "{rules}");
     assert!(element(&ns, ip("192.0.2.40")).is_some(), "ban kept across the rebuild: {rules}");
     assert!(matches!(g.ban(ip("192.0.2.41"), t).unwrap(), Event::Ban { bantime: 7200, .. }));
+    // Another banaction: the old objects go, the new ones hold every ban.
+    g.reload(&cfg("bantime = 2h\nbanaction = iptables-multiport\n"), t).unwrap();
+    assert!(ns.try_exec(&["nft", "list", "table", "inet", "tracer_guard"]).is_err(), "nft table removed");
+    let chain = ns.exec(&["iptables", "-w", "-S", "f2b-sshd"]);
+    assert!(chain.contains("-s 192.0.2.40/32") && chain.contains("-s 192.0.2.41/32"), "{chain}");
+    assert!(g.status().firewall_errors.is_empty());
     g.stop(t).unwrap();
+    assert!(ns.try_exec(&["iptables", "-w", "-S", "f2b-sshd"]).is_err(), "chain removed on stop");
 }
 
 #[test]

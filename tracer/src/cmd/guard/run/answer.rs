@@ -27,6 +27,18 @@ impl Daemon {
         let reply = match req {
             Request::Ban { ip, force, .. } => self.ban(normalize(ip), force),
             Request::Unban { ip, .. } => match self.guard.unban(ip, now()) {
+                Ok(Some(e)) if !self.guard.is_lifted(&normalize(ip)) => {
+                    self.log.event(&e);
+                    Reply {
+                        code: 1,
+                        stdout: format!("{}\n", e.log_line(&name)),
+                        stderr: format!(
+                            "{} still holds {}: removing it failed; the daemon retries (see `tracer guard status`)",
+                            self.guard.firewall().describe(),
+                            normalize(ip)
+                        ),
+                    }
+                }
                 Ok(Some(e)) => {
                     self.log.event(&e);
                     Reply::ok(format!("{}\n", e.log_line(&name)))
