@@ -212,10 +212,15 @@ fn without_a_daemon_a_ban_is_enforced_directly_or_refused() {
     let (_, out, _) = w.cli(&["status", "sshd"]);
     assert!(out.contains("   |- Currently banned:\t1\n   |- Total banned:\t1\n"), "{out}");
     // The next daemon restores it.
-    let g = w.start(&[]);
+    let g = w.start(&["--keep-bans"]);
     g.expect("] Restore Ban 192.0.2.70", SECS(5));
     let (st, out) = g.stop();
     assert!(st.success(), "{out}");
+    // unban without a daemon: from the state and the table left in place.
+    let (code, out, err) = w.cli(&["unban", "sshd", "192.0.2.70"]);
+    assert_eq!((code, out.as_str()), (0, "NOTICE  [sshd] Unban 192.0.2.70\n"), "{err}");
+    assert!(err.contains("and in nftables table inet tracer_guard directly"), "{err}");
+    assert!(!w.set().contains("192.0.2.70"), "{}", w.set());
 }
 
 #[test]

@@ -39,6 +39,10 @@ pub fn ban_via_state(cfg: &JailConfig, opts: &GuardOptions, ip: IpAddr, now: i64
         count: prev + 1,
     })?;
     let Some(ban) = made else {
+        // Make sure the firewall has it too (adding is idempotent).
+        if let Some((_, b)) = state.active_bans(&cfg.name, now)?.into_iter().find(|(a, _)| *a == ip) {
+            fw.ban(fw_ban(fw.as_ref(), ip, &b, now).0)?;
+        }
         return Ok(Offline::Already(Event::AlreadyBanned { ip }));
     };
     if let Err(e) = fw.ban(fw_ban(fw.as_ref(), ip, &ban, now).0) {
@@ -51,21 +55,23 @@ pub fn ban_via_state(cfg: &JailConfig, opts: &GuardOptions, ip: IpAddr, now: i64
 }
 
 /// `tracer guard unban IP` with no daemon running: lifted in the database and, if its
-/// objects exist, in the firewall.
+/// objects exist, in the firewall (then described in the second value).
 pub fn unban_via_state(
     cfg: &JailConfig,
     opts: &GuardOptions,
     ip: IpAddr,
     now: i64,
-) -> Result<Option<Event>, GuardError> {
+) -> Result<(Option<Event>, Option<String>), GuardError> {
     let ip = crate::addr::normalize(ip);
     let state = State::open(&opts.state_path)?;
     let was = state.lift(&cfg.name, ip, now)?;
     let mut fw = firewall_for(cfg, opts);
+    let mut touched = None;
     if fw.is_running() {
         fw.unban(ip)?;
+        touched = Some(fw.describe());
     }
-    Ok(was.then_some(Event::Unban { ip }))
+    Ok((was.then_some(Event::Unban { ip }), touched))
 }
 
 /// `tracer guard status` with no daemon running: the counters the last daemon saved and the

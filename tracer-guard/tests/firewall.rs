@@ -201,7 +201,10 @@ fn ban_and_unban_from_another_process_reach_the_daemon() {
     let ev = g.tick(t + 1).unwrap();
     assert_eq!(bans(&ev), vec![ip("192.0.2.50")], "daemon adopts it");
     assert_eq!(status_via_state(&c, &o, t + 1).unwrap().banned, vec![ip("192.0.2.50")]);
-    assert_eq!(unban_via_state(&c, &o, ip("192.0.2.50"), t + 2).unwrap(), Some(Event::Unban { ip: ip("192.0.2.50") }));
+    assert_eq!(
+        unban_via_state(&c, &o, ip("192.0.2.50"), t + 2).unwrap(),
+        (Some(Event::Unban { ip: ip("192.0.2.50") }), Some("nftables table inet tracer_guard".into()))
+    );
     assert!(nft(&ns).elements().unwrap().is_empty());
     let ev = g.tick(t + 3).unwrap();
     assert_eq!(ev, vec![Event::Unban { ip: ip("192.0.2.50") }]);

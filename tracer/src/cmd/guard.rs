@@ -259,15 +259,13 @@ fn ban(a: BanArgs, ban: bool) -> anyhow::Result<i32> {
     }
     let t = now();
     if !ban {
-        let line = match g::unban_via_state(&jail, &opts, ip, t).map_err(runtime)? {
-            Some(e) => e.log_line(&jail.name).to_string(),
-            None => format!("{:<8}[{}] {ip} is not banned", "NOTICE", jail.name),
-        };
-        println!("{line}");
-        eprintln!(
-            "tracer: no guard daemon runs this jail: lifted in {} and the firewall directly",
-            a.common.state.display()
-        );
+        let (event, firewall) = g::unban_via_state(&jail, &opts, ip, t).map_err(runtime)?;
+        match event {
+            Some(e) => println!("{}", e.log_line(&jail.name)),
+            None => println!("{:<8}[{}] {ip} is not banned", "NOTICE", jail.name),
+        }
+        let fw = firewall.map(|f| format!(" and in {f}")).unwrap_or_default();
+        eprintln!("tracer: no guard daemon runs this jail: lifted in {}{fw} directly", a.common.state.display());
         return Ok(0);
     }
     if !a.force
