@@ -116,6 +116,8 @@ pub struct Guard {
     unenforced: BTreeMap<IpAddr, String>,
     /// Lifted bans the firewall may still hold, with the last error; retried on every tick.
     unlifted: BTreeMap<IpAddr, String>,
+    /// Bans the database did not take (a failed write); retried on every tick.
+    unrecorded: BTreeMap<IpAddr, ActiveBan>,
     /// When each clamped element runs out (bans longer than the firewall's largest timeout).
     clamped: HashMap<IpAddr, i64>,
     /// Warnings and errors for the daemon's log.
@@ -142,6 +144,7 @@ impl Guard {
             opts,
             unenforced: BTreeMap::new(),
             unlifted: BTreeMap::new(),
+            unrecorded: BTreeMap::new(),
             clamped: HashMap::new(),
             log,
         };
@@ -197,7 +200,8 @@ impl Guard {
                 Event::Ban { ip, time, bantime, count, restored: false } => {
                     let b = ActiveBan { time: *time, bantime: *bantime, count: *count };
                     if let Err(e) = self.state.add_ban(&self.jail.settings.name, *ip, &b) {
-                        self.error(format!("cannot record the ban of {ip}: {e}"));
+                        self.error(format!("cannot record the ban of {ip} (retrying): {e}"));
+                        self.unrecorded.insert(*ip, b);
                     }
                     self.enforce(*ip, &b, now);
                 }
@@ -215,6 +219,12 @@ impl Guard {
         let mut events = self.jail.tick(now);
         self.apply(&events, now)?;
         self.repair(now);
+        let unrecorded = std::mem::take(&mut self.unrecorded);
+        for (ip, b) in unrecorded.into_iter().filter(|(ip, _)| self.jail.is_banned(ip)) {
+            if self.state.add_ban(&self.jail.settings.name, ip, &b).is_err() {
+                self.unrecorded.insert(ip, b);
+            }
+        }
         let name = self.jail.settings.name.clone();
         let active = self.state.active_bans(&name, now)?;
         for (ip, ban) in &active {
@@ -228,8 +238,14 @@ impl Guard {
                 events.push(e);
             }
         }
-        let lifted: Vec<IpAddr> =
-            self.jail.banned().map(|(ip, _)| *ip).filter(|ip| !active.iter().any(|(a, _)| a == ip)).collect();
+        // Bans the database lost track of were lifted by hand while no daemon ran; not those
+        // it never got (a failed write, retried below).
+        let lifted: Vec<IpAddr> = self
+            .jail
+            .banned()
+            .map(|(ip, _)| *ip)
+            .filter(|ip| !active.iter().any(|(a, _)| a == ip) && !self.unrecorded.contains_key(ip))
+            .collect();
         for ip in lifted {
             if let Some(e) = self.jail.unban(ip) {
                 self.lift(ip);
@@ -310,7 +326,9 @@ impl Guard {
         }
     }
 
-    fn save_counters(&self, now: i64, running: bool) -> Result<(), GuardError> {
+    /// Saves the counters `status` shows without a daemon. A failure is logged, never fatal:
+    /// counters must not cost a ban or an event.
+    fn save_counters(&mut self, now: i64, running: bool) -> Result<(), GuardError> {
         let c = Counters {
             currently_failed: self.jail.currently_failed() as u64,
             total_failed: self.jail.total_failed,
@@ -319,7 +337,10 @@ impl Guard {
             updated: now,
             running,
         };
-        Ok(self.state.write_counters(&self.jail.settings.name, &c)?)
+        if let Err(e) = self.state.write_counters(&self.jail.settings.name, &c) {
+            self.error(format!("cannot save the counters: {e}"));
+        }
+        Ok(())
     }
 
     /// Stops the jail: unless `keep_bans`, removes the firewall objects (logging `Unban` for

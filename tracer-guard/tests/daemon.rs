@@ -202,3 +202,29 @@ fn concurrent_bans_without_a_daemon_make_one_ban() {
     assert_eq!(State::open(&o.state_path).unwrap().ban_rows("sshd", ip("192.0.2.50")).unwrap(), 1);
     assert!(element(&ns, ip("192.0.2.50")).is_some());
 }
+
+#[test]
+fn a_ban_the_database_refuses_is_kept_enforced_and_recorded_later() {
+    let ns = Netns::new("dbbusy");
+    let dir = TempDir::new("dbbusy");
+    let o = opts(&ns, &dir);
+    let t = now();
+    let (mut g, _) = Guard::start(&cfg("bantime = 1h\n"), o.clone(), t).unwrap();
+    // Another writer holds the database (SQLite gives up after its 5 s busy timeout).
+    let other = rusqlite::Connection::open(&o.state_path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let a = ip("192.0.2.60");
+    let e = g.ban(a, t).unwrap();
+    assert!(matches!(e, Event::Ban { .. }), "{e:?}");
+    assert!(g.jail().is_banned(&a) && g.is_enforced(&a), "the ban holds anyway");
+    assert!(element(&ns, a).is_some());
+    let log = g.take_log();
+    assert!(log.iter().any(|l| l.text.contains("cannot record the ban of 192.0.2.60")), "{log:?}");
+    other.execute_batch("COMMIT").unwrap();
+    // The next tick records it, and does not take the missing row for an unban.
+    let ev = g.tick(t + 1).unwrap();
+    assert!(ev.is_empty(), "{ev:?}");
+    assert!(g.jail().is_banned(&a) && element(&ns, a).is_some());
+    assert_eq!(State::open(&o.state_path).unwrap().ban_rows("sshd", a).unwrap(), 1);
+    g.stop(t + 1).unwrap();
+}
