@@ -228,3 +228,46 @@ fn a_ban_the_database_refuses_is_kept_enforced_and_recorded_later() {
     assert_eq!(State::open(&o.state_path).unwrap().ban_rows("sshd", a).unwrap(), 1);
     g.stop(t + 1).unwrap();
 }
+
+#[test]
+fn a_stored_ban_the_firewall_refuses_does_not_stop_the_start() {
+    let ns = Netns::new("refuse");
+    let dir = TempDir::new("refuse");
+    let c = cfg("bantime = 1h\n");
+    let t = now();
+    let (mut g, _) = Guard::start(&c, opts(&ns, &dir), t).unwrap();
+    g.ban(ip("192.0.2.65"), t).unwrap();
+    g.ban(ip("192.0.2.66"), t).unwrap();
+    drop(g);
+    // The real nft, except that it refuses any script naming 192.0.2.66 (nothing else makes
+    // nft refuse one address on demand).
+    let wrapper = dir.path().join("nft-refusing");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nin=$(cat)\ncase \"$in\" in *192.0.2.66*) echo 'Error: refused for the test' >&2; exit 1;; esac\n\
+             printf '%s' \"$in\" | exec ip netns exec {} \"$@\"\n",
+            ns.name
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = GuardOptions {
+        runner: tracer_guard::CommandRunner::with_prefix(vec![wrapper.display().to_string()]),
+        ..opts(&ns, &dir)
+    };
+    let (mut g, restored) = Guard::start(&c, o, t + 1).unwrap();
+    assert_eq!(restored.len(), 2, "both restored in the jail");
+    assert!(element(&ns, ip("192.0.2.65")).is_some(), "the other ban is enforced");
+    assert!(element(&ns, ip("192.0.2.66")).is_none());
+    assert!(!g.is_enforced(&ip("192.0.2.66")));
+    let st = g.status();
+    assert_eq!(st.firewall_errors.len(), 1, "{st:?}");
+    assert!(
+        st.firewall_errors[0].contains("192.0.2.66") && st.firewall_errors[0].contains("refused for the test"),
+        "{st:?}"
+    );
+    let log = g.take_log();
+    assert!(log.iter().any(|l| l.text.contains("adding them one by one")), "{log:?}");
+    g.stop(t + 1).unwrap();
+}
