@@ -15,14 +15,14 @@ use tokio::{
 };
 use tracer_common::config::ENABLE_SSHLOG;
 use tracer_guard::{
-    Event as GuardEvent, Guard, GuardOptions, Level, LogLine, follow::Follower, guard::KERNEL_SOURCE, now,
+    Event as GuardEvent, Guard, GuardOptions, Level, LogLine, Origin, follow::Follower, guard::KERNEL_SOURCE, now,
 };
 
 use super::{Common, load_config, not_enabled, runtime};
 use crate::{
     UsageError,
     decode::Decoder,
-    event::{Detail, Event},
+    event::{Detail, Event, LogPeer},
     loader::Options,
 };
 
@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// Ring buffer size in MiB (kernel source).
     #[arg(long, default_value = "4", value_parser = parse_buffer_mib)]
     pub buffer_size: u32,
+    /// An sshd executable whose messages the kernel source trusts (repeatable; default: those
+    /// of /usr/sbin/sshd and OpenSSH's sshd-session/sshd-auth on Debian and RHEL that exist).
+    /// Each must be owned by root and writable by no one else.
+    #[arg(long, value_name = "PATH")]
+    pub sshd_exe: Vec<PathBuf>,
 }
 
 fn parse_buffer_mib(s: &str) -> Result<u32, String> {
@@ -131,11 +136,13 @@ struct Daemon {
     guard: Guard,
     log: Log,
     truncated: u64,
+    /// Messages of an sshd holding several peers' connections (never guessed).
+    ambiguous: u64,
 }
 
 impl Daemon {
-    fn feed(&mut self, line: &[u8], pid: Option<u32>) {
-        match self.guard.feed(line, pid, now()) {
+    fn feed(&mut self, line: &[u8], origin: Origin) {
+        match self.guard.feed(line, origin, now()) {
             Ok(events) => events.iter().for_each(|e| self.log.event(e)),
             Err(e) => self.log.error("cannot apply", e),
         }
@@ -153,9 +160,21 @@ impl Daemon {
             );
             return;
         }
+        // The address is the one the kernel read from the sender's connection socket.
+        if l.peer == LogPeer::Ambiguous {
+            self.ambiguous += 1;
+            self.log.msg(
+                "fail2ban.filter",
+                Level::Warning,
+                format!(
+                    "[{}] sshd[{}] holds connections of several peers: its message is not attributed ({} so far)",
+                    self.log.jail, ev.pid, self.ambiguous
+                ),
+            );
+        }
         let msg = message_of(&l.data);
         if !msg.is_empty() {
-            self.feed(&msg, Some(ev.pid));
+            self.feed(&msg, Origin::Kernel { pid: ev.pid, peer: l.peer.ip() });
         }
     }
 
@@ -178,7 +197,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     // Sources first: if the kernel programs cannot be loaded the firewall is not touched.
     let (mut loaded, mut followers, file_list) = match args.source {
         Source::Kernel => {
-            let opts = Options { enabled: ENABLE_SSHLOG, ring_bytes: args.buffer_size << 20, ..Default::default() };
+            let sshd_exes = crate::sshd_exe::trusted(&args.sshd_exe).map_err(UsageError)?;
+            let opts =
+                Options { enabled: ENABLE_SSHLOG, ring_bytes: args.buffer_size << 20, sshd_exes, ..Default::default() };
             (Some(crate::load_or_usage_error(&opts)?), Vec::new(), vec![KERNEL_SOURCE.to_string()])
         }
         Source::File => {
@@ -230,7 +251,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             jail.bantime
         ),
     );
-    let mut d = Daemon { guard, log, truncated: 0 };
+    let mut d = Daemon { guard, log, truncated: 0, ambiguous: 0 };
     for e in &restored {
         d.log.event(e);
     }
@@ -258,7 +279,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             _ = poll.tick(), if !followers.is_empty() => {
                 for f in &mut followers {
                     match f.poll() {
-                        Ok(lines) => lines.iter().for_each(|l| d.feed(l, None)),
+                        Ok(lines) => lines.iter().for_each(|l| d.feed(l, Origin::Text)),
                         Err(e) => d.log.error(&format!("reading {}", f.path().display()), e),
                     }
                 }
