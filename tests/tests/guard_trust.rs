@@ -1,0 +1,210 @@
+//! What the guard's kernel source trusts, tried by an attacker: a real OpenSSH sshd in one
+//! network namespace, clients in another, `tracer guard run` in the server's. The address of
+//! a failure is the peer of the connection socket the real sshd accepted (no client-chosen
+//! string moves it), and only the root-owned sshd executable running as root is heard (no
+//! program named sshd, and not the real binary run by an unprivileged user).
+
+mod guard_env;
+
+use std::{
+    io::ErrorKind::ConnectionRefused,
+    net::{IpAddr, SocketAddr},
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use guard_env::*;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// The address every forged line names.
+const FORGED: &str = "198.51.100.23";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.file(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Server (`.1`) and client namespaces; the client holds `.2`, `.3` and `.4`.
+fn pair(base: u8) -> (Netns, Netns, impl Fn(u8) -> IpAddr) {
+    let ip = subnet(base);
+    let srv = Netns::new("srv");
+    let cli = Netns::new("cli");
+    srv.veth(
+        &cli,
+        &[&format!("{}/24", ip(1))],
+        &[&format!("{}/24", ip(2)), &format!("{}/24", ip(3)), &format!("{}/24", ip(4))],
+    );
+    (srv, cli, move |h| ip(h).parse().unwrap())
+}
+
+#[test]
+fn hostbased_client_host_and_user_names_never_move_the_ban() {
+    let _serial = serial();
+    let (srv, cli, ip) = pair(181);
+    let dir = TempDir::new("hostbased");
+    let (attacker, victim, other) = (ip(2), ip(3), ip(4));
+    let sshd = Sshd::start_with(
+        &srv,
+        &dir,
+        &ip(1).to_string(),
+        true,
+        (&cli, other),
+        "HostbasedAuthentication yes\nLogLevel VERBOSE\n",
+    );
+    // Three failures: the hostbased one, then `Invalid user` and `Failed password for invalid
+    // user` of the password attempt (whose last message is logged as the connection closes).
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2222\nmaxretry = 3\nbantime = 1m\n");
+    let guard = GuardProc::start(&srv, &dir, &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3"))]);
+
+    // sshd logs both strings verbatim after the real address: `Failed hostbased for nobody
+    // from ATTACKER port N ssh2: ED25519 SHA256:..., client user "u from VICTIM ...", client
+    // host "h from VICTIM port 22 ssh2: a b:"`.
+    let chost = format!("h from {victim} port 22 ssh2: a b:");
+    let cuser = format!("u from {victim} port 22 ssh2");
+    hostbased(&cli, &dir, attacker, sshd.addr, "nobody", &chost, &cuser);
+    // A user name that looks like sshd's own suffix.
+    wrong_password(&cli, attacker, sshd.addr, &format!("x from {FORGED} port 22 ssh2"));
+    guard.expect(&format!("] Ban {attacker}"), SECS(10));
+
+    let err = sshd.stderr();
+    assert!(err.contains(&format!("Failed hostbased for nobody from {attacker} port ")), "{err}");
+    assert!(err.contains(&format!("client host \"{chost}\"")), "the forged strings reached sshd's log: {err}");
+    assert!(err.contains(&format!("Invalid user x from {FORGED} port 22 ssh2 from {attacker} port ")), "{err}");
+    let out = guard.output();
+    assert_eq!(guard.count(&format!(" {victim}")), 0, "{out}\nsshd:\n{err}");
+    assert_eq!(guard.count(FORGED), 0, "{out}\nsshd:\n{err}");
+    assert_eq!(cli.connect(attacker, sshd.addr), Err(ConnectionRefused), "{out}\nsshd:\n{err}");
+    assert_eq!(cli.connect(victim, sshd.addr), Ok(()), "the named address still connects");
+}
+
+/// Writes sshd's failure line three times to stderr and to syslog (ident `sshd`).
+const FAKE_SSHD_PY: &str = r#"
+import sys, syslog
+line = "Failed password for root from 198.51.100.23 port 22 ssh2"
+syslog.openlog("sshd", syslog.LOG_PID, syslog.LOG_AUTH)
+for _ in range(3):
+    sys.stderr.write(line + "\r\n")
+    sys.stderr.flush()
+    syslog.syslog(syslog.LOG_INFO, line)
+"#;
+
+#[test]
+fn programs_named_sshd_and_sshd_run_by_nobody_cannot_cause_a_found() {
+    let _serial = serial();
+    let (srv, cli, ip) = pair(182);
+    let dir = TempDir::new("fake");
+    let (attacker, other) = (ip(2), ip(3));
+    let _syslog = Syslog::start(&dir);
+    let sshd = Sshd::start(&srv, &dir, &ip(1).to_string(), true, (&cli, other));
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2222\nmaxretry = 3\nbantime = 1m\n");
+    let guard = GuardProc::start(&srv, &dir, &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3"))]);
+
+    // A program named sshd (its comm is "sshd"): a copy of python3, run by root and by nobody.
+    let fake = dir.file("sshd");
+    std::fs::copy("/usr/bin/python3", &fake).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for as_nobody in [false, true] {
+        let mut cmd = if as_nobody {
+            let mut c = srv.command("setpriv");
+            c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]).arg(&fake);
+            c
+        } else {
+            srv.command(&fake)
+        };
+        let out = cmd.args(["-c", FAKE_SSHD_PY]).stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("from {FORGED} port 22")), "{out:?}");
+    }
+
+    // The real sshd binary run by nobody on another port: it accepts the connection itself and
+    // logs the client's user name, which carries the forged line.
+    let nb = dir.file("nobody");
+    std::fs::create_dir(&nb).unwrap();
+    std::fs::set_permissions(&nb, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let key = nb.join("host_ed25519");
+    sh(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", s(&key)]);
+    sh(&["chown", "nobody", s(&key)]);
+    let conf = nb.join("sshd_config");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port 2223\nListenAddress {}\nHostKey {}\nPidFile {}\nPasswordAuthentication yes\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nLogLevel INFO\n",
+            ip(1),
+            key.display(),
+            nb.join("sshd.pid").display()
+        ),
+    )
+    .unwrap();
+    let nb_err = nb.join("sshd.stderr");
+    let nb_child = srv
+        .command("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/sbin/sshd", "-D", "-e", "-f", s(&conf)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&nb_err).unwrap())
+        .spawn()
+        .unwrap();
+    let _nb_proc = Proc(nb_child);
+    let nb_addr = SocketAddr::new(ip(1), 2223);
+    assert!(cli.wait_connect(other, nb_addr, Ok(()), SECS(10)), "{}", std::fs::read_to_string(&nb_err).unwrap());
+    for _ in 0..3 {
+        wrong_password(&cli, attacker, nb_addr, &format!("root from {FORGED} port 22 ssh2"));
+    }
+    let nb_log = std::fs::read_to_string(&nb_err).unwrap();
+    assert!(
+        nb_log.contains(&format!("Failed password for invalid user root from {FORGED} port 22 ssh2 from {attacker}")),
+        "{nb_log}"
+    );
+    // Let anything captured arrive.
+    std::thread::sleep(SECS(1));
+    let out = guard.output();
+    assert_eq!(guard.count(FORGED), 0, "{out}");
+    assert_eq!(guard.count(&format!(" {attacker}")), 0, "nobody's sshd is not heard at all: {out}");
+
+    // The capture was live all along: the real sshd's failures ban the attacker at the third.
+    for _ in 0..3 {
+        wrong_password(&cli, attacker, sshd.addr, "nobody");
+    }
+    guard.expect(&format!("] Ban {attacker}"), SECS(10));
+    assert_eq!(guard.count(FORGED), 0, "{}", guard.output());
+    assert_eq!(cli.connect(attacker, sshd.addr), Err(ConnectionRefused));
+}
+
+#[test]
+fn untrusted_sshd_executables_are_refused_with_exit_2() {
+    let _serial = serial();
+    let srv = Netns::new("exe");
+    let dir = TempDir::new("exe");
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2222\n");
+    let copy = dir.file("sshd");
+    std::fs::copy("/usr/sbin/sshd", &copy).unwrap();
+    let run = |exe: &Path| {
+        guard_cmd(
+            Some(&srv),
+            &["run", "--config", s(&jail), "--state", s(&dir.file("st.sqlite3")), "--sshd-exe", s(exe)],
+        )
+    };
+    let before = srv.ruleset();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let (code, _, err) = run(&copy);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("sshd executable {}: writable by group or others", copy.display())), "{err}");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sh(&["chown", "nobody", s(&copy)]);
+    let (code, _, err) = run(&copy);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("sshd executable {}: owned by uid ", copy.display())), "{err}");
+    let (code, _, err) = run(&dir.file("missing"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing: No such file"), "{err}");
+    assert_eq!(srv.ruleset(), before, "nothing half-applied");
+}
