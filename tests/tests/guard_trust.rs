@@ -208,3 +208,25 @@ fn untrusted_sshd_executables_are_refused_with_exit_2() {
     assert!(err.contains("missing: No such file"), "{err}");
     assert_eq!(srv.ruleset(), before, "nothing half-applied");
 }
+
+#[test]
+fn ipv6_peer_is_read_from_the_socket_and_banned() {
+    let _serial = serial();
+    let mid = std::process::id() % 250;
+    let ip6 = |h: u8| -> IpAddr { format!("fd00:183:{mid}::{h}").parse().unwrap() };
+    let srv = Netns::new("srv6");
+    let cli = Netns::new("cli6");
+    srv.veth(&cli, &[&format!("{}/64", ip6(1))], &[&format!("{}/64", ip6(2)), &format!("{}/64", ip6(3))]);
+    let dir = TempDir::new("ipv6");
+    let (attacker, other) = (ip6(2), ip6(3));
+    let sshd = Sshd::start(&srv, &dir, &ip6(1).to_string(), true, (&cli, other));
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2222\nmaxretry = 3\nbantime = 1m\n");
+    let guard = GuardProc::start(&srv, &dir, &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3"))]);
+    for _ in 0..3 {
+        wrong_password(&cli, attacker, sshd.addr, "nobody");
+    }
+    guard.expect(&format!("] Ban {attacker}"), SECS(10));
+    assert_eq!(cli.connect(attacker, sshd.addr), Err(ConnectionRefused));
+    assert_eq!(cli.connect(other, sshd.addr), Ok(()));
+    assert!(sshd.stderr().contains(&format!("Failed password for nobody from {attacker} port ")), "{}", sshd.stderr());
+}
