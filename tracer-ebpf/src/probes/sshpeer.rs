@@ -35,6 +35,7 @@ pub fn trusted(task: Kptr) -> bool {
     let Ok(key) = exe_key(task) else {
         return false;
     };
+    // SAFETY: only whether the entry exists is looked at; the value is never read.
     unsafe { SSHD_EXES.get(&key) }.is_some()
 }
 
@@ -118,6 +119,7 @@ struct Walk {
 /// One descriptor per call; returns 1 to stop (ambiguous: nothing more to learn).
 #[inline(never)]
 extern "C" fn step(i: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the `Walk` that `peer_of` owns on its stack.
     let w = unsafe { &mut *(ctx as *mut Walk) };
     let Ok(file) = read::<u64>(w.array as Kptr, (i as u32 & (MAX_FDS - 1)) * 8) else {
         return 0;
@@ -128,6 +130,7 @@ extern "C" fn step(i: u64, ctx: *mut c_void) -> i64 {
     let Ok(key) = sock_of(file as Kptr) else {
         return 0;
     };
+    // SAFETY: only whether the entry exists is looked at; the value is never read.
     if unsafe { SSH_SOCKS.get(&key) }.is_none() {
         return 0;
     }
@@ -172,6 +175,7 @@ pub fn peer_of(task: Kptr) -> Peer {
     };
     let n = if max > MAX_FDS { MAX_FDS } else { max };
     let mut w = Walk { array: array as u64, peer: none };
+    // SAFETY: `step` only touches the `Walk` given here, which outlives the call.
     unsafe {
         bpf_loop(n, step as *mut c_void, (&mut w as *mut Walk).cast(), 0);
     }
