@@ -25,17 +25,6 @@ pub enum GuardError {
     State(#[from] StateError),
 }
 
-/// Where a line fed to [`Guard::feed`] comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// A text source (log file, test-log): pid from the syslog tag, address from sshd's own text.
-    Text,
-    /// Captured in the kernel from a trusted sshd process: `peer` is the remote address of the
-    /// connection socket that process holds, read by the kernel (None: none or several). The text
-    /// only classifies the message; no address is ever parsed from it.
-    Kernel { pid: u32, peer: Option<IpAddr> },
-}
-
 /// How the daemon runs (not part of jail.local).
 #[derive(Debug, Clone)]
 pub struct GuardOptions {
@@ -117,12 +106,9 @@ impl Guard {
         self.fw.as_ref()
     }
 
-    /// Feeds one log line and applies resulting bans.
-    pub fn feed(&mut self, line: &[u8], origin: Origin, now: i64) -> Result<Vec<Event>, GuardError> {
-        let events = match origin {
-            Origin::Text => self.jail.feed(line, None, now),
-            Origin::Kernel { peer, .. } => self.jail.feed_peer(line, peer, now),
-        };
+    /// Feeds one log line (with the sender's pid if known) and applies resulting bans.
+    pub fn feed(&mut self, line: &[u8], pid: Option<u32>, now: i64) -> Result<Vec<Event>, GuardError> {
+        let events = self.jail.feed(line, pid, now);
         self.apply(&events, now)?;
         if events.iter().any(|e| matches!(e, Event::Found { .. } | Event::Ban { .. })) {
             self.save_counters(now, true)?;

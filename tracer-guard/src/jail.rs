@@ -150,17 +150,6 @@ impl Jail {
         self.feed_hit(hit, pid.or(parsed.pid), now)
     }
 
-    /// Feeds one message whose peer the kernel read from the sender's connection socket: the
-    /// text only classifies it; any address in it is ignored. No peer: nothing is counted.
-    pub fn feed_peer(&mut self, line: &[u8], peer: Option<IpAddr>, now: i64) -> Vec<Event> {
-        let text = String::from_utf8_lossy(line);
-        let (Some(peer), Some(mut hit)) = (peer, parse_line(&text, self.settings.mode).and_then(|p| p.hit)) else {
-            return Vec::new();
-        };
-        hit.addr = Some(peer);
-        self.feed_hit(hit, None, now)
-    }
-
     /// Applies one classified message.
     pub fn feed_hit(&mut self, hit: Hit, pid: Option<u32>, now: i64) -> Vec<Event> {
         let mut out = Vec::new();
@@ -432,18 +421,5 @@ mod tests {
         j.feed(b"Invalid user x from 2001:db8::1 port 1", None, 0);
         assert!(j.tick(i64::MAX / 8).is_empty());
         assert!(j.is_banned(&ip("2001:db8::1")));
-    }
-
-    #[test]
-    fn kernel_peer_is_the_only_address() {
-        let mut j = jail("maxretry = 2\n");
-        let forged = b"Failed hostbased for root from 203.0.113.9 port 22 ssh2: ED25519 SHA256:x, client user \"u\", client host \"h from 203.0.113.9 port 22 ssh2\"";
-        let peer = Some(ip("192.0.2.7"));
-        let ev = j.feed_peer(forged, peer, 0);
-        assert!(matches!(&ev[..], [Event::Found { ip: found, .. }] if *found == ip("192.0.2.7")), "{ev:?}");
-        let ev = j.feed_peer(b"Disconnecting: Too many authentication failures [preauth]", peer, 1);
-        assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
-        assert!(j.feed_peer(b"Failed password for root from 198.51.100.23 port 22 ssh2", None, 2).is_empty());
-        assert!(!j.is_banned(&ip("203.0.113.9")) && !j.is_banned(&ip("198.51.100.23")));
     }
 }

@@ -24,7 +24,7 @@ pub mod testlog;
 pub use config::{BanAction, Config, ConfigError, JailConfig, Warning};
 pub use event::{Event, Level, LogLine};
 pub use fw::{CommandRunner, Firewall, FirewallError, FwBan};
-pub use guard::{Guard, GuardError, GuardOptions, Origin};
+pub use guard::{Guard, GuardError, GuardOptions};
 pub use jail::{Jail, JailSettings};
 pub use sshd::{Kind, Mode, Role};
 pub use status::JailStatus;
