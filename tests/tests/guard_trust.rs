@@ -230,3 +230,85 @@ fn ipv6_peer_is_read_from_the_socket_and_banned() {
     assert_eq!(cli.connect(other, sshd.addr), Ok(()));
     assert!(sshd.stderr().contains(&format!("Failed password for nobody from {attacker} port ")), "{}", sshd.stderr());
 }
+
+/// A stand-in sshd whose text always names 198.51.100.23: accepts `n` connections on
+/// ADDR:PORT, then writes sshd's failure line three times to stderr, itself or (`exec`) from a
+/// child that re-executes the same binary and inherits the sockets.
+const PEER_PY: &str = r#"
+import os, socket, sys
+addr, port, n, how = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+LINE = "import os\nfor _ in range(3): os.write(2, b'Failed password for root from 198.51.100.23 port 22 ssh2\\r\\n')"
+ls = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((addr, port))
+ls.listen(8)
+print("ready", flush=True)
+conns = [ls.accept()[0] for _ in range(n)]
+ls.close()
+if how == "exec":
+    for c in conns:
+        os.set_inheritable(c.fileno(), True)
+    pid = os.fork()
+    if pid == 0:
+        os.execv(sys.executable, [sys.executable, "-c", LINE])
+    os.waitpid(pid, 0)
+else:
+    exec(LINE)
+"#;
+
+#[test]
+fn the_peer_is_the_accepted_socket_one_inherited_or_ambiguous_never_the_text() {
+    let _serial = serial();
+    let mid = std::process::id() % 250;
+    let ip = |h: u8| -> IpAddr { format!("10.184.{mid}.{h}").parse().unwrap() };
+    let srv = Netns::new("srvp");
+    let cli = Netns::new("clip");
+    let theirs: Vec<String> = (2..=5).map(|h| format!("{}/24", ip(h))).collect();
+    srv.veth(&cli, &[&format!("{}/24", ip(1))], &theirs.iter().map(String::as_str).collect::<Vec<_>>());
+    let dir = TempDir::new("peer");
+    // The only trusted executable: a root-owned copy of python3 (the real sshd is not heard).
+    let exe = dir.file("trusted-sshd");
+    std::fs::copy("/usr/bin/python3", &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2224\nmaxretry = 3\nbantime = 1m\n");
+    let guard = GuardProc::start(
+        &srv,
+        &dir,
+        &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3")), "--sshd-exe", s(&exe)],
+    );
+    let at = SocketAddr::new(ip(1), 2224);
+    let serve = |sources: &[IpAddr], how: &str| {
+        let mut child = srv
+            .command(&exe)
+            .args(["-c", PEER_PY, &ip(1).to_string(), "2224", &sources.len().to_string(), how])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut ready).unwrap();
+        assert_eq!(ready, "ready\n");
+        for src in sources {
+            assert_eq!(cli.connect(*src, at), Ok(()));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr).matches(FORGED).count(), 3, "{out:?}");
+    };
+
+    // One accepted connection: its peer, whatever the text says.
+    serve(&[ip(2)], "self");
+    guard.expect(&format!("] Ban {}", ip(2)), SECS(10));
+    // Inherited through fork and exec, as sshd's socket reaches sshd -R and sshd-session.
+    serve(&[ip(5)], "exec");
+    guard.expect(&format!("] Ban {}", ip(5)), SECS(10));
+    // Connections of two peers: not attributed, a warning each time.
+    serve(&[ip(3), ip(4)], "self");
+    assert!(guard.wait_count("holds connections of several peers", 3, SECS(10)), "{}", guard.output());
+    let out = guard.output();
+    assert_eq!(guard.count(&format!(" {}", ip(3))), 0, "{out}");
+    assert_eq!(guard.count(&format!(" {}", ip(4))), 0, "{out}");
+    assert_eq!(guard.count(FORGED), 0, "{out}");
+    assert_eq!(guard.count(&format!("Found {} ", ip(2))), 3, "{out}");
+}
