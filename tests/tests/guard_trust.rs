@@ -312,3 +312,55 @@ fn the_peer_is_the_accepted_socket_one_inherited_or_ambiguous_never_the_text() {
     assert_eq!(guard.count(FORGED), 0, "{out}");
     assert_eq!(guard.count(&format!("Found {} ", ip(2))), 3, "{out}");
 }
+
+#[test]
+fn a_replaced_sshd_binary_is_trusted_at_once_and_a_writable_one_no_more() {
+    let _serial = serial();
+    let (srv, cli, ip) = pair(185);
+    let dir = TempDir::new("upgrade");
+    let (a, b, c) = (ip(2), ip(3), ip(4));
+    let bin = dir.file("sbin");
+    std::fs::create_dir(&bin).unwrap();
+    let exe = bin.join("sshd");
+    let install = || {
+        // As dpkg does: a new file renamed over the old one (a new inode).
+        let new = bin.join("sshd.dpkg-new");
+        std::fs::copy("/usr/sbin/sshd", &new).unwrap();
+        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&new, &exe).unwrap();
+    };
+    install();
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2222\nmaxretry = 3\nbantime = 1m\n");
+    let guard = GuardProc::start(
+        &srv,
+        &dir,
+        &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3")), "--sshd-exe", s(&exe)],
+    );
+    let start = || Sshd::start_exe(&srv, &dir, &ip(1).to_string(), true, (&cli, c), "", &exe);
+    let sshd = start();
+    for _ in 0..3 {
+        wrong_password(&cli, a, sshd.addr, "nobody");
+    }
+    guard.expect(&format!("] Ban {a}"), SECS(10));
+    drop(sshd);
+
+    install();
+    let note = format!("trusting the sshd executable {} (a new file)", exe.display());
+    assert!(guard.wait(|l| l.contains(&note), SECS(5)), "{}", guard.output());
+    let sshd = start();
+    for _ in 0..3 {
+        wrong_password(&cli, b, sshd.addr, "nobody");
+    }
+    guard.expect(&format!("] Ban {b}"), SECS(10));
+
+    // Writable by anyone: what it runs could be anyone's code.
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let refused = format!("sshd executable no longer trusted: sshd executable {}: writable", exe.display());
+    assert!(guard.wait(|l| l.contains(&refused), SECS(5)), "{}", guard.output());
+    for _ in 0..3 {
+        wrong_password(&cli, c, sshd.addr, "nobody");
+    }
+    assert!(sshd.stderr().contains(&format!("Failed password for nobody from {c} port ")), "{}", sshd.stderr());
+    std::thread::sleep(SECS(1));
+    assert_eq!(guard.count(&format!(" {c}")), 0, "{}", guard.output());
+}

@@ -317,6 +317,20 @@ fn attach_fexit_with(ebpf: &mut Ebpf, enabled: u32, btf: &aya::Btf) -> Result<()
 }
 
 impl Loaded {
+    /// Replaces the trusted sshd executables the kernel compares with.
+    pub fn set_sshd_exes(&mut self, keys: &[ExeKey]) -> Result<(), LoadError> {
+        let mut exes: BpfHashMap<_, ExeKey, u32> = BpfHashMap::try_from(self.ebpf.map_mut("SSHD_EXES").unwrap())
+            .map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+        let stale: Vec<ExeKey> = exes.keys().filter_map(Result::ok).filter(|k| !keys.contains(k)).collect();
+        for k in keys {
+            exes.insert(k, 1, 0).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+        }
+        for k in &stale {
+            exes.remove(k).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+        }
+        Ok(())
+    }
+
     pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, LoadError> {
         let map = self.ebpf.take_map("EVENTS").ok_or(LoadError::Other("no EVENTS map".into()))?;
         RingBuf::try_from(map).map_err(|e| LoadError::Map("EVENTS", e))

@@ -9,7 +9,7 @@ use std::{
     io::{BufRead, BufReader},
     net::{IpAddr, SocketAddr},
     os::unix::net::UnixDatagram,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
@@ -97,6 +97,19 @@ impl Sshd {
         probe: (&Netns, IpAddr),
         extra: &str,
     ) -> Sshd {
+        Self::start_exe(ns, dir, listen, stderr, probe, extra, Path::new("/usr/sbin/sshd"))
+    }
+
+    /// `start_with` running the sshd binary at `exe`.
+    pub fn start_exe(
+        ns: &Netns,
+        dir: &TempDir,
+        listen: &str,
+        stderr: bool,
+        probe: (&Netns, IpAddr),
+        extra: &str,
+        exe: &Path,
+    ) -> Sshd {
         let key = dir.file("host_ed25519");
         if !key.exists() {
             sh(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
@@ -115,7 +128,7 @@ impl Sshd {
         .unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         let stderr_log = dir.file("sshd.stderr");
-        let mut cmd = ns.command("/usr/sbin/sshd");
+        let mut cmd = ns.command(exe);
         cmd.arg("-D");
         if stderr {
             cmd.arg("-e");

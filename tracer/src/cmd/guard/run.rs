@@ -23,7 +23,8 @@ use crate::{
     UsageError,
     decode::Decoder,
     event::{Detail, Event, LogPeer},
-    loader::Options,
+    loader::{Loaded, Options},
+    sshd_exe::{Change, Trusted},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -178,6 +179,27 @@ impl Daemon {
         }
     }
 
+    /// Vets the sshd executables again (a package upgrade replaces them) and tells the kernel.
+    fn refresh_exes(&mut self, t: &mut Trusted, l: &mut Loaded) {
+        let changes = t.refresh();
+        if changes.is_empty() {
+            return;
+        }
+        for c in changes {
+            match c {
+                Change::Trusted(p) => self.log.msg(
+                    "fail2ban.filter",
+                    Level::Info,
+                    format!("[{}] trusting the sshd executable {} (a new file)", self.log.jail, p.display()),
+                ),
+                Change::Refused(e) => self.log.error("sshd executable no longer trusted", e),
+            }
+        }
+        if let Err(e) = l.set_sshd_exes(&t.keys()) {
+            self.log.error("cannot update the trusted sshd executables", e);
+        }
+    }
+
     fn tick(&mut self) {
         match self.guard.tick(now()) {
             Ok(events) => events.iter().for_each(|e| self.log.event(e)),
@@ -195,11 +217,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let log = Log { pid, jail: jail.name.clone() };
 
     // Sources first: if the kernel programs cannot be loaded the firewall is not touched.
+    let mut exes = None;
     let (mut loaded, mut followers, file_list) = match args.source {
         Source::Kernel => {
-            let sshd_exes = crate::sshd_exe::trusted(&args.sshd_exe).map_err(UsageError)?;
-            let opts =
-                Options { enabled: ENABLE_SSHLOG, ring_bytes: args.buffer_size << 20, sshd_exes, ..Default::default() };
+            let t = Trusted::new(&args.sshd_exe).map_err(UsageError)?;
+            let opts = Options {
+                enabled: ENABLE_SSHLOG,
+                ring_bytes: args.buffer_size << 20,
+                sshd_exes: t.keys(),
+                ..Default::default()
+            };
+            exes = Some(t);
             (Some(crate::load_or_usage_error(&opts)?), Vec::new(), vec![KERNEL_SOURCE.to_string()])
         }
         Source::File => {
@@ -286,6 +314,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             }
             _ = tick.tick() => {
                 d.tick();
+                if let (Some(t), Some(l)) = (exes.as_mut(), loaded.as_mut()) {
+                    d.refresh_exes(t, l);
+                }
                 if let Some(l) = &loaded {
                     let lost = l.stats()?.lost;
                     if lost > reported_lost {
