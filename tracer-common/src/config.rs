@@ -98,6 +98,18 @@ pub struct Offsets {
     pub regs_orig_ax: u32,
     /// thread_info.status, whose TS_COMPAT bit marks a 32-bit syscall (other numbers).
     pub task_ti_status: u32,
+    /// The trusted-sshd check and the peer of its connection socket (guard's kernel source).
+    pub file_f_inode: u32,
+    pub file_private_data: u32,
+    pub inode_i_mode: u32,
+    pub inode_i_ino: u32,
+    pub inode_i_sb: u32,
+    pub sb_s_dev: u32,
+    pub socket_sk: u32,
+    pub sk_family: u32,
+    pub sk_daddr: u32,
+    pub sk_v6_daddr: u32,
+    pub sk_dport: u32,
 }
 
 impl Offsets {
@@ -146,6 +158,17 @@ impl Offsets {
         regs_r10: OFFSET_UNKNOWN,
         regs_orig_ax: OFFSET_UNKNOWN,
         task_ti_status: OFFSET_UNKNOWN,
+        file_f_inode: OFFSET_UNKNOWN,
+        file_private_data: OFFSET_UNKNOWN,
+        inode_i_mode: OFFSET_UNKNOWN,
+        inode_i_ino: OFFSET_UNKNOWN,
+        inode_i_sb: OFFSET_UNKNOWN,
+        sb_s_dev: OFFSET_UNKNOWN,
+        socket_sk: OFFSET_UNKNOWN,
+        sk_family: OFFSET_UNKNOWN,
+        sk_daddr: OFFSET_UNKNOWN,
+        sk_v6_daddr: OFFSET_UNKNOWN,
+        sk_dport: OFFSET_UNKNOWN,
     };
 }
 

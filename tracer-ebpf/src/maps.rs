@@ -6,6 +6,7 @@ use aya_ebpf::{
 };
 use tracer_common::{
     config::{Config, Offsets},
+    sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
     syscount::{STAT_MAX, SyscountKey},
 };
 
@@ -65,6 +66,17 @@ pub static SYSCOUNT_ONE: PerCpuArray<u64> = PerCpuArray::with_max_entries(tracer
 /// (auid, syscall nr) -> calls, for `tracer report`.
 #[map]
 pub static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);
+
+/// The trusted sshd executables, (inode, device) -> 1; filled by the loader.
+#[map]
+pub static SSHD_EXES: HashMap<ExeKey, u32> = HashMap::with_max_entries(SSHD_EXES_MAX, 0);
+
+/// Sockets a trusted sshd accepted as root. LRU: closed connections age out; a live one is
+/// refreshed by every message of its processes (a lookup), and sshd drops a connection still
+/// unauthenticated after LoginGraceTime, so evicting it takes this many newer connections
+/// within that time.
+#[map]
+pub static SSH_SOCKS: LruHashMap<SockKey, u32> = LruHashMap::with_max_entries(65536, 0);
 
 #[inline(always)]
 pub fn stat_inc(idx: u32) {

@@ -12,10 +12,10 @@ use tracer_common::{
     event::*,
     exec::ExecBody,
     open::OpenBody,
-    sshlog::{SshLogBody, VIA_SENDTO},
+    sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
 };
 
-use crate::event::{Connect, Detail, Event, Exec, Id, LogLine, Open, Peer, join, normalize};
+use crate::event::{Connect, Detail, Event, Exec, Id, LogLine, LogPeer, Open, Peer, join, normalize};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -174,7 +174,13 @@ impl Decoder {
             EventKind::SshLog => {
                 let b: SshLogBody = read_pod(rec, HEADER_SIZE)?;
                 let data = s.take(b.len as usize)?.to_vec();
-                Detail::Log(LogLine { fd: b.fd, via_syslog: b.via == VIA_SENDTO, data, truncated: b.total > b.len })
+                Detail::Log(LogLine {
+                    fd: b.fd,
+                    via_syslog: b.via == VIA_SENDTO,
+                    data,
+                    truncated: b.total > b.len,
+                    peer: log_peer(&b)?,
+                })
             }
         };
         let exe = if h.flags & F_EXE_PRESENT != 0 && !exe.is_empty() {
@@ -229,6 +235,25 @@ impl Decoder {
 
 /// NUL-separated argv (as in /proc/PID/cmdline) to a list; a missing final NUL (a cut
 /// blob) still yields the partial last argument.
+/// The peer the kernel read from the sender's connection socket; an IPv4-mapped IPv6 peer
+/// (a dual-stack listener) is the IPv4 address it maps.
+fn log_peer(b: &SshLogBody) -> Result<LogPeer, DecodeError> {
+    match b.peer_status {
+        PEER_FOUND => {}
+        PEER_AMBIGUOUS => return Ok(LogPeer::Ambiguous),
+        _ => return Ok(LogPeer::None),
+    }
+    let ip = match b.peer_family {
+        AF_INET => IpAddr::V4(Ipv4Addr::new(b.peer_addr[0], b.peer_addr[1], b.peer_addr[2], b.peer_addr[3])),
+        AF_INET6 => {
+            let v6 = Ipv6Addr::from(b.peer_addr);
+            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+        }
+        other => return Err(DecodeError::Family(other)),
+    };
+    Ok(LogPeer::Found(std::net::SocketAddr::new(ip, b.peer_port)))
+}
+
 pub fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
     let blob = blob.strip_suffix(b"\0").unwrap_or(blob);
     if blob.is_empty() {
@@ -328,6 +353,37 @@ mod tests {
         let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[b"\0abs\0\0"], 0, 0)).unwrap();
         let Detail::Connect(c) = ev.detail else { panic!() };
         assert_eq!(c.peer, Peer::Unix { path: b"\0abs\0\0".to_vec() }, "abstract names keep every byte");
+    }
+
+    #[test]
+    fn decodes_sshlog_peers() {
+        let log = |status, family, addr: [u8; 16]| {
+            let body = SshLogBody {
+                via: VIA_SENDTO,
+                total: 3,
+                len: 3,
+                peer_status: status,
+                peer_family: family,
+                peer_port: 50022,
+                peer_addr: addr,
+                ..Default::default()
+            };
+            match Decoder::new().decode(&record(EventKind::SshLog, 0, bytes_of(&body), &[b"msg"], 0, 0)) {
+                Ok(Event { detail: Detail::Log(l), .. }) => Ok(l.peer),
+                Ok(_) => panic!(),
+                Err(e) => Err(e),
+            }
+        };
+        let mut v4 = [0u8; 16];
+        v4[..4].copy_from_slice(&[192, 0, 2, 7]);
+        assert_eq!(log(PEER_FOUND, AF_INET, v4), Ok(LogPeer::Found("192.0.2.7:50022".parse().unwrap())));
+        let mapped: Ipv6Addr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(log(PEER_FOUND, AF_INET6, mapped.octets()), Ok(LogPeer::Found("192.0.2.7:50022".parse().unwrap())));
+        let v6: Ipv6Addr = "2001:db8::7".parse().unwrap();
+        assert_eq!(log(PEER_FOUND, AF_INET6, v6.octets()), Ok(LogPeer::Found("[2001:db8::7]:50022".parse().unwrap())));
+        assert_eq!(log(PEER_AMBIGUOUS, 0, [0; 16]), Ok(LogPeer::Ambiguous));
+        assert_eq!(log(0, 0, [0; 16]), Ok(LogPeer::None));
+        assert_eq!(log(PEER_FOUND, 1, [0; 16]), Err(DecodeError::Family(1)));
     }
 
     #[test]

@@ -93,6 +93,29 @@ pub struct LogLine {
     pub data: Vec<u8>,
     /// The call wrote more than was captured.
     pub truncated: bool,
+    /// The remote end of the connection socket the sender holds, read by the kernel.
+    pub peer: LogPeer,
+}
+
+/// Whom a captured sshd message is about, from the sockets the trusted sshd accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogPeer {
+    /// The sender holds no accepted connection socket (the listener, a startup message).
+    None,
+    /// Exactly one peer; IPv4-mapped IPv6 addresses are folded to IPv4.
+    Found(std::net::SocketAddr),
+    /// Sockets of several peers: the message cannot be attributed.
+    Ambiguous,
+}
+
+impl LogPeer {
+    /// The address, when there is exactly one.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            LogPeer::Found(a) => Some(a.ip()),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use aya::{
 use thiserror::Error;
 use tracer_common::{
     config::*,
+    sshlog::ExeKey,
     syscount::{STAT_LOST, STAT_SYSCOUNT_FULL, SYSCOUNT_NR_MAX, SyscountKey},
 };
 
@@ -54,6 +55,8 @@ pub struct Options {
     pub ring_bytes: u32,
     /// Pending bytes that wake the reader (0: every record; see `Config::wakeup_bytes`).
     pub wakeup_bytes: u32,
+    /// The trusted sshd executables (`ENABLE_SSHLOG`), vetted by `sshd_exe::trusted`.
+    pub sshd_exes: Vec<ExeKey>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -84,7 +87,8 @@ const PROGS: &[Prog] = &[
     tp("sched_process_fork", "sched", "sched_process_fork", 0),
     tp("sched_process_exit", "sched", "sched_process_exit", 0),
     tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
-    raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT),
+    // ENABLE_SSHLOG: accept(2) exits of a trusted sshd remember the connection socket.
+    raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
 ];
 
@@ -177,11 +181,19 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             traced.insert(pid, 1, 0).map_err(|e| LoadError::Map("TRACED", e))?;
         }
     }
+    if !opts.sshd_exes.is_empty() {
+        let mut exes: BpfHashMap<_, ExeKey, u32> =
+            BpfHashMap::try_from(ebpf.map_mut("SSHD_EXES").unwrap()).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+        for key in &opts.sshd_exes {
+            exes.insert(key, 1, 0).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+        }
+    }
 
     // Syscall exits: trampolines on the syscall wrappers when the kernel has them and no
     // syscall is to be counted (only the watched calls pay); else the raw tracepoint.
     let exit_families = ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT;
-    let want_fexit = opts.enabled & ENABLE_SYSCOUNT == 0
+    // The guard's accept(2) hook lives on the raw tracepoint only.
+    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG) == 0
         && opts.enabled & exit_families != 0
         && std::env::var_os("TRACER_NO_FEXIT").is_none()
         && fexit_probe::fexit_allowed(&btf, "__x64_sys_openat");
@@ -305,6 +317,20 @@ fn attach_fexit_with(ebpf: &mut Ebpf, enabled: u32, btf: &aya::Btf) -> Result<()
 }
 
 impl Loaded {
+    /// Replaces the trusted sshd executables the kernel compares with.
+    pub fn set_sshd_exes(&mut self, keys: &[ExeKey]) -> Result<(), LoadError> {
+        let mut exes: BpfHashMap<_, ExeKey, u32> = BpfHashMap::try_from(self.ebpf.map_mut("SSHD_EXES").unwrap())
+            .map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+        let stale: Vec<ExeKey> = exes.keys().filter_map(Result::ok).filter(|k| !keys.contains(k)).collect();
+        for k in keys {
+            exes.insert(k, 1, 0).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+        }
+        for k in &stale {
+            exes.remove(k).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+        }
+        Ok(())
+    }
+
     pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, LoadError> {
         let map = self.ebpf.take_map("EVENTS").ok_or(LoadError::Other("no EVENTS map".into()))?;
         RingBuf::try_from(map).map_err(|e| LoadError::Map("EVENTS", e))

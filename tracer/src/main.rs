@@ -13,6 +13,7 @@ mod loader;
 mod offsets;
 mod report;
 mod sink;
+mod sshd_exe;
 mod stream;
 mod timefmt;
 mod tracefs;

@@ -73,6 +73,17 @@ pub fn resolve(btf: &Btf, forget: &[String]) -> Result<(Offsets, Vec<String>), S
         regs_r10: get("pt_regs", "r10"),
         regs_orig_ax: get("pt_regs", "orig_ax"),
         task_ti_status: get("task_struct", "thread_info.status"),
+        file_f_inode: get("file", "f_inode"),
+        file_private_data: get("file", "private_data"),
+        inode_i_mode: get("inode", "i_mode"),
+        inode_i_ino: get("inode", "i_ino"),
+        inode_i_sb: get("inode", "i_sb"),
+        sb_s_dev: get("super_block", "s_dev"),
+        socket_sk: get("socket", "sk"),
+        sk_family: get("sock", "__sk_common.skc_family"),
+        sk_daddr: get("sock", "__sk_common.skc_daddr"),
+        sk_v6_daddr: get("sock", "__sk_common.skc_v6_daddr"),
+        sk_dport: get("sock", "__sk_common.skc_dport"),
     };
     for (s, f) in REQUIRED {
         if o_missing(&missing, s, f) {

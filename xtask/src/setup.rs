@@ -17,6 +17,8 @@ const PACKAGES: &[&str] = &[
     "openssh-server",
     "openssh-client",
     "sshpass",
+    // tests/tests/guard_trust.rs: a client that sends chosen hostbased client host/user strings.
+    "python3-asyncssh",
     "nftables",
     "iptables",
     "busybox-static",

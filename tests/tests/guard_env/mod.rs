@@ -9,7 +9,7 @@ use std::{
     io::{BufRead, BufReader},
     net::{IpAddr, SocketAddr},
     os::unix::net::UnixDatagram,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
@@ -85,6 +85,31 @@ pub const SSH_PORT: u16 = 2222;
 impl Sshd {
     /// `stderr`: `sshd -D -e` (messages written to fd 2); else sshd logs with syslog(3).
     pub fn start(ns: &Netns, dir: &TempDir, listen: &str, stderr: bool, probe: (&Netns, IpAddr)) -> Sshd {
+        Self::start_with(ns, dir, listen, stderr, probe, "")
+    }
+
+    /// `start` with `extra` sshd_config lines first (sshd takes a keyword's first value).
+    pub fn start_with(
+        ns: &Netns,
+        dir: &TempDir,
+        listen: &str,
+        stderr: bool,
+        probe: (&Netns, IpAddr),
+        extra: &str,
+    ) -> Sshd {
+        Self::start_exe(ns, dir, listen, stderr, probe, extra, Path::new("/usr/sbin/sshd"))
+    }
+
+    /// `start_with` running the sshd binary at `exe`.
+    pub fn start_exe(
+        ns: &Netns,
+        dir: &TempDir,
+        listen: &str,
+        stderr: bool,
+        probe: (&Netns, IpAddr),
+        extra: &str,
+        exe: &Path,
+    ) -> Sshd {
         let key = dir.file("host_ed25519");
         if !key.exists() {
             sh(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
@@ -93,7 +118,7 @@ impl Sshd {
         std::fs::write(
             &conf,
             format!(
-                "Port {SSH_PORT}\nListenAddress {listen}\nHostKey {}\nPidFile {}\nPasswordAuthentication yes\n\
+                "{extra}Port {SSH_PORT}\nListenAddress {listen}\nHostKey {}\nPidFile {}\nPasswordAuthentication yes\n\
                  KbdInteractiveAuthentication no\nPubkeyAuthentication no\nUsePAM no\nPermitRootLogin no\n\
                  MaxAuthTries 6\nMaxStartups 100\nSyslogFacility AUTH\nLogLevel INFO\n",
                 key.display(),
@@ -103,7 +128,7 @@ impl Sshd {
         .unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         let stderr_log = dir.file("sshd.stderr");
-        let mut cmd = ns.command("/usr/sbin/sshd");
+        let mut cmd = ns.command(exe);
         cmd.arg("-D");
         if stderr {
             cmd.arg("-e");
@@ -142,6 +167,59 @@ pub fn wrong_password(ns: &Netns, src: IpAddr, dst: SocketAddr, user: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+/// Debian's python3-asyncssh, for a client that sends chosen hostbased `client host` and
+/// `client user` strings (OpenSSH's ssh-keysign cannot be made to lie).
+pub fn ensure_asyncssh() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let have =
+            || Command::new("/usr/bin/python3").args(["-c", "import asyncssh"]).status().is_ok_and(|s| s.success());
+        if !have() {
+            let ok = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends", "python3-asyncssh"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok && have(), "could not install python3-asyncssh");
+        }
+    });
+}
+
+const HOSTBASED_PY: &str = r#"
+import asyncio, sys, warnings
+warnings.filterwarnings("ignore")
+import asyncssh
+src, host, port, user, chost, cuser, key = sys.argv[1:8]
+async def main():
+    try:
+        async with asyncssh.connect(host, port=int(port), local_addr=(src, 0), username=user,
+                known_hosts=None, client_host_keys=[key], client_host=chost, client_username=cuser,
+                preferred_auth="hostbased", agent_path=None, client_keys=None, password=None):
+            pass
+    except Exception as e:
+        print(type(e).__name__, e)
+asyncio.run(main())
+"#;
+
+/// One hostbased attempt from `src` whose `client host` / `client user` strings are the
+/// client's choice; it fails (the key is known nowhere), so only sshd's log matters.
+pub fn hostbased(ns: &Netns, dir: &TempDir, src: IpAddr, dst: SocketAddr, user: &str, chost: &str, cuser: &str) {
+    ensure_asyncssh();
+    let key = dir.file("client_host_ed25519");
+    if !key.exists() {
+        sh(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
+    }
+    let out = ns
+        .command("/usr/bin/python3")
+        .args(["-c", HOSTBASED_PY, &src.to_string(), &dst.ip().to_string(), &dst.port().to_string(), user])
+        .args([chost, cuser, key.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("PermissionDenied"), "hostbased attempt: {said}{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// `tracer guard run` inside a namespace, its stdout collected line by line.

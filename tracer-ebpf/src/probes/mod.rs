@@ -9,6 +9,7 @@ pub mod fexit;
 pub mod open;
 pub mod sched;
 pub mod sshlog;
+pub mod sshpeer;
 pub mod syscalls;
 pub mod syscount;
 

@@ -1,16 +1,17 @@
 //! sshd's own log messages, captured as sshd writes them: syslog datagrams (sendto on the
-//! /dev/log socket) and stderr writes (`sshd -D -e`), from processes named sshd,
-//! sshd-session or sshd-auth only. The sender pid comes with them, so a message that names
-//! no address can be tied to the connection that process serves.
+//! /dev/log socket) and stderr writes (`sshd -D -e`), from trusted sshd processes only
+//! (`sshpeer::trusted`: vetted executable, euid 0; the process name plays no part). Each
+//! carries the peer of the connection socket the process holds, so the guard never takes
+//! an address from the text.
 
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid};
+use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid};
 use tracer_common::{
     config::ENABLE_SSHLOG,
     event::EventKind,
     sshlog::{SSHLOG_MAX, SshLogBody, VIA_SENDTO, VIA_WRITE},
 };
 
-use super::syscalls::NR_WRITE;
+use super::{sshpeer, syscalls::NR_WRITE};
 use crate::{
     kernel::{Current, conf, current_task},
     record::Rec,
@@ -29,34 +30,24 @@ pub fn on_enter(nr: u32, args: [u64; 4]) {
     capture(fd, buf, len, if nr == NR_WRITE { VIA_WRITE } else { VIA_SENDTO }, nr);
 }
 
-/// "sshd", "sshd-session", "sshd-auth": the comm is NUL-padded to 16 bytes.
-#[inline(always)]
-fn is_sshd(c: &[u8; 16]) -> bool {
-    if &c[..4] != b"sshd" {
-        return false;
-    }
-    c[4] == 0 || (&c[4..13] == b"-session\0") || (&c[4..10] == b"-auth\0")
-}
-
 #[inline(always)]
 fn capture(fd: u64, buf: u64, len: u64, via: u32, nr: u32) {
     if conf!(enabled) & ENABLE_SSHLOG == 0 {
-        return;
-    }
-    let Ok(comm) = bpf_get_current_comm() else {
-        return;
-    };
-    if !is_sshd(&comm) {
         return;
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     if (pid_tgid >> 32) as u32 == conf!(tracer_tgid) {
         return;
     }
+    let task = current_task();
+    if !sshpeer::trusted(task) {
+        return;
+    }
+    let peer = sshpeer::peer_of(task);
     let Some(mut rec) = Rec::new::<SshLogBody>() else {
         return;
     };
-    let cur = Current { task: current_task(), pid_tgid, uid_gid: bpf_get_current_uid_gid() };
+    let cur = Current { task, pid_tgid, uid_gid: bpf_get_current_uid_gid() };
     rec.fill(EventKind::SshLog, &cur, nr, len as i64, false);
     let want = if len > SSHLOG_MAX as u64 { SSHLOG_MAX } else { len as u32 };
     let got = rec.push_user(buf, want & (SSHLOG_MAX * 2 - 1));
@@ -65,5 +56,13 @@ fn capture(fd: u64, buf: u64, len: u64, via: u32, nr: u32) {
     body.via = via;
     body.total = len as u32;
     body.len = got;
+    body.peer_status = peer.status;
+    body.peer_family = peer.family;
+    body.peer_port = peer.port;
+    let a = [peer.addr[0].to_ne_bytes(), peer.addr[1].to_ne_bytes()];
+    body.peer_addr = [
+        a[0][0], a[0][1], a[0][2], a[0][3], a[0][4], a[0][5], a[0][6], a[0][7], a[1][0], a[1][1], a[1][2], a[1][3],
+        a[1][4], a[1][5], a[1][6], a[1][7],
+    ];
     rec.submit();
 }

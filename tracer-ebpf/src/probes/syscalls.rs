@@ -4,12 +4,13 @@
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
 
-use super::{Syscall, connect, exec, open, sshlog, syscount};
+use super::{Syscall, connect, exec, open, sshlog, sshpeer, syscount};
 use crate::kernel::{Kptr, conf, current_task, off, read};
 
 pub const NR_WRITE: u32 = 1;
 pub const NR_OPEN: u32 = 2;
 pub const NR_CONNECT: u32 = 42;
+pub const NR_ACCEPT: u32 = 43;
 pub const NR_SENDTO: u32 = 44;
 pub const NR_CLONE: u32 = 56;
 pub const NR_FORK: u32 = 57;
@@ -20,6 +21,7 @@ pub const NR_EXIT_GROUP: u32 = 231;
 pub const NR_CREAT: u32 = 85;
 pub const NR_OPENAT: u32 = 257;
 pub const NR_EXECVEAT: u32 = 322;
+pub const NR_ACCEPT4: u32 = 288;
 pub const NR_CLONE3: u32 = 435;
 pub const NR_OPENAT2: u32 = 437;
 
@@ -87,6 +89,8 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     let family = match nr {
         NR_OPEN | NR_CREAT | NR_OPENAT | NR_OPENAT2 => ENABLE_OPEN,
         NR_CONNECT => ENABLE_CONNECT,
+        // The guard's source remembers the sockets a trusted sshd accepts.
+        NR_ACCEPT | NR_ACCEPT4 if ret >= 0 => ENABLE_SSHLOG,
         // Successful execs are reported by sched_process_exec, from the new image.
         NR_EXECVE | NR_EXECVEAT if ret < 0 => ENABLE_EXEC,
         _ => return 0,
@@ -104,6 +108,7 @@ pub fn on_exit(call: Syscall, family: u32) {
     match family {
         ENABLE_OPEN => open::on_exit(call),
         ENABLE_CONNECT => connect::on_exit(call),
+        ENABLE_SSHLOG => sshpeer::on_accept(call),
         // Successful execs are reported by sched_process_exec.
         _ if call.ret < 0 => exec::on_failed(call),
         _ => {}

@@ -79,6 +79,7 @@ impl Filters {
             // Streams and reports can wait a few ms for a batch; the reader drains on a
             // timer too (stream::DRAIN_EVERY).
             wakeup_bytes: 64 << 10,
+            ..Default::default()
         }
     }
 }

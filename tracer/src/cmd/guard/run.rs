@@ -24,16 +24,17 @@ use tokio::{
 };
 use tracer_common::config::ENABLE_SSHLOG;
 use tracer_guard::{
-    Event as GuardEvent, Guard, GuardOptions, JailConfig, Level, LogLine, follow::Follower, guard::KERNEL_SOURCE,
-    nft::DEFAULT_TABLE, now,
+    Event as GuardEvent, Guard, GuardOptions, JailConfig, Level, LogLine, Origin, follow::Follower,
+    guard::KERNEL_SOURCE, nft::DEFAULT_TABLE, now,
 };
 
 use super::{Common, control, load_config, not_enabled, runtime};
 use crate::{
     UsageError,
     decode::Decoder,
-    event::{Detail, Event},
-    loader::Options,
+    event::{Detail, Event, LogPeer},
+    loader::{Loaded, Options},
+    sshd_exe::{Change, Trusted},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -57,6 +58,11 @@ pub struct RunArgs {
     /// Ring buffer size in MiB (kernel source).
     #[arg(long, default_value = "4", value_parser = parse_buffer_mib)]
     pub buffer_size: u32,
+    /// An sshd executable whose messages the kernel source trusts (repeatable; default: those
+    /// of /usr/sbin/sshd and OpenSSH's sshd-session/sshd-auth on Debian and RHEL that exist).
+    /// Each must be owned by root and writable by no one else.
+    #[arg(long, value_name = "PATH")]
+    pub sshd_exe: Vec<PathBuf>,
 }
 
 fn parse_buffer_mib(s: &str) -> Result<u32, String> {
@@ -142,6 +148,8 @@ struct Daemon {
     guard: Guard,
     log: Log,
     truncated: u64,
+    /// Messages of an sshd holding several peers' connections (never guessed).
+    ambiguous: u64,
     /// When the daemon started and what it reads, for status.
     started: i64,
     source: String,
@@ -150,8 +158,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn feed(&mut self, line: &[u8], pid: Option<u32>) {
-        match self.guard.feed(line, pid, now()) {
+    fn feed(&mut self, line: &[u8], origin: Origin) {
+        match self.guard.feed(line, origin, now()) {
             Ok(events) => {
                 events.iter().for_each(|e| self.log.event(e));
                 self.notify(&events, Some(line));
@@ -180,9 +188,42 @@ impl Daemon {
             );
             return;
         }
+        // The address is the one the kernel read from the sender's connection socket.
+        if l.peer == LogPeer::Ambiguous {
+            self.ambiguous += 1;
+            self.log.msg(
+                "fail2ban.filter",
+                Level::Warning,
+                format!(
+                    "[{}] sshd[{}] holds connections of several peers: its message is not attributed ({} so far)",
+                    self.log.jail, ev.pid, self.ambiguous
+                ),
+            );
+        }
         let msg = message_of(&l.data);
         if !msg.is_empty() {
-            self.feed(&msg, Some(ev.pid));
+            self.feed(&msg, Origin::Kernel { pid: ev.pid, peer: l.peer.ip() });
+        }
+    }
+
+    /// Vets the sshd executables again (a package upgrade replaces them) and tells the kernel.
+    fn refresh_exes(&mut self, t: &mut Trusted, l: &mut Loaded) {
+        let changes = t.refresh();
+        if changes.is_empty() {
+            return;
+        }
+        for c in changes {
+            match c {
+                Change::Trusted(p) => self.log.msg(
+                    "fail2ban.filter",
+                    Level::Info,
+                    format!("[{}] trusting the sshd executable {} (a new file)", self.log.jail, p.display()),
+                ),
+                Change::Refused(e) => self.log.error("sshd executable no longer trusted", e),
+            }
+        }
+        if let Err(e) = l.set_sshd_exes(&t.keys()) {
+            self.log.error("cannot update the trusted sshd executables", e);
         }
     }
 
@@ -212,9 +253,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let log = Log { pid, jail: jail.name.clone() };
 
     // Sources first: if the kernel programs cannot be loaded the firewall is not touched.
+    let mut exes = None;
     let (mut loaded, mut followers, file_list) = match args.source {
         Source::Kernel => {
-            let opts = Options { enabled: ENABLE_SSHLOG, ring_bytes: args.buffer_size << 20, ..Default::default() };
+            let t = Trusted::new(&args.sshd_exe).map_err(UsageError)?;
+            let opts = Options {
+                enabled: ENABLE_SSHLOG,
+                ring_bytes: args.buffer_size << 20,
+                sshd_exes: t.keys(),
+                ..Default::default()
+            };
+            exes = Some(t);
             (Some(crate::load_or_usage_error(&opts)?), Vec::new(), vec![KERNEL_SOURCE.to_string()])
         }
         Source::File => {
@@ -256,7 +305,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (guard, restored) = Guard::start(&jail, opts, now()).map_err(runtime)?;
     let source = file_list.join(" ");
     log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' started ({})", jail.name, settings(&jail, &source)));
-    let mut d = Daemon { guard, log, truncated: 0, started: now(), source, recent: Default::default() };
+    let mut d = Daemon { guard, log, truncated: 0, ambiguous: 0, started: now(), source, recent: Default::default() };
     d.guard_log();
     for e in &restored {
         d.log.event(e);
@@ -286,13 +335,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             _ = poll.tick(), if !followers.is_empty() => {
                 for f in &mut followers {
                     match f.poll() {
-                        Ok(lines) => lines.iter().for_each(|l| d.feed(l, None)),
+                        Ok(lines) => lines.iter().for_each(|l| d.feed(l, Origin::Text)),
                         Err(e) => d.log.error(&format!("reading {}", f.path().display()), e),
                     }
                 }
             }
             _ = tick.tick() => {
                 d.tick();
+                if let (Some(t), Some(l)) = (exes.as_mut(), loaded.as_mut()) {
+                    d.refresh_exes(t, l);
+                }
                 if let Some(l) = &loaded {
                     let lost = l.stats()?.lost;
                     if lost > reported_lost {
