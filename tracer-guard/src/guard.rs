@@ -7,7 +7,7 @@ use crate::config::{BanAction, ConfigError, JailConfig};
 use crate::event::Event;
 use crate::fw::{CommandRunner, Firewall, FirewallError, FwBan};
 use crate::iptables::IptablesFirewall;
-use crate::jail::{ActiveBan, Jail, JailSettings};
+use crate::jail::{ActiveBan, Jail, JailSettings, Origin};
 use crate::nft::{DEFAULT_TABLE, NftFirewall};
 use crate::state::{Counters, DEFAULT_PATH, State, StateError};
 use crate::status::JailStatus;
@@ -106,9 +106,9 @@ impl Guard {
         self.fw.as_ref()
     }
 
-    /// Feeds one log line (with the sender's pid if known) and applies resulting bans.
-    pub fn feed(&mut self, line: &[u8], pid: Option<u32>, now: i64) -> Result<Vec<Event>, GuardError> {
-        let events = self.jail.feed(line, pid, now);
+    /// Feeds one log line (see [`Jail::feed`]) and applies resulting bans.
+    pub fn feed(&mut self, line: &[u8], origin: Origin, now: i64) -> Result<Vec<Event>, GuardError> {
+        let events = self.jail.feed(line, origin, now);
         self.apply(&events, now)?;
         if events.iter().any(|e| matches!(e, Event::Found { .. } | Event::Ban { .. })) {
             self.save_counters(now, true)?;

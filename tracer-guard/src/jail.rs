@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use crate::addr::IgnoreList;
+use crate::addr::{IgnoreList, normalize};
 use crate::config::{Increment, JailConfig};
 use crate::event::Event;
 use crate::sshd::{Hit, Kind, Mode, Role, parse_line};
@@ -71,6 +71,17 @@ impl JailSettings {
     }
 }
 
+/// Where a line comes from, which decides where its address is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A text source (log file, test-log): pid from the syslog tag, address from sshd's own text.
+    Text,
+    /// Captured in the kernel from a trusted sshd process: `peer` is the remote address of the
+    /// connection socket that process holds, read by the kernel (None: none or several). The text
+    /// only classifies the message; no address is ever parsed from it.
+    Kernel { pid: u32, peer: Option<IpAddr> },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActiveBan {
     pub time: i64,
@@ -105,6 +116,9 @@ pub struct Jail {
     ban_counts: HashMap<IpAddr, u32>,
     pub total_failed: u64,
     pub total_banned: u64,
+    /// Failures from the kernel source whose process held no (or more than one) peer socket:
+    /// counted here, charged to no address.
+    pub unattributed: u64,
 }
 
 impl Jail {
@@ -117,6 +131,7 @@ impl Jail {
             ban_counts: HashMap::new(),
             total_failed: 0,
             total_banned: 0,
+            unattributed: 0,
         }
     }
 
@@ -137,17 +152,38 @@ impl Jail {
         Event::Ban { ip, time: ban.time, bantime: ban.bantime, count: ban.count, restored: true }
     }
 
-    /// Feeds one log line. `pid` is the sender's pid if known out of band (e.g. captured in the
-    /// kernel); otherwise the pid of the syslog tag is used.
-    pub fn feed(&mut self, line: &[u8], pid: Option<u32>, now: i64) -> Vec<Event> {
+    /// Feeds one log line. With [`Origin::Text`] the pid is the syslog tag's and the address
+    /// sshd's own text; with [`Origin::Kernel`] the text only classifies the message and the
+    /// failure is charged to the kernel's `peer` (or to no one).
+    pub fn feed(&mut self, line: &[u8], origin: Origin, now: i64) -> Vec<Event> {
         let text = String::from_utf8_lossy(line);
         let Some(parsed) = parse_line(&text, self.settings.mode) else {
             return Vec::new();
         };
-        let Some(hit) = parsed.hit else {
+        let Some(mut hit) = parsed.hit else {
             return Vec::new();
         };
-        self.feed_hit(hit, pid.or(parsed.pid), now)
+        match origin {
+            Origin::Text => self.feed_hit(hit, parsed.pid, now),
+            Origin::Kernel { pid, peer } => {
+                hit.addr = peer.map(normalize);
+                if hit.addr.is_none() {
+                    if hit.role == Role::Failure {
+                        self.unattributed += 1;
+                    }
+                    return Vec::new();
+                }
+                self.feed_hit(hit, Some(pid), now)
+            }
+        }
+    }
+
+    /// The address a text line names, else the one known for `pid` from its earlier lines:
+    /// what the kernel source charged before the kernel read the peer itself (transitional).
+    pub fn text_peer(&self, line: &[u8], pid: u32) -> Option<IpAddr> {
+        let text = String::from_utf8_lossy(line);
+        let addr = parse_line(&text, self.settings.mode).and_then(|p| p.hit).and_then(|h| h.addr);
+        addr.or_else(|| self.sessions.get(&pid).and_then(|s| s.addr))
     }
 
     /// Applies one classified message.
@@ -306,12 +342,12 @@ mod tests {
     fn bans_after_maxretry_within_findtime() {
         let mut j = jail("maxretry = 3\nfindtime = 60\n");
         let l = b"Failed password for root from 192.0.2.7 port 1 ssh2";
-        assert!(bans(&j.feed(l, None, 0)).is_empty());
-        assert!(bans(&j.feed(l, None, 10)).is_empty());
+        assert!(bans(&j.feed(l, Origin::Text, 0)).is_empty());
+        assert!(bans(&j.feed(l, Origin::Text, 10)).is_empty());
         // The first failure left the window: still two.
-        assert!(bans(&j.feed(l, None, 65)).is_empty());
+        assert!(bans(&j.feed(l, Origin::Text, 65)).is_empty());
         assert_eq!(j.failures_of(&ip("192.0.2.7")), 2);
-        assert_eq!(bans(&j.feed(l, None, 66)), vec![ip("192.0.2.7")]);
+        assert_eq!(bans(&j.feed(l, Origin::Text, 66)), vec![ip("192.0.2.7")]);
         assert!(j.is_banned(&ip("192.0.2.7")));
         assert_eq!(j.total_failed, 4);
         // Expiry.
@@ -322,18 +358,27 @@ mod tests {
     #[test]
     fn pid_only_messages_take_the_sessions_address() {
         let mut j = jail("maxretry = 2\n");
-        assert!(j.feed(b"sshd[77]: Connection from 192.0.2.7 port 5000 on 10.0.0.1 port 22", None, 0).is_empty());
-        let ev = j.feed(b"sshd[77]: Disconnecting: Too many authentication failures [preauth]", None, 1);
+        assert!(
+            j.feed(b"sshd[77]: Connection from 192.0.2.7 port 5000 on 10.0.0.1 port 22", Origin::Text, 0).is_empty()
+        );
+        let ev = j.feed(b"sshd[77]: Disconnecting: Too many authentication failures [preauth]", Origin::Text, 1);
         assert!(
             matches!(&ev[..], [Event::Found { ip: a, kind: Kind::TooManyAuthFailures, .. }] if *a == ip("192.0.2.7")),
             "{ev:?}"
         );
-        // The pid given out of band wins over the (absent) tag.
-        j.feed(b"Connection from 198.51.100.1 port 1 on 10.0.0.1 port 22", Some(88), 2);
-        let ev = j.feed(b"User bob not allowed because account is locked", Some(88), 3);
+        // Kernel origin: the peer is the kernel's, whatever the text names.
+        let k = |peer: &str| Origin::Kernel { pid: 88, peer: Some(ip(peer)) };
+        let ev = j.feed(b"Failed password for root from 203.0.113.9 port 1 ssh2", k("198.51.100.1"), 2);
         assert_eq!(ev.first().map(Event::ip), Some(ip("198.51.100.1")));
+        let ev = j.feed(b"User bob not allowed because account is locked", k("::ffff:198.51.100.1"), 3);
+        assert_eq!(ev.first().map(Event::ip), Some(ip("198.51.100.1")));
+        // No peer: counted as unattributed, charged to no one.
+        let none = Origin::Kernel { pid: 89, peer: None };
+        assert!(j.feed(b"Failed password for root from 203.0.113.9 port 1 ssh2", none, 4).is_empty());
+        assert_eq!(j.unattributed, 1);
+        assert_eq!(j.failures_of(&ip("203.0.113.9")), 0);
         // Unknown pid and no address: nothing.
-        assert!(j.feed(b"sshd[99]: Disconnecting: Too many authentication failures", None, 4).is_empty());
+        assert!(j.feed(b"sshd[99]: Disconnecting: Too many authentication failures", Origin::Text, 4).is_empty());
     }
 
     #[test]
@@ -342,51 +387,53 @@ mod tests {
         assert!(
             j.feed(
                 b"Nov 23 21:50:19 sshd[8148]: Disconnecting: Too many authentication failures for root [preauth]",
-                None,
+                Origin::Text,
                 0
             )
             .is_empty()
         );
-        let ev = j.feed(b"Nov 23 21:50:37 sshd[8148]: Connection closed by 61.0.0.1 [preauth]", None, 1);
+        let ev = j.feed(b"Nov 23 21:50:37 sshd[8148]: Connection closed by 61.0.0.1 [preauth]", Origin::Text, 1);
         assert!(matches!(&ev[..], [Event::Found { ip: a, .. }] if *a == ip("61.0.0.1")), "{ev:?}");
     }
 
     #[test]
     fn accepted_drops_pending_but_not_counted_failures() {
         let mut j = jail("maxretry = 3\n");
-        j.feed(b"sshd[5]: Failed password for bob from 192.0.2.7 port 1 ssh2", None, 0);
-        j.feed(b"sshd[6]: Disconnecting: Too many authentication failures", None, 0);
-        j.feed(b"sshd[6]: Accepted password for bob from 192.0.2.7 port 2 ssh2", None, 1);
+        j.feed(b"sshd[5]: Failed password for bob from 192.0.2.7 port 1 ssh2", Origin::Text, 0);
+        j.feed(b"sshd[6]: Disconnecting: Too many authentication failures", Origin::Text, 0);
+        j.feed(b"sshd[6]: Accepted password for bob from 192.0.2.7 port 2 ssh2", Origin::Text, 1);
         assert_eq!(j.failures_of(&ip("192.0.2.7")), 1, "login neither resets nor adds");
-        j.feed(b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2", None, 2);
-        let ev = j.feed(b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2", None, 3);
+        j.feed(b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2", Origin::Text, 2);
+        let ev = j.feed(b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2", Origin::Text, 3);
         assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
     }
 
     #[test]
     fn ignore_list_and_helpers() {
         let mut j = jail("ignoreip = 127.0.0.1/8 ::1 10.0.0.0/8\n");
-        let ev = j.feed(b"Failed password for root from 10.1.2.3 port 1 ssh2", None, 0);
+        let ev = j.feed(b"Failed password for root from 10.1.2.3 port 1 ssh2", Origin::Text, 0);
         assert_eq!(ev[0].log_line("sshd").to_string(), "INFO    [sshd] Ignore 10.1.2.3 by ip");
         assert_eq!(j.total_failed, 0);
         // Helpers never count.
         assert!(
             j.feed(
                 b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7",
-                None,
+                Origin::Text,
                 0
             )
             .is_empty()
         );
-        assert!(j.feed(b"Failed publickey for git from 192.0.2.7 port 1 ssh2: RSA SHA256:x", None, 0).is_empty());
-        assert!(j.feed(b"Connection closed by 192.0.2.7 port 1 [preauth]", None, 0).is_empty());
+        assert!(
+            j.feed(b"Failed publickey for git from 192.0.2.7 port 1 ssh2: RSA SHA256:x", Origin::Text, 0).is_empty()
+        );
+        assert!(j.feed(b"Connection closed by 192.0.2.7 port 1 [preauth]", Origin::Text, 0).is_empty());
     }
 
     #[test]
     fn v4_mapped_counts_as_v4() {
         let mut j = jail("maxretry = 2\n");
-        j.feed(b"Failed password for root from ::ffff:192.0.2.7 port 1 ssh2", None, 0);
-        let ev = j.feed(b"Failed password for root from 192.0.2.7 port 1 ssh2", None, 0);
+        j.feed(b"Failed password for root from ::ffff:192.0.2.7 port 1 ssh2", Origin::Text, 0);
+        let ev = j.feed(b"Failed password for root from 192.0.2.7 port 1 ssh2", Origin::Text, 0);
         assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
     }
 
@@ -408,17 +455,17 @@ mod tests {
     fn repeat_offender_gets_longer_ban() {
         let mut j = jail("maxretry = 1\nbantime = 10\nbantime.increment = true\n");
         let l = b"Invalid user x from 192.0.2.7 port 1";
-        let ev = j.feed(l, None, 0);
+        let ev = j.feed(l, Origin::Text, 0);
         assert!(matches!(ev.last(), Some(Event::Ban { bantime: 10, count: 1, .. })), "{ev:?}");
         j.tick(10);
-        let ev = j.feed(l, None, 11);
+        let ev = j.feed(l, Origin::Text, 11);
         assert!(matches!(ev.last(), Some(Event::Ban { bantime: 20, count: 2, .. })), "{ev:?}");
     }
 
     #[test]
     fn permanent_ban_never_expires() {
         let mut j = jail("maxretry = 1\nbantime = -1\n");
-        j.feed(b"Invalid user x from 2001:db8::1 port 1", None, 0);
+        j.feed(b"Invalid user x from 2001:db8::1 port 1", Origin::Text, 0);
         assert!(j.tick(i64::MAX / 8).is_empty());
         assert!(j.is_banned(&ip("2001:db8::1")));
     }

@@ -25,7 +25,7 @@ pub use config::{BanAction, Config, ConfigError, JailConfig, Warning};
 pub use event::{Event, Level, LogLine};
 pub use fw::{CommandRunner, Firewall, FirewallError, FwBan};
 pub use guard::{Guard, GuardError, GuardOptions};
-pub use jail::{Jail, JailSettings};
+pub use jail::{Jail, JailSettings, Origin};
 pub use sshd::{Kind, Mode, Role};
 pub use status::JailStatus;
 

@@ -11,7 +11,7 @@ use tracer_guard::config::parse_str;
 use tracer_guard::guard::{ban_via_state, status_via_state, unban_via_state};
 use tracer_guard::nft::NftFirewall;
 use tracer_guard::ports::PortSpec;
-use tracer_guard::{Event, Guard, GuardOptions, JailConfig, now};
+use tracer_guard::{Event, Guard, GuardOptions, JailConfig, Origin, now};
 
 fn cfg(text: &str) -> JailConfig {
     let c = parse_str(&format!("[sshd]\nenabled = true\nignoreself = false\n{text}"), "jail.local").unwrap();
@@ -57,7 +57,7 @@ fn nft_bans_carry_timeouts_and_expire_in_the_kernel() {
         "Nov 24 13:22:29 host sshd[4]: Failed password for root from ::ffff:198.51.100.9 port 1 ssh2",
         "Nov 24 13:22:29 host sshd[3]: Failed password for root from 2001:db8::7 port 1 ssh2",
     ] {
-        ev.extend(g.feed(l.as_bytes(), None, t).unwrap());
+        ev.extend(g.feed(l.as_bytes(), Origin::Text, t).unwrap());
     }
     assert_eq!(bans(&ev), vec![ip("192.0.2.7"), ip("2001:db8::7")]);
     let els = nft(&ns).elements().unwrap();
@@ -105,7 +105,7 @@ fn nft_ban_rejects_real_traffic_only_from_the_banned_source() {
     let dir = TempDir::new("traffic");
     let c = cfg("maxretry = 1\nbantime = 1h\n");
     let (mut g, _) = Guard::start(&c, opts(&srv, &dir), now()).unwrap();
-    let ev = g.feed(b"Invalid user admin from 10.231.7.2 port 40000", None, now()).unwrap();
+    let ev = g.feed(b"Invalid user admin from 10.231.7.2 port 40000", Origin::Text, now()).unwrap();
     assert_eq!(bans(&ev), vec![ip("10.231.7.2")]);
     assert_eq!(cli.connect(ip("10.231.7.2"), dst), Err(std::io::ErrorKind::ConnectionRefused));
     assert_eq!(cli.connect(ip("10.231.7.3"), dst), Ok(()));
@@ -127,8 +127,8 @@ fn iptables_multiport_chain_like_fail2ban() {
     assert!(ns.exec(&["ip6tables", "-w", "-S", "INPUT"]).contains("--dports 22,2222 -j f2b-sshd"));
 
     let t = now();
-    g.feed(b"sshd[5]: Failed password for root from 192.0.2.7 port 1 ssh2", None, t).unwrap();
-    g.feed(b"sshd[6]: Failed password for root from 2001:db8::7 port 1 ssh2", None, t).unwrap();
+    g.feed(b"sshd[5]: Failed password for root from 192.0.2.7 port 1 ssh2", Origin::Text, t).unwrap();
+    g.feed(b"sshd[6]: Failed password for root from 2001:db8::7 port 1 ssh2", Origin::Text, t).unwrap();
     let chain = ns.exec(&["iptables", "-w", "-S", "f2b-sshd"]);
     assert!(chain.contains("-A f2b-sshd -s 192.0.2.7/32 -j REJECT --reject-with icmp-port-unreachable"), "{chain}");
     let lines: Vec<&str> = chain.lines().collect();
@@ -162,7 +162,7 @@ fn state_restores_bans_with_remaining_time() {
     let c = cfg("maxretry = 1\nbantime = 1h\nbantime.increment = true\n");
     let t0 = now();
     let (mut g, _) = Guard::start(&c, opts(&ns, &dir), t0).unwrap();
-    g.feed(b"Invalid user x from 192.0.2.7 port 1", None, t0 - 100).unwrap();
+    g.feed(b"Invalid user x from 192.0.2.7 port 1", Origin::Text, t0 - 100).unwrap();
     g.ban(ip("2001:db8::9"), t0).unwrap();
     drop(g); // as if the daemon died: no stop
 
@@ -175,7 +175,7 @@ fn state_restores_bans_with_remaining_time() {
     assert!(g2.jail().is_banned(&ip("2001:db8::9")));
     // Repeat offender: the second ban doubles (bantime.increment).
     g2.unban(ip("192.0.2.7"), t0).unwrap();
-    let ev = g2.feed(b"Invalid user x from 192.0.2.7 port 1", None, t0).unwrap();
+    let ev = g2.feed(b"Invalid user x from 192.0.2.7 port 1", Origin::Text, t0).unwrap();
     assert!(ev.iter().any(|e| matches!(e, Event::Ban { bantime: 7200, count: 2, .. })), "{ev:?}");
     g2.stop(t0).unwrap();
 

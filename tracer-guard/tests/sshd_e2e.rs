@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{GuardNetns, Netns, TempDir};
 use tracer_guard::config::parse_str;
-use tracer_guard::{Event, Guard, GuardOptions, now};
+use tracer_guard::{Event, Guard, GuardOptions, Origin, now};
 
 struct Killed(Child);
 
@@ -122,7 +122,7 @@ fn sshpass_attacker_is_banned_by_nftables() {
             .status();
         let until = Instant::now() + Duration::from_secs(3);
         while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            let events = guard.feed(&line, None, now()).unwrap();
+            let events = guard.feed(&line, Origin::Text, now()).unwrap();
             seen.push(String::from_utf8_lossy(&line).into_owned());
             if events.iter().any(|e| matches!(e, Event::Ban { ip, .. } if *ip == attacker)) {
                 banned = true;

@@ -15,7 +15,7 @@ use tokio::{
 };
 use tracer_common::config::ENABLE_SSHLOG;
 use tracer_guard::{
-    Event as GuardEvent, Guard, GuardOptions, Level, LogLine, follow::Follower, guard::KERNEL_SOURCE, now,
+    Event as GuardEvent, Guard, GuardOptions, Level, LogLine, Origin, follow::Follower, guard::KERNEL_SOURCE, now,
 };
 
 use super::{Common, load_config, not_enabled, runtime};
@@ -134,8 +134,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn feed(&mut self, line: &[u8], pid: Option<u32>) {
-        match self.guard.feed(line, pid, now()) {
+    fn feed(&mut self, line: &[u8], origin: Origin) {
+        match self.guard.feed(line, origin, now()) {
             Ok(events) => events.iter().for_each(|e| self.log.event(e)),
             Err(e) => self.log.error("cannot apply", e),
         }
@@ -155,7 +155,9 @@ impl Daemon {
         }
         let msg = message_of(&l.data);
         if !msg.is_empty() {
-            self.feed(&msg, Some(ev.pid));
+            // Until the kernel reads the connection's peer, the address the text names.
+            let peer = self.guard.jail().text_peer(&msg, ev.pid);
+            self.feed(&msg, Origin::Kernel { pid: ev.pid, peer });
         }
     }
 
@@ -258,7 +260,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             _ = poll.tick(), if !followers.is_empty() => {
                 for f in &mut followers {
                     match f.poll() {
-                        Ok(lines) => lines.iter().for_each(|l| d.feed(l, None)),
+                        Ok(lines) => lines.iter().for_each(|l| d.feed(l, Origin::Text)),
                         Err(e) => d.log.error(&format!("reading {}", f.path().display()), e),
                     }
                 }
