@@ -24,6 +24,8 @@ const PACKAGES: &[&str] = &[
     "qemu-system-x86",
     // musl-gcc: the static (musl) tracer for vm-test compiles bundled SQLite.
     "musl-tools",
+    // fail2ban-regex: tracer-guard's parity test runs the real filter (its daemon is not started).
+    "fail2ban",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
