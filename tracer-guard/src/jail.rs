@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use crate::addr::{IgnoreList, normalize};
+use crate::addr::{Host, IgnoreList, Resolver, UseDns, normalize};
 use crate::config::{Increment, JailConfig};
 use crate::event::Event;
 use crate::sshd::{Hit, Kind, Mode, Role, parse_line};
@@ -27,6 +27,7 @@ const MAX_PENDING: usize = 32;
 pub struct JailSettings {
     pub name: String,
     pub mode: Mode,
+    pub usedns: UseDns,
     pub maxretry: u32,
     pub findtime: i64,
     pub bantime: i64,
@@ -39,6 +40,7 @@ impl JailSettings {
         JailSettings {
             name: c.name.clone(),
             mode: c.mode,
+            usedns: c.usedns,
             maxretry: c.maxretry,
             findtime: c.findtime,
             bantime: c.bantime,
@@ -119,6 +121,7 @@ pub struct Jail {
     /// Failures from the kernel source whose process held no (or more than one) peer socket:
     /// counted here, charged to no address.
     pub unattributed: u64,
+    resolver: Resolver,
 }
 
 impl Jail {
@@ -132,6 +135,7 @@ impl Jail {
             total_failed: 0,
             total_banned: 0,
             unattributed: 0,
+            resolver: Resolver::default(),
         }
     }
 
@@ -164,9 +168,24 @@ impl Jail {
             return Vec::new();
         };
         match origin {
-            Origin::Text => self.feed_hit(hit, parsed.pid, now),
+            Origin::Text => match hit.host.take() {
+                // A host name (sshd's UseDNS): the failure goes to every address it resolves
+                // to under `usedns`, or to no one — never to the session's earlier address.
+                Some(name) => {
+                    let ips = self.resolver.resolve(&Host::Name(name), self.settings.usedns, now);
+                    let mut out = Vec::new();
+                    for ip in ips {
+                        let mut h = hit.clone();
+                        h.addr = Some(ip);
+                        out.extend(self.feed_hit(h, parsed.pid, now));
+                    }
+                    out
+                }
+                None => self.feed_hit(hit, parsed.pid, now),
+            },
             Origin::Kernel { pid, peer } => {
                 hit.addr = peer.map(normalize);
+                hit.host = None;
                 if hit.addr.is_none() {
                     if hit.role == Role::Failure {
                         self.unattributed += 1;

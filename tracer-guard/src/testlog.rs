@@ -2,11 +2,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{self, BufRead};
+use std::io::{self, Read};
 use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::addr::{Host, Resolver, UseDns};
+use crate::follow::LineSplitter;
 use crate::sshd::{Kind, Mode, Role, parse_line};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,6 +21,12 @@ pub struct LineResult {
     pub role: Option<Role>,
     /// The address the failure is counted for (from the line, or the pid's earlier lines).
     pub addr: Option<IpAddr>,
+    /// The host name the line gives instead of an address (sshd's UseDNS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// What that name resolved to under `usedns` (each is charged a failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<IpAddr>,
     pub user: Option<String>,
     pub pid: Option<u32>,
 }
@@ -34,6 +42,9 @@ pub struct Summary {
     pub other_sshd: usize,
     /// Lines the filter does not know (or not sshd's).
     pub missed: usize,
+    /// The file's lines end in CR LF (`sshd -e` output), where a CR LF in a user name cannot be
+    /// told from a line end.
+    pub crlf: bool,
     pub by_kind: BTreeMap<String, usize>,
     pub by_address: BTreeMap<IpAddr, usize>,
 }
@@ -41,43 +52,68 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TestLog {
     pub mode: Mode,
+    pub usedns: UseDns,
     pub source: String,
     pub results: Vec<LineResult>,
     pub summary: Summary,
 }
 
-/// Classifies every line of `input`.
-pub fn test_log<R: BufRead>(mut input: R, mode: Mode, source: &str) -> io::Result<TestLog> {
+/// Classifies every line of `input` (host names resolved under `usedns`).
+pub fn test_log<R: Read>(mut input: R, mode: Mode, usedns: UseDns, source: &str) -> io::Result<TestLog> {
+    let mut splitter = LineSplitter::default();
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        lines.extend(splitter.push(&buf[..n]));
+    }
+    lines.extend(splitter.finish());
     let mut results: Vec<LineResult> = Vec::new();
     let mut sessions: HashMap<u32, IpAddr> = HashMap::new();
     let mut pending: HashMap<u32, Vec<usize>> = HashMap::new();
-    let mut buf = Vec::new();
-    let mut n = 0;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        n += 1;
-        let text = String::from_utf8_lossy(&buf);
+    let mut resolver = Resolver::default();
+    let now = crate::now();
+    for (i, raw) in lines.iter().enumerate() {
+        let text = String::from_utf8_lossy(raw);
         let parsed = parse_line(&text, mode);
         let pid = parsed.as_ref().and_then(|p| p.pid);
         let hit = parsed.and_then(|p| p.hit);
-        let mut r = LineResult { line: n, failure: false, kind: None, role: None, addr: None, user: None, pid };
+        let mut r = LineResult {
+            line: i + 1,
+            failure: false,
+            kind: None,
+            role: None,
+            addr: None,
+            host: None,
+            resolved: Vec::new(),
+            user: None,
+            pid,
+        };
         if let Some(h) = hit {
             r.kind = Some(h.kind);
             r.role = Some(h.role);
             r.failure = h.role == Role::Failure;
             r.user = h.user;
-            r.addr = h.addr.or_else(|| pid.and_then(|p| sessions.get(&p).copied()));
+            let mut named = h.addr;
+            if let Some(name) = h.host {
+                // As the jail: a name counts for what it resolves to, never the session's address.
+                r.resolved = resolver.resolve(&Host::Name(name.clone()), usedns, now);
+                named = r.resolved.first().copied();
+                r.host = Some(name);
+            }
+            r.addr =
+                named.or_else(|| if r.host.is_some() { None } else { pid.and_then(|p| sessions.get(&p).copied()) });
             if let Some(p) = pid {
-                if let Some(a) = h.addr {
+                if let Some(a) = named {
                     sessions.insert(p, a);
-                    for i in pending.remove(&p).unwrap_or_default() {
-                        results[i].addr = Some(a);
+                    for j in pending.remove(&p).unwrap_or_default() {
+                        results[j].addr = Some(a);
                     }
                 }
-                if r.failure && r.addr.is_none() {
+                if r.failure && r.addr.is_none() && r.host.is_none() {
                     pending.entry(p).or_default().push(results.len());
                 }
                 if h.role == Role::Gained {
@@ -91,30 +127,37 @@ pub fn test_log<R: BufRead>(mut input: R, mode: Mode, source: &str) -> io::Resul
         }
         results.push(r);
     }
-    let mut s = Summary { lines: n, ..Default::default() };
+    let mut s = Summary { lines: lines.len(), crlf: splitter.crlf() == Some(true), ..Default::default() };
     for r in &results {
         match (r.failure, r.kind) {
             (true, Some(k)) => {
                 s.failures += 1;
                 *s.by_kind.entry(k.to_string()).or_default() += 1;
-                match r.addr {
-                    Some(a) => *s.by_address.entry(a).or_default() += 1,
-                    None => s.failures_without_address += 1,
+                let charged: Vec<IpAddr> =
+                    if r.resolved.len() > 1 { r.resolved.clone() } else { r.addr.into_iter().collect() };
+                if charged.is_empty() {
+                    s.failures_without_address += 1;
+                }
+                for a in charged {
+                    *s.by_address.entry(a).or_default() += 1;
                 }
             }
             (false, Some(_)) => s.other_sshd += 1,
             _ => s.missed += 1,
         }
     }
-    Ok(TestLog { mode, source: source.into(), results, summary: s })
+    Ok(TestLog { mode, usedns, source: source.into(), results, summary: s })
 }
 
 impl TestLog {
     /// Human-readable report; `all` lists every line, not only the recognised ones.
     pub fn render_text(&self, all: bool) -> String {
         let mut o = String::new();
-        let _ =
-            writeln!(o, "Running tests\n=============\n\nUse   mode: {}\nUse   log file: {}\n", self.mode, self.source);
+        let _ = writeln!(
+            o,
+            "Running tests\n=============\n\nUse   mode: {}\nUse   usedns: {}\nUse   log file: {}\n",
+            self.mode, self.usedns, self.source
+        );
         let _ = writeln!(o, "Lines\n=====\n");
         for r in &self.results {
             let Some(kind) = r.kind else {
@@ -132,6 +175,10 @@ impl TestLog {
             if let Some(p) = r.pid {
                 let _ = write!(o, "  pid={p}");
             }
+            if let Some(h) = &r.host {
+                let ips: Vec<String> = r.resolved.iter().map(ToString::to_string).collect();
+                let _ = write!(o, "  host={h} -> [{}]", ips.join(" "));
+            }
             o.push('\n');
         }
         let s = &self.summary;
@@ -147,6 +194,12 @@ impl TestLog {
         let _ = writeln!(o, "`-\n");
         if s.failures_without_address > 0 {
             let _ = writeln!(o, "Failures without a known address: {}", s.failures_without_address);
+        }
+        if s.crlf {
+            let _ = writeln!(
+                o,
+                "Note: lines end in CR LF (sshd -e output): a CR LF inside a user name cannot be told from a line end"
+            );
         }
         let _ = writeln!(
             o,
@@ -177,7 +230,7 @@ Nov 24 13:22:26 host sshd[13]: Accepted password for bob from 198.51.100.1 port 
 
     #[test]
     fn per_line_and_summary() {
-        let t = test_log(LOG.as_bytes(), Mode::Normal, "auth.log").unwrap();
+        let t = test_log(LOG.as_bytes(), Mode::Normal, UseDns::Warn, "auth.log").unwrap();
         let r = &t.results;
         assert_eq!(r.len(), 7);
         assert!(!r[0].failure && r[0].kind == Some(Kind::ConnectionFrom));

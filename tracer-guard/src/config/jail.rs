@@ -28,6 +28,7 @@ const IMPLEMENTED: &[&str] = &[
     "banaction",
     "banaction_allports",
     "mode",
+    "usedns",
     "filter",
     "logpath",
     "backend",
@@ -154,6 +155,7 @@ pub(super) fn build(sections: &Sections, order: &[String]) -> Result<Config, Con
             "banaction" => jail.banaction = BanAction::parse(v).map_err(invalid)?,
             "banaction_allports" => {}
             "mode" => jail.mode = v.parse().map_err(invalid)?,
+            "usedns" => jail.usedns = v.parse().map_err(invalid)?,
             "filter" => {
                 let (name, params) = match v.split_once('[') {
                     Some((n, p)) => (n.trim(), p.trim_end_matches(']')),

@@ -188,6 +188,9 @@ pub struct Hit {
     pub role: Role,
     /// The address sshd wrote, if the message has one at a trusted position.
     pub addr: Option<IpAddr>,
+    /// A host name sshd wrote there instead (`UseDNS yes`), resolved per `usedns` by the jail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub user: Option<String>,
     /// The session ends with this message (fail2ban's `<F-MLFFORGET>`).
     pub forget: bool,
