@@ -1,9 +1,7 @@
 //! Failure counting and ban policy of one jail (no I/O: the [`crate::Guard`] applies the result).
 //!
-//! Per sshd pid ("session", fail2ban's multi-line failure id) the jail remembers the peer
-//! address from any earlier line that named it, so messages without an address (`Disconnecting:
-//! Too many authentication failures`, `kex_exchange_identification: ...`) are counted for it.
-//! A failure whose address is not yet known waits on the session until a later line names it.
+//! Text lines go through per-pid [`Sessions`] (fail2ban's multi-line failure id): messages
+//! without an address are counted for the pid's known address, or wait until a line names it.
 //!
 //! Successful logins (`Accepted ...`), as in fail2ban: they drop the session's *pending*
 //! failures (those still waiting for an address) and end the session, but failures already
@@ -15,12 +13,8 @@ use std::net::IpAddr;
 use crate::addr::{Host, IgnoreList, Resolver, UseDns, normalize};
 use crate::config::{Increment, JailConfig};
 use crate::event::Event;
+use crate::session::Sessions;
 use crate::sshd::{Hit, Kind, Mode, Role, parse_line};
-
-/// Sessions kept at most (a flood of connections must not grow memory without bound).
-const MAX_SESSIONS: usize = 65_536;
-/// Pending failures kept per session.
-const MAX_PENDING: usize = 32;
 
 /// Settings the jail runs with (derived from [`JailConfig`]).
 #[derive(Debug, Clone)]
@@ -101,18 +95,11 @@ impl ActiveBan {
     }
 }
 
-#[derive(Debug, Default)]
-struct Session {
-    addr: Option<IpAddr>,
-    pending: Vec<(Kind, Option<String>)>,
-    last: i64,
-}
-
 #[derive(Debug)]
 pub struct Jail {
     pub settings: JailSettings,
     failures: HashMap<IpAddr, VecDeque<i64>>,
-    sessions: HashMap<u32, Session>,
+    sessions: Sessions<(Kind, Option<String>)>,
     banned: HashMap<IpAddr, ActiveBan>,
     /// Bans each address had so far (persisted by the caller).
     ban_counts: HashMap<IpAddr, u32>,
@@ -127,9 +114,9 @@ pub struct Jail {
 impl Jail {
     pub fn new(settings: JailSettings) -> Self {
         Jail {
+            sessions: Sessions::new(settings.findtime.max(600)),
             settings,
             failures: HashMap::new(),
-            sessions: HashMap::new(),
             banned: HashMap::new(),
             ban_counts: HashMap::new(),
             total_failed: 0,
@@ -168,31 +155,34 @@ impl Jail {
             return Vec::new();
         };
         match origin {
-            Origin::Text => match hit.host.take() {
+            Origin::Text => {
                 // A host name (sshd's UseDNS): the failure goes to every address it resolves
                 // to under `usedns`, or to no one — never to the session's earlier address.
-                Some(name) => {
-                    let ips = self.resolver.resolve(&Host::Name(name), self.settings.usedns, now);
-                    let mut out = Vec::new();
-                    for ip in ips {
-                        let mut h = hit.clone();
-                        h.addr = Some(ip);
-                        out.extend(self.feed_hit(h, parsed.pid, now));
+                let (named, more, unresolved) = match hit.host.take() {
+                    Some(name) => {
+                        let mut ips = self.resolver.resolve(&Host::Name(name), self.settings.usedns, now);
+                        let first = (!ips.is_empty()).then(|| ips.remove(0));
+                        (first, ips, first.is_none())
                     }
-                    out
+                    None => (hit.addr, Vec::new(), false),
+                };
+                let mut out = self.feed_hit(&hit, parsed.pid, named, unresolved, now);
+                if out.iter().any(|e| matches!(e, Event::Found { .. } | Event::Ignored { .. })) {
+                    for ip in more {
+                        self.failure(ip, hit.kind, hit.user.clone(), now, &mut out);
+                    }
                 }
-                None => self.feed_hit(hit, parsed.pid, now),
-            },
+                out
+            }
             Origin::Kernel { pid, peer } => {
-                hit.addr = peer.map(normalize);
-                hit.host = None;
-                if hit.addr.is_none() {
+                // The text only classifies: the failure is the kernel peer's, or no one's.
+                let Some(ip) = peer.map(normalize) else {
                     if hit.role == Role::Failure {
                         self.unattributed += 1;
                     }
                     return Vec::new();
-                }
-                self.feed_hit(hit, Some(pid), now)
+                };
+                self.feed_hit(&hit, Some(pid), Some(ip), false, now)
             }
         }
     }
@@ -202,49 +192,29 @@ impl Jail {
     pub fn text_peer(&self, line: &[u8], pid: u32) -> Option<IpAddr> {
         let text = String::from_utf8_lossy(line);
         let addr = parse_line(&text, self.settings.mode).and_then(|p| p.hit).and_then(|h| h.addr);
-        addr.or_else(|| self.sessions.get(&pid).and_then(|s| s.addr))
+        addr.or_else(|| self.sessions.addr(pid))
     }
 
-    /// Applies one classified message.
-    pub fn feed_hit(&mut self, hit: Hit, pid: Option<u32>, now: i64) -> Vec<Event> {
+    /// Applies one classified text line through the pid's session.
+    fn feed_hit(
+        &mut self,
+        hit: &Hit,
+        pid: Option<u32>,
+        named: Option<IpAddr>,
+        unresolved: bool,
+        now: i64,
+    ) -> Vec<Event> {
+        let step = self.sessions.step(pid, hit, named, unresolved, now, || (hit.kind, hit.user.clone()));
         let mut out = Vec::new();
-        let mut addr = hit.addr;
-        let mut pending = Vec::new();
-        if let Some(pid) = pid {
-            if self.sessions.len() >= MAX_SESSIONS && !self.sessions.contains_key(&pid) {
-                self.prune_sessions(now, true);
-            }
-            // A new connection on a reused pid starts afresh.
-            if hit.kind == Kind::ConnectionFrom {
-                self.sessions.remove(&pid);
-            }
-            let s = self.sessions.entry(pid).or_default();
-            s.last = now;
-            match (addr, s.addr) {
-                (Some(a), _) => s.addr = Some(a),
-                (None, known) => addr = known,
-            }
-            if addr.is_some() {
-                pending = std::mem::take(&mut s.pending);
-            }
-            match hit.role {
-                Role::Failure if addr.is_none() && s.pending.len() < MAX_PENDING => {
-                    s.pending.push((hit.kind, hit.user.clone()));
-                }
-                Role::Gained => pending.clear(),
-                _ => {}
-            }
-            if hit.forget {
-                self.sessions.remove(&pid);
-            }
-        }
-        if let Some(ip) = addr {
-            for (kind, user) in pending {
-                self.failure(ip, kind, user, now, &mut out);
-            }
-            if hit.role == Role::Failure {
-                self.failure(ip, hit.kind, hit.user, now, &mut out);
-            }
+        if let Some(ip) = step.addr
+            && step.failure
+        {
+            // A helper line that only gave the address: the failure is the waiting one's.
+            let (kind, user) = match step.released.into_iter().next() {
+                Some(p) if hit.role != Role::Failure => p,
+                _ => (hit.kind, hit.user.clone()),
+            };
+            self.failure(ip, kind, user, now, &mut out);
         }
         out
     }
@@ -305,20 +275,8 @@ impl Jail {
         }
         let window = now - self.settings.findtime;
         self.failures.retain(|_, t| t.back().is_some_and(|&l| l > window));
-        self.prune_sessions(now, false);
+        self.sessions.prune(now, false);
         out
-    }
-
-    fn prune_sessions(&mut self, now: i64, force: bool) {
-        let ttl = self.settings.findtime.max(600);
-        self.sessions.retain(|_, s| s.last > now - ttl);
-        if force && self.sessions.len() >= MAX_SESSIONS {
-            // Still full: drop the older half.
-            let mut lasts: Vec<i64> = self.sessions.values().map(|s| s.last).collect();
-            lasts.sort_unstable();
-            let cut = lasts[lasts.len() / 2];
-            self.sessions.retain(|_, s| s.last > cut);
-        }
     }
 
     pub fn is_banned(&self, ip: &IpAddr) -> bool {

@@ -16,6 +16,7 @@ pub mod iptables;
 pub mod jail;
 pub mod nft;
 pub mod ports;
+pub mod session;
 pub mod sshd;
 pub mod state;
 pub mod status;

@@ -1,6 +1,6 @@
 //! `tracer guard test-log FILE`: what the filter makes of each line (like fail2ban-regex).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::net::IpAddr;
@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::addr::{Host, Resolver, UseDns};
 use crate::follow::LineSplitter;
+use crate::session::Sessions;
 use crate::sshd::{Kind, Mode, Role, parse_line};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,6 +18,10 @@ pub struct LineResult {
     pub line: usize,
     /// Counts as a failure in this mode.
     pub failure: bool,
+    /// A failure that waited for its address and was merged into this later line's failure
+    /// (counted there, once, as fail2ban does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<usize>,
     pub kind: Option<Kind>,
     pub role: Option<Role>,
     /// The address the failure is counted for (from the line, or the pid's earlier lines).
@@ -34,8 +39,10 @@ pub struct LineResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub lines: usize,
-    /// Lines that are failures.
+    /// Failures (lines that are failures, less those merged into a later line's).
     pub failures: usize,
+    /// Failures merged into a later line's failure.
+    pub merged: usize,
     /// Failures whose address never became known (no address and no earlier line of the pid).
     pub failures_without_address: usize,
     /// Recognised lines that are not failures (address helpers, logins, disconnects).
@@ -72,8 +79,7 @@ pub fn test_log<R: Read>(mut input: R, mode: Mode, usedns: UseDns, source: &str)
     }
     lines.extend(splitter.finish());
     let mut results: Vec<LineResult> = Vec::new();
-    let mut sessions: HashMap<u32, IpAddr> = HashMap::new();
-    let mut pending: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut sessions: Sessions<usize> = Sessions::new(i64::MAX / 4);
     let mut resolver = Resolver::default();
     let now = crate::now();
     for (i, raw) in lines.iter().enumerate() {
@@ -84,6 +90,7 @@ pub fn test_log<R: Read>(mut input: R, mode: Mode, usedns: UseDns, source: &str)
         let mut r = LineResult {
             line: i + 1,
             failure: false,
+            merged_into: None,
             kind: None,
             role: None,
             addr: None,
@@ -93,43 +100,32 @@ pub fn test_log<R: Read>(mut input: R, mode: Mode, usedns: UseDns, source: &str)
             pid,
         };
         if let Some(h) = hit {
+            // As the jail: a name counts for what it resolves to, never the session's address.
+            let named = match &h.host {
+                Some(name) => {
+                    r.resolved = resolver.resolve(&Host::Name(name.clone()), usedns, now);
+                    r.host = Some(name.clone());
+                    r.resolved.first().copied()
+                }
+                None => h.addr,
+            };
+            let step = sessions.step(pid, &h, named, r.host.is_some() && named.is_none(), now, || results.len());
+            for j in step.released {
+                results[j].addr = step.addr;
+                results[j].merged_into = Some(i + 1);
+            }
             r.kind = Some(h.kind);
             r.role = Some(h.role);
-            r.failure = h.role == Role::Failure;
+            r.failure = step.failure;
+            r.addr = step.addr;
             r.user = h.user;
-            let mut named = h.addr;
-            if let Some(name) = h.host {
-                // As the jail: a name counts for what it resolves to, never the session's address.
-                r.resolved = resolver.resolve(&Host::Name(name.clone()), usedns, now);
-                named = r.resolved.first().copied();
-                r.host = Some(name);
-            }
-            r.addr =
-                named.or_else(|| if r.host.is_some() { None } else { pid.and_then(|p| sessions.get(&p).copied()) });
-            if let Some(p) = pid {
-                if let Some(a) = named {
-                    sessions.insert(p, a);
-                    for j in pending.remove(&p).unwrap_or_default() {
-                        results[j].addr = Some(a);
-                    }
-                }
-                if r.failure && r.addr.is_none() && r.host.is_none() {
-                    pending.entry(p).or_default().push(results.len());
-                }
-                if h.role == Role::Gained {
-                    pending.remove(&p);
-                }
-                if h.forget {
-                    sessions.remove(&p);
-                    pending.remove(&p);
-                }
-            }
         }
         results.push(r);
     }
     let mut s = Summary { lines: lines.len(), crlf: splitter.crlf() == Some(true), ..Default::default() };
     for r in &results {
         match (r.failure, r.kind) {
+            (true, Some(_)) if r.merged_into.is_some() => s.merged += 1,
             (true, Some(k)) => {
                 s.failures += 1;
                 *s.by_kind.entry(k.to_string()).or_default() += 1;
@@ -166,7 +162,11 @@ impl TestLog {
                 }
                 continue;
             };
-            let tag = if r.failure { "FAIL" } else { "ok" };
+            let tag = match (r.failure, r.merged_into) {
+                (true, Some(_)) => "fail",
+                (true, None) => "FAIL",
+                _ => "ok",
+            };
             let addr = r.addr.map_or("-".to_string(), |a| a.to_string());
             let _ = write!(o, "{:>6}  {:<4}  {:<22}  {:<39}", r.line, tag, kind.as_str(), addr);
             if let Some(u) = &r.user {
@@ -174,6 +174,9 @@ impl TestLog {
             }
             if let Some(p) = r.pid {
                 let _ = write!(o, "  pid={p}");
+            }
+            if let Some(m) = r.merged_into {
+                let _ = write!(o, "  counted-at-line={m}");
             }
             if let Some(h) = &r.host {
                 let ips: Vec<String> = r.resolved.iter().map(ToString::to_string).collect();
@@ -241,15 +244,16 @@ Nov 24 13:22:26 host sshd[13]: Accepted password for bob from 198.51.100.1 port 
         );
         assert!(r[2].failure && r[2].addr == Some("192.0.2.7".parse().unwrap()) && r[2].pid == Some(10));
         assert!(r[3].failure && r[3].addr == Some("2001:db8::5".parse().unwrap()), "pending resolved by later line");
+        assert_eq!((r[3].merged_into, r[4].failure), (Some(5), true), "and counted once, there");
         assert!(r[5].kind.is_none());
         assert_eq!(r[6].role, Some(Role::Gained));
         let s = &t.summary;
-        assert_eq!((s.lines, s.failures, s.other_sshd, s.missed), (7, 3, 3, 1));
+        assert_eq!((s.lines, s.failures, s.merged, s.other_sshd, s.missed), (7, 3, 1, 2, 1));
         assert_eq!(s.by_address[&"192.0.2.7".parse::<IpAddr>().unwrap()], 2);
         assert!(!s.by_address.contains_key(&"10.0.0.1".parse::<IpAddr>().unwrap()));
         let text = t.render_text(false);
         assert!(text.contains("Failures: 3 total"), "{text}");
-        assert!(text.contains("Lines: 7 lines, 3 failures, 3 other sshd lines, 1 missed"), "{text}");
+        assert!(text.contains("Lines: 7 lines, 3 failures, 2 other sshd lines, 1 missed"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&t.render_json()).unwrap();
         assert_eq!(json["summary"]["failures"], 3);
         assert_eq!(json["results"][1]["addr"], "192.0.2.7");

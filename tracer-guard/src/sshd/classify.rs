@@ -228,7 +228,8 @@ fn user_not_allowed(rest: &str) -> Option<Hit> {
 }
 
 /// `pam_XXX(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=A  user=U`.
-/// The fields before rhost are PAM's own (no spaces), the user name comes last: parse forwards.
+/// The fields before rhost are PAM's own (sshd sets no PAM_RUSER), the client's user name comes
+/// last: parse forwards. A second `rhost=` means client text where it should not be: no address.
 fn pam_failure(body: &str) -> Option<Hit> {
     let rest = body.strip_prefix("pam_")?;
     let (module, rest) = rest.split_once("(sshd:auth): authentication failure;")?;
@@ -236,21 +237,27 @@ fn pam_failure(body: &str) -> Option<Hit> {
         return None;
     }
     let mut words = rest.split_whitespace();
-    let mut ip = None;
+    let mut host = None;
+    let mut ruser = "";
     for w in words.by_ref() {
         let (k, v) = w.split_once('=')?;
         match k {
-            "logname" | "uid" | "euid" | "tty" | "ruser" => {}
+            "logname" | "uid" | "euid" | "tty" => {}
+            "ruser" => ruser = v,
             "rhost" => {
-                ip = Some(parse_host(v)?);
+                host = Some(parse_host(v)?);
                 break;
             }
             _ => return None,
         }
     }
-    let ip = ip?;
+    host.as_ref()?;
+    if rest.matches("rhost=").count() > 1 {
+        host = None;
+    }
+    // fail2ban's F-USER, else its F-ALT_USER (ruser).
     let user = words.next().and_then(|w| w.strip_prefix("user=")).filter(|u| !u.is_empty());
-    hit(Kind::PamAuthFailure, Role::Helper, Some(ip), user)
+    hit(Kind::PamAuthFailure, Role::Helper, host, user.or(user_opt(ruser)))
 }
 
 /// `Connection closed by [invalid|authenticating user U ]A port N[: REASON] [preauth]`,
@@ -262,28 +269,39 @@ fn closed_or_disconnected(body: &str, preauth: bool, mode: Mode) -> Option<Hit> 
         .or_else(|| body.strip_prefix("Connection reset by "))
         .or_else(|| body.strip_prefix("Disconnected from "))
         .or_else(|| body.strip_prefix("Disconnecting "))?;
-    let (who, addr) = if let Some(r) = rest.strip_prefix("invalid user ") {
-        // The client's name: read from the end unless a REASON follows the address too.
-        if rest.contains(": ") {
-            (Some(r.split(' ').next().unwrap_or("")), None)
-        } else {
+    // "...: Too many authentication failures" is matched by neither of fail2ban's forms.
+    if let Some(i) = rest.find(": ")
+        && rest[i..].starts_with(": Too many authentication failures")
+    {
+        return None;
+    }
+    let named = ["invalid user ", "authenticating user ", "user "].iter().find_map(|p| rest.strip_prefix(p));
+    let (who, addr) = match named {
+        // No REASON after the address: the line ends with sshd's own "A port N"; the user
+        // name (the client's, or an account's) is everything before it.
+        Some(r) if !rest.contains(": ") => {
             let (u, a) = ip_at_end(r)?;
             (Some(u), Some(a))
         }
-    } else if let Some(r) = rest.strip_prefix("authenticating user ").or_else(|| rest.strip_prefix("user ")) {
-        // An existing account: one word, then the address.
-        let (u, a) = r.split_once(' ')?;
-        (Some(u), Some(ip_word(a)?))
-    } else {
-        (None, Some(ip_word(rest)?))
-    };
-    if let Some(i) = rest.find(": ") {
-        // "...: Too many authentication failures" is matched by neither of fail2ban's forms.
-        if rest[i..].starts_with(": Too many authentication failures") {
-            return None;
+        // An account name (one word) and a REASON: read forwards.
+        Some(r) if !rest.starts_with("invalid ") => {
+            let (u, a) = r.split_once(' ')?;
+            let (ip, tail) = addr_after(a)?;
+            if !matches!(ip, Host::Ip(_)) || !(tail.starts_with(": ") || tail.is_empty()) {
+                return None;
+            }
+            (Some(u), Some(ip))
         }
-    }
+        // The client's name and a REASON (client text on both sides): the session's address.
+        Some(r) => (Some(r.split(' ').next().unwrap_or("")), None),
+        None => (None, Some(ip_word(rest)?)),
+    };
     let authenticating = rest.starts_with("invalid user ") || rest.starts_with("authenticating user ");
+    // Extra mode (not aggressive) knows only "Disconnected from invalid|authenticating user ...
+    // [preauth]", as a failure; fail2ban's extra filter has no closed/reset helper at all.
+    if mode == Mode::Extra && !(authenticating && preauth && body.starts_with("Disconnected ")) {
+        return None;
+    }
     let failure = preauth && (mode.ddos() || (mode.extra() && authenticating && body.starts_with("Disconnected ")));
     let role = if failure { Role::Failure } else { Role::Helper };
     forget(hit(Kind::ConnectionClosed, role, addr, who.and_then(user_opt)))
@@ -303,6 +321,19 @@ fn ip_at_end(s: &str) -> Option<(&str, Host)> {
 }
 
 fn ddos_kind(body: &str) -> Option<Hit> {
+    // A patched sshd's "SSH: Server;Ltype: Version|Kex|Authname;Remote: A-PORT;...": only tells
+    // the address (fail2ban's ddos helper).
+    if let Some(rest) = body.strip_prefix("SSH: Server;Ltype: ") {
+        let (lt, rest) = rest.split_once(";Remote: ")?;
+        if !["Version", "Kex", "Authname"].contains(&lt) {
+            return None;
+        }
+        let (a, port) = rest.split_once(';')?.0.rsplit_once('-')?;
+        if port.is_empty() || !port.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        return hit(Kind::ServerLtype, Role::Helper, Some(parse_host(a)?), None);
+    }
     for p in [
         "Did not receive identification string from ",
         "Timeout before authentication for connection from ",

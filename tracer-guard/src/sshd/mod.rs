@@ -119,6 +119,8 @@ pub enum Kind {
     BadProtocolVersion,
     /// `Read from socket failed: Connection reset by peer` (no address)
     ReadSocketFailed,
+    /// `SSH: Server;Ltype: ...;Remote: A-PORT;...` (a patched sshd; only tells the address)
+    ServerLtype,
     /// `banner exchange: Connection from A port N: invalid format` and
     /// `ssh_dispatch_run_fatal: Connection from A port N: ... [preauth]`
     BannerExchange,
@@ -155,6 +157,7 @@ impl Kind {
             Kind::KexIdentification => "kex-identification",
             Kind::BadProtocolVersion => "bad-protocol-version",
             Kind::ReadSocketFailed => "read-socket-failed",
+            Kind::ServerLtype => "server-ltype",
             Kind::BannerExchange => "banner-exchange",
             Kind::NoAuthMethods => "no-auth-methods",
             Kind::UnableToNegotiate => "unable-to-negotiate",
