@@ -17,6 +17,8 @@ use serde::Serialize;
 
 mod classify;
 mod fields;
+#[cfg(test)]
+mod hostile_tests;
 mod prefix;
 #[cfg(test)]
 mod tests;
