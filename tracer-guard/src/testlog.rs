@@ -259,4 +259,19 @@ Nov 24 13:22:26 host sshd[13]: Accepted password for bob from 198.51.100.1 port 
         assert_eq!(json["results"][1]["addr"], "192.0.2.7");
         assert_eq!(json["results"][1]["kind"], "failed");
     }
+
+    /// `sshd -e` output: a bare LF in a user name does not start a line of its own.
+    #[test]
+    fn sshd_e_files_split_only_at_crlf() {
+        let log = "Server listening on 0.0.0.0 port 22.\r\n\
+                   Invalid user x\nFailed password for root from 203.0.113.9 port 22 ssh2\nz from 192.0.2.7 port 5\r\n\
+                   Failed password for invalid user x\nFailed password for root from 203.0.113.9 port 22 ssh2\nz from 192.0.2.7 port 5 ssh2\r\n";
+        let t = test_log(log.as_bytes(), Mode::Normal, UseDns::Warn, "sshd.err").unwrap();
+        assert_eq!(t.summary.lines, 3);
+        assert!(t.summary.crlf);
+        let charged: Vec<&IpAddr> = t.summary.by_address.keys().collect();
+        assert_eq!(charged, [&"192.0.2.7".parse::<IpAddr>().unwrap()], "{:?}", t.summary);
+        assert_eq!(t.summary.failures, 2);
+        assert!(t.render_text(false).contains("CR LF"));
+    }
 }

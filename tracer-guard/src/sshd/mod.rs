@@ -18,6 +18,8 @@ use serde::Serialize;
 mod classify;
 mod fields;
 #[cfg(test)]
+mod forms_tests;
+#[cfg(test)]
 mod hostile_tests;
 mod prefix;
 #[cfg(test)]

@@ -208,9 +208,12 @@ fn iso_ts_len(s: &str) -> Option<usize> {
             return None;
         }
     }
-    let end = s.find(' ').filter(|&e| e >= 19)?;
-    // If 'T' was a space the date and time are two words: find the next space.
-    let end = if b[10] == b' ' { 11 + s[11..].find(' ')? } else { end };
+    // If 'T' was a space the date and time are two words: the timestamp ends at the next one.
+    let from = if b[10] == b' ' { 11 } else { 0 };
+    let end = from + s[from..].find(' ')?;
+    if end < 19 {
+        return None;
+    }
     let tail = &s[19..end];
     tail.bytes().all(|c| c.is_ascii_digit() || b".+-:Z".contains(&c)).then_some(end)
 }
