@@ -253,6 +253,7 @@ Nov 24 13:22:26 host sshd[13]: Accepted password for bob from 198.51.100.1 port 
         assert!(!s.by_address.contains_key(&"10.0.0.1".parse::<IpAddr>().unwrap()));
         let text = t.render_text(false);
         assert!(text.contains("Failures: 3 total"), "{text}");
+        assert!(text.contains("counted-at-line=5"), "{text}");
         assert!(text.contains("Lines: 7 lines, 3 failures, 2 other sshd lines, 1 missed"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&t.render_json()).unwrap();
         assert_eq!(json["summary"]["failures"], 3);

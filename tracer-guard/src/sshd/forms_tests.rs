@@ -42,6 +42,7 @@ fn fail2ban_prefix_forms() {
     for l in [
         format!("Nov 24 13:22:29 host cron[1]: {m}"),
         format!("Nov 24 13:22:29 [cron]: {m}"),
+        format!("Nov 24 13:22:29 sudo[1]: {m}"),
         format!("srv sudo[1]: {m}"),
         format!("Nov 24 13:22:29 host sshdx[1]: {m}"),
         format!("<38>1 2026-11-24T13:22:29Z h cron 1 - [a b=\"sshd\"] {m}"),
