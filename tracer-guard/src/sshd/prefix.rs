@@ -27,7 +27,7 @@ pub fn split_prefix(line: &str) -> Option<(Option<&str>, Option<u32>, &str)> {
             return split_rfc5424(r5424);
         }
     }
-    let ts_len = rfc3164_ts_len(s).or_else(|| iso_ts_len(s));
+    let ts_len = rfc3164_ts_len(s).or_else(|| iso_ts_len(s)).or_else(|| journal_ts_len(s));
     match ts_len {
         Some(n) => {
             let ts = &s[..n];
@@ -193,6 +193,34 @@ fn rfc3164_ts_len(s: &str) -> Option<usize> {
         }
     }
     (b.get(n) == Some(&b' ')).then_some(n)
+}
+
+/// journalctl's other short formats: `short-full` "Fri 2026-11-27 13:22:29 UTC", `short-unix`
+/// "1764249749.123456", `short-monotonic` "[  123.456789]".
+fn journal_ts_len(s: &str) -> Option<usize> {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let b = s.as_bytes();
+    if DAYS.contains(&s.get(..3)?) && b.get(3) == Some(&b' ') {
+        let n = 4 + iso_ts_len(&s[4..])?;
+        // The time zone word.
+        let tz = s[n + 1..].find(' ')?;
+        let zone = &s[n + 1..n + 1 + tz];
+        let ok = !zone.is_empty() && zone.bytes().all(|c| c.is_ascii_alphanumeric() || b"+-:/_".contains(&c));
+        return ok.then_some(n + 1 + tz);
+    }
+    let (body, end) = match s.strip_prefix('[') {
+        Some(r) => {
+            let close = r.find(']')?;
+            (r[..close].trim_start_matches(' '), close + 2)
+        }
+        None => {
+            let sp = s.find(' ')?;
+            (&s[..sp], sp)
+        }
+    };
+    let (secs, frac) = body.split_once('.')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    (digits(secs) && digits(frac) && b.get(end) == Some(&b' ')).then_some(end)
 }
 
 /// "2026-11-24T13:22:29.123456+00:00" (rsyslog's RFC3339 file format) followed by a space.
