@@ -148,10 +148,10 @@ impl Jail {
     /// failure is charged to the kernel's `peer` (or to no one).
     pub fn feed(&mut self, line: &[u8], origin: Origin, now: i64) -> Vec<Event> {
         let text = String::from_utf8_lossy(line);
-        let Some(parsed) = parse_line(&text, self.settings.mode) else {
+        let Some(mut parsed) = parse_line(&text, self.settings.mode) else {
             return Vec::new();
         };
-        let Some(mut hit) = parsed.hit else {
+        let Some(mut hit) = parsed.hit.take() else {
             return Vec::new();
         };
         match origin {
@@ -166,7 +166,7 @@ impl Jail {
                     }
                     None => (hit.addr, Vec::new(), false),
                 };
-                let mut out = self.feed_hit(&hit, parsed.pid, named, unresolved, now);
+                let mut out = self.feed_hit(&hit, parsed.session(), named, unresolved, now);
                 if out.iter().any(|e| matches!(e, Event::Found { .. } | Event::Ignored { .. })) {
                     for ip in more {
                         self.failure(ip, hit.kind, hit.user.clone(), now, &mut out);
@@ -182,7 +182,7 @@ impl Jail {
                     }
                     return Vec::new();
                 };
-                self.feed_hit(&hit, Some(pid), Some(ip), false, now)
+                self.feed_hit(&hit, Some(u64::from(pid)), Some(ip), false, now)
             }
         }
     }
@@ -192,14 +192,14 @@ impl Jail {
     pub fn text_peer(&self, line: &[u8], pid: u32) -> Option<IpAddr> {
         let text = String::from_utf8_lossy(line);
         let addr = parse_line(&text, self.settings.mode).and_then(|p| p.hit).and_then(|h| h.addr);
-        addr.or_else(|| self.sessions.addr(pid))
+        addr.or_else(|| self.sessions.addr(u64::from(pid)))
     }
 
     /// Applies one classified text line through the pid's session.
     fn feed_hit(
         &mut self,
         hit: &Hit,
-        pid: Option<u32>,
+        pid: Option<u64>,
         named: Option<IpAddr>,
         unresolved: bool,
         now: i64,

@@ -189,3 +189,14 @@ fn waiting_failures_count_once_with_the_line_that_names_the_address() {
     let ev = j.feed(b"sshd[8]: Connection closed by 192.0.2.7 port 1 [preauth]", Origin::Text, 1);
     assert_eq!(found(&ev), vec![ip("192.0.2.7")], "one failure, as fail2ban's one ticket");
 }
+
+/// A central log holds several hosts' sshd pids: a session is a pid on one host.
+#[test]
+fn sessions_are_per_host() {
+    let mut j = jail("");
+    j.feed(b"Nov 24 13:22:20 hosta sshd[5]: Connection from 192.0.2.7 port 1 on 10.0.0.1 port 22", Origin::Text, 0);
+    let other = b"Nov 24 13:22:21 hostb sshd[5]: Disconnecting: Too many authentication failures [preauth]";
+    assert!(j.feed(other, Origin::Text, 1).is_empty(), "hostb's pid 5 is not hosta's");
+    let same = b"Nov 24 13:22:22 hosta sshd[5]: Disconnecting: Too many authentication failures [preauth]";
+    assert_eq!(found(&j.feed(same, Origin::Text, 2)), vec![ip("192.0.2.7")]);
+}

@@ -49,7 +49,7 @@ pub struct Step<T> {
 
 #[derive(Debug)]
 pub struct Sessions<T> {
-    map: HashMap<u32, Session<T>>,
+    map: HashMap<u64, Session<T>>,
     /// Seconds an idle session is kept.
     ttl: i64,
 }
@@ -59,13 +59,14 @@ impl<T> Sessions<T> {
         Sessions { map: HashMap::new(), ttl }
     }
 
-    /// Applies one classified line of `pid`. `named` is the address the line itself gives
+    /// Applies one classified line of session `pid` (a kernel pid, or a text line's
+    /// [`crate::sshd::ParsedLine::session`]). `named` is the address the line itself gives
     /// (`None` also when it names a host that did not resolve: `unresolved`, which is never
     /// charged to the session's address). `pending` makes the token kept for a failure that
     /// has to wait for its address.
     pub fn step(
         &mut self,
-        pid: Option<u32>,
+        pid: Option<u64>,
         hit: &Hit,
         named: Option<IpAddr>,
         unresolved: bool,
@@ -114,7 +115,7 @@ impl<T> Sessions<T> {
     }
 
     /// The address known for `pid`, if any.
-    pub fn addr(&self, pid: u32) -> Option<IpAddr> {
+    pub fn addr(&self, pid: u64) -> Option<IpAddr> {
         self.map.get(&pid).and_then(|s| s.addr)
     }
 

@@ -86,6 +86,7 @@ pub fn test_log<R: Read>(mut input: R, mode: Mode, usedns: UseDns, source: &str)
         let text = String::from_utf8_lossy(raw);
         let parsed = parse_line(&text, mode);
         let pid = parsed.as_ref().and_then(|p| p.pid);
+        let session = parsed.as_ref().and_then(|p| p.session());
         let hit = parsed.and_then(|p| p.hit);
         let mut r = LineResult {
             line: i + 1,
@@ -109,7 +110,7 @@ pub fn test_log<R: Read>(mut input: R, mode: Mode, usedns: UseDns, source: &str)
                 }
                 None => h.addr,
             };
-            let step = sessions.step(pid, &h, named, r.host.is_some() && named.is_none(), now, || results.len());
+            let step = sessions.step(session, &h, named, r.host.is_some() && named.is_none(), now, || results.len());
             for j in step.released {
                 results[j].addr = step.addr;
                 results[j].merged_into = Some(i + 1);

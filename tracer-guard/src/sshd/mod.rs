@@ -26,7 +26,7 @@ mod prefix;
 mod tests;
 
 pub use classify::classify;
-pub use prefix::split_prefix;
+pub use prefix::{Prefix, split, split_prefix};
 
 /// fail2ban's `mode` filter parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -211,6 +211,8 @@ pub struct Hit {
 pub struct ParsedLine {
     /// pid from the syslog tag (`sshd[1234]`), if any.
     pub pid: Option<u32>,
+    /// The host the prefix names, if any.
+    pub host: Option<String>,
     /// Timestamp text of the prefix, if any.
     pub timestamp: Option<String>,
     /// The message after the prefix (and after `error: `/`fatal: ` levels).
@@ -222,9 +224,27 @@ pub struct ParsedLine {
 /// Parses one log line. `mode` decides which message kinds count as failures.
 pub fn parse_line(line: &str, mode: Mode) -> Option<ParsedLine> {
     let line = line.trim_end_matches(['\n', '\r', '\0']);
-    let (ts, pid, msg) = split_prefix(line)?;
-    let msg = strip_level(msg.trim_end());
-    Some(ParsedLine { pid, timestamp: ts.map(str::to_string), message: msg.to_string(), hit: classify(msg, mode) })
+    let p = split(line)?;
+    let msg = strip_level(p.msg.trim_end());
+    Some(ParsedLine {
+        pid: p.pid,
+        host: p.host.map(str::to_string),
+        timestamp: p.ts.map(str::to_string),
+        message: msg.to_string(),
+        hit: classify(msg, mode),
+    })
+}
+
+impl ParsedLine {
+    /// The session this line belongs to (fail2ban's multi-line failure id): its sshd pid on
+    /// its host. None without a pid.
+    pub fn session(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let pid = self.pid?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.host.as_deref().unwrap_or(""), pid).hash(&mut h);
+        Some(h.finish())
+    }
 }
 
 /// fail2ban's `__pref`: `error: `, `fatal: `, optionally followed by `PAM: `.

@@ -13,6 +13,21 @@ const DAEMONS: [&str; 3] = ["sshd", "sshd-session", "sshd-auth"];
 /// `sshd(pam_unix)[PID]:` (also sshd-session, sshd-auth), optionally followed by a kernel
 /// timestamp `kernel: [ N.N]` and Solaris' `[ID N fac.level]`.
 pub fn split_prefix(line: &str) -> Option<(Option<&str>, Option<u32>, &str)> {
+    split(line).map(|p| (p.ts, p.pid, p.msg))
+}
+
+/// A line's syslog prefix, split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix<'a> {
+    pub ts: Option<&'a str>,
+    /// The host the line names (a central log server holds several hosts' sshd pids).
+    pub host: Option<&'a str>,
+    pub pid: Option<u32>,
+    pub msg: &'a str,
+}
+
+/// [`split_prefix`] with the host.
+pub fn split(line: &str) -> Option<Prefix<'_>> {
     let mut s = line;
     // <PRI> as sent to /dev/log.
     if let Some(rest) = s.strip_prefix('<')
@@ -39,40 +54,41 @@ pub fn split_prefix(line: &str) -> Option<(Option<&str>, Option<u32>, &str)> {
             {
                 rest = after.trim_start_matches(' ');
             }
-            let (pid, msg) = host_and_tag(rest)?;
-            Some((Some(ts), pid, msg))
+            let (host, pid, msg) = host_and_tag(rest)?;
+            Some(Prefix { ts: Some(ts), host, pid, msg })
         }
         None => match host_and_tag(s) {
-            Some((pid, msg)) => Some((None, pid, msg)),
+            Some((host, pid, msg)) => Some(Prefix { ts: None, host, pid, msg }),
             // Bare message, as `sshd -D -e` writes to stderr.
-            None => Some((None, None, s)),
+            None => Some(Prefix { ts: None, host: None, pid: None, msg: s }),
         },
     }
 }
 
 /// `TAG msg` or `HOST [@vserver_x] TAG msg`.
-fn host_and_tag(s: &str) -> Option<(Option<u32>, &str)> {
-    if let Some(v) = split_tag(s) {
-        return Some(v);
+fn host_and_tag(s: &str) -> Option<(Option<&str>, Option<u32>, &str)> {
+    if let Some((pid, msg)) = split_tag(s) {
+        return Some((None, pid, msg));
     }
-    let (_host, mut after) = s.split_once(' ')?;
+    let (host, mut after) = s.split_once(' ')?;
     after = after.trim_start_matches(' ');
     if let Some(v) = after.strip_prefix("@vserver_")
         && let Some((_, a)) = v.split_once(' ')
     {
         after = a;
     }
-    split_tag(after)
+    let (pid, msg) = split_tag(after)?;
+    Some((Some(host), pid, msg))
 }
 
 fn is_word(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
-fn split_rfc5424(s: &str) -> Option<(Option<&str>, Option<u32>, &str)> {
+fn split_rfc5424(s: &str) -> Option<Prefix<'_>> {
     let mut it = s.splitn(6, ' ');
     let ts = it.next()?;
-    let _host = it.next()?;
+    let host = it.next()?;
     let app = it.next()?;
     let procid = it.next()?;
     let _msgid = it.next()?;
@@ -91,7 +107,7 @@ fn split_rfc5424(s: &str) -> Option<(Option<&str>, Option<u32>, &str)> {
         rest
     };
     let msg = msg.strip_prefix('\u{feff}').unwrap_or(msg);
-    Some((Some(ts), procid.parse().ok(), msg))
+    Some(Prefix { ts: Some(ts), host: Some(host).filter(|h| *h != "-"), pid: procid.parse().ok(), msg })
 }
 
 /// Length of RFC 5424 structured data: `[id k="v" ...]...`, where a quoted value may hold `]`
