@@ -13,10 +13,12 @@ const HEAD: usize = 64;
 
 /// Splits a byte stream into log lines. A syslog file ends lines in `\n` (its writers escape
 /// control characters inside messages). `sshd -e` writes each message followed by `\r\n` and
-/// leaves a `\r` or `\n` inside a user name raw: once the stream's first line ended in `\r\n`,
-/// only `\r\n` ends a line and a lone `\n` or `\r` stays inside it (as a space), so a client
-/// cannot start a line of its own with a bare newline. A `\r\n` inside a user name still looks
-/// exactly like sshd's own line end: see README ("sshd -e files").
+/// leaves a `\r` or `\n` inside a user name raw: once a line ended in `\r\n` (for a followed
+/// file: its first line, sshd's `Server listening on ...`), only `\r\n` ends a line and a lone
+/// `\n` or `\r` stays inside it (as a space), so a client cannot start a line of its own with a
+/// bare newline. The decision survives rotation and truncation (the source keeps its format).
+/// A `\r\n` inside a user name still looks exactly like sshd's own line end: see README
+/// ("sshd -e files").
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     partial: Vec<u8>,
@@ -30,9 +32,9 @@ impl LineSplitter {
         self.crlf
     }
 
-    /// Forgets the partial line and the line-ending decision (a new or truncated file).
+    /// Forgets the partial line (a new or truncated file); the line-ending decision stays.
     pub fn reset(&mut self) {
-        *self = LineSplitter::default();
+        self.partial.clear();
     }
 
     /// Appends `data`; returns the lines it completes (without their ending).
@@ -46,7 +48,12 @@ impl LineSplitter {
                 continue;
             }
             let cr = self.partial.last() == Some(&b'\r');
-            let crlf = *self.crlf.get_or_insert(cr);
+            // Undecided, or LF so far: a CR LF line decides for CR LF (syslog writers never
+            // end a line so), for good.
+            if self.crlf != Some(true) {
+                self.crlf = Some(cr);
+            }
+            let crlf = self.crlf == Some(true);
             if crlf && !cr {
                 if self.partial.len() < MAX_LINE {
                     self.partial.push(b'\n');
@@ -60,7 +67,7 @@ impl LineSplitter {
 
     /// Decides the line ending from the start of a file read from its middle.
     pub fn detect(&mut self, head: &[u8]) {
-        if self.crlf.is_none()
+        if self.crlf != Some(true)
             && let Some(i) = head.iter().position(|&b| b == b'\n')
         {
             self.crlf = Some(i > 0 && head[i - 1] == b'\r');
@@ -279,6 +286,10 @@ mod tests {
         let got = text(f.poll().unwrap());
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].ends_with("from 192.0.2.7 port 5"), "{got:?}");
+        // copytruncate, then the client's message first: the file's format is still CR LF.
+        std::fs::OpenOptions::new().write(true).truncate(true).open(&log).unwrap();
+        append(&log, forged);
+        assert_eq!(f.poll().unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
