@@ -157,3 +157,42 @@ fn the_jail_charges_only_the_peer() {
         assert!(found > 300, "{found}");
     }
 }
+
+/// Attacker-shaped junk (pieces of real lines, multi-byte characters at every cut) never makes
+/// the parser panic, and never yields an address it did not see written.
+#[test]
+fn junk_never_panics() {
+    let pieces: Vec<String> = lines()
+        .take(400)
+        .chain(
+            ["Nov  4 13:22:29 ", "<38>1 ", "[ID 1 a.b] ", "sshd[7]: ", "é", "€", "\u{feff}", " [preauth]"]
+                .map(String::from),
+        )
+        .collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..20_000 {
+        let mut line = String::new();
+        for _ in 0..(next() % 4 + 1) {
+            let p = &pieces[(next() % pieces.len() as u64) as usize];
+            let cut = p.char_indices().map(|(i, _)| i).nth((next() % (p.chars().count() as u64 + 1)) as usize);
+            line.push_str(&p[cut.unwrap_or(p.len())..]);
+            if next() % 3 == 0 {
+                line.push('é');
+            }
+        }
+        for mode in [Mode::Normal, Mode::Aggressive] {
+            if let Some(h) = parse_line(&line, mode).and_then(|p| p.hit)
+                && let Some(a) = h.addr
+            {
+                let shown = a.to_string();
+                assert!(line.contains(&shown) || line.contains(&format!("::ffff:{shown}")), "{line:?} -> {a}");
+            }
+        }
+    }
+}
