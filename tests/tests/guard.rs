@@ -376,7 +376,10 @@ fn test_log_counts_a_sample_auth_log() {
     let log = write_jail(&dir, "auth.log", SAMPLE);
     let (code, out, err) = guard_cmd(None, &["test-log", s(&log)]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains(&format!("Use   mode: normal\nUse   log file: {}\n", log.display())), "{out}");
+    assert!(
+        out.contains(&format!("Use   mode: normal\nUse   usedns: warn\nUse   log file: {}\n", log.display())),
+        "{out}"
+    );
     assert!(out.contains("Failures: 5 total\n"), "{out}");
     assert!(
         out.contains("Addresses: 3 found\n|   [2] 192.0.2.7\n|   [2] 198.51.100.4\n|   [1] 203.0.113.9\n`-"),

@@ -1,7 +1,10 @@
-//! Addresses: strict parsing (v4-mapped IPv6 folded to IPv4), CIDR networks and the ignore list.
+//! Addresses: strict parsing (v4-mapped IPv6 folded to IPv4), host names and their resolution
+//! (fail2ban's `usedns`), CIDR networks and the ignore list.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::str::FromStr;
 
 /// Parses one address as sshd prints it. `::ffff:1.2.3.4` becomes `1.2.3.4` so a client
 /// cannot dodge a ban (or an ignore rule) by switching between the two spellings.
@@ -14,6 +17,107 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
     }
     let ip: IpAddr = s.parse().ok()?;
     Some(normalize(ip))
+}
+
+/// What sshd wrote where a peer goes: an address, or (sshd's `UseDNS yes`) a host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+/// An address, else a DNS host name (letters, digits, `-`, `_`, dots; at least one letter; at
+/// most 253 bytes), as fail2ban's `<HOST>` accepts.
+pub fn parse_host(s: &str) -> Option<Host> {
+    if let Some(ip) = parse_ip(s) {
+        return Some(Host::Ip(ip));
+    }
+    let ok = !s.is_empty()
+        && s.len() <= 253
+        && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+        && s.bytes().any(|c| c.is_ascii_alphabetic())
+        && !s.starts_with(['.', '-'])
+        && !s.contains("..");
+    ok.then(|| Host::Name(s.trim_end_matches('.').to_ascii_lowercase()))
+}
+
+/// fail2ban's `usedns`: what to do with a host name where an address is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UseDns {
+    /// Resolve it and count the failure for every address it resolves to.
+    Yes,
+    /// As `yes` (fail2ban also logs a warning); fail2ban's default.
+    #[default]
+    Warn,
+    /// Do not resolve: the failure is not counted.
+    No,
+    /// fail2ban bans the name itself; a firewall set cannot hold a name, so as `no`.
+    Raw,
+}
+
+impl FromStr for UseDns {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "yes" => Ok(UseDns::Yes),
+            "warn" => Ok(UseDns::Warn),
+            "no" => Ok(UseDns::No),
+            "raw" => Ok(UseDns::Raw),
+            other => Err(format!("unknown usedns {other:?} (yes, warn, no, raw)")),
+        }
+    }
+}
+
+impl fmt::Display for UseDns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UseDns::Yes => "yes",
+            UseDns::Warn => "warn",
+            UseDns::No => "no",
+            UseDns::Raw => "raw",
+        })
+    }
+}
+
+/// Host names resolved through the system resolver (getaddrinfo: /etc/hosts, DNS), cached
+/// for [`Resolver::TTL`] seconds and at most [`Resolver::MAX`] names, as fail2ban caches.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    cache: HashMap<String, (i64, Vec<IpAddr>)>,
+}
+
+impl Resolver {
+    pub const TTL: i64 = 300;
+    pub const MAX: usize = 1000;
+
+    /// The addresses `host` stands for under `usedns` (empty: none).
+    pub fn resolve(&mut self, host: &Host, usedns: UseDns, now: i64) -> Vec<IpAddr> {
+        let name = match host {
+            Host::Ip(ip) => return vec![*ip],
+            Host::Name(_) if matches!(usedns, UseDns::No | UseDns::Raw) => return Vec::new(),
+            Host::Name(n) => n,
+        };
+        if let Some((t, ips)) = self.cache.get(name)
+            && now - t < Self::TTL
+        {
+            return ips.clone();
+        }
+        let mut ips: Vec<IpAddr> = match (name.as_str(), 0).to_socket_addrs() {
+            Ok(it) => it.map(|sa| normalize(sa.ip())).collect(),
+            Err(_) => Vec::new(),
+        };
+        ips.sort();
+        ips.dedup();
+        if self.cache.len() >= Self::MAX {
+            self.cache.retain(|_, (t, _)| now - *t < Self::TTL);
+            if self.cache.len() >= Self::MAX {
+                self.cache.clear();
+            }
+        }
+        self.cache.insert(name.clone(), (now, ips.clone()));
+        ips
+    }
 }
 
 /// Folds v4-mapped IPv6 to IPv4.
@@ -220,6 +324,28 @@ mod tests {
         assert!(parse_ignore_list("example.com").is_err());
         assert!(parse_ignore_list("1.2.3.4/255.0.255.0").is_err());
         assert_eq!(IpNet::parse("::ffff:10.0.0.0/104").unwrap(), IpNet::parse("10.0.0.0/8").unwrap());
+    }
+
+    #[test]
+    fn host_names() {
+        assert_eq!(parse_host("::ffff:1.2.3.4"), Some(Host::Ip("1.2.3.4".parse().unwrap())));
+        assert_eq!(parse_host("Example.COM."), Some(Host::Name("example.com".into())));
+        for bad in ["", "1.2.3", "a b", "x\"y", "-a.com", "a..b", "192.0.2.1:22", "\u{e9}.com"] {
+            assert_eq!(parse_host(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resolves_by_usedns() {
+        // /etc/hosts names "localhost"; "nonexistent.invalid" never resolves (RFC 6761).
+        let mut r = Resolver::default();
+        let lh = Host::Name("localhost".into());
+        assert!(r.resolve(&lh, UseDns::Warn, 0).contains(&"127.0.0.1".parse().unwrap()));
+        assert!(r.resolve(&lh, UseDns::No, 0).is_empty());
+        assert!(r.resolve(&lh, UseDns::Raw, 0).is_empty());
+        assert!(r.resolve(&Host::Name("nonexistent.invalid".into()), UseDns::Yes, 0).is_empty());
+        let ip = Host::Ip("192.0.2.1".parse().unwrap());
+        assert_eq!(r.resolve(&ip, UseDns::No, 0), vec!["192.0.2.1".parse::<IpAddr>().unwrap()]);
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! Failure counting and ban policy of one jail (no I/O: the [`crate::Guard`] applies the result).
 //!
-//! Per sshd pid ("session", fail2ban's multi-line failure id) the jail remembers the peer
-//! address from any earlier line that named it, so messages without an address (`Disconnecting:
-//! Too many authentication failures`, `kex_exchange_identification: ...`) are counted for it.
-//! A failure whose address is not yet known waits on the session until a later line names it.
+//! Text lines go through per-pid [`Sessions`] (fail2ban's multi-line failure id): messages
+//! without an address are counted for the pid's known address, or wait until a line names it.
 //!
 //! Successful logins (`Accepted ...`), as in fail2ban: they drop the session's *pending*
 //! failures (those still waiting for an address) and end the session, but failures already
@@ -12,21 +10,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use crate::addr::{IgnoreList, normalize};
+use crate::addr::{Host, IgnoreList, Resolver, UseDns, normalize};
 use crate::config::{Increment, JailConfig};
 use crate::event::Event;
+use crate::session::Sessions;
 use crate::sshd::{Hit, Kind, Mode, Role, parse_line};
-
-/// Sessions kept at most (a flood of connections must not grow memory without bound).
-const MAX_SESSIONS: usize = 65_536;
-/// Pending failures kept per session.
-const MAX_PENDING: usize = 32;
 
 /// Settings the jail runs with (derived from [`JailConfig`]).
 #[derive(Debug, Clone)]
 pub struct JailSettings {
     pub name: String,
     pub mode: Mode,
+    pub usedns: UseDns,
     pub maxretry: u32,
     pub findtime: i64,
     pub bantime: i64,
@@ -39,6 +34,7 @@ impl JailSettings {
         JailSettings {
             name: c.name.clone(),
             mode: c.mode,
+            usedns: c.usedns,
             maxretry: c.maxretry,
             findtime: c.findtime,
             bantime: c.bantime,
@@ -99,18 +95,11 @@ impl ActiveBan {
     }
 }
 
-#[derive(Debug, Default)]
-struct Session {
-    addr: Option<IpAddr>,
-    pending: Vec<(Kind, Option<String>)>,
-    last: i64,
-}
-
 #[derive(Debug)]
 pub struct Jail {
     pub settings: JailSettings,
     failures: HashMap<IpAddr, VecDeque<i64>>,
-    sessions: HashMap<u32, Session>,
+    sessions: Sessions<(Kind, Option<String>)>,
     banned: HashMap<IpAddr, ActiveBan>,
     /// Bans each address had so far (persisted by the caller).
     ban_counts: HashMap<IpAddr, u32>,
@@ -119,19 +108,21 @@ pub struct Jail {
     /// Failures from the kernel source whose process held no (or more than one) peer socket:
     /// counted here, charged to no address.
     pub unattributed: u64,
+    resolver: Resolver,
 }
 
 impl Jail {
     pub fn new(settings: JailSettings) -> Self {
         Jail {
+            sessions: Sessions::new(settings.findtime.max(600)),
             settings,
             failures: HashMap::new(),
-            sessions: HashMap::new(),
             banned: HashMap::new(),
             ban_counts: HashMap::new(),
             total_failed: 0,
             total_banned: 0,
             unattributed: 0,
+            resolver: Resolver::default(),
         }
     }
 
@@ -157,75 +148,65 @@ impl Jail {
     /// failure is charged to the kernel's `peer` (or to no one).
     pub fn feed(&mut self, line: &[u8], origin: Origin, now: i64) -> Vec<Event> {
         let text = String::from_utf8_lossy(line);
-        let Some(parsed) = parse_line(&text, self.settings.mode) else {
+        let Some(mut parsed) = parse_line(&text, self.settings.mode) else {
             return Vec::new();
         };
-        let Some(mut hit) = parsed.hit else {
+        let Some(mut hit) = parsed.hit.take() else {
             return Vec::new();
         };
         match origin {
-            Origin::Text => self.feed_hit(hit, parsed.pid, now),
+            Origin::Text => {
+                // A host name (sshd's UseDNS): the failure goes to every address it resolves
+                // to under `usedns`, or to no one — never to the session's earlier address.
+                let (named, more, unresolved) = match hit.host.take() {
+                    Some(name) => {
+                        let mut ips = self.resolver.resolve(&Host::Name(name), self.settings.usedns, now);
+                        let first = (!ips.is_empty()).then(|| ips.remove(0));
+                        (first, ips, first.is_none())
+                    }
+                    None => (hit.addr, Vec::new(), false),
+                };
+                let mut out = self.feed_hit(&hit, parsed.session(), named, unresolved, now);
+                if out.iter().any(|e| matches!(e, Event::Found { .. } | Event::Ignored { .. })) {
+                    for ip in more {
+                        self.failure(ip, hit.kind, hit.user.clone(), now, &mut out);
+                    }
+                }
+                out
+            }
             Origin::Kernel { pid, peer } => {
-                hit.addr = peer.map(normalize);
-                if hit.addr.is_none() {
+                // The text only classifies: the failure is the kernel peer's, or no one's.
+                let Some(ip) = peer.map(normalize) else {
                     if hit.role == Role::Failure {
                         self.unattributed += 1;
                     }
                     return Vec::new();
-                }
-                self.feed_hit(hit, Some(pid), now)
+                };
+                self.feed_hit(&hit, Some(u64::from(pid)), Some(ip), false, now)
             }
         }
     }
 
-    /// The address a text line names, else the one known for `pid` from its earlier lines:
-    /// what the kernel source charged before the kernel read the peer itself (transitional).
-    pub fn text_peer(&self, line: &[u8], pid: u32) -> Option<IpAddr> {
-        let text = String::from_utf8_lossy(line);
-        let addr = parse_line(&text, self.settings.mode).and_then(|p| p.hit).and_then(|h| h.addr);
-        addr.or_else(|| self.sessions.get(&pid).and_then(|s| s.addr))
-    }
-
-    /// Applies one classified message.
-    pub fn feed_hit(&mut self, hit: Hit, pid: Option<u32>, now: i64) -> Vec<Event> {
+    /// Applies one classified text line through the pid's session.
+    fn feed_hit(
+        &mut self,
+        hit: &Hit,
+        pid: Option<u64>,
+        named: Option<IpAddr>,
+        unresolved: bool,
+        now: i64,
+    ) -> Vec<Event> {
+        let step = self.sessions.step(pid, hit, named, unresolved, now, || (hit.kind, hit.user.clone()));
         let mut out = Vec::new();
-        let mut addr = hit.addr;
-        let mut pending = Vec::new();
-        if let Some(pid) = pid {
-            if self.sessions.len() >= MAX_SESSIONS && !self.sessions.contains_key(&pid) {
-                self.prune_sessions(now, true);
-            }
-            // A new connection on a reused pid starts afresh.
-            if hit.kind == Kind::ConnectionFrom {
-                self.sessions.remove(&pid);
-            }
-            let s = self.sessions.entry(pid).or_default();
-            s.last = now;
-            match (addr, s.addr) {
-                (Some(a), _) => s.addr = Some(a),
-                (None, known) => addr = known,
-            }
-            if addr.is_some() {
-                pending = std::mem::take(&mut s.pending);
-            }
-            match hit.role {
-                Role::Failure if addr.is_none() && s.pending.len() < MAX_PENDING => {
-                    s.pending.push((hit.kind, hit.user.clone()));
-                }
-                Role::Gained => pending.clear(),
-                _ => {}
-            }
-            if hit.forget {
-                self.sessions.remove(&pid);
-            }
-        }
-        if let Some(ip) = addr {
-            for (kind, user) in pending {
-                self.failure(ip, kind, user, now, &mut out);
-            }
-            if hit.role == Role::Failure {
-                self.failure(ip, hit.kind, hit.user, now, &mut out);
-            }
+        if let Some(ip) = step.addr
+            && step.failure
+        {
+            // A helper line that only gave the address: the failure is the waiting one's.
+            let (kind, user) = match step.released.into_iter().next() {
+                Some(p) if hit.role != Role::Failure => p,
+                _ => (hit.kind, hit.user.clone()),
+            };
+            self.failure(ip, kind, user, now, &mut out);
         }
         out
     }
@@ -286,20 +267,8 @@ impl Jail {
         }
         let window = now - self.settings.findtime;
         self.failures.retain(|_, t| t.back().is_some_and(|&l| l > window));
-        self.prune_sessions(now, false);
+        self.sessions.prune(now, false);
         out
-    }
-
-    fn prune_sessions(&mut self, now: i64, force: bool) {
-        let ttl = self.settings.findtime.max(600);
-        self.sessions.retain(|_, s| s.last > now - ttl);
-        if force && self.sessions.len() >= MAX_SESSIONS {
-            // Still full: drop the older half.
-            let mut lasts: Vec<i64> = self.sessions.values().map(|s| s.last).collect();
-            lasts.sort_unstable();
-            let cut = lasts[lasts.len() / 2];
-            self.sessions.retain(|_, s| s.last > cut);
-        }
     }
 
     pub fn is_banned(&self, ip: &IpAddr) -> bool {
@@ -321,152 +290,5 @@ impl Jail {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::parse_str;
-
-    fn jail(extra: &str) -> Jail {
-        let c = parse_str(&format!("[sshd]\nenabled = true\nignoreself = false\n{extra}"), "t").unwrap();
-        Jail::new(JailSettings::from_config(&c.jail))
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn bans(ev: &[Event]) -> Vec<IpAddr> {
-        ev.iter().filter(|&e| matches!(e, Event::Ban { .. })).map(|e| e.ip()).collect()
-    }
-
-    #[test]
-    fn bans_after_maxretry_within_findtime() {
-        let mut j = jail("maxretry = 3\nfindtime = 60\n");
-        let l = b"Failed password for root from 192.0.2.7 port 1 ssh2";
-        assert!(bans(&j.feed(l, Origin::Text, 0)).is_empty());
-        assert!(bans(&j.feed(l, Origin::Text, 10)).is_empty());
-        // The first failure left the window: still two.
-        assert!(bans(&j.feed(l, Origin::Text, 65)).is_empty());
-        assert_eq!(j.failures_of(&ip("192.0.2.7")), 2);
-        assert_eq!(bans(&j.feed(l, Origin::Text, 66)), vec![ip("192.0.2.7")]);
-        assert!(j.is_banned(&ip("192.0.2.7")));
-        assert_eq!(j.total_failed, 4);
-        // Expiry.
-        assert!(j.tick(66 + 599).is_empty());
-        assert_eq!(j.tick(66 + 600), vec![Event::Unban { ip: ip("192.0.2.7") }]);
-    }
-
-    #[test]
-    fn pid_only_messages_take_the_sessions_address() {
-        let mut j = jail("maxretry = 2\n");
-        assert!(
-            j.feed(b"sshd[77]: Connection from 192.0.2.7 port 5000 on 10.0.0.1 port 22", Origin::Text, 0).is_empty()
-        );
-        let ev = j.feed(b"sshd[77]: Disconnecting: Too many authentication failures [preauth]", Origin::Text, 1);
-        assert!(
-            matches!(&ev[..], [Event::Found { ip: a, kind: Kind::TooManyAuthFailures, .. }] if *a == ip("192.0.2.7")),
-            "{ev:?}"
-        );
-        // Kernel origin: the peer is the kernel's, whatever the text names.
-        let k = |peer: &str| Origin::Kernel { pid: 88, peer: Some(ip(peer)) };
-        let ev = j.feed(b"Failed password for root from 203.0.113.9 port 1 ssh2", k("198.51.100.1"), 2);
-        assert_eq!(ev.first().map(Event::ip), Some(ip("198.51.100.1")));
-        let ev = j.feed(b"User bob not allowed because account is locked", k("::ffff:198.51.100.1"), 3);
-        assert_eq!(ev.first().map(Event::ip), Some(ip("198.51.100.1")));
-        // No peer: counted as unattributed, charged to no one.
-        let none = Origin::Kernel { pid: 89, peer: None };
-        assert!(j.feed(b"Failed password for root from 203.0.113.9 port 1 ssh2", none, 4).is_empty());
-        assert_eq!(j.unattributed, 1);
-        assert_eq!(j.failures_of(&ip("203.0.113.9")), 0);
-        // Unknown pid and no address: nothing.
-        assert!(j.feed(b"sshd[99]: Disconnecting: Too many authentication failures", Origin::Text, 4).is_empty());
-    }
-
-    #[test]
-    fn pending_failure_resolved_by_later_line() {
-        let mut j = jail("");
-        assert!(
-            j.feed(
-                b"Nov 23 21:50:19 sshd[8148]: Disconnecting: Too many authentication failures for root [preauth]",
-                Origin::Text,
-                0
-            )
-            .is_empty()
-        );
-        let ev = j.feed(b"Nov 23 21:50:37 sshd[8148]: Connection closed by 61.0.0.1 [preauth]", Origin::Text, 1);
-        assert!(matches!(&ev[..], [Event::Found { ip: a, .. }] if *a == ip("61.0.0.1")), "{ev:?}");
-    }
-
-    #[test]
-    fn accepted_drops_pending_but_not_counted_failures() {
-        let mut j = jail("maxretry = 3\n");
-        j.feed(b"sshd[5]: Failed password for bob from 192.0.2.7 port 1 ssh2", Origin::Text, 0);
-        j.feed(b"sshd[6]: Disconnecting: Too many authentication failures", Origin::Text, 0);
-        j.feed(b"sshd[6]: Accepted password for bob from 192.0.2.7 port 2 ssh2", Origin::Text, 1);
-        assert_eq!(j.failures_of(&ip("192.0.2.7")), 1, "login neither resets nor adds");
-        j.feed(b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2", Origin::Text, 2);
-        let ev = j.feed(b"sshd[7]: Failed password for bob from 192.0.2.7 port 3 ssh2", Origin::Text, 3);
-        assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
-    }
-
-    #[test]
-    fn ignore_list_and_helpers() {
-        let mut j = jail("ignoreip = 127.0.0.1/8 ::1 10.0.0.0/8\n");
-        let ev = j.feed(b"Failed password for root from 10.1.2.3 port 1 ssh2", Origin::Text, 0);
-        assert_eq!(ev[0].log_line("sshd").to_string(), "INFO    [sshd] Ignore 10.1.2.3 by ip");
-        assert_eq!(j.total_failed, 0);
-        // Helpers never count.
-        assert!(
-            j.feed(
-                b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7",
-                Origin::Text,
-                0
-            )
-            .is_empty()
-        );
-        assert!(
-            j.feed(b"Failed publickey for git from 192.0.2.7 port 1 ssh2: RSA SHA256:x", Origin::Text, 0).is_empty()
-        );
-        assert!(j.feed(b"Connection closed by 192.0.2.7 port 1 [preauth]", Origin::Text, 0).is_empty());
-    }
-
-    #[test]
-    fn v4_mapped_counts_as_v4() {
-        let mut j = jail("maxretry = 2\n");
-        j.feed(b"Failed password for root from ::ffff:192.0.2.7 port 1 ssh2", Origin::Text, 0);
-        let ev = j.feed(b"Failed password for root from 192.0.2.7 port 1 ssh2", Origin::Text, 0);
-        assert_eq!(bans(&ev), vec![ip("192.0.2.7")]);
-    }
-
-    #[test]
-    fn increment_formula_like_fail2ban() {
-        let j = jail("bantime = 600\nbantime.increment = true\nbantime.maxtime = 1d\n");
-        let got: Vec<i64> = (1..=10).map(|n| j.settings.ban_time(n)).collect();
-        assert_eq!(got, [1200, 2400, 4800, 9600, 19200, 38400, 76800, 86400, 86400, 86400]);
-        assert_eq!(j.settings.ban_time(0), 600);
-        let j = jail("bantime = 60\nbantime.increment = true\nbantime.multipliers = 1 5 30\n");
-        assert_eq!((1..=4).map(|n| j.settings.ban_time(n)).collect::<Vec<_>>(), [300, 1800, 1800, 1800]);
-        let j = jail("bantime = -1\nbantime.increment = true\n");
-        assert_eq!(j.settings.ban_time(3), -1);
-        let j = jail("bantime = 100\nbantime.increment = true\nbantime.factor = 3\n");
-        assert_eq!(j.settings.ban_time(1), 600);
-    }
-
-    #[test]
-    fn repeat_offender_gets_longer_ban() {
-        let mut j = jail("maxretry = 1\nbantime = 10\nbantime.increment = true\n");
-        let l = b"Invalid user x from 192.0.2.7 port 1";
-        let ev = j.feed(l, Origin::Text, 0);
-        assert!(matches!(ev.last(), Some(Event::Ban { bantime: 10, count: 1, .. })), "{ev:?}");
-        j.tick(10);
-        let ev = j.feed(l, Origin::Text, 11);
-        assert!(matches!(ev.last(), Some(Event::Ban { bantime: 20, count: 2, .. })), "{ev:?}");
-    }
-
-    #[test]
-    fn permanent_ban_never_expires() {
-        let mut j = jail("maxretry = 1\nbantime = -1\n");
-        j.feed(b"Invalid user x from 2001:db8::1 port 1", Origin::Text, 0);
-        assert!(j.tick(i64::MAX / 8).is_empty());
-        assert!(j.is_banned(&ip("2001:db8::1")));
-    }
-}
+#[path = "jail_tests.rs"]
+mod tests;

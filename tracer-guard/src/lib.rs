@@ -18,6 +18,7 @@ pub mod mail;
 pub mod nft;
 mod offline;
 pub mod ports;
+pub mod session;
 pub mod sshd;
 pub mod state;
 pub mod status;

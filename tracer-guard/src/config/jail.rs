@@ -148,6 +148,10 @@ const KEYS: &[(&str, Apply)] = &[
         b.jail.mode = v.parse()?;
         Ok(())
     }),
+    ("usedns", |b, v| {
+        b.jail.usedns = v.parse()?;
+        Ok(())
+    }),
     ("filter", apply_filter),
     ("logpath", |b, v| {
         let paths: Vec<PathBuf> =

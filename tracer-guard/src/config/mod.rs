@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::addr::{IpNet, parse_ignore_list};
+use crate::addr::{IpNet, UseDns, parse_ignore_list};
 use crate::mail::MailConfig;
 use crate::ports::PortSpec;
 use crate::sshd::Mode;
@@ -119,6 +119,8 @@ pub struct JailConfig {
     pub ports: PortSpec,
     pub banaction: BanAction,
     pub mode: Mode,
+    /// fail2ban's `usedns`: host names in text sources (default warn: resolve).
+    pub usedns: UseDns,
     pub logpath: Vec<PathBuf>,
     pub backend: String,
     /// iptables chain the jump is put in (fail2ban's `chain`, default INPUT).
@@ -141,6 +143,7 @@ impl Default for JailConfig {
             ports: PortSpec::ssh(),
             banaction: BanAction::Nftables { allports: false },
             mode: Mode::Normal,
+            usedns: UseDns::Warn,
             logpath: vec![default_logpath()],
             backend: "auto".into(),
             chain: "INPUT".into(),

@@ -103,6 +103,7 @@ fn bad_values_name_file_line_key() {
     assert_eq!(err("[sshd]\nbanaction = ufw\n").2, "banaction");
     assert_eq!(err("[sshd]\nport = nosuch\n").2, "port");
     assert_eq!(err("[sshd]\nmode = silly\n").2, "mode");
+    assert_eq!(err("[sshd]\nusedns = maybe\n").2, "usedns");
     assert_eq!(err("[sshd]\nenabled = maybe\n").2, "enabled");
     assert_eq!(err("[sshd]\nport = %(undefined_var)s\n").2, "port");
     let e = parse_str("[sshd]\nmaxretry = five\n", "jail.local").unwrap_err().to_string();

@@ -17,12 +17,16 @@ use serde::Serialize;
 
 mod classify;
 mod fields;
+#[cfg(test)]
+mod forms_tests;
+#[cfg(test)]
+mod hostile_tests;
 mod prefix;
 #[cfg(test)]
 mod tests;
 
 pub use classify::classify;
-pub use prefix::split_prefix;
+pub use prefix::{Prefix, split, split_prefix};
 
 /// fail2ban's `mode` filter parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -119,6 +123,8 @@ pub enum Kind {
     BadProtocolVersion,
     /// `Read from socket failed: Connection reset by peer` (no address)
     ReadSocketFailed,
+    /// `SSH: Server;Ltype: ...;Remote: A-PORT;...` (a patched sshd; only tells the address)
+    ServerLtype,
     /// `banner exchange: Connection from A port N: invalid format` and
     /// `ssh_dispatch_run_fatal: Connection from A port N: ... [preauth]`
     BannerExchange,
@@ -155,6 +161,7 @@ impl Kind {
             Kind::KexIdentification => "kex-identification",
             Kind::BadProtocolVersion => "bad-protocol-version",
             Kind::ReadSocketFailed => "read-socket-failed",
+            Kind::ServerLtype => "server-ltype",
             Kind::BannerExchange => "banner-exchange",
             Kind::NoAuthMethods => "no-auth-methods",
             Kind::UnableToNegotiate => "unable-to-negotiate",
@@ -188,6 +195,9 @@ pub struct Hit {
     pub role: Role,
     /// The address sshd wrote, if the message has one at a trusted position.
     pub addr: Option<IpAddr>,
+    /// A host name sshd wrote there instead (`UseDNS yes`), resolved per `usedns` by the jail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub user: Option<String>,
     /// The session ends with this message (fail2ban's `<F-MLFFORGET>`).
     pub forget: bool,
@@ -201,6 +211,8 @@ pub struct Hit {
 pub struct ParsedLine {
     /// pid from the syslog tag (`sshd[1234]`), if any.
     pub pid: Option<u32>,
+    /// The host the prefix names, if any.
+    pub host: Option<String>,
     /// Timestamp text of the prefix, if any.
     pub timestamp: Option<String>,
     /// The message after the prefix (and after `error: `/`fatal: ` levels).
@@ -212,9 +224,27 @@ pub struct ParsedLine {
 /// Parses one log line. `mode` decides which message kinds count as failures.
 pub fn parse_line(line: &str, mode: Mode) -> Option<ParsedLine> {
     let line = line.trim_end_matches(['\n', '\r', '\0']);
-    let (ts, pid, msg) = split_prefix(line)?;
-    let msg = strip_level(msg.trim_end());
-    Some(ParsedLine { pid, timestamp: ts.map(str::to_string), message: msg.to_string(), hit: classify(msg, mode) })
+    let p = split(line)?;
+    let msg = strip_level(p.msg.trim_end());
+    Some(ParsedLine {
+        pid: p.pid,
+        host: p.host.map(str::to_string),
+        timestamp: p.ts.map(str::to_string),
+        message: msg.to_string(),
+        hit: classify(msg, mode),
+    })
+}
+
+impl ParsedLine {
+    /// The session this line belongs to (fail2ban's multi-line failure id): its sshd pid on
+    /// its host. None without a pid.
+    pub fn session(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let pid = self.pid?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.host.as_deref().unwrap_or(""), pid).hash(&mut h);
+        Some(h.finish())
+    }
 }
 
 /// fail2ban's `__pref`: `error: `, `fatal: `, optionally followed by `PAM: `.

@@ -9,7 +9,7 @@ mod control;
 mod run;
 
 use std::{
-    io::{BufReader, Write as _},
+    io::Write as _,
     net::IpAddr,
     path::{Path, PathBuf},
 };
@@ -96,6 +96,10 @@ pub struct TestLogArgs {
     /// --config is given, else normal).
     #[arg(long, value_parser = parse_mode)]
     pub mode: Option<Mode>,
+    /// Host names in lines: yes/warn (resolve), no/raw (not counted). Default: the config's
+    /// `usedns` when --config is given, else warn (fail2ban's default).
+    #[arg(long, value_parser = |s: &str| s.parse::<tracer_guard::addr::UseDns>())]
+    pub usedns: Option<tracer_guard::addr::UseDns>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// List every line, not only those the filter recognises.
@@ -290,17 +294,15 @@ fn ban(a: BanArgs, ban: bool) -> anyhow::Result<i32> {
 }
 
 fn test_log(a: TestLogArgs) -> anyhow::Result<i32> {
-    let mode = match a.mode {
-        Some(m) => m,
-        None if !a.config.is_empty() => load_config(&a.config, false)?.0.mode,
-        None => Mode::Normal,
-    };
+    let cfg = if a.config.is_empty() { None } else { Some(load_config(&a.config, false)?.0) };
+    let mode = a.mode.or(cfg.as_ref().map(|c| c.mode)).unwrap_or(Mode::Normal);
+    let usedns = a.usedns.or(cfg.as_ref().map(|c| c.usedns)).unwrap_or_default();
     let name = a.file.display().to_string();
     let t = if a.file.as_os_str() == "-" {
-        testlog::test_log(std::io::stdin().lock(), mode, "<stdin>")
+        testlog::test_log(std::io::stdin().lock(), mode, usedns, "<stdin>")
     } else {
         let f = std::fs::File::open(&a.file).map_err(|e| UsageError(format!("cannot read {name}: {e}")))?;
-        testlog::test_log(BufReader::new(f), mode, &name)
+        testlog::test_log(f, mode, usedns, &name)
     }
     .map_err(|e| anyhow::anyhow!("reading {name}: {e}"))?;
     let mut out = std::io::stdout().lock();
