@@ -394,7 +394,9 @@ fn a_ban_mail_arrives_in_the_local_mailbox_and_client_text_stays_in_the_body() {
     assert!(body.contains("Here is more information about 192.0.2.120 :"), "{body}");
     assert!(body.contains("Lines containing failures of 192.0.2.120 (max 2)"), "{body}");
     assert!(
-        body.contains("Failed password for invalid user x\\x0dX-Injected: yes from 192.0.2.120 port 51 ssh2"),
+        // The follower turns a lone CR inside a line into a space (no line ends there); the
+        // mail escapes any control byte that still reaches it (tracer-guard's mail tests).
+        body.contains("Failed password for invalid user x X-Injected: yes from 192.0.2.120 port 51 ssh2"),
         "{body}"
     );
     assert!(body.contains("Failed password for root from 192.0.2.120 port 50 ssh2"), "{body}");
