@@ -15,5 +15,6 @@ pub struct ExecBody {
     pub cwd_len: u16,
 }
 
+// SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ExecBody {}

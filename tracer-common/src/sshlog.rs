@@ -19,5 +19,6 @@ pub struct SshLogBody {
     pub len: u32,
 }
 
+// SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for SshLogBody {}

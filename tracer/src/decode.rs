@@ -11,7 +11,7 @@ use tracer_common::{
     connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
     event::*,
     exec::ExecBody,
-    open::OpenBody,
+    open::{AT_FDCWD, OpenBody},
     sshlog::{SshLogBody, VIA_SENDTO},
 };
 
@@ -29,8 +29,6 @@ pub enum DecodeError {
     Family(u16),
 }
 
-const AT_FDCWD: i32 = -100;
-
 /// Exe paths learnt per process: the kernel sends a process's exe with its first record
 /// and with each exec, not with every record.
 const EXE_CACHE_MAX: usize = 65536;
@@ -43,11 +41,11 @@ pub struct Decoder {
     pub resolve_exe: bool,
 }
 
-fn read_pod<T: Copy>(b: &[u8], off: usize) -> Result<T, DecodeError> {
+fn read_pod<T: aya::Pod>(b: &[u8], off: usize) -> Result<T, DecodeError> {
     let n = std::mem::size_of::<T>();
     let s = b.get(off..off + n).ok_or(DecodeError::Short(b.len()))?;
-    // SAFETY: T is a plain #[repr(C)] record of integers; any bit pattern is valid and the
-    // slice has exactly size_of::<T>() bytes. read_unaligned: ring-buffer data is 8-aligned
+    // SAFETY: T is aya::Pod (a #[repr(C)] record of integers: any bit pattern is valid) and
+    // the slice has exactly size_of::<T>() bytes. read_unaligned: ring-buffer data is 8-aligned
     // but slices of it need not be.
     Ok(unsafe { std::ptr::read_unaligned(s.as_ptr().cast::<T>()) })
 }
@@ -68,6 +66,7 @@ impl<'a> Strings<'a> {
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes only the timespec we own.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
@@ -199,7 +198,6 @@ impl Decoder {
         let comm_len = h.comm.iter().position(|&c| c == 0).unwrap_or(h.comm.len());
         let auid_known = h.flags & F_AUID_UNKNOWN == 0;
         Ok(Event {
-            kind,
             time_ns: (h.time_ns as i128 + self.boot_to_wall_ns).max(0) as u64,
             pid: h.tgid,
             tid: h.tid,
@@ -241,7 +239,9 @@ pub fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn bytes_of<T>(v: &T) -> &[u8] {
+    fn bytes_of<T: aya::Pod>(v: &T) -> &[u8] {
+        // SAFETY: a Pod has no implicit padding, so all size_of::<T>() bytes are initialised;
+        // the slice borrows v.
         unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
     }
 

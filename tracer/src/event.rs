@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-pub use tracer_common::event::{AUID_UNSET, EventKind};
+pub use tracer_common::event::AUID_UNSET;
 
 /// A loginuid or session id: the kernel's "unset" (-1) is a value of its own, and a kernel
 /// without CONFIG_AUDIT gives none at all.
@@ -43,7 +43,6 @@ impl std::fmt::Display for Id {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
-    pub kind: EventKind,
     /// Wall-clock time, nanoseconds since the Unix epoch.
     pub time_ns: u64,
     pub pid: u32,
@@ -121,7 +120,7 @@ pub struct Open {
     pub cwd: Option<Vec<u8>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Peer {
     Inet {
         address: IpAddr,
@@ -157,6 +156,18 @@ impl Event {
             Some(b"") => b"/",
             Some(rest) if rest.starts_with(b"/") => rest,
             _ => host,
+        }
+    }
+}
+
+impl Detail {
+    /// The event's kind as `trace` names it (text and JSON `event`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Detail::Exec(_) => "exec",
+            Detail::Open(_) => "open",
+            Detail::Connect(_) => "connect",
+            Detail::Log(_) => "log",
         }
     }
 }

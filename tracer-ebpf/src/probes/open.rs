@@ -4,13 +4,13 @@
 use tracer_common::{
     config::{ENABLE_OPEN, WANT_CWD},
     event::{EventKind, F_BASE_UNKNOWN},
-    open::OpenBody,
+    open::{AT_FDCWD as AT_FDCWD_I32, OpenBody},
 };
 
 use super::{Syscall, current_if_traced, syscalls::*};
 use crate::{kernel::conf, record::Rec};
 
-const AT_FDCWD: i64 = -100;
+const AT_FDCWD: i64 = AT_FDCWD_I32 as i64;
 /// creat(2) is open(O_CREAT | O_WRONLY | O_TRUNC).
 const CREAT_FLAGS: u64 = 0o100 | 0o1 | 0o1000;
 

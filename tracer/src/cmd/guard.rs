@@ -22,7 +22,7 @@ use tracer_guard::{
     testlog,
 };
 
-use crate::UsageError;
+use crate::error::UsageError;
 
 /// Where `run`, `status`, `ban` and `unban` look for the jail configuration when no
 /// `--config` is given, in fail2ban's order (later files override earlier ones).

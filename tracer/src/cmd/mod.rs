@@ -46,7 +46,8 @@ fn parse_comm(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-fn parse_buffer_mib(s: &str) -> Result<u32, String> {
+/// `--buffer-size`: MiB, a power of two (the kernel's ring buffer size rule).
+pub fn parse_buffer_mib(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
         _ => Err(format!("'{s}' is not a power of two from 1 to 1024")),
@@ -63,7 +64,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         _ => return Err(format!("'{s}' has an unknown unit (ms, s, m, h)")),
     };
-    Ok(Duration::from_secs_f64(n * mult))
+    Duration::try_from_secs_f64(n * mult).map_err(|_| format!("'{s}' is too long a duration"))
 }
 
 impl Filters {
@@ -77,7 +78,7 @@ impl Filters {
             enabled,
             ring_bytes: self.buffer_size << 20,
             // Streams and reports can wait a few ms for a batch; the reader drains on a
-            // timer too (stream::DRAIN_EVERY).
+            // timer too (reader::DRAIN_EVERY).
             wakeup_bytes: 64 << 10,
         }
     }
@@ -128,6 +129,7 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err(), "overflow is an error, not a panic");
         assert!(parse_buffer_mib("3").is_err());
     }
 

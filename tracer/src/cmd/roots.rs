@@ -65,7 +65,7 @@ pub fn scan(all: bool) -> Vec<Proc> {
 pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
     anyhow::ensure!(
         unsafe { libc::geteuid() } == 0,
-        crate::UsageError("reading other processes' roots needs root".into())
+        crate::error::UsageError("reading other processes' roots needs root".into())
     );
     let procs = scan(args.all);
     let mut out = Vec::new();

@@ -57,36 +57,9 @@ pub struct UserReport {
     /// Keyed by argv: two commands that join to the same text stay apart.
     pub commands: HashMap<Vec<Vec<u8>>, Tally>,
     pub files: HashMap<Vec<u8>, Tally>,
-    pub connections: HashMap<PeerKey, Tally>,
+    pub connections: HashMap<Peer, Tally>,
     /// Chroot roots (host paths) the commands ran under -> commands; "/" is not listed.
     pub roots: HashMap<Vec<u8>, Tally>,
-}
-
-/// A connection's peer as a map key (`event::Peer` is neither `Hash` nor `Ord`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PeerKey {
-    Inet(IpAddr, u16),
-    /// sun_path; abstract names start with NUL.
-    Unix(Vec<u8>),
-}
-
-impl From<&Peer> for PeerKey {
-    fn from(p: &Peer) -> Self {
-        match p {
-            Peer::Inet { address, port } => PeerKey::Inet(*address, *port),
-            Peer::Unix { path } => PeerKey::Unix(path.clone()),
-        }
-    }
-}
-
-impl PeerKey {
-    pub fn family(&self) -> &'static str {
-        match self {
-            PeerKey::Inet(IpAddr::V4(_), _) => "inet",
-            PeerKey::Inet(IpAddr::V6(_), _) => "inet6",
-            PeerKey::Unix(_) => "unix",
-        }
-    }
 }
 
 /// Every report of a run, in AUID order (numeric, then unset, then unknown).
@@ -148,7 +121,7 @@ impl Reports {
                 Some(t) => t.add(failed),
                 None => u.files.entry(path.to_vec()).or_default().add(failed),
             },
-            Activity::Connect { peer } => u.connections.entry(PeerKey::from(peer)).or_default().add(failed),
+            Activity::Connect { peer } => u.connections.entry(peer.clone()).or_default().add(failed),
         }
     }
 
@@ -198,11 +171,11 @@ pub fn syscall_name(nr: u32) -> String {
 }
 
 /// The text name of a peer: `127.0.0.1:9`, `[::1]:80`, `unix:/path`, `unix:@abstract`.
-pub fn peer_name(p: &PeerKey) -> Vec<u8> {
+pub fn peer_name(p: &Peer) -> Vec<u8> {
     match p {
-        PeerKey::Inet(IpAddr::V4(a), port) => format!("{a}:{port}").into_bytes(),
-        PeerKey::Inet(IpAddr::V6(a), port) => format!("[{a}]:{port}").into_bytes(),
-        PeerKey::Unix(path) => match path.strip_prefix(b"\0") {
+        Peer::Inet { address: IpAddr::V4(a), port } => format!("{a}:{port}").into_bytes(),
+        Peer::Inet { address: IpAddr::V6(a), port } => format!("[{a}]:{port}").into_bytes(),
+        Peer::Unix { path } => match path.strip_prefix(b"\0") {
             Some(abs) => [b"unix:@".as_slice(), abs].concat(),
             None => [b"unix:".as_slice(), path].concat(),
         },
@@ -237,10 +210,6 @@ mod tests {
         Peer::Inet { address: a.parse().unwrap(), port }
     }
 
-    fn key(a: &str, port: u16) -> PeerKey {
-        PeerKey::from(&inet(a, port))
-    }
-
     #[test]
     fn aggregates_per_auid_with_failures() {
         let mut r = Reports::new(None, true);
@@ -260,7 +229,7 @@ mod tests {
         assert_eq!(u.commands[&vec![b"/bin/x".to_vec()]], Tally { count: 1, failed: 1 });
         assert_eq!(u.roots.len(), 1, "only chrooted commands are listed under Roots");
         assert_eq!(u.roots[&b"/srv/jail".to_vec()], Tally { count: 1, failed: 1 });
-        assert_eq!(r.users[&Id::Unset].connections[&key("127.0.0.1", 9)], Tally { count: 2, failed: 1 });
+        assert_eq!(r.users[&Id::Unset].connections[&inet("127.0.0.1", 9)], Tally { count: 2, failed: 1 });
         assert_eq!(
             r.users.keys().copied().collect::<Vec<_>>(),
             vec![Id::Set(7005), Id::Unset],
@@ -307,10 +276,10 @@ mod tests {
 
     #[test]
     fn names_peers_and_commands() {
-        assert_eq!(peer_name(&key("127.0.0.1", 9)), b"127.0.0.1:9");
-        assert_eq!(peer_name(&key("::1", 80)), b"[::1]:80");
-        assert_eq!(peer_name(&PeerKey::Unix(b"\0abs".to_vec())), b"unix:@abs");
-        assert_eq!(peer_name(&PeerKey::Unix(b"/run/s".to_vec())), b"unix:/run/s");
+        assert_eq!(peer_name(&inet("127.0.0.1", 9)), b"127.0.0.1:9");
+        assert_eq!(peer_name(&inet("::1", 80)), b"[::1]:80");
+        assert_eq!(peer_name(&Peer::Unix { path: b"\0abs".to_vec() }), b"unix:@abs");
+        assert_eq!(peer_name(&Peer::Unix { path: b"/run/s".to_vec() }), b"unix:/run/s");
         assert_eq!(command_line(&[b"uname".to_vec(), b"-m".to_vec()]), b"uname -m");
     }
 }

@@ -14,13 +14,14 @@ use std::{
     io::{self, Write},
 };
 
+use tracer_common::open::AT_FDCWD;
+
 use self::encode::{execve_records, hex, proctitle, sockaddr, untrusted};
 use super::Sink;
 use crate::event::{Detail, Event, Open};
 
 /// AUDIT_ARCH_X86_64: the tracer's syscall numbers are x86_64 ones.
 const ARCH_X86_64: &str = "c000003e";
-const AT_FDCWD: i32 = -100;
 const O_CREAT: u32 = 0o100;
 const O_EXCL: u32 = 0o200;
 /// Command lines remembered per process for PROCTITLE (cleared when full, like the
@@ -271,17 +272,10 @@ impl<W: Write> Sink for AuditSink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Connect, EventKind, Exec, Id, Peer};
+    use crate::event::{Connect, Exec, Id, Peer};
 
     fn event(detail: Detail, ret: i64, syscall: u32) -> Event {
-        let kind = match detail {
-            Detail::Exec(_) => EventKind::Exec,
-            Detail::Open(_) => EventKind::Open,
-            Detail::Connect(_) => EventKind::Connect,
-            Detail::Log(_) => EventKind::SshLog,
-        };
         Event {
-            kind,
             time_ns: 1_700_000_000_123_456_789,
             pid: 42,
             tid: 42,

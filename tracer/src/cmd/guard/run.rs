@@ -2,17 +2,10 @@
 //! and every write(2) to stderr by sshd, with the sender's pid) or from log files; each is fed
 //! to the jail, whose bans are applied to the firewall before the `Ban` line is printed.
 
-use std::{
-    io::Write as _,
-    path::PathBuf,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{io::Write as _, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
-use tokio::{
-    io::unix::AsyncFd,
-    signal::unix::{SignalKind, signal},
-};
+use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::config::ENABLE_SSHLOG;
 use tracer_guard::{
     Event as GuardEvent, Guard, GuardOptions, Level, LogLine, follow::Follower, guard::KERNEL_SOURCE, now,
@@ -20,10 +13,11 @@ use tracer_guard::{
 
 use super::{Common, load_config, not_enabled, runtime};
 use crate::{
-    UsageError,
-    decode::Decoder,
+    cmd::parse_buffer_mib,
+    error::UsageError,
     event::{Detail, Event},
     loader::Options,
+    reader::{Growth, Reader},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,13 +41,6 @@ pub struct RunArgs {
     /// Ring buffer size in MiB (kernel source).
     #[arg(long, default_value = "4", value_parser = parse_buffer_mib)]
     pub buffer_size: u32,
-}
-
-fn parse_buffer_mib(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
-        _ => Err(format!("'{s}' is not a power of two from 1 to 1024")),
-    }
 }
 
 /// fail2ban's log layout: `2026-11-24 13:22:29,123 fail2ban.actions        [PID]: NOTICE  [sshd] Ban 192.0.2.7`,
@@ -91,27 +78,8 @@ impl Log {
 }
 
 /// Local time with milliseconds, as fail2ban's `%(asctime)s`.
-fn timestamp() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    // libc marks time_t deprecated on musl (it changes width there); it is what
-    // localtime_r takes on either libc.
-    #[allow(deprecated)]
-    let t = d.as_secs() as libc::time_t;
-    // SAFETY: localtime_r writes only the tm we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-        return d.as_secs().to_string();
-    }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        d.subsec_millis()
-    )
+fn timestamp() -> impl std::fmt::Display {
+    tracer_guard::event::local(jiff::Timestamp::now(), "%Y-%m-%d %H:%M:%S,%3f")
 }
 
 /// One captured message as the jail's line: sshd writes each log message with one call
@@ -167,6 +135,24 @@ impl Daemon {
     }
 }
 
+/// Loss and undecodable records are shown as soon as the loop sees them.
+fn warn_growth(log: &Log, g: Growth) {
+    if let Some(n) = g.lost {
+        log.msg(
+            "fail2ban.filter",
+            Level::Warning,
+            format!("[{}] {n} sshd messages lost so far (ring buffer full); raise --buffer-size", log.jail),
+        );
+    }
+    if let Some(n) = g.undecodable {
+        log.msg(
+            "fail2ban.filter",
+            Level::Warning,
+            format!("[{}] {n} kernel records could not be decoded so far", log.jail),
+        );
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (jail, files) = load_config(&args.common.config, false)?;
     if !jail.enabled {
@@ -179,7 +165,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (mut loaded, mut followers, file_list) = match args.source {
         Source::Kernel => {
             let opts = Options { enabled: ENABLE_SSHLOG, ring_bytes: args.buffer_size << 20, ..Default::default() };
-            (Some(crate::load_or_usage_error(&opts)?), Vec::new(), vec![KERNEL_SOURCE.to_string()])
+            (Some(crate::error::load_or_usage_error(&opts)?), Vec::new(), vec![KERNEL_SOURCE.to_string()])
         }
         Source::File => {
             if jail.backend == "systemd" {
@@ -196,15 +182,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             (None, f, names)
         }
     };
-    let ring = match loaded.as_mut() {
-        Some(l) => {
-            let ring = l.take_ring()?;
-            // SAFETY: the AsyncFd owns the RingBuf, which owns the map fd.
-            Some(
-                unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-                    .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?,
-            )
-        }
+    let mut reader = match loaded.as_mut() {
+        Some(l) => Some(Reader::new(l, true)?),
         None => None,
     };
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -235,25 +214,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         d.log.event(e);
     }
 
-    let mut ring = ring;
-    let mut decoder = Decoder::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reported_lost = 0;
     loop {
         tokio::select! {
-            r = async { ring.as_mut().unwrap().readable_mut().await }, if ring.is_some() => {
-                let mut rg = r?;
-                let rb = rg.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    if let Ok(ev) = decoder.decode(&item) {
-                        drop(item);
-                        d.kernel_event(ev);
-                    }
-                }
-                rg.clear_ready();
+            r = async { reader.as_mut().unwrap().readable().await }, if reader.is_some() => {
+                r?;
+                reader.as_mut().unwrap().drain_each(|ev| d.kernel_event(ev));
             }
             _ = poll.tick(), if !followers.is_empty() => {
                 for f in &mut followers {
@@ -265,14 +234,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             }
             _ = tick.tick() => {
                 d.tick();
-                if let Some(l) = &loaded {
-                    let lost = l.stats()?.lost;
-                    if lost > reported_lost {
-                        d.log.msg("fail2ban.filter", Level::Warning, format!(
-                            "[{}] {} sshd messages lost so far (ring buffer full); raise --buffer-size",
-                            d.log.jail, lost));
-                        reported_lost = lost;
-                    }
+                if let (Some(r), Some(l)) = (reader.as_mut(), &loaded) {
+                    warn_growth(&d.log, r.grown(l)?);
                 }
             }
             _ = sigint.recv() => break,
@@ -280,14 +243,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     // Messages already captured still count (and may ban) before the jail stops.
-    if let Some(r) = ring.as_mut() {
-        let rb = r.get_mut();
-        while let Some(item) = rb.next() {
-            if let Ok(ev) = decoder.decode(&item) {
-                drop(item);
-                d.kernel_event(ev);
-            }
-        }
+    if let (Some(r), Some(l)) = (reader.as_mut(), &loaded) {
+        r.drain_each(|ev| d.kernel_event(ev));
+        warn_growth(&d.log, r.grown(l)?);
+        let c = r.counts(l)?;
+        d.log.msg("fail2ban.filter", Level::Info, format!("[{}] kernel source: {c}", d.log.jail));
     }
     let Daemon { guard, log, .. } = d;
     match guard.stop(now()) {
