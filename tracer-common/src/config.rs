@@ -1,7 +1,6 @@
 //! Load-time settings passed to the kernel programs as read-only globals.
 
-/// Marks a kernel struct field the running kernel does not have (resolved from BTF).
-pub const OFFSET_UNKNOWN: u32 = u32::MAX;
+pub use crate::offsets::{OFFSET_UNKNOWN, Offsets};
 
 /// `Config::filters` bits: which in-kernel filters are active.
 pub const FILTER_AUID: u32 = 1 << 0;
@@ -46,116 +45,7 @@ pub struct Config {
     pub wakeup_bytes: u32,
 }
 
-/// Byte offsets of the kernel struct fields the programs read, resolved from the running
-/// kernel's BTF (`/sys/kernel/btf/vmlinux`) by the loader. A field the kernel lacks is
-/// `OFFSET_UNKNOWN` and the value it feeds is reported as unknown.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Offsets {
-    pub task_real_parent: u32,
-    pub task_tgid: u32,
-    pub task_mm: u32,
-    pub task_fs: u32,
-    pub task_files: u32,
-    pub task_nsproxy: u32,
-    pub task_cred: u32,
-    pub task_loginuid: u32,
-    pub task_sessionid: u32,
-    pub mm_arg_start: u32,
-    pub mm_arg_end: u32,
-    pub mm_exe_file: u32,
-    pub file_f_path: u32,
-    pub path_mnt: u32,
-    pub path_dentry: u32,
-    pub fs_root: u32,
-    pub fs_pwd: u32,
-    pub files_fdt: u32,
-    pub fdt_max_fds: u32,
-    pub fdt_fd: u32,
-    pub dentry_d_parent: u32,
-    pub dentry_d_name: u32,
-    pub qstr_name: u32,
-    pub qstr_len: u32,
-    pub vfsmount_mnt_root: u32,
-    pub mount_mnt: u32,
-    pub mount_mnt_parent: u32,
-    pub mount_mnt_mountpoint: u32,
-    pub nsproxy_mnt_ns: u32,
-    pub mnt_ns_inum: u32,
-    pub cred_uid: u32,
-    pub cred_gid: u32,
-    pub cred_suid: u32,
-    pub cred_sgid: u32,
-    pub cred_euid: u32,
-    pub cred_egid: u32,
-    pub cred_fsuid: u32,
-    pub cred_fsgid: u32,
-    /// Syscall arguments and number in the pt_regs the raw syscall tracepoints pass.
-    pub regs_di: u32,
-    pub regs_si: u32,
-    pub regs_dx: u32,
-    pub regs_r10: u32,
-    pub regs_orig_ax: u32,
-    /// thread_info.status, whose TS_COMPAT bit marks a 32-bit syscall (other numbers).
-    pub task_ti_status: u32,
-}
-
-impl Offsets {
-    pub const UNKNOWN: Self = Self {
-        task_real_parent: OFFSET_UNKNOWN,
-        task_tgid: OFFSET_UNKNOWN,
-        task_mm: OFFSET_UNKNOWN,
-        task_fs: OFFSET_UNKNOWN,
-        task_files: OFFSET_UNKNOWN,
-        task_nsproxy: OFFSET_UNKNOWN,
-        task_cred: OFFSET_UNKNOWN,
-        task_loginuid: OFFSET_UNKNOWN,
-        task_sessionid: OFFSET_UNKNOWN,
-        mm_arg_start: OFFSET_UNKNOWN,
-        mm_arg_end: OFFSET_UNKNOWN,
-        mm_exe_file: OFFSET_UNKNOWN,
-        file_f_path: OFFSET_UNKNOWN,
-        path_mnt: OFFSET_UNKNOWN,
-        path_dentry: OFFSET_UNKNOWN,
-        fs_root: OFFSET_UNKNOWN,
-        fs_pwd: OFFSET_UNKNOWN,
-        files_fdt: OFFSET_UNKNOWN,
-        fdt_max_fds: OFFSET_UNKNOWN,
-        fdt_fd: OFFSET_UNKNOWN,
-        dentry_d_parent: OFFSET_UNKNOWN,
-        dentry_d_name: OFFSET_UNKNOWN,
-        qstr_name: OFFSET_UNKNOWN,
-        qstr_len: OFFSET_UNKNOWN,
-        vfsmount_mnt_root: OFFSET_UNKNOWN,
-        mount_mnt: OFFSET_UNKNOWN,
-        mount_mnt_parent: OFFSET_UNKNOWN,
-        mount_mnt_mountpoint: OFFSET_UNKNOWN,
-        nsproxy_mnt_ns: OFFSET_UNKNOWN,
-        mnt_ns_inum: OFFSET_UNKNOWN,
-        cred_uid: OFFSET_UNKNOWN,
-        cred_gid: OFFSET_UNKNOWN,
-        cred_suid: OFFSET_UNKNOWN,
-        cred_sgid: OFFSET_UNKNOWN,
-        cred_euid: OFFSET_UNKNOWN,
-        cred_egid: OFFSET_UNKNOWN,
-        cred_fsuid: OFFSET_UNKNOWN,
-        cred_fsgid: OFFSET_UNKNOWN,
-        regs_di: OFFSET_UNKNOWN,
-        regs_si: OFFSET_UNKNOWN,
-        regs_dx: OFFSET_UNKNOWN,
-        regs_r10: OFFSET_UNKNOWN,
-        regs_orig_ax: OFFSET_UNKNOWN,
-        task_ti_status: OFFSET_UNKNOWN,
-    };
-}
-
-impl Default for Offsets {
-    fn default() -> Self {
-        Self::UNKNOWN
-    }
-}
-
+// SAFETY: Config is #[repr(C)], only u32 and u8 fields with explicit padding: every bit
+// pattern is a valid value and there are no implicit padding bytes.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for Config {}
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for Offsets {}
