@@ -6,10 +6,23 @@ use aya_ebpf::{
 };
 use tracer_common::{
     config::{Config, Offsets},
+    event::PATH_MAX,
     syscount::{STAT_MAX, SyscountKey},
 };
 
-use crate::record::Scratch;
+/// Bytes of one record under assembly (`record.rs`): two 64 KiB pieces and the fixed part.
+pub const REC_CAP: usize = 2 * 0x10000 + 4096;
+
+/// Cursors live in the map value, not in registers, and are accessed volatile: the verifier
+/// does not track map contents, so loop iterations that advanced them by different amounts
+/// reach the same state and are pruned instead of multiplying paths.
+#[repr(C)]
+pub struct Scratch {
+    pub off: u32,
+    pub pos: u32,
+    pub rec: [u8; REC_CAP],
+    pub path: [u8; 2 * PATH_MAX],
+}
 
 /// Filled by the loader (`EbpfLoader::set_global`); read with `read_volatile` so the
 /// compiler cannot fold the zero initialisers.

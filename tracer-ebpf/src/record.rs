@@ -14,25 +14,13 @@ use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEU
 
 use crate::{
     kernel::{Current, Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
-    maps::{EVENTS, EXE_SENT, HOST_ROOT, SCRATCH, stat_inc},
+    maps::{EVENTS, EXE_SENT, HOST_ROOT, SCRATCH, Scratch, stat_inc},
     path::walk,
 };
 
 /// Variable data starts below this offset; each piece is at most 64 KiB.
 const OFF_MASK: u32 = 0xFFFF;
-const REC_CAP: usize = 2 * 0x10000 + 4096;
 const SIZE_MASK: u32 = 0x1FFFF;
-
-/// Cursors live in the map value, not in registers, and are accessed volatile: the verifier
-/// does not track map contents, so loop iterations that advanced them by different amounts
-/// reach the same state and are pruned instead of multiplying paths.
-#[repr(C)]
-pub struct Scratch {
-    pub off: u32,
-    pub pos: u32,
-    pub rec: [u8; REC_CAP],
-    pub path: [u8; 2 * PATH_MAX],
-}
 
 /// Credentials the record does not carry: audit's unknown value, flagged.
 #[inline(always)]

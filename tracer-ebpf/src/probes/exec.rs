@@ -16,7 +16,7 @@ use tracer_common::{
 
 use super::{
     Syscall, current_if_traced,
-    syscalls::{NR_EXECVE, NR_EXECVEAT},
+    nr::{NR_EXECVE, NR_EXECVEAT},
 };
 use crate::{
     kernel::{Kptr, conf, off, read},

@@ -7,7 +7,11 @@
 use aya_ebpf::{macros::fexit, programs::FExitContext};
 use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN};
 
-use super::{Syscall, syscalls::*};
+use super::{
+    Syscall,
+    nr::*,
+    syscalls::{args_of, on_exit},
+};
 use crate::kernel::{Kptr, conf};
 
 #[inline(always)]

@@ -6,6 +6,7 @@
 pub mod connect;
 pub mod exec;
 pub mod fexit;
+pub mod nr;
 pub mod open;
 pub mod sched;
 pub mod sshlog;

@@ -7,7 +7,7 @@ use tracer_common::{
     open::{AT_FDCWD as AT_FDCWD_I32, OpenBody},
 };
 
-use super::{Syscall, current_if_traced, syscalls::*};
+use super::{Syscall, current_if_traced, nr::*};
 use crate::{kernel::conf, record::Rec};
 
 const AT_FDCWD: i64 = AT_FDCWD_I32 as i64;

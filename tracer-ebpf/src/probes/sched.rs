@@ -12,7 +12,7 @@ use aya_ebpf::{
 use tracer_common::config::{ENABLE_SYSCOUNT, FILTER_PID, FOLLOW_TRACER_CHILDREN};
 
 use super::{
-    syscalls::{NR_EXIT, NR_EXIT_GROUP},
+    nr::{NR_EXIT, NR_EXIT_GROUP},
     syscount,
 };
 use crate::{

@@ -10,7 +10,7 @@ use tracer_common::{
     sshlog::{SSHLOG_MAX, SshLogBody, VIA_SENDTO, VIA_WRITE},
 };
 
-use super::syscalls::NR_WRITE;
+use super::nr::NR_WRITE;
 use crate::{
     kernel::{Current, conf, current_task},
     record::Rec,

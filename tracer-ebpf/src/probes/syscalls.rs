@@ -4,24 +4,8 @@
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
 
-use super::{Syscall, connect, exec, open, sshlog, syscount};
+use super::{Syscall, connect, exec, nr::*, open, sshlog, syscount};
 use crate::kernel::{Kptr, conf, current_task, off, read};
-
-pub const NR_WRITE: u32 = 1;
-pub const NR_OPEN: u32 = 2;
-pub const NR_CONNECT: u32 = 42;
-pub const NR_SENDTO: u32 = 44;
-pub const NR_CLONE: u32 = 56;
-pub const NR_FORK: u32 = 57;
-pub const NR_VFORK: u32 = 58;
-pub const NR_EXECVE: u32 = 59;
-pub const NR_EXIT: u32 = 60;
-pub const NR_EXIT_GROUP: u32 = 231;
-pub const NR_CREAT: u32 = 85;
-pub const NR_OPENAT: u32 = 257;
-pub const NR_EXECVEAT: u32 = 322;
-pub const NR_CLONE3: u32 = 435;
-pub const NR_OPENAT2: u32 = 437;
 
 /// x86 TS_COMPAT: a 32-bit syscall, numbered from another table.
 const TS_COMPAT: u32 = 0x0002;
