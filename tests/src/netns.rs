@@ -193,6 +193,7 @@ fn tcp_connect(src: IpAddr, dst: SocketAddr, timeout: Duration) -> Result<(), st
         let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         match ip {
             IpAddr::V4(v4) => {
+                // SAFETY: sockaddr_storage is larger and at least as aligned as sockaddr_in, and ss is ours.
                 let sin = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in) };
                 sin.sin_family = libc::AF_INET as _;
                 sin.sin_port = port.to_be();
@@ -200,6 +201,7 @@ fn tcp_connect(src: IpAddr, dst: SocketAddr, timeout: Duration) -> Result<(), st
                 (ss, std::mem::size_of::<libc::sockaddr_in>() as _)
             }
             IpAddr::V6(v6) => {
+                // SAFETY: sockaddr_storage is larger and at least as aligned as sockaddr_in6, and ss is ours.
                 let sin6 = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in6) };
                 sin6.sin6_family = libc::AF_INET6 as _;
                 sin6.sin6_port = port.to_be();

@@ -293,6 +293,7 @@ fn pid_filter_follows_descendants_through_fork() {
     std::fs::write(&go, "").unwrap();
     target.wait().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill takes plain integers; the tracer is our child, not yet reaped.
     unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
     let status = tracer.wait().unwrap();
     let mut err = String::new();

@@ -36,6 +36,7 @@ pub struct Current {
 /// Globals are read volatile so the compiler cannot fold their zero initialisers.
 #[inline(always)]
 pub fn volatile<T: Copy>(v: &T) -> T {
+    // SAFETY: v is a reference: valid, aligned and initialised for T.
     unsafe { read_volatile(v) }
 }
 
@@ -46,6 +47,8 @@ pub fn read<T: Copy>(base: Kptr, off: u32) -> Result<T, i64> {
         return Err(-1);
     }
     let mut v = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: the helper writes at most size_of::<T>() bytes into v, which has that size; the source is any
+    // kernel address (a bad one fails, it does not fault).
     let ret = unsafe {
         bpf_probe_read_kernel(
             v.as_mut_ptr().cast(),
@@ -56,6 +59,8 @@ pub fn read<T: Copy>(base: Kptr, off: u32) -> Result<T, i64> {
     if ret < 0 {
         return Err(ret);
     }
+    // SAFETY: the helper succeeded: it filled all size_of::<T>() bytes, and T is a plain kernel value
+    // (integers, pointers) for which any bytes are valid.
     Ok(unsafe { v.assume_init() })
 }
 
@@ -73,6 +78,7 @@ pub fn add2(a: u32, b: u32) -> u32 {
 
 #[inline(always)]
 pub fn current_task() -> Kptr {
+    // SAFETY: a helper without arguments; the task pointer is only ever read through bpf_probe_read_kernel.
     unsafe { bpf_get_current_task() as Kptr }
 }
 
@@ -133,6 +139,7 @@ pub fn traced(task: Kptr, pid_tgid: u64, uid_gid: u64) -> bool {
         let Ok(comm) = aya_ebpf::helpers::bpf_get_current_comm() else {
             return false;
         };
+        // SAFETY: a reference to a static: valid and aligned; volatile so the zero initialiser is not folded.
         let want = unsafe { read_volatile(&CONFIG.comm) };
         if comm != want {
             return false;

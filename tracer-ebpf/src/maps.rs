@@ -26,6 +26,7 @@ pub struct Scratch {
 
 /// Filled by the loader (`EbpfLoader::set_global`); read with `read_volatile` so the
 /// compiler cannot fold the zero initialisers.
+// SAFETY: the loader finds CONFIG by this name; no other symbol has it.
 #[unsafe(no_mangle)]
 pub static CONFIG: Config = Config {
     tracer_tgid: 0,
@@ -41,6 +42,7 @@ pub static CONFIG: Config = Config {
     wakeup_bytes: 0,
 };
 
+// SAFETY: the loader finds OFFSETS by this name; no other symbol has it.
 #[unsafe(no_mangle)]
 pub static OFFSETS: Offsets = Offsets::UNKNOWN;
 
@@ -82,6 +84,8 @@ pub static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_e
 #[inline(always)]
 pub fn stat_inc(idx: u32) {
     if let Some(p) = STATS.get_ptr_mut(idx) {
+        // SAFETY: get_ptr_mut returned this CPU's slot of a per-CPU array: valid, aligned, and no other
+        // program runs on this CPU meanwhile.
         unsafe { *p += 1 };
     }
 }

@@ -51,9 +51,12 @@ impl Rec {
     /// The record being built on this CPU, as left by the caller (for bpf_loop callbacks).
     #[inline(always)]
     pub fn resume() -> Option<Self> {
+        // SAFETY: a helper without arguments.
         let cpu = unsafe { bpf_get_smp_processor_id() };
         let s = SCRATCH.get_ptr_mut(cpu)?;
+        // SAFETY: s is this CPU's SCRATCH entry (get_ptr_mut checked the index); only addresses are taken.
         let base = unsafe { (*s).rec.as_mut_ptr() };
+        // SAFETY: as above.
         let path = unsafe { (*s).path.as_mut_ptr() };
         Some(Self { s, base, path })
     }
@@ -61,11 +64,13 @@ impl Rec {
     /// Record length so far.
     #[inline(always)]
     pub fn off(&self) -> u32 {
+        // SAFETY: self.s is this CPU's SCRATCH entry, valid for the program's run; a u32 read.
         unsafe { core::ptr::read_volatile(&(*self.s).off) }
     }
 
     #[inline(always)]
     fn set_off(&self, v: u32) {
+        // SAFETY: as in off(): a u32 write to this CPU's SCRATCH entry.
         unsafe { core::ptr::write_volatile(&mut (*self.s).off, v) }
     }
 
@@ -76,16 +81,21 @@ impl Rec {
 
     #[inline(always)]
     fn dst(&self) -> *mut u8 {
+        // SAFETY: the offset is masked below 64 KiB, inside the REC_CAP-byte record area.
         unsafe { self.base.add((self.off() & OFF_MASK) as usize) }
     }
 
     #[inline(always)]
     pub fn header(&mut self) -> &mut Header {
+        // SAFETY: the record area starts with the header (REC_CAP > HEADER_SIZE), 8-aligned in the map value;
+        // Header is integers only.
         unsafe { &mut *(self.base as *mut Header) }
     }
 
     #[inline(always)]
     pub fn body<B>(&mut self) -> &mut B {
+        // SAFETY: B is a record body (integers only) that new::<B>() reserved right after the header, inside
+        // the record area.
         unsafe { &mut *(self.base.add(HEADER_SIZE) as *mut B) }
     }
 
@@ -117,6 +127,8 @@ impl Rec {
     /// A NUL-terminated user string (at most PATH_MAX); returns its length without the NUL.
     #[inline(always)]
     pub fn push_user_str(&mut self, src: u64) -> u16 {
+        // SAFETY: push_str passes dst = self.dst() after room() checked that PATH_MAX bytes fit; the source
+        // is user memory the helper checks.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
         self.push_str(read, false) as u16
     }
@@ -124,6 +136,7 @@ impl Rec {
     /// A NUL-terminated kernel string (at most PATH_MAX); returns its length without the NUL.
     #[inline(always)]
     pub fn push_kernel_str(&mut self, src: Kptr) -> u16 {
+        // SAFETY: as in push_user_str, for kernel memory.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_kernel_str(dst.cast(), PATH_MAX as u32, src.cast()) };
         self.push_str(read, false) as u16
     }
@@ -131,6 +144,7 @@ impl Rec {
     /// The first byte of the data pushed at record offset `at` (0 if none).
     #[inline(always)]
     pub fn byte_at(&self, at: u32) -> u8 {
+        // SAFETY: the offset is masked below 64 KiB, inside the record area.
         unsafe { *self.base.add((at & OFF_MASK) as usize) }
     }
 
@@ -142,6 +156,8 @@ impl Rec {
         }
         let len = len & OFF_MASK;
         let dst = self.dst();
+        // SAFETY: room() checked the space and len is masked to 64 KiB: dst..dst+len stays inside the record
+        // area; the helper checks the user source.
         if unsafe { bpf_probe_read_user(dst.cast(), len, src as *const _) } < 0 {
             return 0;
         }
@@ -152,6 +168,7 @@ impl Rec {
     /// One NUL-terminated user string including its NUL (argv element); returns bytes used.
     #[inline(always)]
     pub fn push_user_arg(&mut self, src: u64) -> u32 {
+        // SAFETY: as in push_user_str.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
         self.push_str(read, true)
     }
@@ -169,7 +186,10 @@ impl Rec {
         let len = (PATH_MAX as u32 - w.start) & (PATH_MAX as u32 - 1);
         let len = if len == 0 { PATH_MAX as u32 - 1 } else { len };
         let dst = self.dst();
+        // SAFETY: the start is masked below PATH_MAX, inside the 2 * PATH_MAX path area.
         let src = unsafe { self.path.add((w.start & (PATH_MAX as u32 - 1)) as usize) };
+        // SAFETY: both ranges are masked to PATH_MAX bytes inside their scratch areas (room() checked the
+        // record's).
         if unsafe { bpf_probe_read_kernel(dst.cast(), len & (PATH_MAX as u32 - 1), src.cast()) } < 0 {
             return Err(-1);
         }
@@ -192,6 +212,7 @@ impl Rec {
         let h = self.header();
         h.kind = kind as u32;
         h.flags = 0;
+        // SAFETY: a helper without arguments.
         h.time_ns = unsafe { bpf_ktime_get_boot_ns() };
         h.ret = ret;
         h.tgid = (pid_tgid >> 32) as u32;
@@ -300,6 +321,7 @@ impl Rec {
         let root = read_ptr(task, off!(task_fs)).and_then(|fs| read_path(fs, off!(fs_root)));
         let known = HOST_ROOT.get_ptr_mut(0);
         if let (Ok((mnt, dentry)), Some(k)) = (root, known)
+            // SAFETY: k is HOST_ROOT's only entry (index 0, checked by get_ptr_mut).
             && unsafe { (*k)[0] == mnt as u64 && (*k)[1] == dentry as u64 }
         {
             return;
@@ -313,6 +335,7 @@ impl Rec {
             Ok((mnt, dentry, _)) => {
                 self.set_off(before);
                 if let Some(k) = known {
+                    // SAFETY: as above: HOST_ROOT's entry 0; a racing CPU can only write another valid pair.
                     unsafe { *k = [mnt as u64, dentry as u64] };
                 }
             }
@@ -367,11 +390,14 @@ impl Rec {
         let tgid = h.tgid;
         let ring = core::ptr::addr_of!(EVENTS) as *mut core::ffi::c_void;
         let wakeup = conf!(wakeup_bytes);
+        // SAFETY: ring is the EVENTS map, the query reads its counters only.
         let flags = if wakeup == 0 || unsafe { bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA as u64) } >= wakeup as u64 {
             BPF_RB_FORCE_WAKEUP
         } else {
             BPF_RB_NO_WAKEUP
         };
+        // SAFETY: ring is the EVENTS map; base..base+size is inside this CPU's record area (size masked by
+        // SIZE_MASK < REC_CAP).
         let ret = unsafe { bpf_ringbuf_output(ring, self.base.cast(), size as u64, flags as u64) };
         if ret < 0 {
             stat_inc(STAT_LOST);

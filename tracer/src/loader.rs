@@ -103,6 +103,7 @@ pub struct KernelStats {
 }
 
 pub fn check_environment() -> Result<PathBuf, LoadError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return Err(LoadError::NotRoot);
     }

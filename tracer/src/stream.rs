@@ -122,6 +122,7 @@ fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path::PathBuf> 
 fn forward(child: &Option<tokio::process::Child>, sig: i32) -> bool {
     match child.as_ref().and_then(|c| c.id()) {
         Some(pid) => {
+            // SAFETY: kill takes plain integers; a pid that has exited is an error (ESRCH), not UB.
             unsafe { libc::kill(pid as i32, sig) };
             true
         }

@@ -31,6 +31,7 @@ pub fn ensure_mounted() -> Result<PathBuf, TracefsError> {
     let target = CANDIDATES[0];
     let src = CString::new("tracefs").unwrap();
     let dst = CString::new(target).unwrap();
+    // SAFETY: src and dst are NUL-terminated CStrings alive for the call; no mount data is passed.
     let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         return Err(TracefsError::Mount { path: target.into(), source: std::io::Error::last_os_error() });

@@ -241,9 +241,11 @@ impl GuardProc {
     fn proc_exited(&self) -> bool {
         // SAFETY: waitpid with WNOHANG|WNOWAIT only peeks at our own child.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: info is ours and writable; WNOWAIT leaves the child to be reaped later.
         let rc = unsafe {
             libc::waitid(libc::P_PID, self.proc.0.id(), &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
         };
+        // SAFETY: waitid filled info for a child state change (rc == 0), so si_pid is the field it set.
         rc == 0 && unsafe { info.si_pid() } != 0
     }
 

@@ -30,7 +30,9 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
         _ => {
             // openat2(dfd, name, struct open_how { u64 flags; u64 mode; u64 resolve; }, size)
             let how = a[2];
+            // SAFETY: bpf_probe_read_user copies from any user address (a bad one is an error, mapped to 0).
             let flags = unsafe { aya_ebpf::helpers::bpf_probe_read_user(how as *const u64) }.unwrap_or(0);
+            // SAFETY: as above.
             let mode = unsafe { aya_ebpf::helpers::bpf_probe_read_user((how + 8) as *const u64) }.unwrap_or(0);
             (a[0] as i32 as i64, a[1], flags, mode)
         }

@@ -64,6 +64,7 @@ pub fn scan(all: bool) -> Vec<Proc> {
 
 pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
     anyhow::ensure!(
+        // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() } == 0,
         crate::error::UsageError("reading other processes' roots needs root".into())
     );

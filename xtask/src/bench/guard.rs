@@ -83,6 +83,7 @@ pub fn run(bins: &Bins) -> anyhow::Result<GuardLatency> {
             }
         }
     }
+    // SAFETY: kill takes plain integers; the child is ours and not yet reaped.
     unsafe { libc::kill(guard.id() as i32, libc::SIGTERM) };
     let _ = guard.wait();
     let _ = Command::new("ip").args(["netns", "del", NETNS]).output();

@@ -184,8 +184,10 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let spawned_at = wall_ns();
     let child = cmd.spawn()?;
     let mut status = 0;
+    // SAFETY: rusage is a plain C struct: all-zero bytes are a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // wait4 gives the child's resource use (the tracer's, with its reaped children).
+    // SAFETY: status and ru are ours and writable; wait4 writes only them.
     let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
     if mode == Mode::Auditd {
         crate::util::check(Command::new("auditctl").args(audit_rule("-d")))?;
@@ -276,6 +278,7 @@ impl AuditState {
     fn restore(self) {
         let _ = Command::new("auditctl").args(["-e", &self.was_enabled]).stdout(Stdio::null()).status();
         if let Some(pid) = self.started_daemon {
+            // SAFETY: kill takes plain integers; an exited pid is an error, not UB.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         }
     }
