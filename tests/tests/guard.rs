@@ -1,6 +1,8 @@
 //! `tracer guard` end to end: a real OpenSSH sshd in one network namespace, sshpass + ssh
 //! attackers in another (joined by a veth pair), and `tracer guard run` inside the server's
 //! namespace, fed by sshd's messages captured in the kernel and banning with nftables there.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 mod guard_env;
 

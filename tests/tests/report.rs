@@ -1,5 +1,7 @@
 //! `tracer report` end to end: the real programs on the running kernel, the `workload`
 //! program as a scripted login session, and the real auditd as the reference.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},

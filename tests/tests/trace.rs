@@ -1,5 +1,7 @@
 //! `tracer trace` end to end: the real programs on the running kernel, watching the
 //! `workload` program run as login UID 7005 with uid/gid 7005.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::{
     ffi::OsString,
@@ -205,7 +207,7 @@ fn connects_inet_inet6_unix_with_results() {
     let e = find(&|e| e["address"] == "::1");
     assert_eq!(
         (e["family"].as_str(), e["port"].as_u64(), e["ret"].as_i64()),
-        (Some("inet6"), Some(v6port as u64), Some(0))
+        (Some("inet6"), Some(u64::from(v6port)), Some(0))
     );
     let e = find(&|e| e["address"] == "::ffff:127.0.0.1");
     assert_eq!(e["family"], "inet6");
@@ -264,7 +266,7 @@ fn only_the_command_tree_and_never_the_tracer() {
         .unwrap();
     let t = trace_json(&[], &workload_cmd(W, &[b"open-n:20:/etc/hostname", b"sleep:300", b"exec-n:3:/bin/true"]));
     outsider.wait().unwrap();
-    let me = std::process::id() as u64;
+    let me = u64::from(std::process::id());
     for e in &t.events {
         assert_ne!(e["comm"], "cat", "outsider leaked: {e}");
         assert_ne!(e["comm"], "tracer", "the tracer reported itself: {e}");

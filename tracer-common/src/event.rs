@@ -90,7 +90,7 @@ pub struct Header {
     pub _pad: u32,
 }
 
-pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
+pub const HEADER_SIZE: usize = size_of::<Header>();
 /// Longest path a walk produces (PATH_MAX).
 pub const PATH_MAX: usize = 4096;
 

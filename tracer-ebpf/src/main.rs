@@ -3,6 +3,9 @@
 #![no_std]
 #![no_main]
 
+// This package's library only lets the loader name it as a build-dependency.
+use tracer_ebpf as _;
+
 mod kernel;
 mod maps;
 mod path;

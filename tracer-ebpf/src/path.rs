@@ -18,7 +18,7 @@ const MAX_DEPTH: u32 = 128;
 const NAME_MASK: u32 = 255;
 const POS_MASK: u32 = PATH_MAX as u32 - 1;
 
-pub struct Walked {
+pub(crate) struct Walked {
     /// The path is `path[start..PATH_MAX]` of this CPU's scratch area.
     pub start: u32,
     pub truncated: bool,
@@ -99,7 +99,7 @@ fn try_step(st: &mut Step) -> Result<bool, i64> {
 
 /// Writes the path so that it ends at `area[PATH_MAX]` of this CPU's scratch path area.
 #[inline(always)]
-pub fn walk(area: *mut u8, mnt: Kptr, dentry: Kptr) -> Result<Walked, i64> {
+pub(crate) fn walk(area: *mut u8, mnt: Kptr, dentry: Kptr) -> Result<Walked, i64> {
     let mut st = Step { mnt: mnt as u64, dentry: dentry as u64, pos: PATH_MAX as u32, state: 0 };
     // SAFETY: step is the callback bpf_loop expects and ctx is our live &mut Step; bpf_loop calls it
     // synchronously.

@@ -34,7 +34,7 @@ fn creds_unknown(h: &mut Header) {
     h.fsgid = u32::MAX;
 }
 
-pub struct Rec {
+pub(crate) struct Rec {
     s: *mut Scratch,
     base: *mut u8,
     path: *mut u8,
@@ -42,15 +42,15 @@ pub struct Rec {
 
 impl Rec {
     #[inline(always)]
-    pub fn new<B>() -> Option<Self> {
+    pub(crate) fn new<B>() -> Option<Self> {
         let rec = Self::resume()?;
-        rec.set_off((HEADER_SIZE + core::mem::size_of::<B>()) as u32);
+        rec.set_off((HEADER_SIZE + size_of::<B>()) as u32);
         Some(rec)
     }
 
     /// The record being built on this CPU, as left by the caller (for bpf_loop callbacks).
     #[inline(always)]
-    pub fn resume() -> Option<Self> {
+    pub(crate) fn resume() -> Option<Self> {
         // SAFETY: a helper without arguments.
         let cpu = unsafe { bpf_get_smp_processor_id() };
         let s = SCRATCH.get_ptr_mut(cpu)?;
@@ -63,7 +63,7 @@ impl Rec {
 
     /// Record length so far.
     #[inline(always)]
-    pub fn off(&self) -> u32 {
+    pub(crate) fn off(&self) -> u32 {
         // SAFETY: self.s is this CPU's SCRATCH entry, valid for the program's run; a u32 read.
         unsafe { core::ptr::read_volatile(&(*self.s).off) }
     }
@@ -86,14 +86,14 @@ impl Rec {
     }
 
     #[inline(always)]
-    pub fn header(&mut self) -> &mut Header {
+    pub(crate) fn header(&mut self) -> &mut Header {
         // SAFETY: the record area starts with the header (REC_CAP > HEADER_SIZE), 8-aligned in the map value;
         // Header is integers only.
         unsafe { &mut *(self.base as *mut Header) }
     }
 
     #[inline(always)]
-    pub fn body<B>(&mut self) -> &mut B {
+    pub(crate) fn body<B>(&mut self) -> &mut B {
         // SAFETY: B is a record body (integers only) that new::<B>() reserved right after the header, inside
         // the record area.
         unsafe { &mut *(self.base.add(HEADER_SIZE) as *mut B) }
@@ -126,7 +126,7 @@ impl Rec {
 
     /// A NUL-terminated user string (at most PATH_MAX); returns its length without the NUL.
     #[inline(always)]
-    pub fn push_user_str(&mut self, src: u64) -> u16 {
+    pub(crate) fn push_user_str(&mut self, src: u64) -> u16 {
         // SAFETY: push_str passes dst = self.dst() after room() checked that PATH_MAX bytes fit; the source
         // is user memory the helper checks.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
@@ -135,7 +135,7 @@ impl Rec {
 
     /// A NUL-terminated kernel string (at most PATH_MAX); returns its length without the NUL.
     #[inline(always)]
-    pub fn push_kernel_str(&mut self, src: Kptr) -> u16 {
+    pub(crate) fn push_kernel_str(&mut self, src: Kptr) -> u16 {
         // SAFETY: as in push_user_str, for kernel memory.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_kernel_str(dst.cast(), PATH_MAX as u32, src.cast()) };
         self.push_str(read, false) as u16
@@ -143,14 +143,14 @@ impl Rec {
 
     /// The first byte of the data pushed at record offset `at` (0 if none).
     #[inline(always)]
-    pub fn byte_at(&self, at: u32) -> u8 {
+    pub(crate) fn byte_at(&self, at: u32) -> u8 {
         // SAFETY: the offset is masked below 64 KiB, inside the record area.
         unsafe { *self.base.add((at & OFF_MASK) as usize) }
     }
 
     /// `len` bytes of user memory (argv blobs, sockaddr paths).
     #[inline(always)]
-    pub fn push_user(&mut self, src: u64, len: u32) -> u32 {
+    pub(crate) fn push_user(&mut self, src: u64, len: u32) -> u32 {
         if !self.room() {
             return 0;
         }
@@ -167,7 +167,7 @@ impl Rec {
 
     /// One NUL-terminated user string including its NUL (argv element); returns bytes used.
     #[inline(always)]
-    pub fn push_user_arg(&mut self, src: u64) -> u32 {
+    pub(crate) fn push_user_arg(&mut self, src: u64) -> u32 {
         // SAFETY: as in push_user_str.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
         self.push_str(read, true)
@@ -175,7 +175,7 @@ impl Rec {
 
     /// The host path of (mnt, dentry); sets `F_PATH_TRUNCATED` when the walk was cut.
     #[inline(always)]
-    pub fn push_walk(&mut self, mnt: Kptr, dentry: Kptr) -> Result<u16, i64> {
+    pub(crate) fn push_walk(&mut self, mnt: Kptr, dentry: Kptr) -> Result<u16, i64> {
         if !self.room() {
             return Ok(0);
         }
@@ -199,7 +199,7 @@ impl Rec {
 
     /// The syscall's first four arguments, for audit's a0..a3.
     #[inline(always)]
-    pub fn set_args(&mut self, args: [u64; 4]) {
+    pub(crate) fn set_args(&mut self, args: [u64; 4]) {
         let h = self.header();
         h.args = args;
         h.flags |= F_ARGS_PRESENT;
@@ -207,7 +207,7 @@ impl Rec {
 
     /// Fills the header: identity, time, namespace and root; then the exe and root strings.
     #[inline(always)]
-    pub fn fill(&mut self, kind: EventKind, cur: &Current, syscall: u32, ret: i64, send_exe: bool) {
+    pub(crate) fn fill(&mut self, kind: EventKind, cur: &Current, syscall: u32, ret: i64, send_exe: bool) {
         let (task, pid_tgid, uid_gid) = (cur.task, cur.pid_tgid, cur.uid_gid);
         let h = self.header();
         h.kind = kind as u32;
@@ -356,7 +356,7 @@ impl Rec {
 
     /// Host path of the current working directory.
     #[inline(always)]
-    pub fn push_cwd(&mut self, task: Kptr) -> Result<u16, i64> {
+    pub(crate) fn push_cwd(&mut self, task: Kptr) -> Result<u16, i64> {
         let fs = read_ptr(task, off!(task_fs))?;
         let (mnt, dentry) = read_path(fs, off!(fs_pwd))?;
         self.push_walk(mnt, dentry)
@@ -364,7 +364,7 @@ impl Rec {
 
     /// Host path of the file open on descriptor `fd` of the current task.
     #[inline(always)]
-    pub fn push_fd_path(&mut self, task: Kptr, fd: i32) -> Result<u16, i64> {
+    pub(crate) fn push_fd_path(&mut self, task: Kptr, fd: i32) -> Result<u16, i64> {
         let files = read_ptr(task, off!(task_files))?;
         let fdt = read_ptr(files, off!(files_fdt))?;
         let max: u32 = read(fdt, off!(fdt_max_fds))?;
@@ -382,7 +382,7 @@ impl Rec {
 
     /// Copies the record into the ring buffer; a full buffer is counted, never silent.
     #[inline(always)]
-    pub fn submit(mut self) -> bool {
+    pub(crate) fn submit(mut self) -> bool {
         let size = self.off() & SIZE_MASK;
         let h = self.header();
         h.size = size;
@@ -391,14 +391,15 @@ impl Rec {
         let ring = core::ptr::addr_of!(EVENTS) as *mut core::ffi::c_void;
         let wakeup = conf!(wakeup_bytes);
         // SAFETY: ring is the EVENTS map, the query reads its counters only.
-        let flags = if wakeup == 0 || unsafe { bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA as u64) } >= wakeup as u64 {
-            BPF_RB_FORCE_WAKEUP
-        } else {
-            BPF_RB_NO_WAKEUP
-        };
+        let flags =
+            if wakeup == 0 || unsafe { bpf_ringbuf_query(ring, u64::from(BPF_RB_AVAIL_DATA)) } >= u64::from(wakeup) {
+                BPF_RB_FORCE_WAKEUP
+            } else {
+                BPF_RB_NO_WAKEUP
+            };
         // SAFETY: ring is the EVENTS map; base..base+size is inside this CPU's record area (size masked by
         // SIZE_MASK < REC_CAP).
-        let ret = unsafe { bpf_ringbuf_output(ring, self.base.cast(), size as u64, flags as u64) };
+        let ret = unsafe { bpf_ringbuf_output(ring, self.base.cast(), u64::from(size), u64::from(flags)) };
         if ret < 0 {
             stat_inc(STAT_LOST);
             return false;

@@ -103,7 +103,7 @@ impl Event {
 /// `2026-11-24 13:22:29` in the machine's local time zone, as fail2ban prints.
 pub fn local_time(t: i64) -> String {
     match jiff::Timestamp::from_second(t) {
-        Ok(ts) => local(ts, "%Y-%m-%d %H:%M:%S").to_string(),
+        Ok(ts) => local(ts, "%Y-%m-%d %H:%M:%S"),
         Err(_) => t.to_string(),
     }
 }

@@ -18,7 +18,7 @@ use tracer_common::{
 use crate::event::{Connect, Detail, Event, Exec, Id, LogLine, Open, Peer, join, normalize};
 
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     #[error("record of {0} bytes is shorter than its header")]
     Short(usize),
     #[error("unknown record kind {0}")]
@@ -33,7 +33,7 @@ pub enum DecodeError {
 /// and with each exec, not with every record.
 const EXE_CACHE_MAX: usize = 65536;
 
-pub struct Decoder {
+pub(crate) struct Decoder {
     /// Added to CLOCK_BOOTTIME to get wall-clock time.
     boot_to_wall_ns: i128,
     exes: HashMap<u32, Vec<u8>>,
@@ -42,7 +42,7 @@ pub struct Decoder {
 }
 
 fn read_pod<T: aya::Pod>(b: &[u8], off: usize) -> Result<T, DecodeError> {
-    let n = std::mem::size_of::<T>();
+    let n = size_of::<T>();
     let s = b.get(off..off + n).ok_or(DecodeError::Short(b.len()))?;
     // SAFETY: T is aya::Pod (a #[repr(C)] record of integers: any bit pattern is valid) and
     // the slice has exactly size_of::<T>() bytes. read_unaligned: ring-buffer data is 8-aligned
@@ -68,7 +68,7 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes only the timespec we own.
     unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
 }
 
 impl Default for Decoder {
@@ -78,7 +78,7 @@ impl Default for Decoder {
 }
 
 impl Decoder {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             boot_to_wall_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME),
             exes: HashMap::new(),
@@ -86,7 +86,7 @@ impl Decoder {
         }
     }
 
-    pub fn decode(&mut self, rec: &[u8]) -> Result<Event, DecodeError> {
+    pub(crate) fn decode(&mut self, rec: &[u8]) -> Result<Event, DecodeError> {
         if rec.len() < HEADER_SIZE {
             return Err(DecodeError::Short(rec.len()));
         }
@@ -198,7 +198,7 @@ impl Decoder {
         let comm_len = h.comm.iter().position(|&c| c == 0).unwrap_or(h.comm.len());
         let auid_known = h.flags & F_AUID_UNKNOWN == 0;
         Ok(Event {
-            time_ns: (h.time_ns as i128 + self.boot_to_wall_ns).max(0) as u64,
+            time_ns: (i128::from(h.time_ns) + self.boot_to_wall_ns).max(0) as u64,
             pid: h.tgid,
             tid: h.tid,
             ppid: (h.flags & F_PPID_UNKNOWN == 0).then_some(h.ppid),
@@ -227,7 +227,7 @@ impl Decoder {
 
 /// NUL-separated argv (as in /proc/PID/cmdline) to a list; a missing final NUL (a cut
 /// blob) still yields the partial last argument.
-pub fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
     let blob = blob.strip_suffix(b"\0").unwrap_or(blob);
     if blob.is_empty() {
         return Vec::new();

@@ -7,13 +7,13 @@ use syscalls::Errno;
 const MAX_ERRNO: i32 = 4095;
 
 /// "ENOENT" for -2; None for success or an unknown number.
-pub fn name(ret: i64) -> Option<&'static str> {
+pub(crate) fn name(ret: i64) -> Option<&'static str> {
     let n = i32::try_from(ret.checked_neg()?).ok().filter(|n| (1..=MAX_ERRNO).contains(n))?;
     Errno::new(n).name()
 }
 
 /// The number for a name ("ENOENT" -> 2), for reading recorded events back.
-pub fn number(name: &str) -> Option<i64> {
+pub(crate) fn number(name: &str) -> Option<i64> {
     (1..=MAX_ERRNO).find(|&n| Errno::new(n).name() == Some(name)).map(i64::from)
 }
 

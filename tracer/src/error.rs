@@ -6,11 +6,11 @@ use crate::loader;
 /// Bad input from the user (or a machine the tracer cannot run on): exit status 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// Loads the programs; problems with the machine (not root, no BTF, missing tracepoint)
 /// are usage errors.
-pub fn load_or_usage_error(opts: &loader::Options) -> anyhow::Result<loader::Loaded> {
+pub(crate) fn load_or_usage_error(opts: &loader::Options) -> anyhow::Result<loader::Loaded> {
     use loader::LoadError::*;
     match loader::load(opts) {
         Ok(l) => {

@@ -9,7 +9,7 @@ use crate::btf::Btf;
 /// so the degraded path of an older or differently built kernel can be tested here.
 /// Returns the offsets and the fields this kernel lacks; an error when a required one is
 /// missing.
-pub fn resolve(btf: &Btf, forget: &[String]) -> Result<(Offsets, Vec<String>), String> {
+pub(crate) fn resolve(btf: &Btf, forget: &[String]) -> Result<(Offsets, Vec<String>), String> {
     let mut missing = Vec::new();
     let mut first_required = None;
     let o = Offsets::resolve_each(|f: &KernelField| {

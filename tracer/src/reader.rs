@@ -15,11 +15,11 @@ use crate::{decode::Decoder, event::Event, loader::Loaded};
 
 /// The kernel wakes the reader only per batch (`Options::wakeup_bytes`); draining on this
 /// timer bounds how long a record can wait when traffic is light.
-pub const DRAIN_EVERY: Duration = Duration::from_millis(20);
+pub(crate) const DRAIN_EVERY: Duration = Duration::from_millis(20);
 
 /// What a run has read so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// Records decoded and handed to the consumer.
     pub events: u64,
     /// Records the kernel could not write (ring buffer full), from its own counter.
@@ -36,12 +36,12 @@ impl std::fmt::Display for Counts {
 
 /// Totals that grew since the reader last said (see `Reader::grown`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Growth {
+pub(crate) struct Growth {
     pub lost: Option<u64>,
     pub undecodable: Option<u64>,
 }
 
-pub struct Reader {
+pub(crate) struct Reader {
     ring: AsyncFd<RingBuf<MapData>>,
     decoder: Decoder,
     counts: Counts,
@@ -53,7 +53,7 @@ impl Reader {
     /// Takes the ring buffer out of `loaded` and registers it with tokio (the only place that
     /// does). `resolve_exe`: look up /proc/PID/exe for processes whose exe the kernel did not
     /// send (reports, which use lean records, need none).
-    pub fn new(loaded: &mut Loaded, resolve_exe: bool) -> anyhow::Result<Self> {
+    pub(crate) fn new(loaded: &mut Loaded, resolve_exe: bool) -> anyhow::Result<Self> {
         let ring = loaded.take_ring()?;
         // SAFETY: the AsyncFd owns the RingBuf, which owns the map fd: the fd stays open for
         // as long as it is registered.
@@ -66,14 +66,14 @@ impl Reader {
 
     /// Waits until the kernel signals new records; `drain` reads them. Readiness is cleared
     /// before the drain, so a record committed while draining wakes the next call.
-    pub async fn readable(&mut self) -> std::io::Result<()> {
+    pub(crate) async fn readable(&mut self) -> std::io::Result<()> {
         self.ring.readable_mut().await?.clear_ready();
         Ok(())
     }
 
     /// Decodes every record in the ring and hands each event to `consumer`; stops at the
     /// consumer's first error.
-    pub fn drain<E>(&mut self, mut consumer: impl FnMut(Event) -> Result<(), E>) -> Result<(), E> {
+    pub(crate) fn drain<E>(&mut self, mut consumer: impl FnMut(Event) -> Result<(), E>) -> Result<(), E> {
         let ring = self.ring.get_mut();
         while let Some(item) = ring.next() {
             let decoded = self.decoder.decode(&item);
@@ -91,7 +91,7 @@ impl Reader {
     }
 
     /// `drain` for a consumer that cannot fail.
-    pub fn drain_each(&mut self, mut consumer: impl FnMut(Event)) {
+    pub(crate) fn drain_each(&mut self, mut consumer: impl FnMut(Event)) {
         let Ok(()) = self.drain(|ev| {
             consumer(ev);
             Ok::<(), std::convert::Infallible>(())
@@ -99,14 +99,14 @@ impl Reader {
     }
 
     /// The counts, with `lost` read from the kernel's counter now.
-    pub fn counts(&mut self, loaded: &Loaded) -> anyhow::Result<Counts> {
+    pub(crate) fn counts(&mut self, loaded: &Loaded) -> anyhow::Result<Counts> {
         self.counts.lost = loaded.stats()?.lost;
         Ok(self.counts)
     }
 
     /// New totals of lost and undecodable records, each only when it grew since the last
     /// call: the caller warns once per growth, as soon as its loop sees it.
-    pub fn grown(&mut self, loaded: &Loaded) -> anyhow::Result<Growth> {
+    pub(crate) fn grown(&mut self, loaded: &Loaded) -> anyhow::Result<Growth> {
         let c = self.counts(loaded)?;
         let g = Growth {
             lost: (c.lost > self.shown.lost).then_some(c.lost),

@@ -11,7 +11,7 @@ use crate::{
     reader::{Counts, DRAIN_EVERY, Growth, Reader},
 };
 
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub command: Option<Vec<OsString>>,
     pub duration: Option<Duration>,
     /// Look up /proc/PID/exe for processes whose exe the kernel did not send (reports,
@@ -20,14 +20,14 @@ pub struct RunOptions {
 }
 
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The command's exit status (128+signal when killed), when one was run.
     pub exit_code: Option<i32>,
     pub counts: Counts,
     pub stats: KernelStats,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     loaded: &mut Loaded,
     opts: RunOptions,
     mut on_event: impl FnMut(Event) -> std::io::Result<()>,
@@ -131,6 +131,6 @@ fn forward(child: &Option<tokio::process::Child>, sig: i32) -> bool {
 }
 
 /// Loss is never silent: the totals go to stderr at the end of every run.
-pub fn report_totals(o: &Outcome) {
+pub(crate) fn report_totals(o: &Outcome) {
     eprintln!("tracer: {}", o.counts);
 }

@@ -3,13 +3,13 @@
 use jiff::Timestamp;
 
 /// "2026-11-24T13:22:29.123456789Z" for nanoseconds since the epoch.
-pub fn rfc3339(ns: u64) -> impl std::fmt::Display {
+pub(crate) fn rfc3339(ns: u64) -> impl std::fmt::Display {
     // Every u64 of nanoseconds (up to year 2554) is in jiff's range.
     Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(Timestamp::MAX).strftime("%Y-%m-%dT%H:%M:%S.%NZ")
 }
 
 /// Inverse of `rfc3339` for reading recorded events back: UTC (`Z`) only, as written.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
     if !s.ends_with('Z') {
         return None;
     }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod gates;
 mod setup;
 mod util;
 mod vmtest;
@@ -29,7 +30,8 @@ enum Task {
     /// Set up, build (release), then measure the tracer against no tracing, auditd and
     /// strace; writes BENCHMARKS.md.
     Bench(bench::BenchArgs),
-    /// Set up, build, then run every test (as root: the tests load the real programs).
+    /// Set up, check formatting and clippy (warnings are errors), build, then run every test
+    /// (as root: the tests load the real programs).
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(last = true)]
@@ -74,6 +76,8 @@ fn build(release: bool) -> anyhow::Result<()> {
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
     anyhow::ensure!(util::is_root(), "the tests load eBPF programs: run them as root");
+    // Fail fast: formatting and lints before the (slow) build and tests.
+    gates::run()?;
     build(false)?;
     let bin = util::workspace().join("target/debug/tracer");
     let mut args: Vec<&str> = vec!["test", "--workspace", "--exclude", "tracer-ebpf", "--no-fail-fast"];

@@ -19,6 +19,8 @@
 //! Prints `workload: start_ns=WALL elapsed_ns=N cpu_ns=C` on stderr at the end (WALL: when it
 //! began, ns since the epoch, so a benchmark can tell how long the tracer took to attach; C:
 //! CPU time of the workload and its children).
+// The package's dependencies serve its library and the other binaries.
+#![allow(unused_crate_dependencies)]
 use std::{
     ffi::{CString, OsString},
     net::{SocketAddr, TcpStream},
@@ -94,7 +96,7 @@ fn unix_connect(path: &[u8], abstract_name: bool) {
         for (i, &b) in path.iter().take(100).enumerate() {
             sa.sun_path[start + i] = b as libc::c_char;
         }
-        let len = std::mem::size_of::<libc::sa_family_t>() + start + path.len().min(100) + usize::from(!abstract_name);
+        let len = size_of::<libc::sa_family_t>() + start + path.len().min(100) + usize::from(!abstract_name);
         libc::connect(fd, (&sa as *const libc::sockaddr_un).cast(), len as u32);
         libc::close(fd);
     }

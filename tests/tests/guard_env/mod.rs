@@ -3,7 +3,7 @@
 //! attackers in another, an rsyslogd for the syslog path, and the guard itself as a child
 //! process whose stdout is watched. Everything started here is stopped by Drop, also when an
 //! assertion fails.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::{
     io::{BufRead, BufReader},

@@ -13,7 +13,7 @@ use crate::record::Rec;
 const SUN_PATH_MAX: u64 = 108;
 
 #[inline(always)]
-pub fn on_exit(call: Syscall) {
+pub(crate) fn on_exit(call: Syscall) {
     let _ = try_exit(call);
 }
 
@@ -22,7 +22,7 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     let cur = current_if_traced(ENABLE_CONNECT).ok_or(-1i64)?;
     let [fd, uaddr, addrlen, _] = call.args;
     // SAFETY: bpf_probe_read_user copies from any user address into our local (a bad address is an error).
-    let family: u16 = unsafe { bpf_probe_read_user(uaddr as *const u16) }.map_err(|e| e as i64)?;
+    let family: u16 = unsafe { bpf_probe_read_user(uaddr as *const u16) }.map_err(i64::from)?;
     if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
         return Ok(());
     }

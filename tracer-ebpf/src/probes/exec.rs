@@ -26,7 +26,7 @@ use crate::{
 /// Failed execs only, at syscall exit: the caller's image is still there, so the filename
 /// and argv it passed are read from its memory.
 #[inline(always)]
-pub fn on_failed(call: Syscall) {
+pub(crate) fn on_failed(call: Syscall) {
     let _ = try_failed(call);
 }
 
@@ -99,7 +99,7 @@ fn read_user_u64(addr: u64) -> u64 {
 }
 
 #[tracepoint]
-pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+pub(crate) fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let _ = try_sched_exec(&ctx);
     0
 }

@@ -21,7 +21,7 @@ use crate::{
 };
 
 #[tracepoint]
-pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+pub(crate) fn sched_process_fork(ctx: TracePointContext) -> u32 {
     let filters = conf!(filters);
     if filters & FILTER_PID == 0 {
         return 0;
@@ -41,7 +41,7 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint]
-pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     // exit and exit_group never reach syscall exit: count the one this task is in.
     if conf!(enabled) & ENABLE_SYSCOUNT != 0 {
         // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read

@@ -17,7 +17,7 @@ fn compat() -> bool {
 
 /// The first four syscall arguments from the saved user registers.
 #[inline(always)]
-pub fn args_of(regs: Kptr) -> [u64; 4] {
+pub(crate) fn args_of(regs: Kptr) -> [u64; 4] {
     let r10 = off!(regs_r10);
     // x86_64's pt_regs keeps r10 r9 r8 ax cx dx si di in a row: one read instead of four.
     if r10 != u32::MAX
@@ -37,7 +37,7 @@ pub fn args_of(regs: Kptr) -> [u64; 4] {
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
+pub(crate) fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     let enabled = conf!(enabled);
     if nr < 0 {
@@ -52,7 +52,7 @@ pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
+pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) else {
@@ -84,7 +84,7 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
 
 /// A watched syscall's exit, whichever hook saw it (this tracepoint or an fexit trampoline).
 #[inline(always)]
-pub fn on_exit(call: Syscall, family: u32) {
+pub(crate) fn on_exit(call: Syscall, family: u32) {
     match family {
         ENABLE_OPEN => open::on_exit(call),
         ENABLE_CONNECT => connect::on_exit(call),

@@ -17,7 +17,7 @@ use crate::{
 /// rules are evaluated at exit (the write that sets the loginuid counts for the new one);
 /// exit and exit_group, which never return, are counted by `sched_process_exit`.
 #[inline(always)]
-pub fn count(nr: u32, compat: bool) {
+pub(crate) fn count(nr: u32, compat: bool) {
     let Some(cur) = current_if_traced(ENABLE_SYSCOUNT) else {
         return;
     };

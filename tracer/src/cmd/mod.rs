@@ -1,9 +1,9 @@
 //! One module per subcommand.
 
-pub mod guard;
-pub mod report;
-pub mod roots;
-pub mod trace;
+pub(crate) mod guard;
+pub(crate) mod report;
+pub(crate) mod roots;
+pub(crate) mod trace;
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use crate::loader::Options;
 
 /// The in-kernel filters shared by `trace` and `report`.
 #[derive(Args, Clone, Debug, Default)]
-pub struct Filters {
+pub(crate) struct Filters {
     /// Only processes with this login UID (`unset` for processes no login set).
     #[arg(long, value_parser = parse_auid)]
     pub auid: Option<u32>,
@@ -47,14 +47,14 @@ fn parse_comm(s: &str) -> Result<String, String> {
 }
 
 /// `--buffer-size`: MiB, a power of two (the kernel's ring buffer size rule).
-pub fn parse_buffer_mib(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_buffer_mib(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
         _ => Err(format!("'{s}' is not a power of two from 1 to 1024")),
     }
 }
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
     let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (e.g. 30s, 5m, 1h)"))?;
     let mult = match unit {
@@ -68,7 +68,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Filters {
-    pub fn options(&self, enabled: u32, follow_children: bool) -> Options {
+    pub(crate) fn options(&self, enabled: u32, follow_children: bool) -> Options {
         Options {
             auid: self.auid,
             uid: self.uid,

@@ -24,7 +24,7 @@ use crate::{
 
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     #[command(flatten)]
     pub filters: Filters,
     /// text: auditloginfo's layout; json: one object (with --auid) or an array of them.
@@ -57,7 +57,7 @@ lost-event count: both say \"not recorded\" (JSON: null) instead of wrong number
 
 With -- CMD the command shares stdout with the report: use --output to keep them apart.";
 
-pub async fn run(args: ReportArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
     // Opened first so a bad path fails before tracing starts.
     let mut out = sink::open_output(args.output.as_deref()).map_err(|e| {
         crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
@@ -122,6 +122,6 @@ async fn live(
     if st.syscount_full > 0 {
         eprintln!("tracer: warning: {} system calls not counted (the kernel's count table is full)", st.syscount_full);
     }
-    crate::stream::report_totals(&outcome);
+    stream::report_totals(&outcome);
     Ok((reports, outcome.exit_code.unwrap_or(0)))
 }

@@ -8,13 +8,13 @@ use clap::{Args, ValueEnum};
 use crate::bytes::{json_str, text_escape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
 
 #[derive(Args, Debug)]
-pub struct RootsArgs {
+pub(crate) struct RootsArgs {
     /// List every process, chrooted or not.
     #[arg(long)]
     pub all: bool,
@@ -23,7 +23,7 @@ pub struct RootsArgs {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proc {
+pub(crate) struct Proc {
     pub pid: u32,
     pub comm: Vec<u8>,
     pub uid: Option<u32>,
@@ -54,7 +54,7 @@ fn read_proc(pid: u32) -> Option<Proc> {
     Some(Proc { pid, comm, uid, auid, root: root.as_os_str().as_bytes().to_vec(), mntns })
 }
 
-pub fn scan(all: bool) -> Vec<Proc> {
+pub(crate) fn scan(all: bool) -> Vec<Proc> {
     let mut pids: Vec<u32> = fs::read_dir("/proc")
         .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();
@@ -62,7 +62,7 @@ pub fn scan(all: bool) -> Vec<Proc> {
     pids.into_iter().filter_map(read_proc).filter(|p| all || p.root != b"/").collect()
 }
 
-pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: RootsArgs) -> anyhow::Result<i32> {
     anyhow::ensure!(
         // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() } == 0,

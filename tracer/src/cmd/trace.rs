@@ -12,14 +12,14 @@ use crate::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
 
 /// `trace --format`: `Format` (which `report` shares) plus audit.log records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TraceFormat {
+pub(crate) enum TraceFormat {
     Text,
     Json,
     /// Raw audit.log records, for ausearch/aureport -if FILE.
@@ -27,7 +27,7 @@ pub enum TraceFormat {
 }
 
 #[derive(Args, Debug)]
-pub struct TraceArgs {
+pub(crate) struct TraceArgs {
     #[command(flatten)]
     pub filters: Filters,
     #[arg(long, value_enum, default_value = "text")]
@@ -46,7 +46,7 @@ pub struct TraceArgs {
     pub command: Vec<OsString>,
 }
 
-pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     if args.key.is_some() && args.format != TraceFormat::Audit {
         return Err(crate::error::UsageError("--key only applies to --format audit".into()).into());
     }
@@ -74,6 +74,6 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     )
     .await?;
     sink.flush()?;
-    crate::stream::report_totals(&outcome);
+    stream::report_totals(&outcome);
     Ok(outcome.exit_code.unwrap_or(0))
 }

@@ -94,7 +94,7 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
 }
 
 /// The whole document, newline-terminated.
-pub fn render(r: &Reports) -> Vec<u8> {
+pub(crate) fn render(r: &Reports) -> Vec<u8> {
     let mut out = Vec::new();
     if r.single() {
         if let Some((auid, u)) = r.users.iter().next() {

@@ -28,11 +28,11 @@ const O_EXCL: u32 = 0o200;
 /// decoder's exe cache).
 const TITLE_CACHE_MAX: usize = 65536;
 /// Longest key auditctl accepts (AUDIT_MAX_KEY_LEN).
-pub const KEY_MAX: usize = 256;
+pub(crate) const KEY_MAX: usize = 256;
 
 /// `--key`: what auditctl -k accepts, narrowed to what the kernel logs quoted (printable
 /// ASCII, no space or double quote) so `ausearch -k NAME` matches it literally.
-pub fn parse_key(s: &str) -> Result<String, String> {
+pub(crate) fn parse_key(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > KEY_MAX {
         return Err(format!("a key is 1 to {KEY_MAX} bytes (audit's limit), got {}", s.len()));
     }
@@ -42,7 +42,7 @@ pub fn parse_key(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-pub struct AuditSink<W: Write> {
+pub(crate) struct AuditSink<W: Write> {
     out: W,
     key: Option<String>,
     serial: u64,
@@ -52,7 +52,7 @@ pub struct AuditSink<W: Write> {
 }
 
 impl<W: Write> AuditSink<W> {
-    pub fn new(out: W, key: Option<String>) -> Self {
+    pub(crate) fn new(out: W, key: Option<String>) -> Self {
         Self { out, key, serial: 0, buf: Vec::with_capacity(8192), titles: HashMap::new() }
     }
 
@@ -147,7 +147,7 @@ fn args(ev: &Event, saddr_len: usize) -> [u64; 4] {
 }
 
 /// Renders one event's records into `out` (nothing for sshd log captures).
-pub fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&str>, title: Option<&[u8]>) {
+pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&str>, title: Option<&[u8]>) {
     let secs = ev.time_ns / 1_000_000_000;
     let millis = ev.time_ns % 1_000_000_000 / 1_000_000;
     let stamp = format!("audit({secs}.{millis:03}:{serial}):");

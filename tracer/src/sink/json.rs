@@ -10,13 +10,13 @@ use crate::{
     timefmt::rfc3339,
 };
 
-pub struct JsonSink<W: Write> {
+pub(crate) struct JsonSink<W: Write> {
     out: W,
     buf: Vec<u8>,
 }
 
 impl<W: Write> JsonSink<W> {
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         Self { out, buf: Vec::with_capacity(4096) }
     }
 }
@@ -42,7 +42,7 @@ macro_rules! field {
 }
 
 /// Serialises one event (no trailing newline).
-pub fn render(buf: &mut Vec<u8>, ev: &Event) {
+pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
     buf.extend_from_slice(b"{\"event\":\"");
     buf.extend_from_slice(ev.detail.kind().as_bytes());
     buf.extend_from_slice(b"\",\"time\":\"");

@@ -9,13 +9,13 @@ use crate::{
     timefmt::rfc3339,
 };
 
-pub struct TextSink<W: Write> {
+pub(crate) struct TextSink<W: Write> {
     out: W,
     line: String,
 }
 
 impl<W: Write> TextSink<W> {
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         Self { out, line: String::with_capacity(512) }
     }
 }
@@ -26,7 +26,7 @@ fn quoted(s: &mut String, b: &[u8]) {
     s.push('"');
 }
 
-pub fn render(s: &mut String, ev: &Event) {
+pub(crate) fn render(s: &mut String, ev: &Event) {
     use std::fmt::Write as _;
     let _ = write!(s, "{} ", rfc3339(ev.time_ns));
     let kind = ev.detail.kind();

@@ -10,14 +10,14 @@ use std::{
 
 use super::{Bins, field, wall_ns};
 
-pub struct GuardLatency {
+pub(super) struct GuardLatency {
     pub samples_ms: Vec<f64>,
     pub note: Option<String>,
 }
 
 const NETNS: &str = "tracer-bench-guard";
 
-pub fn run(bins: &Bins) -> anyhow::Result<GuardLatency> {
+pub(super) fn run(bins: &Bins) -> anyhow::Result<GuardLatency> {
     let help = Command::new(&bins.tracer).args(["guard", "--help"]).output()?;
     if !help.status.success() {
         return Ok(GuardLatency {

@@ -21,7 +21,7 @@ use crate::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Source {
+pub(crate) enum Source {
     /// sshd's messages captured in the kernel (syslog datagrams and stderr writes).
     Kernel,
     /// The jail's `logpath` files (auth.log, secure), followed like `tail -F`.
@@ -29,7 +29,7 @@ pub enum Source {
 }
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
     pub common: Common,
     /// Where sshd's messages come from.
@@ -87,7 +87,7 @@ fn timestamp() -> impl std::fmt::Display {
 /// is never a line break: sshd leaves `\r` and `\n` of user names unescaped on stderr, and
 /// splitting there would let a client forge a whole log line. Such bytes become spaces; the
 /// parser then finds sshd's own address at the end of the message.
-pub fn message_of(data: &[u8]) -> Vec<u8> {
+pub(super) fn message_of(data: &[u8]) -> Vec<u8> {
     let mut end = data.len();
     while end > 0 && matches!(data[end - 1], b'\n' | b'\r' | 0) {
         end -= 1;
@@ -153,7 +153,7 @@ fn warn_growth(log: &Log, g: Growth) {
     }
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+pub(super) async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (jail, files) = load_config(&args.common.config, false)?;
     if !jail.enabled {
         return Err(not_enabled(&files));
