@@ -348,6 +348,19 @@ fn not_root_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("root"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+#[test]
+fn durations_that_overflow_are_usage_errors_not_panics() {
+    for d in ["99999999999999999999h", "1e400s", "-5s", "5d"] {
+        for cmd in ["trace", "report"] {
+            let arg = format!("--duration={d}");
+            let out = Command::new(tracer_bin()).args([cmd, &arg, "--", "true"]).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} --duration {d}: {err}");
+            assert!(err.contains(d) && !err.contains("panicked"), "{cmd} --duration {d}: {err}");
+        }
+    }
+}
+
 #[allow(dead_code)]
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
