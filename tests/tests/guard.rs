@@ -115,6 +115,11 @@ fn stderr_path_bans_after_maxretry_and_lifts_after_bantime() {
     let (status, out) = guard.stop();
     assert!(status.success(), "{status}: {out}");
     assert!(out.contains("Jail 'sshd' stopped"), "{out}");
+    // The kernel source's totals, loss and undecodable records included, are never silent.
+    assert!(
+        out.lines().any(|l| l.contains("[sshd] kernel source: ") && l.ends_with(" 0 lost, 0 undecodable")),
+        "{out}"
+    );
     assert!(!srv.ruleset().contains("tracer_guard"), "stop removes the table: {}", srv.ruleset());
 }
 
