@@ -1,7 +1,7 @@
 //! `tracer roots`: every running process whose root is not "/" (chroot jails such as
 //! named's /var/named/chroot), like `ls -lad /proc/PID/root` for every process at once.
 
-use std::{fs, os::unix::ffi::OsStrExt, path::PathBuf};
+use std::{fs, io::Write as _, os::unix::ffi::OsStrExt, path::PathBuf};
 
 use clap::{Args, ValueEnum};
 
@@ -97,7 +97,7 @@ pub(crate) fn run(args: RootsArgs) -> anyhow::Result<i32> {
         }
         Format::Json => {
             for p in &procs {
-                out.extend_from_slice(format!("{{\"pid\":{},\"comm\":", p.pid).as_bytes());
+                let _ = write!(out, "{{\"pid\":{},\"comm\":", p.pid);
                 json_str(&mut out, &p.comm);
                 let num = |v: Option<u32>, none: &str| v.map_or(none.to_string(), |v| v.to_string());
                 out.extend_from_slice(
@@ -110,11 +110,10 @@ pub(crate) fn run(args: RootsArgs) -> anyhow::Result<i32> {
                     .as_bytes(),
                 );
                 json_str(&mut out, &p.root);
-                out.extend_from_slice(format!(",\"chrooted\":{}}}\n", p.root != b"/").as_bytes());
+                let _ = writeln!(out, ",\"chrooted\":{}}}", p.root != b"/");
             }
         }
     }
-    use std::io::Write;
     std::io::stdout().write_all(&out)?;
     Ok(0)
 }

@@ -82,9 +82,9 @@ impl<W: Write> AuditSink<W> {
 /// `item=N name=... nametype=T` plus audit's unknown file capabilities; no inode, dev,
 /// mode or owner fields, which the kernel also leaves out when it has no inode.
 fn path_record(out: &mut Vec<u8>, item: usize, name: &[u8], nametype: &str) {
-    out.extend_from_slice(format!("item={item} name=").as_bytes());
+    let _ = write!(out, "item={item} name=");
     untrusted(out, name);
-    out.extend_from_slice(format!(" nametype={nametype} cap_fe=? cap_fver=? cap_fp=? cap_fi=?").as_bytes());
+    let _ = write!(out, " nametype={nametype} cap_fe=? cap_fver=? cap_fp=? cap_fi=?");
 }
 
 /// The directory a relative name was resolved against, recovered from the resolved path:
@@ -152,7 +152,7 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
     let millis = ev.time_ns % 1_000_000_000 / 1_000_000;
     let stamp = format!("audit({secs}.{millis:03}:{serial}):");
     let record = |out: &mut Vec<u8>, ty: &str, body: &[u8]| {
-        out.extend_from_slice(format!("type={ty} msg={stamp} ").as_bytes());
+        let _ = write!(out, "type={ty} msg={stamp} ");
         out.extend_from_slice(body);
         out.push(b'\n');
     };

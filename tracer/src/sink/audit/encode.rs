@@ -2,7 +2,7 @@
 //! (kernel/audit.c, kernel/auditsc.c) so that ausearch/aureport decode our records exactly
 //! as they decode the kernel's.
 
-use std::net::IpAddr;
+use std::{io::Write as _, net::IpAddr};
 
 use crate::event::Peer;
 
@@ -67,12 +67,12 @@ pub(super) fn execve_records(argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
             let before = rec.len();
             if spans || chunk > 0 || pending + EXECVE_PREFIX_ROOM > room {
                 if chunk == 0 {
-                    rec.extend_from_slice(format!(" a{n}_len={full_len}").as_bytes());
+                    let _ = write!(rec, " a{n}_len={full_len}");
                 }
-                rec.extend_from_slice(format!(" a{n}[{chunk}]=").as_bytes());
+                let _ = write!(rec, " a{n}[{chunk}]=");
                 chunk += 1;
             } else {
-                rec.extend_from_slice(format!(" a{n}=").as_bytes());
+                let _ = write!(rec, " a{n}=");
             }
             room -= rec.len() - before;
             let take = if encode {
