@@ -291,7 +291,18 @@ fn pid_filter_follows_descendants_through_fork() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Attached once the target's polling `sleep`s show up (exec is attached last, after the
+    // syscall hooks): a fixed wait lost the race on a loaded machine.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let sleeps_seen = || {
+        let b = std::fs::read(&out).unwrap_or_default();
+        let complete = &b[..b.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1)];
+        parse_json_lines(complete).iter().any(|e| e["event"] == "exec" && e["comm"] == "sleep")
+    };
+    while !sleeps_seen() {
+        assert!(std::time::Instant::now() < deadline, "the tracer never reported the target's sleeps");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     std::fs::write(&go, "").unwrap();
     target.wait().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));

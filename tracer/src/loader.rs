@@ -79,13 +79,16 @@ const fn raw(func: &'static str, name: &'static str, families: u32) -> Prog {
     Prog { func, hook: Hook::Raw(name), families }
 }
 
-/// Fork/exit first, so a child of a followed process can never slip between attachments.
+/// Fork/exit first, so a child of a followed process can never slip between attachments;
+/// exec last (after the syscall exits, which the trampolines attach before this list), so a
+/// reported exec is never followed by calls that went unreported because their hook was not
+/// attached yet.
 const PROGS: &[Prog] = &[
     tp("sched_process_fork", "sched", "sched_process_fork", 0),
     tp("sched_process_exit", "sched", "sched_process_exit", 0),
-    tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
     raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
+    tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
 ];
 
 pub(crate) struct Loaded {
