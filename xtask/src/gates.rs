@@ -1,7 +1,8 @@
-//! The gates `cargo xtask test` passes before any test runs: formatting, then clippy with
-//! warnings as errors on the user-space crates, then clippy on the kernel programs with the
-//! toolchain and target they are built with (see tracer/build.rs and aya-build). The first
-//! failure stops the run with the command to reproduce it.
+//! The gates `cargo xtask test` passes before any test runs: formatting, no import cycle
+//! between the modules of a crate, then clippy with warnings as errors on the user-space
+//! crates, then clippy on the kernel programs with the toolchain and target they are built
+//! with (see tracer/build.rs and aya-build). The first failure stops the run with the
+//! command to reproduce it.
 
 use std::process::Command;
 
@@ -13,12 +14,22 @@ use crate::util::workspace;
 /// ones, which a check does not use).
 const EBPF_RUSTFLAGS: &str = "--cfg=bpf_target_arch=\"x86_64\"";
 
+/// Every crate of the workspace, by directory.
+const CRATES: &[&str] = &["tracer-ebpf", "tracer-common", "tracer", "tracer-guard", "tests", "xtask"];
+
 pub(crate) fn run() -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = workspace();
     gate("cargo fmt --all --check", "formatting differs: run `cargo fmt --all`", || {
         Command::new(&cargo).args(["fmt", "--all", "--check"]).current_dir(&root).status()
     })?;
+    eprintln!("xtask: gate: no import cycle between modules (use crate::/super:: lines)");
+    for krate in CRATES {
+        let cycles = crate::cycles::find(&root.join(krate).join("src"))?;
+        if !cycles.is_empty() {
+            bail!("gate failed: import cycles in {krate}: {}; no test was run", cycles.join("; "));
+        }
+    }
     gate(
         "cargo clippy --workspace --exclude tracer-ebpf --all-targets -- -D warnings",
         "clippy found warnings in the user-space crates",

@@ -2,6 +2,7 @@
 //! toolchain runs `setup` first, so a fresh machine needs nothing but these commands.
 
 mod bench;
+mod cycles;
 mod demo;
 mod gates;
 mod setup;
