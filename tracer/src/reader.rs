@@ -11,7 +11,11 @@ use std::time::Duration;
 use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
 
-use crate::{decode::Decoder, event::Event, loader::Loaded};
+use crate::{
+    decode::{DecodeError, Decoder},
+    event::Event,
+    loader::Loaded,
+};
 
 /// The kernel wakes the reader only per batch (`Options::wakeup_bytes`); draining on this
 /// timer bounds how long a record can wait when traffic is light.
@@ -34,11 +38,36 @@ impl std::fmt::Display for Counts {
     }
 }
 
+impl Counts {
+    /// Counts one record: the event when it decoded, else one more undecodable.
+    fn count(&mut self, decoded: Result<Event, DecodeError>) -> Option<Event> {
+        match decoded {
+            Ok(ev) => {
+                self.events += 1;
+                Some(ev)
+            }
+            Err(_) => {
+                self.undecodable += 1;
+                None
+            }
+        }
+    }
+}
+
 /// Totals that grew since the reader last said (see `Reader::grown`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Growth {
     pub lost: Option<u64>,
     pub undecodable: Option<u64>,
+}
+
+impl Growth {
+    fn since(before: &Counts, now: &Counts) -> Self {
+        Self {
+            lost: (now.lost > before.lost).then_some(now.lost),
+            undecodable: (now.undecodable > before.undecodable).then_some(now.undecodable),
+        }
+    }
 }
 
 pub(crate) struct Reader {
@@ -79,12 +108,8 @@ impl Reader {
             let decoded = self.decoder.decode(&item);
             // Consumed before the consumer runs: a slow consumer does not hold ring space.
             drop(item);
-            match decoded {
-                Ok(ev) => {
-                    self.counts.events += 1;
-                    consumer(ev)?;
-                }
-                Err(_) => self.counts.undecodable += 1,
+            if let Some(ev) = self.counts.count(decoded) {
+                consumer(ev)?;
             }
         }
         Ok(())
@@ -108,11 +133,32 @@ impl Reader {
     /// call: the caller warns once per growth, as soon as its loop sees it.
     pub(crate) fn grown(&mut self, loaded: &Loaded) -> anyhow::Result<Growth> {
         let c = self.counts(loaded)?;
-        let g = Growth {
-            lost: (c.lost > self.shown.lost).then_some(c.lost),
-            undecodable: (c.undecodable > self.shown.undecodable).then_some(c.undecodable),
-        };
-        self.shown = c;
-        Ok(g)
+        Ok(Growth::since(&std::mem::replace(&mut self.shown, c), &c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undecodable_records_are_counted_never_dropped_silently() {
+        let mut d = Decoder::new();
+        let mut c = Counts::default();
+        assert!(c.count(d.decode(b"short")).is_none());
+        assert!(c.count(d.decode(&[0xff; 256])).is_none(), "an unknown kind");
+        assert_eq!(c, Counts { events: 0, lost: 0, undecodable: 2 });
+        assert_eq!(c.to_string(), "0 events, 0 lost, 2 undecodable");
+    }
+
+    #[test]
+    fn growth_is_said_once_per_increase() {
+        let before = Counts { events: 5, lost: 3, undecodable: 1 };
+        let same = Counts { events: 9, ..before };
+        assert_eq!(Growth::since(&before, &same), Growth::default(), "more events are no news");
+        let more_lost = Counts { lost: 7, ..same };
+        assert_eq!(Growth::since(&same, &more_lost), Growth { lost: Some(7), undecodable: None });
+        let both = Counts { lost: 8, undecodable: 2, ..more_lost };
+        assert_eq!(Growth::since(&more_lost, &both), Growth { lost: Some(8), undecodable: Some(2) });
     }
 }
