@@ -41,7 +41,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
         },
     )?;
     let ebpf_dir = root.join("tracer-ebpf");
-    let ebpf_target = root.join("target/ebpf-clippy");
+    let ebpf_target = crate::vmtest::target_dir().join("ebpf-clippy");
     gate(
         "(cd tracer-ebpf && CARGO_ENCODED_RUSTFLAGS='--cfg=bpf_target_arch=\"x86_64\"' rustup run nightly cargo clippy \
          -p tracer-ebpf --bins --lib --release --target bpfel-unknown-none -Z build-std=core \

@@ -21,7 +21,7 @@ pub(crate) fn available() -> bool {
     !output("qemu-system-x86_64", &["--version"]).is_empty()
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
 }
 
