@@ -2,6 +2,9 @@
 //! where `loader.rs` embeds them.
 use std::path::Path;
 
+// A build-dependency only so cargo reruns this script when the kernel programs change.
+use tracer_ebpf as _;
+
 fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tracer-ebpf");
     let root = root.canonicalize()?;

@@ -164,5 +164,6 @@ pub fn workload_cmd(workload: &str, args: &[&[u8]]) -> Vec<OsString> {
 }
 
 pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }

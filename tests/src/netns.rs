@@ -193,18 +193,20 @@ fn tcp_connect(src: IpAddr, dst: SocketAddr, timeout: Duration) -> Result<(), st
         let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         match ip {
             IpAddr::V4(v4) => {
+                // SAFETY: sockaddr_storage is larger and at least as aligned as sockaddr_in, and ss is ours.
                 let sin = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in) };
                 sin.sin_family = libc::AF_INET as _;
                 sin.sin_port = port.to_be();
                 sin.sin_addr.s_addr = u32::from(v4).to_be();
-                (ss, std::mem::size_of::<libc::sockaddr_in>() as _)
+                (ss, size_of::<libc::sockaddr_in>() as _)
             }
             IpAddr::V6(v6) => {
+                // SAFETY: sockaddr_storage is larger and at least as aligned as sockaddr_in6, and ss is ours.
                 let sin6 = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in6) };
                 sin6.sin6_family = libc::AF_INET6 as _;
                 sin6.sin6_port = port.to_be();
                 sin6.sin6_addr.s6_addr = v6.octets();
-                (ss, std::mem::size_of::<libc::sockaddr_in6>() as _)
+                (ss, size_of::<libc::sockaddr_in6>() as _)
             }
         }
     };
@@ -234,7 +236,7 @@ fn tcp_connect(src: IpAddr, dst: SocketAddr, timeout: Duration) -> Result<(), st
             return close(Err(std::io::ErrorKind::TimedOut));
         }
         let mut err: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
         libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut _ as *mut _, &mut len);
         if err != 0 {
             return close(Err(Error::from_raw_os_error(err).kind()));

@@ -1,6 +1,8 @@
 //! `tracer trace --format audit` end to end: the real programs trace the `workload`, and
 //! the stock ausearch/aureport (Debian's `auditd` package, installed here if missing) must
 //! parse the output without complaint and count exactly what the workload did.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::{
     ffi::OsString,

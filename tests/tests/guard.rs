@@ -1,6 +1,8 @@
 //! `tracer guard` end to end: a real OpenSSH sshd in one network namespace, sshpass + ssh
 //! attackers in another (joined by a veth pair), and `tracer guard run` inside the server's
 //! namespace, fed by sshd's messages captured in the kernel and banning with nftables there.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 mod guard_env;
 
@@ -113,6 +115,11 @@ fn stderr_path_bans_after_maxretry_and_lifts_after_bantime() {
     let (status, out) = guard.stop();
     assert!(status.success(), "{status}: {out}");
     assert!(out.contains("Jail 'sshd' stopped"), "{out}");
+    // The kernel source's totals, loss and undecodable records included, are never silent.
+    assert!(
+        out.lines().any(|l| l.contains("[sshd] kernel source: ") && l.ends_with(" 0 lost, 0 undecodable")),
+        "{out}"
+    );
     assert!(!srv.ruleset().contains("tracer_guard"), "stop removes the table: {}", srv.ruleset());
 }
 

@@ -2,6 +2,8 @@
 //! network namespaces: one daemon per namespace, commands that go through it (or say what
 //! they did without it), SIGHUP reload, long bans, a corrupt state, hostile configuration.
 //! The jail reads a log file (`--source file`) the test writes, so no sshd is needed.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 mod guard_env;
 

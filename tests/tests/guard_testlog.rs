@@ -1,6 +1,8 @@
 //! `tracer guard test-log` as a command: fail2ban's text-source semantics through the CLI
 //! (`--usedns`, `sshd -e` CR LF files, bad arguments). The parity with the real fail2ban is in
 //! tracer-guard/tests/fail2ban_parity.rs.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::path::Path;
 use std::process::Command;

@@ -3,6 +3,8 @@
 //! a failure is the peer of the connection socket the real sshd accepted (no client-chosen
 //! string moves it), and only the root-owned sshd executable running as root is heard (no
 //! program named sshd, and not the real binary run by an unprivileged user).
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 mod guard_env;
 

@@ -1,5 +1,7 @@
 //! `tracer report` end to end: the real programs on the running kernel, the `workload`
 //! program as a scripted login session, and the real auditd as the reference.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -275,6 +277,7 @@ fn live_until_sigint_and_until_duration() {
     let op = [b"open-n:7:".as_slice(), file.as_os_str().as_bytes()].concat();
     let st = Command::new(W).args(as_user(7106, &[&op, b"exec-n:2:/bin/true"]).iter().skip(1)).status().unwrap();
     assert!(st.success());
+    // SAFETY: kill takes plain integers; the tracer is our child, not yet reaped.
     unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
     let o = tracer.wait_with_output().unwrap();
     let r = json_report(&o);
@@ -500,6 +503,7 @@ impl Drop for Audit {
         let _ = Command::new("auditctl").args(&args).output();
         let _ = Command::new("auditctl").args(["-b", self.old_backlog.trim()]).output();
         if let Some(pid) = self.started {
+            // SAFETY: kill takes plain integers; an exited pid is an error, not UB.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
             // Gone, or a zombie its reaper has not collected yet: either way it has exited.
             let exited = || {

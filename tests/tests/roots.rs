@@ -1,4 +1,6 @@
 //! chroot and mount-namespace roots, with a real busybox-static jail.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::{ffi::OsString, process::Command};
 

@@ -1,5 +1,7 @@
 //! `tracer trace` end to end: the real programs on the running kernel, watching the
 //! `workload` program run as login UID 7005 with uid/gid 7005.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::{
     ffi::OsString,
@@ -205,7 +207,7 @@ fn connects_inet_inet6_unix_with_results() {
     let e = find(&|e| e["address"] == "::1");
     assert_eq!(
         (e["family"].as_str(), e["port"].as_u64(), e["ret"].as_i64()),
-        (Some("inet6"), Some(v6port as u64), Some(0))
+        (Some("inet6"), Some(u64::from(v6port)), Some(0))
     );
     let e = find(&|e| e["address"] == "::ffff:127.0.0.1");
     assert_eq!(e["family"], "inet6");
@@ -264,7 +266,7 @@ fn only_the_command_tree_and_never_the_tracer() {
         .unwrap();
     let t = trace_json(&[], &workload_cmd(W, &[b"open-n:20:/etc/hostname", b"sleep:300", b"exec-n:3:/bin/true"]));
     outsider.wait().unwrap();
-    let me = std::process::id() as u64;
+    let me = u64::from(std::process::id());
     for e in &t.events {
         assert_ne!(e["comm"], "cat", "outsider leaked: {e}");
         assert_ne!(e["comm"], "tracer", "the tracer reported itself: {e}");
@@ -289,10 +291,22 @@ fn pid_filter_follows_descendants_through_fork() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Attached once the target's polling `sleep`s show up (exec is attached last, after the
+    // syscall hooks): a fixed wait lost the race on a loaded machine.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let sleeps_seen = || {
+        let b = std::fs::read(&out).unwrap_or_default();
+        let complete = &b[..b.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1)];
+        parse_json_lines(complete).iter().any(|e| e["event"] == "exec" && e["comm"] == "sleep")
+    };
+    while !sleeps_seen() {
+        assert!(std::time::Instant::now() < deadline, "the tracer never reported the target's sleeps");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     std::fs::write(&go, "").unwrap();
     target.wait().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill takes plain integers; the tracer is our child, not yet reaped.
     unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
     let status = tracer.wait().unwrap();
     let mut err = String::new();
@@ -343,6 +357,19 @@ fn not_root_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("root"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn durations_that_overflow_are_usage_errors_not_panics() {
+    for d in ["99999999999999999999h", "1e400s", "-5s", "5d"] {
+        for cmd in ["trace", "report"] {
+            let arg = format!("--duration={d}");
+            let out = Command::new(tracer_bin()).args([cmd, &arg, "--", "true"]).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} --duration {d}: {err}");
+            assert!(err.contains(d) && !err.contains("panicked"), "{cmd} --duration {d}: {err}");
+        }
+    }
 }
 
 #[allow(dead_code)]

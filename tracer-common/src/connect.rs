@@ -18,5 +18,6 @@ pub struct ConnectBody {
     pub _pad: [u8; 6],
 }
 
+// SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ConnectBody {}

@@ -90,9 +90,10 @@ pub struct Header {
     pub _pad: u32,
 }
 
-pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
+pub const HEADER_SIZE: usize = size_of::<Header>();
 /// Longest path a walk produces (PATH_MAX).
 pub const PATH_MAX: usize = 4096;
 
+// SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for Header {}

@@ -1,5 +1,5 @@
 //! exec: successful ones from `sched_process_exec` (argv read from the new mm), failed ones
-//! from `sys_exit_execve*` (filename and argv from the caller's memory).
+//! at syscall exit, raw `sys_exit` or fexit (filename and argv from the caller's memory).
 
 /// argv bytes carried at most; longer command lines set `F_ARGV_TRUNCATED`.
 pub const ARGV_MAX: usize = 65535;
@@ -15,5 +15,6 @@ pub struct ExecBody {
     pub cwd_len: u16,
 }
 
+// SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ExecBody {}

@@ -1,4 +1,8 @@
-//! open, openat, openat2, creat: arguments stashed at entry, record emitted at exit.
+//! open, openat, openat2, creat: one record at syscall exit, the arguments read from the
+//! exit's saved registers.
+
+/// The `dfd` meaning "relative to the working directory" (Linux's value on every arch).
+pub const AT_FDCWD: i32 = -100;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -16,5 +20,6 @@ pub struct OpenBody {
     pub _pad: [u8; 6],
 }
 
+// SAFETY: #[repr(C)], integers only, padding explicit (`_pad`): every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for OpenBody {}

@@ -58,9 +58,12 @@ pub struct SockKey {
     pub ino: u64,
 }
 
+// SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for SshLogBody {}
+// SAFETY: #[repr(C)], a u64 and two u32 (the second explicit padding): every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ExeKey {}
+// SAFETY: #[repr(C)], two u64, no padding: every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for SockKey {}

@@ -19,5 +19,6 @@ pub const STAT_LOST: u32 = 0;
 pub const STAT_SYSCOUNT_FULL: u32 = 2;
 pub const STAT_MAX: u32 = 4;
 
+// SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for SyscountKey {}

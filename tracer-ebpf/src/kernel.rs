@@ -24,10 +24,10 @@ macro_rules! conf {
 }
 pub(crate) use conf;
 
-pub type Kptr = *const u8;
+pub(crate) type Kptr = *const u8;
 
 /// The running task and its ids, as the helpers give them.
-pub struct Current {
+pub(crate) struct Current {
     pub task: Kptr,
     pub pid_tgid: u64,
     pub uid_gid: u64,
@@ -35,55 +35,57 @@ pub struct Current {
 
 /// Globals are read volatile so the compiler cannot fold their zero initialisers.
 #[inline(always)]
-pub fn volatile<T: Copy>(v: &T) -> T {
+pub(crate) fn volatile<T: Copy>(v: &T) -> T {
+    // SAFETY: v is a reference: valid, aligned and initialised for T.
     unsafe { read_volatile(v) }
 }
 
 /// Reads a `T` at `base + off` in kernel memory.
 #[inline(always)]
-pub fn read<T: Copy>(base: Kptr, off: u32) -> Result<T, i64> {
+pub(crate) fn read<T: Copy>(base: Kptr, off: u32) -> Result<T, i64> {
     if base.is_null() || off == OFFSET_UNKNOWN {
         return Err(-1);
     }
     let mut v = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: the helper writes at most size_of::<T>() bytes into v, which has that size; the source is any
+    // kernel address (a bad one fails, it does not fault).
     let ret = unsafe {
-        bpf_probe_read_kernel(
-            v.as_mut_ptr().cast(),
-            core::mem::size_of::<T>() as u32,
-            base.wrapping_add(off as usize).cast(),
-        )
+        bpf_probe_read_kernel(v.as_mut_ptr().cast(), size_of::<T>() as u32, base.wrapping_add(off as usize).cast())
     };
     if ret < 0 {
         return Err(ret);
     }
+    // SAFETY: the helper succeeded: it filled all size_of::<T>() bytes, and T is a plain kernel value
+    // (integers, pointers) for which any bytes are valid.
     Ok(unsafe { v.assume_init() })
 }
 
 #[inline(always)]
-pub fn read_ptr(base: Kptr, off: u32) -> Result<Kptr, i64> {
+pub(crate) fn read_ptr(base: Kptr, off: u32) -> Result<Kptr, i64> {
     let p: u64 = read(base, off)?;
     if p == 0 { Err(-1) } else { Ok(p as Kptr) }
 }
 
 /// `base + a + b`, unknown if either offset is.
 #[inline(always)]
-pub fn add2(a: u32, b: u32) -> u32 {
+pub(crate) fn add2(a: u32, b: u32) -> u32 {
     if a == OFFSET_UNKNOWN || b == OFFSET_UNKNOWN { OFFSET_UNKNOWN } else { a + b }
 }
 
 #[inline(always)]
-pub fn current_task() -> Kptr {
+pub(crate) fn current_task() -> Kptr {
+    // SAFETY: a helper without arguments; the task pointer is only ever read through bpf_probe_read_kernel.
     unsafe { bpf_get_current_task() as Kptr }
 }
 
 #[inline(always)]
-pub fn loginuid(task: Kptr) -> Result<u32, i64> {
+pub(crate) fn loginuid(task: Kptr) -> Result<u32, i64> {
     read::<u32>(task, off!(task_loginuid))
 }
 
 /// A `struct path` {mnt, dentry} read from `base + off`.
 #[inline(always)]
-pub fn read_path(base: Kptr, off: u32) -> Result<(Kptr, Kptr), i64> {
+pub(crate) fn read_path(base: Kptr, off: u32) -> Result<(Kptr, Kptr), i64> {
     if off!(path_mnt) == 0 && off!(path_dentry) == 8 && off != OFFSET_UNKNOWN {
         // The usual layout: both pointers in one read.
         let p: [u64; 2] = read(base, off)?;
@@ -99,7 +101,7 @@ pub fn read_path(base: Kptr, off: u32) -> Result<(Kptr, Kptr), i64> {
 
 /// The mount namespace of `task`.
 #[inline(always)]
-pub fn mnt_ns(task: Kptr) -> Result<Kptr, i64> {
+pub(crate) fn mnt_ns(task: Kptr) -> Result<Kptr, i64> {
     let nsproxy = read_ptr(task, off!(task_nsproxy))?;
     read_ptr(nsproxy, off!(nsproxy_mnt_ns))
 }
@@ -107,7 +109,7 @@ pub fn mnt_ns(task: Kptr) -> Result<Kptr, i64> {
 /// Whether the current task passes the in-kernel filters (`--auid`, `--uid`, `--pid`,
 /// `--comm`); the tracer itself never does.
 #[inline(always)]
-pub fn traced(task: Kptr, pid_tgid: u64, uid_gid: u64) -> bool {
+pub(crate) fn traced(task: Kptr, pid_tgid: u64, uid_gid: u64) -> bool {
     use tracer_common::config::*;
     let tgid = (pid_tgid >> 32) as u32;
     if tgid == conf!(tracer_tgid) {
@@ -133,6 +135,7 @@ pub fn traced(task: Kptr, pid_tgid: u64, uid_gid: u64) -> bool {
         let Ok(comm) = aya_ebpf::helpers::bpf_get_current_comm() else {
             return false;
         };
+        // SAFETY: a reference to a static: valid and aligned; volatile so the zero initialiser is not folded.
         let want = unsafe { read_volatile(&CONFIG.comm) };
         if comm != want {
             return false;

@@ -3,6 +3,9 @@
 #![no_std]
 #![no_main]
 
+// This package's library only lets the loader name it as a build-dependency.
+use tracer_ebpf as _;
+
 mod kernel;
 mod maps;
 mod path;
@@ -15,6 +18,8 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
+// SAFETY: the kernel reads the license from the "license" section; nothing else defines
+// LICENSE or puts data there.
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 4] = *b"GPL\0";

@@ -6,16 +6,30 @@ use aya_ebpf::{
 };
 use tracer_common::{
     config::{Config, Offsets},
+    event::PATH_MAX,
     sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
     syscount::{STAT_MAX, SyscountKey},
 };
 
-use crate::record::Scratch;
+/// Bytes of one record under assembly (`record.rs`): two 64 KiB pieces and the fixed part.
+pub(crate) const REC_CAP: usize = 2 * 0x10000 + 4096;
+
+/// Cursors live in the map value, not in registers, and are accessed volatile: the verifier
+/// does not track map contents, so loop iterations that advanced them by different amounts
+/// reach the same state and are pruned instead of multiplying paths.
+#[repr(C)]
+pub(crate) struct Scratch {
+    pub off: u32,
+    pub pos: u32,
+    pub rec: [u8; REC_CAP],
+    pub path: [u8; 2 * PATH_MAX],
+}
 
 /// Filled by the loader (`EbpfLoader::set_global`); read with `read_volatile` so the
 /// compiler cannot fold the zero initialisers.
+// SAFETY: the loader finds CONFIG by this name; no other symbol has it.
 #[unsafe(no_mangle)]
-pub static CONFIG: Config = Config {
+pub(crate) static CONFIG: Config = Config {
     tracer_tgid: 0,
     filters: 0,
     enabled: 0,
@@ -29,58 +43,62 @@ pub static CONFIG: Config = Config {
     wakeup_bytes: 0,
 };
 
+// SAFETY: the loader finds OFFSETS by this name; no other symbol has it.
 #[unsafe(no_mangle)]
-pub static OFFSETS: Offsets = Offsets::UNKNOWN;
+pub(crate) static OFFSETS: Offsets = Offsets::UNKNOWN;
 
 /// All records, in reservation order. Size set by the loader.
 #[map]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 23, 0);
+pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 23, 0);
 
 /// Record assembly area, one entry per CPU (entries set to the CPU count at load). A plain
 /// array because per-CPU values are limited to 32 KiB. Tracepoint programs do not nest on
 /// a CPU (bpf_prog_active), so one area per CPU is enough.
 #[map]
-pub static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
+pub(crate) static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
 
 /// The (vfsmount, dentry) of the namespace root as last seen by a root walk that found
 /// "/": later events with the same root skip the walk (the common, unchrooted case).
 #[map]
-pub static HOST_ROOT: Array<[u64; 2]> = Array::with_max_entries(1, 0);
+pub(crate) static HOST_ROOT: Array<[u64; 2]> = Array::with_max_entries(1, 0);
 
 /// Kernel-side counters (`STAT_*`), summed by user space.
 #[map]
-pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_MAX, 0);
+pub(crate) static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_MAX, 0);
 
 /// Processes followed by `--pid` / `-- CMD`: tgids and tids added at fork, removed at exit.
 #[map]
-pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
+pub(crate) static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
 
 /// Processes whose exe path user space already has (sent once per exec image).
 #[map]
-pub static EXE_SENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+pub(crate) static EXE_SENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
 
 /// Syscall nr -> calls of the one login UID `--auid` selected (cheaper than the hash).
 #[map]
-pub static SYSCOUNT_ONE: PerCpuArray<u64> = PerCpuArray::with_max_entries(tracer_common::syscount::SYSCOUNT_NR_MAX, 0);
+pub(crate) static SYSCOUNT_ONE: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(tracer_common::syscount::SYSCOUNT_NR_MAX, 0);
 
 /// (auid, syscall nr) -> calls, for `tracer report`.
 #[map]
-pub static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);
+pub(crate) static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);
 
 /// The trusted sshd executables, (inode, device) -> 1; filled by the loader.
 #[map]
-pub static SSHD_EXES: HashMap<ExeKey, u32> = HashMap::with_max_entries(SSHD_EXES_MAX, 0);
+pub(crate) static SSHD_EXES: HashMap<ExeKey, u32> = HashMap::with_max_entries(SSHD_EXES_MAX, 0);
 
 /// Sockets a trusted sshd accepted as root. LRU: closed connections age out; a live one is
 /// refreshed by every message of its processes (a lookup), and sshd drops a connection still
 /// unauthenticated after LoginGraceTime, so evicting it takes this many newer connections
 /// within that time.
 #[map]
-pub static SSH_SOCKS: LruHashMap<SockKey, u32> = LruHashMap::with_max_entries(65536, 0);
+pub(crate) static SSH_SOCKS: LruHashMap<SockKey, u32> = LruHashMap::with_max_entries(65536, 0);
 
 #[inline(always)]
-pub fn stat_inc(idx: u32) {
+pub(crate) fn stat_inc(idx: u32) {
     if let Some(p) = STATS.get_ptr_mut(idx) {
+        // SAFETY: get_ptr_mut returned this CPU's slot of a per-CPU array: valid, aligned, and no other
+        // program runs on this CPU meanwhile.
         unsafe { *p += 1 };
     }
 }

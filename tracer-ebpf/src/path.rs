@@ -18,7 +18,7 @@ const MAX_DEPTH: u32 = 128;
 const NAME_MASK: u32 = 255;
 const POS_MASK: u32 = PATH_MAX as u32 - 1;
 
-pub struct Walked {
+pub(crate) struct Walked {
     /// The path is `path[start..PATH_MAX]` of this CPU's scratch area.
     pub start: u32,
     pub truncated: bool,
@@ -40,6 +40,8 @@ const FAILED: u32 = 2;
 /// One component (or one mount crossing) per call; returns 1 to stop.
 #[inline(never)]
 extern "C" fn step(_i: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the &mut Step that walk() gave it, alive for the whole loop and not
+    // otherwise borrowed.
     let st = unsafe { &mut *(ctx as *mut Step) };
     match try_step(st) {
         Ok(true) => 0,
@@ -53,8 +55,10 @@ extern "C" fn step(_i: u64, ctx: *mut c_void) -> i64 {
 
 #[inline(always)]
 fn try_step(st: &mut Step) -> Result<bool, i64> {
+    // SAFETY: a helper without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let s = SCRATCH.get_ptr_mut(cpu).ok_or(-1i64)?;
+    // SAFETY: s is this CPU's SCRATCH entry (get_ptr_mut checked the index); only its address is taken.
     let area = unsafe { (*s).path.as_mut_ptr() };
     let mount_mnt = off!(mount_mnt);
     if mount_mnt == OFFSET_UNKNOWN {
@@ -82,6 +86,8 @@ fn try_step(st: &mut Step) -> Result<bool, i64> {
         return Ok(false);
     }
     let p = p - (len + 1);
+    // SAFETY: p & POS_MASK < PATH_MAX and the name is at most NAME_MASK bytes from there, all inside the 2 *
+    // PATH_MAX path area; the source is kernel memory read by the helper (a bad pointer fails).
     unsafe {
         *area.add((p & POS_MASK) as usize) = b'/';
         bpf_probe_read_kernel(area.add(((p + 1) & POS_MASK) as usize).cast(), len & NAME_MASK, name as *const _);
@@ -93,8 +99,10 @@ fn try_step(st: &mut Step) -> Result<bool, i64> {
 
 /// Writes the path so that it ends at `area[PATH_MAX]` of this CPU's scratch path area.
 #[inline(always)]
-pub fn walk(area: *mut u8, mnt: Kptr, dentry: Kptr) -> Result<Walked, i64> {
+pub(crate) fn walk(area: *mut u8, mnt: Kptr, dentry: Kptr) -> Result<Walked, i64> {
     let mut st = Step { mnt: mnt as u64, dentry: dentry as u64, pos: PATH_MAX as u32, state: 0 };
+    // SAFETY: step is the callback bpf_loop expects and ctx is our live &mut Step; bpf_loop calls it
+    // synchronously.
     unsafe {
         bpf_loop(MAX_DEPTH, step as *mut c_void, (&mut st as *mut Step).cast(), 0);
     }
@@ -104,6 +112,7 @@ pub fn walk(area: *mut u8, mnt: Kptr, dentry: Kptr) -> Result<Walked, i64> {
     let mut p = st.pos;
     if p >= PATH_MAX as u32 {
         p = PATH_MAX as u32 - 1;
+        // SAFETY: p & POS_MASK < PATH_MAX: inside the path area.
         unsafe { *area.add((p & POS_MASK) as usize) = b'/' };
     }
     Ok(Walked { start: p, truncated: st.state != REACHED_ROOT })

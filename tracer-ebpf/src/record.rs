@@ -14,25 +14,13 @@ use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEU
 
 use crate::{
     kernel::{Current, Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
-    maps::{EVENTS, EXE_SENT, HOST_ROOT, SCRATCH, stat_inc},
+    maps::{EVENTS, EXE_SENT, HOST_ROOT, SCRATCH, Scratch, stat_inc},
     path::walk,
 };
 
 /// Variable data starts below this offset; each piece is at most 64 KiB.
 const OFF_MASK: u32 = 0xFFFF;
-const REC_CAP: usize = 2 * 0x10000 + 4096;
 const SIZE_MASK: u32 = 0x1FFFF;
-
-/// Cursors live in the map value, not in registers, and are accessed volatile: the verifier
-/// does not track map contents, so loop iterations that advanced them by different amounts
-/// reach the same state and are pruned instead of multiplying paths.
-#[repr(C)]
-pub struct Scratch {
-    pub off: u32,
-    pub pos: u32,
-    pub rec: [u8; REC_CAP],
-    pub path: [u8; 2 * PATH_MAX],
-}
 
 /// Credentials the record does not carry: audit's unknown value, flagged.
 #[inline(always)]
@@ -46,7 +34,7 @@ fn creds_unknown(h: &mut Header) {
     h.fsgid = u32::MAX;
 }
 
-pub struct Rec {
+pub(crate) struct Rec {
     s: *mut Scratch,
     base: *mut u8,
     path: *mut u8,
@@ -54,30 +42,35 @@ pub struct Rec {
 
 impl Rec {
     #[inline(always)]
-    pub fn new<B>() -> Option<Self> {
+    pub(crate) fn new<B>() -> Option<Self> {
         let rec = Self::resume()?;
-        rec.set_off((HEADER_SIZE + core::mem::size_of::<B>()) as u32);
+        rec.set_off((HEADER_SIZE + size_of::<B>()) as u32);
         Some(rec)
     }
 
     /// The record being built on this CPU, as left by the caller (for bpf_loop callbacks).
     #[inline(always)]
-    pub fn resume() -> Option<Self> {
+    pub(crate) fn resume() -> Option<Self> {
+        // SAFETY: a helper without arguments.
         let cpu = unsafe { bpf_get_smp_processor_id() };
         let s = SCRATCH.get_ptr_mut(cpu)?;
+        // SAFETY: s is this CPU's SCRATCH entry (get_ptr_mut checked the index); only addresses are taken.
         let base = unsafe { (*s).rec.as_mut_ptr() };
+        // SAFETY: as above.
         let path = unsafe { (*s).path.as_mut_ptr() };
         Some(Self { s, base, path })
     }
 
     /// Record length so far.
     #[inline(always)]
-    pub fn off(&self) -> u32 {
+    pub(crate) fn off(&self) -> u32 {
+        // SAFETY: self.s is this CPU's SCRATCH entry, valid for the program's run; a u32 read.
         unsafe { core::ptr::read_volatile(&(*self.s).off) }
     }
 
     #[inline(always)]
     fn set_off(&self, v: u32) {
+        // SAFETY: as in off(): a u32 write to this CPU's SCRATCH entry.
         unsafe { core::ptr::write_volatile(&mut (*self.s).off, v) }
     }
 
@@ -88,16 +81,21 @@ impl Rec {
 
     #[inline(always)]
     fn dst(&self) -> *mut u8 {
+        // SAFETY: the offset is masked below 64 KiB, inside the REC_CAP-byte record area.
         unsafe { self.base.add((self.off() & OFF_MASK) as usize) }
     }
 
     #[inline(always)]
-    pub fn header(&mut self) -> &mut Header {
+    pub(crate) fn header(&mut self) -> &mut Header {
+        // SAFETY: the record area starts with the header (REC_CAP > HEADER_SIZE), 8-aligned in the map value;
+        // Header is integers only.
         unsafe { &mut *(self.base as *mut Header) }
     }
 
     #[inline(always)]
-    pub fn body<B>(&mut self) -> &mut B {
+    pub(crate) fn body<B>(&mut self) -> &mut B {
+        // SAFETY: B is a record body (integers only) that new::<B>() reserved right after the header, inside
+        // the record area.
         unsafe { &mut *(self.base.add(HEADER_SIZE) as *mut B) }
     }
 
@@ -128,32 +126,38 @@ impl Rec {
 
     /// A NUL-terminated user string (at most PATH_MAX); returns its length without the NUL.
     #[inline(always)]
-    pub fn push_user_str(&mut self, src: u64) -> u16 {
+    pub(crate) fn push_user_str(&mut self, src: u64) -> u16 {
+        // SAFETY: push_str passes dst = self.dst() after room() checked that PATH_MAX bytes fit; the source
+        // is user memory the helper checks.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
         self.push_str(read, false) as u16
     }
 
     /// A NUL-terminated kernel string (at most PATH_MAX); returns its length without the NUL.
     #[inline(always)]
-    pub fn push_kernel_str(&mut self, src: Kptr) -> u16 {
+    pub(crate) fn push_kernel_str(&mut self, src: Kptr) -> u16 {
+        // SAFETY: as in push_user_str, for kernel memory.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_kernel_str(dst.cast(), PATH_MAX as u32, src.cast()) };
         self.push_str(read, false) as u16
     }
 
     /// The first byte of the data pushed at record offset `at` (0 if none).
     #[inline(always)]
-    pub fn byte_at(&self, at: u32) -> u8 {
+    pub(crate) fn byte_at(&self, at: u32) -> u8 {
+        // SAFETY: the offset is masked below 64 KiB, inside the record area.
         unsafe { *self.base.add((at & OFF_MASK) as usize) }
     }
 
     /// `len` bytes of user memory (argv blobs, sockaddr paths).
     #[inline(always)]
-    pub fn push_user(&mut self, src: u64, len: u32) -> u32 {
+    pub(crate) fn push_user(&mut self, src: u64, len: u32) -> u32 {
         if !self.room() {
             return 0;
         }
         let len = len & OFF_MASK;
         let dst = self.dst();
+        // SAFETY: room() checked the space and len is masked to 64 KiB: dst..dst+len stays inside the record
+        // area; the helper checks the user source.
         if unsafe { bpf_probe_read_user(dst.cast(), len, src as *const _) } < 0 {
             return 0;
         }
@@ -163,14 +167,15 @@ impl Rec {
 
     /// One NUL-terminated user string including its NUL (argv element); returns bytes used.
     #[inline(always)]
-    pub fn push_user_arg(&mut self, src: u64) -> u32 {
+    pub(crate) fn push_user_arg(&mut self, src: u64) -> u32 {
+        // SAFETY: as in push_user_str.
         let read = |dst: *mut u8| unsafe { bpf_probe_read_user_str(dst.cast(), PATH_MAX as u32, src as *const _) };
         self.push_str(read, true)
     }
 
     /// The host path of (mnt, dentry); sets `F_PATH_TRUNCATED` when the walk was cut.
     #[inline(always)]
-    pub fn push_walk(&mut self, mnt: Kptr, dentry: Kptr) -> Result<u16, i64> {
+    pub(crate) fn push_walk(&mut self, mnt: Kptr, dentry: Kptr) -> Result<u16, i64> {
         if !self.room() {
             return Ok(0);
         }
@@ -181,7 +186,10 @@ impl Rec {
         let len = (PATH_MAX as u32 - w.start) & (PATH_MAX as u32 - 1);
         let len = if len == 0 { PATH_MAX as u32 - 1 } else { len };
         let dst = self.dst();
+        // SAFETY: the start is masked below PATH_MAX, inside the 2 * PATH_MAX path area.
         let src = unsafe { self.path.add((w.start & (PATH_MAX as u32 - 1)) as usize) };
+        // SAFETY: both ranges are masked to PATH_MAX bytes inside their scratch areas (room() checked the
+        // record's).
         if unsafe { bpf_probe_read_kernel(dst.cast(), len & (PATH_MAX as u32 - 1), src.cast()) } < 0 {
             return Err(-1);
         }
@@ -191,7 +199,7 @@ impl Rec {
 
     /// The syscall's first four arguments, for audit's a0..a3.
     #[inline(always)]
-    pub fn set_args(&mut self, args: [u64; 4]) {
+    pub(crate) fn set_args(&mut self, args: [u64; 4]) {
         let h = self.header();
         h.args = args;
         h.flags |= F_ARGS_PRESENT;
@@ -199,11 +207,12 @@ impl Rec {
 
     /// Fills the header: identity, time, namespace and root; then the exe and root strings.
     #[inline(always)]
-    pub fn fill(&mut self, kind: EventKind, cur: &Current, syscall: u32, ret: i64, send_exe: bool) {
+    pub(crate) fn fill(&mut self, kind: EventKind, cur: &Current, syscall: u32, ret: i64, send_exe: bool) {
         let (task, pid_tgid, uid_gid) = (cur.task, cur.pid_tgid, cur.uid_gid);
         let h = self.header();
         h.kind = kind as u32;
         h.flags = 0;
+        // SAFETY: a helper without arguments.
         h.time_ns = unsafe { bpf_ktime_get_boot_ns() };
         h.ret = ret;
         h.tgid = (pid_tgid >> 32) as u32;
@@ -312,6 +321,7 @@ impl Rec {
         let root = read_ptr(task, off!(task_fs)).and_then(|fs| read_path(fs, off!(fs_root)));
         let known = HOST_ROOT.get_ptr_mut(0);
         if let (Ok((mnt, dentry)), Some(k)) = (root, known)
+            // SAFETY: k is HOST_ROOT's only entry (index 0, checked by get_ptr_mut).
             && unsafe { (*k)[0] == mnt as u64 && (*k)[1] == dentry as u64 }
         {
             return;
@@ -325,6 +335,7 @@ impl Rec {
             Ok((mnt, dentry, _)) => {
                 self.set_off(before);
                 if let Some(k) = known {
+                    // SAFETY: as above: HOST_ROOT's entry 0; a racing CPU can only write another valid pair.
                     unsafe { *k = [mnt as u64, dentry as u64] };
                 }
             }
@@ -345,7 +356,7 @@ impl Rec {
 
     /// Host path of the current working directory.
     #[inline(always)]
-    pub fn push_cwd(&mut self, task: Kptr) -> Result<u16, i64> {
+    pub(crate) fn push_cwd(&mut self, task: Kptr) -> Result<u16, i64> {
         let fs = read_ptr(task, off!(task_fs))?;
         let (mnt, dentry) = read_path(fs, off!(fs_pwd))?;
         self.push_walk(mnt, dentry)
@@ -353,7 +364,7 @@ impl Rec {
 
     /// Host path of the file open on descriptor `fd` of the current task.
     #[inline(always)]
-    pub fn push_fd_path(&mut self, task: Kptr, fd: i32) -> Result<u16, i64> {
+    pub(crate) fn push_fd_path(&mut self, task: Kptr, fd: i32) -> Result<u16, i64> {
         let files = read_ptr(task, off!(task_files))?;
         let fdt = read_ptr(files, off!(files_fdt))?;
         let max: u32 = read(fdt, off!(fdt_max_fds))?;
@@ -371,7 +382,7 @@ impl Rec {
 
     /// Copies the record into the ring buffer; a full buffer is counted, never silent.
     #[inline(always)]
-    pub fn submit(mut self) -> bool {
+    pub(crate) fn submit(mut self) -> bool {
         let size = self.off() & SIZE_MASK;
         let h = self.header();
         h.size = size;
@@ -379,12 +390,16 @@ impl Rec {
         let tgid = h.tgid;
         let ring = core::ptr::addr_of!(EVENTS) as *mut core::ffi::c_void;
         let wakeup = conf!(wakeup_bytes);
-        let flags = if wakeup == 0 || unsafe { bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA as u64) } >= wakeup as u64 {
-            BPF_RB_FORCE_WAKEUP
-        } else {
-            BPF_RB_NO_WAKEUP
-        };
-        let ret = unsafe { bpf_ringbuf_output(ring, self.base.cast(), size as u64, flags as u64) };
+        // SAFETY: ring is the EVENTS map, the query reads its counters only.
+        let flags =
+            if wakeup == 0 || unsafe { bpf_ringbuf_query(ring, u64::from(BPF_RB_AVAIL_DATA)) } >= u64::from(wakeup) {
+                BPF_RB_FORCE_WAKEUP
+            } else {
+                BPF_RB_NO_WAKEUP
+            };
+        // SAFETY: ring is the EVENTS map; base..base+size is inside this CPU's record area (size masked by
+        // SIZE_MASK < REC_CAP).
+        let ret = unsafe { bpf_ringbuf_output(ring, self.base.cast(), u64::from(size), u64::from(flags)) };
         if ret < 0 {
             stat_inc(STAT_LOST);
             return false;

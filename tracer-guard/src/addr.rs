@@ -158,7 +158,7 @@ impl IpNet {
                 let n: u32 = p.parse().ok()?;
                 // "::ffff:10.0.0.0/104" style masks refer to the mapped form; fold them too.
                 let n = if addr.is_ipv4() && a.contains(':') { n.checked_sub(96)? } else { n };
-                if n > max as u32 {
+                if n > u32::from(max) {
                     return None;
                 }
                 n as u8
@@ -178,11 +178,11 @@ impl IpNet {
     pub fn contains(&self, ip: &IpAddr) -> bool {
         match (self.addr, normalize(*ip)) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix as u32) };
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -273,7 +273,7 @@ pub fn local_addresses() -> Vec<IpAddr> {
         while !cur.is_null() {
             let sa = (*cur).ifa_addr;
             if !sa.is_null() {
-                match (*sa).sa_family as i32 {
+                match i32::from((*sa).sa_family) {
                     libc::AF_INET => {
                         let sin = &*(sa as *const libc::sockaddr_in);
                         out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));

@@ -102,21 +102,16 @@ impl Event {
 
 /// `2026-11-24 13:22:29` in the machine's local time zone, as fail2ban prints.
 pub fn local_time(t: i64) -> String {
-    // SAFETY: localtime_r only writes the tm we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let tt = t as libc::time_t;
-    if unsafe { libc::localtime_r(&tt, &mut tm) }.is_null() {
-        return t.to_string();
+    match jiff::Timestamp::from_second(t) {
+        Ok(ts) => local(ts, "%Y-%m-%d %H:%M:%S"),
+        Err(_) => t.to_string(),
     }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
+}
+
+/// The one local-time helper (this log line and the daemon's stamps): `ts` in the machine's
+/// time zone (TZ, else /etc/localtime), formatted with strftime's `format`.
+pub fn local(ts: jiff::Timestamp, format: &str) -> String {
+    ts.to_zoned(jiff::tz::TimeZone::system()).strftime(format).to_string()
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ fn several_users_in_a_session_turn_helpers_into_failures() {
 
 #[test]
 fn waiting_failures_count_once_with_the_line_that_names_the_address() {
-    let c = crate::config::parse_str("[sshd]\nenabled = true\nignoreself = false\nmode = ddos\n", "t").unwrap();
+    let c = parse_str("[sshd]\nenabled = true\nignoreself = false\nmode = ddos\n", "t").unwrap();
     let mut j = Jail::new(JailSettings::from_config(&c.jail));
     assert!(j.feed(b"sshd[8]: Disconnecting: Too many authentication failures [preauth]", Origin::Text, 0).is_empty());
     let ev = j.feed(b"sshd[8]: Connection closed by 192.0.2.7 port 1 [preauth]", Origin::Text, 1);

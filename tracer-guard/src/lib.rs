@@ -4,6 +4,9 @@
 //! Entry points: [`config::load`] → [`Guard::start`] → [`Guard::feed`] / [`Guard::tick`] →
 //! [`Guard::stop`]; [`testlog::test_log`] for `tracer guard test-log`; [`follow::Follower`] to
 //! read auth.log; [`status::JailStatus`] for `tracer guard status`.
+// The integration tests' helpers (a dev-dependency) are not used by the unit tests.
+#[cfg(test)]
+use tracer_tests as _;
 
 pub mod addr;
 pub mod config;

@@ -1,6 +1,8 @@
 //! End to end with the real OpenSSH: sshd in one namespace, an attacker using sshpass in
 //! another over a veth pair; sshd's stderr lines feed the Guard, and the attacker's next TCP
 //! connect is rejected by nftables while another address still gets through.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 mod common;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-pub enum BtfError {
+pub(crate) enum BtfError {
     #[error("reading {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("not BTF data (bad magic or truncated header)")]
@@ -28,7 +28,7 @@ const KIND_TYPE_TAG: u32 = 18;
 /// Type ids index a table of offsets into the type section; members are decoded only for
 /// the handful of structs looked up, so parsing the ~100k types of vmlinux stays cheap
 /// (this is on the path from start to attached).
-pub struct Btf {
+pub(crate) struct Btf {
     /// The whole file; `types` and `strings` are ranges of it (no copies: this runs on the
     /// way to attached, and the peak RSS is measured).
     data: Vec<u8>,
@@ -52,16 +52,16 @@ struct Header {
 }
 
 impl Btf {
-    pub fn from_sys_fs() -> Result<Self, BtfError> {
+    pub(crate) fn from_sys_fs() -> Result<Self, BtfError> {
         Self::from_file("/sys/kernel/btf/vmlinux")
     }
 
-    pub fn from_file(path: &str) -> Result<Self, BtfError> {
+    pub(crate) fn from_file(path: &str) -> Result<Self, BtfError> {
         let data = std::fs::read(path).map_err(|source| BtfError::Read { path: path.into(), source })?;
         Self::parse(data)
     }
 
-    pub fn parse(data: Vec<u8>) -> Result<Self, BtfError> {
+    pub(crate) fn parse(data: Vec<u8>) -> Result<Self, BtfError> {
         if data.len() < 24 || data[0..2] != [0x9f, 0xeb] {
             return Err(BtfError::BadHeader);
         }
@@ -182,14 +182,14 @@ impl Btf {
     }
 
     /// Type id of the kernel function `name` (BTF_KIND_FUNC), for attaching trampolines.
-    pub fn func_id(&self, name: &str) -> Option<u32> {
+    pub(crate) fn func_id(&self, name: &str) -> Option<u32> {
         (1..self.offsets.len() as u32)
             .find(|&id| self.header(id).is_some_and(|(_, h)| h.kind == KIND_FUNC && self.name(h.name) == name))
     }
 
     /// Byte offset of a dotted member path in struct `strukt`, e.g. ("mnt_namespace",
     /// "ns.inum"). None when the kernel lacks it.
-    pub fn offset_of(&self, strukt: &str, path: &str) -> Option<u32> {
+    pub(crate) fn offset_of(&self, strukt: &str, path: &str) -> Option<u32> {
         let mut id = *self.structs.get(strukt.as_bytes())?;
         let mut bits = 0;
         for part in path.split('.') {

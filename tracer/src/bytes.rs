@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 /// Appends `b` as a JSON string literal (quotes included).
-pub fn json_str(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn json_str(out: &mut Vec<u8>, b: &[u8]) {
     out.push(b'"');
     // Most paths are plain printable ASCII: one copy, no per-char work (hot path of
     // `trace --format json`).
@@ -43,12 +43,12 @@ pub fn json_str(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Reverses the surrogate escapes after serde_json decoded a string as bytes: serde_json
 /// turns a lone `\udcXX` into its WTF-8 form ED B2|B3 xx.
-pub fn decode_json_bytes(b: &[u8]) -> Vec<u8> {
+pub(crate) fn decode_json_bytes(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == 0xED && i + 2 < b.len() && (b[i + 1] == 0xB2 || b[i + 1] == 0xB3) {
-            let cp = 0xD000 | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F);
+            let cp = 0xD000 | ((u32::from(b[i + 1]) & 0x3F) << 6) | (u32::from(b[i + 2]) & 0x3F);
             if (0xDC80..=0xDCFF).contains(&cp) {
                 out.push((cp - 0xDC00) as u8);
                 i += 3;
@@ -62,7 +62,7 @@ pub fn decode_json_bytes(b: &[u8]) -> Vec<u8> {
 }
 
 /// Text form: printable UTF-8 as is, everything else escaped; never breaks a line.
-pub fn text_escape(out: &mut String, b: &[u8]) {
+pub(crate) fn text_escape(out: &mut String, b: &[u8]) {
     for chunk in b.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
@@ -97,7 +97,7 @@ impl std::fmt::Write for Buf<'_> {
 
 /// serde adapter: a JSON string decoded to the exact original bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JsonBytes(pub Vec<u8>);
+pub(crate) struct JsonBytes(pub Vec<u8>);
 
 impl<'de> serde::Deserialize<'de> for JsonBytes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

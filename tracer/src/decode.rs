@@ -11,14 +11,14 @@ use tracer_common::{
     connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
     event::*,
     exec::ExecBody,
-    open::OpenBody,
+    open::{AT_FDCWD, OpenBody},
     sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
 };
 
 use crate::event::{Connect, Detail, Event, Exec, Id, LogLine, LogPeer, Open, Peer, join, normalize};
 
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     #[error("record of {0} bytes is shorter than its header")]
     Short(usize),
     #[error("unknown record kind {0}")]
@@ -29,13 +29,11 @@ pub enum DecodeError {
     Family(u16),
 }
 
-const AT_FDCWD: i32 = -100;
-
 /// Exe paths learnt per process: the kernel sends a process's exe with its first record
 /// and with each exec, not with every record.
 const EXE_CACHE_MAX: usize = 65536;
 
-pub struct Decoder {
+pub(crate) struct Decoder {
     /// Added to CLOCK_BOOTTIME to get wall-clock time.
     boot_to_wall_ns: i128,
     exes: HashMap<u32, Vec<u8>>,
@@ -43,11 +41,11 @@ pub struct Decoder {
     pub resolve_exe: bool,
 }
 
-fn read_pod<T: Copy>(b: &[u8], off: usize) -> Result<T, DecodeError> {
-    let n = std::mem::size_of::<T>();
+fn read_pod<T: aya::Pod>(b: &[u8], off: usize) -> Result<T, DecodeError> {
+    let n = size_of::<T>();
     let s = b.get(off..off + n).ok_or(DecodeError::Short(b.len()))?;
-    // SAFETY: T is a plain #[repr(C)] record of integers; any bit pattern is valid and the
-    // slice has exactly size_of::<T>() bytes. read_unaligned: ring-buffer data is 8-aligned
+    // SAFETY: T is aya::Pod (a #[repr(C)] record of integers: any bit pattern is valid) and
+    // the slice has exactly size_of::<T>() bytes. read_unaligned: ring-buffer data is 8-aligned
     // but slices of it need not be.
     Ok(unsafe { std::ptr::read_unaligned(s.as_ptr().cast::<T>()) })
 }
@@ -68,8 +66,9 @@ impl<'a> Strings<'a> {
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes only the timespec we own.
     unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
 }
 
 impl Default for Decoder {
@@ -79,7 +78,7 @@ impl Default for Decoder {
 }
 
 impl Decoder {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             boot_to_wall_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME),
             exes: HashMap::new(),
@@ -87,7 +86,7 @@ impl Decoder {
         }
     }
 
-    pub fn decode(&mut self, rec: &[u8]) -> Result<Event, DecodeError> {
+    pub(crate) fn decode(&mut self, rec: &[u8]) -> Result<Event, DecodeError> {
         if rec.len() < HEADER_SIZE {
             return Err(DecodeError::Short(rec.len()));
         }
@@ -205,8 +204,7 @@ impl Decoder {
         let comm_len = h.comm.iter().position(|&c| c == 0).unwrap_or(h.comm.len());
         let auid_known = h.flags & F_AUID_UNKNOWN == 0;
         Ok(Event {
-            kind,
-            time_ns: (h.time_ns as i128 + self.boot_to_wall_ns).max(0) as u64,
+            time_ns: (i128::from(h.time_ns) + self.boot_to_wall_ns).max(0) as u64,
             pid: h.tgid,
             tid: h.tid,
             ppid: (h.flags & F_PPID_UNKNOWN == 0).then_some(h.ppid),
@@ -254,7 +252,7 @@ fn log_peer(b: &SshLogBody) -> Result<LogPeer, DecodeError> {
     Ok(LogPeer::Found(std::net::SocketAddr::new(ip, b.peer_port)))
 }
 
-pub fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
     let blob = blob.strip_suffix(b"\0").unwrap_or(blob);
     if blob.is_empty() {
         return Vec::new();
@@ -266,7 +264,9 @@ pub fn split_argv(blob: &[u8]) -> Vec<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn bytes_of<T>(v: &T) -> &[u8] {
+    fn bytes_of<T: aya::Pod>(v: &T) -> &[u8] {
+        // SAFETY: a Pod has no implicit padding, so all size_of::<T>() bytes are initialised;
+        // the slice borrows v.
         unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
     }
 

@@ -3,19 +3,19 @@
 
 use std::net::IpAddr;
 
-pub use tracer_common::event::{AUID_UNSET, EventKind};
+pub(crate) use tracer_common::event::AUID_UNSET;
 
 /// A loginuid or session id: the kernel's "unset" (-1) is a value of its own, and a kernel
 /// without CONFIG_AUDIT gives none at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Id {
+pub(crate) enum Id {
     Set(u32),
     Unset,
     Unknown,
 }
 
 impl Id {
-    pub fn from_raw(v: u32, known: bool) -> Self {
+    pub(crate) fn from_raw(v: u32, known: bool) -> Self {
         match (known, v) {
             (false, _) => Id::Unknown,
             (true, AUID_UNSET) => Id::Unset,
@@ -23,7 +23,7 @@ impl Id {
         }
     }
     /// The raw kernel value (-1 for unset/unknown), as audit logs it.
-    pub fn raw(self) -> u32 {
+    pub(crate) fn raw(self) -> u32 {
         match self {
             Id::Set(v) => v,
             _ => AUID_UNSET,
@@ -42,8 +42,7 @@ impl std::fmt::Display for Id {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub kind: EventKind,
+pub(crate) struct Event {
     /// Wall-clock time, nanoseconds since the Unix epoch.
     pub time_ns: u64,
     pub pid: u32,
@@ -77,7 +76,7 @@ pub struct Event {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Detail {
+pub(crate) enum Detail {
     Exec(Exec),
     Open(Open),
     Connect(Connect),
@@ -86,7 +85,7 @@ pub enum Detail {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine {
+pub(crate) struct LogLine {
     pub fd: i32,
     /// Through sendto(2) to a syslog socket, or write(2) to stderr.
     pub via_syslog: bool,
@@ -99,7 +98,7 @@ pub struct LogLine {
 
 /// Whom a captured sshd message is about, from the sockets the trusted sshd accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogPeer {
+pub(crate) enum LogPeer {
     /// The sender holds no accepted connection socket (the listener, a startup message).
     None,
     /// Exactly one peer; IPv4-mapped IPv6 addresses are folded to IPv4.
@@ -110,7 +109,7 @@ pub enum LogPeer {
 
 impl LogPeer {
     /// The address, when there is exactly one.
-    pub fn ip(&self) -> Option<std::net::IpAddr> {
+    pub(crate) fn ip(&self) -> Option<IpAddr> {
         match self {
             LogPeer::Found(a) => Some(a.ip()),
             _ => None,
@@ -119,7 +118,7 @@ impl LogPeer {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Exec {
+pub(crate) struct Exec {
     /// The name given to exec (successes: as the kernel resolved it, e.g. /usr/bin/uname).
     pub filename: Vec<u8>,
     /// Host path of the working directory.
@@ -129,7 +128,7 @@ pub struct Exec {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Open {
+pub(crate) struct Open {
     /// Absolute, lexically normalised host path.
     pub host_path: Vec<u8>,
     /// The name as the call passed it.
@@ -144,8 +143,8 @@ pub struct Open {
     pub cwd: Option<Vec<u8>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Peer {
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Peer {
     Inet {
         address: IpAddr,
         port: u16,
@@ -157,22 +156,22 @@ pub enum Peer {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Connect {
+pub(crate) struct Connect {
     pub fd: i32,
     pub peer: Peer,
 }
 
 impl Event {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.ret >= 0
     }
 
-    pub fn error(&self) -> Option<&'static str> {
+    pub(crate) fn error(&self) -> Option<&'static str> {
         crate::errno::name(self.ret)
     }
 
     /// A path as the process itself sees it: the host path with the chroot prefix removed.
-    pub fn in_root<'a>(&self, host: &'a [u8]) -> &'a [u8] {
+    pub(crate) fn in_root<'a>(&self, host: &'a [u8]) -> &'a [u8] {
         if self.root == b"/" {
             return host;
         }
@@ -184,8 +183,20 @@ impl Event {
     }
 }
 
+impl Detail {
+    /// The event's kind as `trace` names it (text and JSON `event`).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Detail::Exec(_) => "exec",
+            Detail::Open(_) => "open",
+            Detail::Connect(_) => "connect",
+            Detail::Log(_) => "log",
+        }
+    }
+}
+
 impl Peer {
-    pub fn family(&self) -> &'static str {
+    pub(crate) fn family(&self) -> &'static str {
         match self {
             Peer::Inet { address: IpAddr::V4(_), .. } => "inet",
             Peer::Inet { address: IpAddr::V6(_), .. } => "inet6",
@@ -196,7 +207,7 @@ impl Peer {
 
 /// Lexical normalisation of an absolute path: `.` dropped, `..` pops (never above `/`),
 /// repeated slashes folded. Symlinks are not followed: this is what the call named.
-pub fn normalize(path: &[u8]) -> Vec<u8> {
+pub(crate) fn normalize(path: &[u8]) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = Vec::new();
     for c in path.split(|&b| b == b'/') {
         match c {
@@ -219,7 +230,7 @@ pub fn normalize(path: &[u8]) -> Vec<u8> {
 }
 
 /// `base` + `/` + `name`, normalised; `name` wins when absolute.
-pub fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
+pub(crate) fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
     if name.starts_with(b"/") {
         return normalize(name);
     }

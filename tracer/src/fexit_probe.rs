@@ -37,7 +37,7 @@ struct ProgLoadAttr {
 }
 
 /// Whether an fexit program on `func` (a kernel function) loads.
-pub fn fexit_allowed(btf: &Btf, func: &str) -> bool {
+pub(crate) fn fexit_allowed(btf: &Btf, func: &str) -> bool {
     let Some(id) = btf.func_id(func) else {
         return false;
     };

@@ -21,7 +21,7 @@ use crate::{btf::Btf, fexit_probe, offsets, tracefs};
 static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
 #[derive(Debug, Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     #[error("the tracer must run as root (it loads eBPF programs); try sudo")]
     NotRoot,
     #[error("kernel BTF not found at /sys/kernel/btf/vmlinux (needs CONFIG_DEBUG_INFO_BTF=y)")]
@@ -44,7 +44,7 @@ pub enum LoadError {
 
 /// What to load and how to filter, as given on the command line.
 #[derive(Clone, Debug, Default)]
-pub struct Options {
+pub(crate) struct Options {
     pub auid: Option<u32>,
     pub uid: Option<u32>,
     pub pids: Vec<u32>,
@@ -82,17 +82,20 @@ const fn raw(func: &'static str, name: &'static str, families: u32) -> Prog {
     Prog { func, hook: Hook::Raw(name), families }
 }
 
-/// Fork/exit first, so a child of a followed process can never slip between attachments.
+/// Fork/exit first, so a child of a followed process can never slip between attachments;
+/// exec last (after the syscall exits, which the trampolines attach before this list), so a
+/// reported exec is never followed by calls that went unreported because their hook was not
+/// attached yet.
 const PROGS: &[Prog] = &[
     tp("sched_process_fork", "sched", "sched_process_fork", 0),
     tp("sched_process_exit", "sched", "sched_process_exit", 0),
-    tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
     // ENABLE_SSHLOG: accept(2) exits of a trusted sshd remember the connection socket.
     raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
+    tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
 ];
 
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub ebpf: Ebpf,
     pub warnings: Vec<String>,
     /// `--auid`: the kernel counts its syscalls in the per-CPU array `SYSCOUNT_ONE`.
@@ -101,12 +104,13 @@ pub struct Loaded {
 
 /// Kernel-side counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelStats {
+pub(crate) struct KernelStats {
     pub lost: u64,
     pub syscount_full: u64,
 }
 
-pub fn check_environment() -> Result<PathBuf, LoadError> {
+pub(crate) fn check_environment() -> Result<PathBuf, LoadError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return Err(LoadError::NotRoot);
     }
@@ -116,7 +120,7 @@ pub fn check_environment() -> Result<PathBuf, LoadError> {
     Ok(tracefs::ensure_mounted()?)
 }
 
-pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
+pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
     let start = Instant::now();
     let tracefs = check_environment()?;
     let btf = Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
@@ -318,7 +322,7 @@ fn attach_fexit_with(ebpf: &mut Ebpf, enabled: u32, btf: &aya::Btf) -> Result<()
 
 impl Loaded {
     /// Replaces the trusted sshd executables the kernel compares with.
-    pub fn set_sshd_exes(&mut self, keys: &[ExeKey]) -> Result<(), LoadError> {
+    pub(crate) fn set_sshd_exes(&mut self, keys: &[ExeKey]) -> Result<(), LoadError> {
         let mut exes: BpfHashMap<_, ExeKey, u32> = BpfHashMap::try_from(self.ebpf.map_mut("SSHD_EXES").unwrap())
             .map_err(|e| LoadError::Map("SSHD_EXES", e))?;
         let stale: Vec<ExeKey> = exes.keys().filter_map(Result::ok).filter(|k| !keys.contains(k)).collect();
@@ -331,12 +335,12 @@ impl Loaded {
         Ok(())
     }
 
-    pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, LoadError> {
+    pub(crate) fn take_ring(&mut self) -> Result<RingBuf<MapData>, LoadError> {
         let map = self.ebpf.take_map("EVENTS").ok_or(LoadError::Other("no EVENTS map".into()))?;
         RingBuf::try_from(map).map_err(|e| LoadError::Map("EVENTS", e))
     }
 
-    pub fn stats(&self) -> Result<KernelStats, LoadError> {
+    pub(crate) fn stats(&self) -> Result<KernelStats, LoadError> {
         let arr: PerCpuArray<&MapData, u64> =
             PerCpuArray::try_from(self.ebpf.map("STATS").unwrap()).map_err(|e| LoadError::Map("STATS", e))?;
         let sum = |i: u32| -> Result<u64, LoadError> {
@@ -346,11 +350,11 @@ impl Loaded {
     }
 
     /// Per-(auid, syscall nr) totals counted in the kernel.
-    pub fn syscounts(&self) -> Result<HashMap<(u32, u32), u64>, LoadError> {
+    pub(crate) fn syscounts(&self) -> Result<HashMap<(u32, u32), u64>, LoadError> {
         let map: PerCpuHashMap<&MapData, SyscountKey, u64> =
             PerCpuHashMap::try_from(self.ebpf.map("SYSCOUNT").unwrap()).map_err(|e| LoadError::Map("SYSCOUNT", e))?;
         let mut out = HashMap::new();
-        for item in map.iter() {
+        for item in &map {
             let (k, v) = item.map_err(|e| LoadError::Map("SYSCOUNT", e))?;
             *out.entry((k.auid, k.nr)).or_insert(0) += v.iter().sum::<u64>();
         }

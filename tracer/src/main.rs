@@ -7,10 +7,12 @@ mod bytes;
 mod cmd;
 mod decode;
 mod errno;
+mod error;
 mod event;
 mod fexit_probe;
 mod loader;
 mod offsets;
+mod reader;
 mod report;
 mod sink;
 mod sshd_exe;
@@ -19,6 +21,8 @@ mod timefmt;
 mod tracefs;
 
 use clap::{Parser, Subcommand};
+
+use crate::error::UsageError;
 
 #[derive(Parser)]
 #[command(name = "tracer", version, about = "eBPF exec/open/connect tracer with per-login-UID reports")]
@@ -37,34 +41,6 @@ enum Command {
     Roots(cmd::roots::RootsArgs),
     /// fail2ban's sshd jail fed by sshd's messages captured in the kernel: run, status, ban, unban, test-log.
     Guard(cmd::guard::GuardArgs),
-}
-
-/// Bad input from the user (or a machine the tracer cannot run on): exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// Loads the programs; problems with the machine (not root, no BTF, missing tracepoint)
-/// are usage errors.
-pub fn load_or_usage_error(opts: &loader::Options) -> anyhow::Result<loader::Loaded> {
-    use loader::LoadError::*;
-    match loader::load(opts) {
-        Ok(l) => {
-            for w in &l.warnings {
-                eprintln!("tracer: warning: {w}");
-            }
-            Ok(l)
-        }
-        Err(e @ (NotRoot | NoBtf | Btf(_) | MissingTracepoint(_) | Tracefs(_))) => {
-            Err(UsageError(e.to_string()).into())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Loss is never silent: the totals go to stderr at the end of every run.
-pub fn report_totals(o: &stream::Outcome) {
-    eprintln!("tracer: {} events, {} lost, {} undecodable", o.events, o.stats.lost, o.decode_errors);
 }
 
 fn main() {

@@ -11,7 +11,7 @@ use tracer_common::sshlog::{ExeKey, SSHD_EXES_MAX};
 
 /// OpenSSH's binaries on Debian (`/usr/lib/openssh`) and RHEL (`/usr/libexec/openssh`):
 /// the listener, and the per-connection session and pre-auth binaries of OpenSSH >= 9.8.
-pub const DEFAULT_SSHD_EXES: &[&str] = &[
+pub(crate) const DEFAULT_SSHD_EXES: &[&str] = &[
     "/usr/sbin/sshd",
     "/usr/lib/openssh/sshd-session",
     "/usr/lib/openssh/sshd-auth",
@@ -23,7 +23,7 @@ pub const DEFAULT_SSHD_EXES: &[&str] = &[
 /// that replaces a binary (a new inode) is trusted without a restart, the replaced inode stays
 /// trusted for the processes still running it, and a file that stops passing the vetting
 /// (made writable, given away) is trusted no more.
-pub struct Trusted {
+pub(crate) struct Trusted {
     /// As given; empty: the defaults that exist at each refresh.
     given: Vec<PathBuf>,
     current: Vec<(PathBuf, ExeKey)>,
@@ -33,7 +33,7 @@ pub struct Trusted {
 
 /// What a refresh changed.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// The path holds another file than before (or is new): its inode is trusted now.
     Trusted(PathBuf),
     /// The path no longer passes the vetting: its inode is not trusted any more.
@@ -44,7 +44,7 @@ impl Trusted {
     /// Vets `paths` (or, when empty, those of `DEFAULT_SSHD_EXES` that exist): each must be a
     /// regular file owned by root and writable by no group or other user, else an error naming
     /// it. An explicit path that does not exist is an error too.
-    pub fn new(paths: &[PathBuf]) -> Result<Self, String> {
+    pub(crate) fn new(paths: &[PathBuf]) -> Result<Self, String> {
         let list = Self::list(paths);
         if list.is_empty() {
             return Err(format!(
@@ -68,7 +68,7 @@ impl Trusted {
     }
 
     /// What the kernel is to trust: every current inode, then the newest retired ones.
-    pub fn keys(&self) -> Vec<ExeKey> {
+    pub(crate) fn keys(&self) -> Vec<ExeKey> {
         let mut keys: Vec<ExeKey> = self.current.iter().map(|(_, k)| *k).collect();
         for k in self.retired.iter().rev() {
             if keys.len() >= SSHD_EXES_MAX as usize {
@@ -82,7 +82,7 @@ impl Trusted {
     }
 
     /// Vets every path again.
-    pub fn refresh(&mut self) -> Vec<Change> {
+    pub(crate) fn refresh(&mut self) -> Vec<Change> {
         let mut changes = Vec::new();
         let mut current = Vec::new();
         let mut refused = Vec::new();

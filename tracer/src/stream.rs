@@ -1,24 +1,17 @@
-//! The event loop: one ring buffer read through tokio's `AsyncFd`, the optional traced
-//! command, signals and a deadline. When it ends, every pending record is drained.
+//! `trace` and `report`'s loop: the event reader (`reader.rs`), the optional traced command,
+//! signals and a deadline. When it ends, every pending record is drained.
 
 use std::{ffi::OsString, time::Duration};
 
-use tokio::{
-    io::unix::AsyncFd,
-    signal::unix::{SignalKind, signal},
-};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    decode::Decoder,
     event::Event,
     loader::{KernelStats, Loaded},
+    reader::{Counts, DRAIN_EVERY, Growth, Reader},
 };
 
-/// The kernel wakes the reader only per batch (`Options::wakeup_bytes`); this bounds how
-/// long a record can wait when traffic is light.
-pub const DRAIN_EVERY: Duration = Duration::from_millis(20);
-
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub command: Option<Vec<OsString>>,
     pub duration: Option<Duration>,
     /// Look up /proc/PID/exe for processes whose exe the kernel did not send (reports,
@@ -27,27 +20,20 @@ pub struct RunOptions {
 }
 
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The command's exit status (128+signal when killed), when one was run.
     pub exit_code: Option<i32>,
-    pub events: u64,
-    pub decode_errors: u64,
+    pub counts: Counts,
     pub stats: KernelStats,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     loaded: &mut Loaded,
     opts: RunOptions,
     mut on_event: impl FnMut(Event) -> std::io::Result<()>,
     mut on_batch_end: impl FnMut() -> std::io::Result<()>,
 ) -> anyhow::Result<Outcome> {
-    let ring = loaded.take_ring()?;
-    // SAFETY: the AsyncFd owns the RingBuf, which owns the map fd: the fd outlives the
-    // registration.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
-    let mut decoder = Decoder::new();
-    decoder.resolve_exe = opts.resolve_exe;
+    let mut reader = Reader::new(loaded, opts.resolve_exe)?;
     let mut out = Outcome::default();
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -68,27 +54,17 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut drain_tick = tokio::time::interval(DRAIN_EVERY);
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reported_lost = 0;
 
-    let mut drain = |ring: &mut aya::maps::RingBuf<aya::maps::MapData>, out: &mut Outcome| -> std::io::Result<()> {
-        while let Some(item) = ring.next() {
-            match decoder.decode(&item) {
-                Ok(ev) => {
-                    out.events += 1;
-                    on_event(ev)?;
-                }
-                Err(_) => out.decode_errors += 1,
-            }
-        }
+    let mut drain = |reader: &mut Reader| -> std::io::Result<()> {
+        reader.drain(&mut on_event)?;
         on_batch_end()
     };
 
     loop {
         tokio::select! {
-            guard = ring.readable_mut() => {
-                let mut guard = guard?;
-                drain(guard.get_inner_mut(), &mut out)?;
-                guard.clear_ready();
+            r = reader.readable() => {
+                r?;
+                drain(&mut reader)?;
             }
             status = async { child.as_mut().unwrap().wait().await }, if child.is_some() => {
                 let status = status?;
@@ -103,23 +79,26 @@ pub async fn run(
                 if !forward(&child, libc::SIGTERM) { break; }
             }
             _ = &mut deadline => break,
-            _ = drain_tick.tick() => drain(ring.get_mut(), &mut out)?,
-            _ = tick.tick() => warn_new_loss(loaded.stats()?.lost, &mut reported_lost),
+            _ = drain_tick.tick() => drain(&mut reader)?,
+            _ = tick.tick() => warn_growth(reader.grown(loaded)?),
         }
     }
     // Records committed before the command exited (or the signal) are all in the ring.
-    drain(ring.get_mut(), &mut out)?;
-    out.stats = loaded.stats()?;
+    drain(&mut reader)?;
     // A writer blocked on a full pipe may never have reached a tick: warn here too.
-    warn_new_loss(out.stats.lost, &mut reported_lost);
+    warn_growth(reader.grown(loaded)?);
+    out.counts = reader.counts(loaded)?;
+    out.stats = loaded.stats()?;
     Ok(out)
 }
 
 /// Loss is shown as soon as the loop sees it, not only in the closing line.
-fn warn_new_loss(lost: u64, reported: &mut u64) {
-    if lost > *reported {
-        eprintln!("tracer: warning: {lost} events lost so far (ring buffer full); raise --buffer-size");
-        *reported = lost;
+fn warn_growth(grown: Growth) {
+    if let Some(n) = grown.lost {
+        eprintln!("tracer: warning: {n} events lost so far (ring buffer full); raise --buffer-size");
+    }
+    if let Some(n) = grown.undecodable {
+        eprintln!("tracer: warning: {n} records could not be decoded so far");
     }
 }
 
@@ -129,7 +108,7 @@ fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path::PathBuf> 
     let is_exec = |p: &std::path::Path| {
         std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
     };
-    let not_found = || crate::UsageError(format!("command not found: {}", cmd.to_string_lossy())).into();
+    let not_found = || crate::error::UsageError(format!("command not found: {}", cmd.to_string_lossy())).into();
     if cmd.as_bytes().contains(&b'/') {
         let p = std::path::PathBuf::from(cmd);
         return if is_exec(&p) { Ok(p) } else { Err(not_found()) };
@@ -143,9 +122,15 @@ fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path::PathBuf> 
 fn forward(child: &Option<tokio::process::Child>, sig: i32) -> bool {
     match child.as_ref().and_then(|c| c.id()) {
         Some(pid) => {
+            // SAFETY: kill takes plain integers; a pid that has exited is an error (ESRCH), not UB.
             unsafe { libc::kill(pid as i32, sig) };
             true
         }
         None => false,
     }
+}
+
+/// Loss is never silent: the totals go to stderr at the end of every run.
+pub(crate) fn report_totals(o: &Outcome) {
+    eprintln!("tracer: {}", o.counts);
 }

@@ -1,51 +1,19 @@
-//! RFC 3339 UTC timestamps without a date crate: days-to-civil (H. Hinnant's algorithm).
+//! Event times as RFC 3339 UTC, on jiff (the daemon's local-time log stamps use jiff too).
+
+use jiff::Timestamp;
 
 /// "2026-11-24T13:22:29.123456789Z" for nanoseconds since the epoch.
-pub fn rfc3339(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let nanos = ns % 1_000_000_000;
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let (y, m, d) = civil(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem / 60 % 60, rem % 60)
+pub(crate) fn rfc3339(ns: u64) -> impl std::fmt::Display {
+    // Every u64 of nanoseconds (up to year 2554) is in jiff's range.
+    Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(Timestamp::MAX).strftime("%Y-%m-%dT%H:%M:%S.%NZ")
 }
 
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Inverse of `rfc3339` for reading recorded events back.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
+/// Inverse of `rfc3339` for reading recorded events back: UTC (`Z`) only, as written.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
+    if !s.ends_with('Z') {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let frac = s.get(19..s.len() - 1)?;
-    let nanos = match frac.strip_prefix('.') {
-        Some(f) if !f.is_empty() && f.len() <= 9 => f.parse::<u64>().ok()? * 10u64.pow(9 - f.len() as u32),
-        None if frac.is_empty() => 0,
-        _ => return None,
-    };
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86400 + h * 3600 + mi * 60 + se;
-    Some(secs as u64 * 1_000_000_000 + nanos)
+    u64::try_from(s.parse::<Timestamp>().ok()?.as_nanosecond()).ok()
 }
 
 #[cfg(test)]
@@ -54,12 +22,16 @@ mod tests {
 
     #[test]
     fn known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(1_795_958_549_123_456_789), "2026-11-29T13:22:29.123456789Z");
-        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(rfc3339(0).to_string(), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_795_958_549_123_456_789).to_string(), "2026-11-29T13:22:29.123456789Z");
+        assert_eq!(rfc3339(951_782_400_000_000_000).to_string(), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(rfc3339(u64::MAX).to_string(), "2554-07-21T23:34:33.709551615Z");
         for ns in [0, 1_795_958_549_123_456_789, 951_782_400_000_000_001] {
-            assert_eq!(parse_rfc3339(&rfc3339(ns)), Some(ns));
+            assert_eq!(parse_rfc3339(&rfc3339(ns).to_string()), Some(ns));
         }
+        assert_eq!(parse_rfc3339("2026-11-24T13:22:29Z"), Some(1_795_958_549_000_000_000 - 5 * 86400 * 1_000_000_000));
         assert_eq!(parse_rfc3339("garbage"), None);
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), None, "before the epoch");
+        assert_eq!(parse_rfc3339("2026-11-24T13:22:29+01:00"), None, "UTC only");
     }
 }

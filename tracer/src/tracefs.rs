@@ -10,7 +10,7 @@ use std::{
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-pub enum TracefsError {
+pub(crate) enum TracefsError {
     #[error("cannot mount tracefs on {path}: {source}")]
     Mount { path: String, source: std::io::Error },
     #[error("tracepoint {0} not found in tracefs (kernel lacks it?)")]
@@ -22,7 +22,7 @@ pub enum TracefsError {
 const CANDIDATES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
 /// Returns the tracefs root, mounting it on /sys/kernel/tracing when no mount exists.
-pub fn ensure_mounted() -> Result<PathBuf, TracefsError> {
+pub(crate) fn ensure_mounted() -> Result<PathBuf, TracefsError> {
     for c in CANDIDATES {
         if Path::new(c).join("events").is_dir() {
             return Ok(PathBuf::from(c));
@@ -31,6 +31,7 @@ pub fn ensure_mounted() -> Result<PathBuf, TracefsError> {
     let target = CANDIDATES[0];
     let src = CString::new("tracefs").unwrap();
     let dst = CString::new(target).unwrap();
+    // SAFETY: src and dst are NUL-terminated CStrings alive for the call; no mount data is passed.
     let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         return Err(TracefsError::Mount { path: target.into(), source: std::io::Error::last_os_error() });
@@ -38,12 +39,12 @@ pub fn ensure_mounted() -> Result<PathBuf, TracefsError> {
     Ok(PathBuf::from(target))
 }
 
-pub fn exists(root: &Path, category: &str, name: &str) -> bool {
+pub(crate) fn exists(root: &Path, category: &str, name: &str) -> bool {
     root.join("events").join(category).join(name).is_dir()
 }
 
 /// Offset of `field` in tracepoint `category/name`, from its `format` file.
-pub fn field_offset(root: &Path, category: &str, name: &str, field: &str) -> Result<u32, TracefsError> {
+pub(crate) fn field_offset(root: &Path, category: &str, name: &str, field: &str) -> Result<u32, TracefsError> {
     let tp = format!("{category}/{name}");
     let text = std::fs::read_to_string(root.join("events").join(category).join(name).join("format"))
         .map_err(|_| TracefsError::MissingTracepoint(tp.clone()))?;
@@ -51,7 +52,7 @@ pub fn field_offset(root: &Path, category: &str, name: &str, field: &str) -> Res
 }
 
 /// `field:pid_t child_pid;\toffset:20;\tsize:4;...` -> 20 for "child_pid".
-pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
+pub(crate) fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let decl = line.trim().strip_prefix("field:")?;
         let (decl, rest) = decl.split_once(';')?;

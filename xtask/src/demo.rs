@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::util::{check, workspace};
 
-pub fn run() -> anyhow::Result<()> {
+pub(crate) fn run() -> anyhow::Result<()> {
     anyhow::ensure!(crate::util::is_root(), "the tracer loads eBPF programs: run the demo as root");
     let ws = workspace();
     let tracer = ws.join("target/release/tracer");

@@ -2,7 +2,9 @@
 //! toolchain runs `setup` first, so a fresh machine needs nothing but these commands.
 
 mod bench;
+mod cycles;
 mod demo;
+mod gates;
 mod setup;
 mod util;
 mod vmtest;
@@ -29,10 +31,13 @@ enum Task {
     /// Set up, build (release), then measure the tracer against no tracing, auditd and
     /// strace; writes BENCHMARKS.md.
     Bench(bench::BenchArgs),
-    /// Set up, build, then run every test (as root: the tests load the real programs).
+    /// Set up, check formatting and clippy (warnings are errors), build, then run every test
+    /// (as root: the tests load the real programs).
     Test {
-        /// Extra arguments for `cargo test` (e.g. a test name filter).
-        #[arg(last = true)]
+        /// Extra arguments for `cargo test`, with or without a leading `--` (e.g.
+        /// `-p tracer-tests --test trace`, or a test name filter). With `-p`, only those
+        /// packages; else the whole workspace.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Set up, build a static tracer, then boot Debian cloud kernels (6.1 and 6.12 unless
@@ -74,10 +79,17 @@ fn build(release: bool) -> anyhow::Result<()> {
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
     anyhow::ensure!(util::is_root(), "the tests load eBPF programs: run them as root");
+    // Fail fast: formatting and lints before the (slow) build and tests.
+    gates::run()?;
     build(false)?;
     let bin = util::workspace().join("target/debug/tracer");
-    let mut args: Vec<&str> = vec!["test", "--workspace", "--exclude", "tracer-ebpf", "--no-fail-fast"];
-    args.extend(extra.iter().map(String::as_str));
+    let extra: Vec<&str> = extra.iter().map(String::as_str).skip_while(|a| *a == "--").collect();
+    let mut args: Vec<&str> = vec!["test", "--no-fail-fast"];
+    // `--workspace` would override `-p`.
+    if !extra.iter().any(|a| *a == "-p" || a.starts_with("--package")) {
+        args.extend(["--workspace", "--exclude", "tracer-ebpf"]);
+    }
+    args.extend(&extra);
     let (r, passed, failed) = util::cargo_test(&args, &[("TRACER_BIN", bin.as_os_str())]);
     // Other kernels too, unless a test filter asked for less (or qemu is missing).
     let vm = if extra.is_empty() && vmtest::available() {

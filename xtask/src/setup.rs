@@ -35,7 +35,7 @@ const PACKAGES: &[&str] = &[
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
-pub fn run() -> anyhow::Result<()> {
+pub(crate) fn run() -> anyhow::Result<()> {
     apt()?;
     rust_src()?;
     musl_target()?;
@@ -81,12 +81,20 @@ fn apt() -> anyhow::Result<()> {
     r
 }
 
+/// rust-src (build-std for the kernel programs) and the gates' clippy on nightly; clippy
+/// and rustfmt on the active toolchain (the one `cargo` runs).
 fn rust_src() -> anyhow::Result<()> {
-    let have = output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"]);
-    if have.lines().any(|l| l.starts_with("rust-src")) {
-        return Ok(());
+    for (toolchain, components) in [(Some("nightly"), &["rust-src", "clippy"][..]), (None, &["clippy", "rustfmt"][..])]
+    {
+        let on: Vec<&str> = toolchain.map(|t| vec!["--toolchain", t]).unwrap_or_default();
+        let have = output("rustup", &[&["component", "list", "--installed"][..], &on].concat());
+        for c in components {
+            if !have.lines().any(|l| l.starts_with(c)) {
+                check(Command::new("rustup").args(["component", "add", c]).args(&on))?;
+            }
+        }
     }
-    check(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+    Ok(())
 }
 
 fn bpf_linker() -> anyhow::Result<()> {

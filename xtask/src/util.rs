@@ -6,20 +6,21 @@ use std::{
 
 use anyhow::{Context, bail};
 
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe extern "C" {
         fn geteuid() -> u32;
     }
+    // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { geteuid() == 0 }
 }
 
 /// Runs a command, inheriting stdio; fails on a non-zero exit.
-pub fn check(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn check(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
@@ -28,7 +29,7 @@ pub fn check(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 /// Runs a command and returns its stdout (empty when it cannot run).
-pub fn output(program: &str, args: &[&str]) -> String {
+pub(crate) fn output(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .stderr(Stdio::null())
@@ -37,13 +38,13 @@ pub fn output(program: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn cargo(args: &[&str]) -> anyhow::Result<()> {
     cargo_env(args, &[])
 }
 
 /// `cargo test ...`, its output passed through, with the passed/failed totals of every
 /// `test result:` line.
-pub fn cargo_test(args: &[&str], env: &[(&str, &OsStr)]) -> (anyhow::Result<()>, u64, u64) {
+pub(crate) fn cargo_test(args: &[&str], env: &[(&str, &OsStr)]) -> (anyhow::Result<()>, u64, u64) {
     use std::io::{BufRead, BufReader};
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -81,7 +82,7 @@ pub fn cargo_test(args: &[&str], env: &[(&str, &OsStr)]) -> (anyhow::Result<()>,
     (r, passed, failed)
 }
 
-pub fn cargo_env(args: &[&str], env: &[(&str, &OsStr)]) -> anyhow::Result<()> {
+pub(crate) fn cargo_env(args: &[&str], env: &[(&str, &OsStr)]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(args).current_dir(workspace());

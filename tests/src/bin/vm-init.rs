@@ -5,6 +5,8 @@
 //!
 //! `vm-init session` is that session (run under the tracer): it sets its own login UID,
 //! runs `chroot JAIL busybox cat`, then becomes the workload, which drops to uid 7005.
+// The package's dependencies serve its library and the other binaries.
+#![allow(unused_crate_dependencies)]
 
 use std::{
     ffi::OsStr,
@@ -47,6 +49,7 @@ fn finish(r: Result<usize, String>) -> ! {
         Ok(n) => println!("VMTEST RESULT: PASS kernel={} checks={n}", release.trim()),
         Err(e) => println!("VMTEST RESULT: FAIL kernel={} {}", release.trim(), e.replace('\n', " | ")),
     }
+    // SAFETY: no arguments but a constant: sync, then power off (this is init in a throwaway VM).
     unsafe {
         libc::sync();
         libc::reboot(libc::RB_POWER_OFF);
@@ -57,6 +60,8 @@ fn finish(r: Result<usize, String>) -> ! {
 fn mount(fstype: &str, target: &str) -> Result<(), String> {
     let _ = std::fs::create_dir_all(target);
     let c = |s: &str| std::ffi::CString::new(s).unwrap();
+    // SAFETY: the CStrings are NUL-terminated and outlive the call (temporaries live to the end of the
+    // statement); no mount data.
     let rc = unsafe { libc::mount(c(fstype).as_ptr(), c(target).as_ptr(), c(fstype).as_ptr(), 0, std::ptr::null()) };
     // EBUSY: already mounted (devtmpfs can be mounted by the kernel).
     if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EBUSY) {
@@ -77,6 +82,7 @@ fn loopback_up() -> Result<(), String> {
     const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
     let mut req = IfReq { name: [0; 16], flags: libc::IFF_UP as i16, _pad: [0; 22] };
     req.name[..2].copy_from_slice(b"lo");
+    // SAFETY: req is a valid, writable ifreq-sized struct for SIOCSIFFLAGS; the fd is ours and closed here.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
         let rc = libc::ioctl(fd, SIOCSIFFLAGS as _, &mut req);

@@ -19,6 +19,8 @@
 //! Prints `workload: start_ns=WALL elapsed_ns=N cpu_ns=C` on stderr at the end (WALL: when it
 //! began, ns since the epoch, so a benchmark can tell how long the tracer took to attach; C:
 //! CPU time of the workload and its children).
+// The package's dependencies serve its library and the other binaries.
+#![allow(unused_crate_dependencies)]
 use std::{
     ffi::{CString, OsString},
     net::{SocketAddr, TcpStream},
@@ -51,8 +53,10 @@ fn num(b: &[u8]) -> u64 {
 
 fn open(path: &[u8], flags: i32) {
     let p = cstr(path);
+    // SAFETY: p is a NUL-terminated CString alive for the call.
     let fd = unsafe { libc::open(p.as_ptr(), flags, 0o644) };
     if fd >= 0 {
+        // SAFETY: fd was just opened here and is closed once.
         unsafe { libc::close(fd) };
     }
 }
@@ -62,6 +66,8 @@ fn spawn_wait(argv: &[Vec<u8>]) {
     let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     let env: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: the argv pointers come from CStrings alive until waitpid and the array is NULL-terminated; the
+    // child only execs or _exits (async-signal-safe).
     unsafe {
         let pid = libc::fork();
         if pid == 0 {
@@ -80,6 +86,8 @@ fn connect(addr: &[u8]) {
 }
 
 fn unix_connect(path: &[u8], abstract_name: bool) {
+    // SAFETY: sockaddr_un is a plain C struct (zeroed is valid); at most 100 bytes go into its 108-byte
+    // sun_path; the fd is ours and closed here.
     unsafe {
         let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
         let mut sa: libc::sockaddr_un = std::mem::zeroed();
@@ -88,7 +96,7 @@ fn unix_connect(path: &[u8], abstract_name: bool) {
         for (i, &b) in path.iter().take(100).enumerate() {
             sa.sun_path[start + i] = b as libc::c_char;
         }
-        let len = std::mem::size_of::<libc::sa_family_t>() + start + path.len().min(100) + usize::from(!abstract_name);
+        let len = size_of::<libc::sa_family_t>() + start + path.len().min(100) + usize::from(!abstract_name);
         libc::connect(fd, (&sa as *const libc::sockaddr_un).cast(), len as u32);
         libc::close(fd);
     }
@@ -113,6 +121,7 @@ fn main() {
                 let (u, g) = split(&args[i]);
                 i += 1;
                 let (u, g) = (num(u) as u32, num(g) as u32);
+                // SAFETY: setgroups(0, NULL) clears the list; setgid/setuid take plain integers.
                 unsafe {
                     if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(g) != 0 || libc::setuid(u) != 0 {
                         die(format!("drop to {u}:{g}: {}", std::io::Error::last_os_error()));
@@ -135,8 +144,10 @@ fn main() {
                     }
                     b"create" => {
                         let p = cstr(rest);
+                        // SAFETY: p is a NUL-terminated CString alive for the call.
                         let fd = unsafe { libc::creat(p.as_ptr(), 0o644) };
                         if fd >= 0 {
+                            // SAFETY: fd was just opened here and is closed once.
                             unsafe { libc::close(fd) };
                         }
                     }
@@ -144,6 +155,8 @@ fn main() {
                         let (dir, name) = split(rest);
                         let d = cstr(dir);
                         let n = cstr(name);
+                        // SAFETY: d and n are NUL-terminated CStrings alive for the calls; both fds are ours
+                        // and closed once.
                         unsafe {
                             let dfd = libc::open(d.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
                             let fd = libc::openat(dfd, n.as_ptr(), libc::O_RDONLY);
@@ -157,6 +170,8 @@ fn main() {
                         let n = cstr(rest);
                         // struct open_how { u64 flags; u64 mode; u64 resolve; }
                         let how: [u64; 3] = [libc::O_RDONLY as u64, 0, 0];
+                        // SAFETY: n is a NUL-terminated CString and how a 24-byte open_how, both alive for
+                        // the call; the fd is closed once.
                         unsafe {
                             let fd =
                                 libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, n.as_ptr(), how.as_ptr(), 24usize);
@@ -187,6 +202,7 @@ fn main() {
                         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
                         println!("workload: write_ns={}", now.as_nanos());
                         let line = [rest, b"\n"].concat();
+                        // SAFETY: the buffer is line's, valid for line.len() bytes.
                         unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
                     }
                     b"sleep" => std::thread::sleep(std::time::Duration::from_millis(num(rest))),
@@ -196,7 +212,9 @@ fn main() {
         }
     }
     let cpu = |who| {
+        // SAFETY: rusage is a plain C struct: all-zero bytes are a valid value.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: ru is ours and writable; getrusage writes only it.
         unsafe { libc::getrusage(who, &mut ru) };
         let tv = |t: libc::timeval| t.tv_sec as u128 * 1_000_000_000 + t.tv_usec as u128 * 1000;
         tv(ru.ru_utime) + tv(ru.ru_stime)

@@ -3,7 +3,7 @@
 //! attackers in another, an rsyslogd for the syslog path, and the guard itself as a child
 //! process whose stdout is watched. Everything started here is stopped by Drop, also when an
 //! assertion fails.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::{
     io::{BufRead, BufReader},
@@ -319,9 +319,11 @@ impl GuardProc {
     fn proc_exited(&self) -> bool {
         // SAFETY: waitpid with WNOHANG|WNOWAIT only peeks at our own child.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: info is ours and writable; WNOWAIT leaves the child to be reaped later.
         let rc = unsafe {
             libc::waitid(libc::P_PID, self.proc.0.id(), &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
         };
+        // SAFETY: waitid filled info for a child state change (rc == 0), so si_pid is the field it set.
         rc == 0 && unsafe { info.si_pid() } != 0
     }
 

@@ -13,7 +13,7 @@ use crate::record::Rec;
 const SUN_PATH_MAX: u64 = 108;
 
 #[inline(always)]
-pub fn on_exit(call: Syscall) {
+pub(crate) fn on_exit(call: Syscall) {
     let _ = try_exit(call);
 }
 
@@ -21,7 +21,8 @@ pub fn on_exit(call: Syscall) {
 fn try_exit(call: Syscall) -> Result<(), i64> {
     let cur = current_if_traced(ENABLE_CONNECT).ok_or(-1i64)?;
     let [fd, uaddr, addrlen, _] = call.args;
-    let family: u16 = unsafe { bpf_probe_read_user(uaddr as *const u16) }.map_err(|e| e as i64)?;
+    // SAFETY: bpf_probe_read_user copies from any user address into our local (a bad address is an error).
+    let family: u16 = unsafe { bpf_probe_read_user(uaddr as *const u16) }.map_err(i64::from)?;
     if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
         return Ok(());
     }
@@ -33,11 +34,13 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     let mut addr = [0u8; 16];
     if family == AF_INET {
         // sockaddr_in: family, port (big endian), addr[4]
+        // SAFETY: as above.
         let raw: [u8; 8] = unsafe { bpf_probe_read_user(uaddr as *const [u8; 8]) }.unwrap_or([0; 8]);
         port = u16::from_be_bytes([raw[2], raw[3]]);
         addr[..4].copy_from_slice(&raw[4..8]);
     } else if family == AF_INET6 {
         // sockaddr_in6: family, port (big endian), flowinfo, addr[16]
+        // SAFETY: as above.
         let raw: [u8; 24] = unsafe { bpf_probe_read_user(uaddr as *const [u8; 24]) }.unwrap_or([0; 24]);
         port = u16::from_be_bytes([raw[2], raw[3]]);
         addr.copy_from_slice(&raw[8..24]);

@@ -16,7 +16,7 @@ use tracer_common::{
 
 use super::{
     Syscall, current_if_traced,
-    syscalls::{NR_EXECVE, NR_EXECVEAT},
+    nr::{NR_EXECVE, NR_EXECVEAT},
 };
 use crate::{
     kernel::{Kptr, conf, off, read},
@@ -26,7 +26,7 @@ use crate::{
 /// Failed execs only, at syscall exit: the caller's image is still there, so the filename
 /// and argv it passed are read from its memory.
 #[inline(always)]
-pub fn on_failed(call: Syscall) {
+pub(crate) fn on_failed(call: Syscall) {
     let _ = try_failed(call);
 }
 
@@ -43,6 +43,8 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
     let mut walk = ArgWalk { argv, start: rec.off(), done: 0 };
     // One verified callback per argument instead of a loop the verifier unrolls.
+    // SAFETY: push_arg is the callback bpf_loop expects and ctx is our live &mut ArgWalk; bpf_loop calls it
+    // synchronously.
     unsafe { bpf_loop(FAILED_ARGS_MAX, push_arg as *mut c_void, (&mut walk as *mut ArgWalk).cast(), 0) };
     if walk.done == 0 {
         rec.header().flags |= F_ARGV_TRUNCATED;
@@ -73,6 +75,7 @@ struct ArgWalk {
 /// Appends argv[i] (NUL included) to the record; returns 1 to stop.
 #[inline(never)]
 extern "C" fn push_arg(i: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the &mut ArgWalk try_failed gave it, alive for the whole loop.
     let w = unsafe { &mut *(ctx as *mut ArgWalk) };
     let Some(mut rec) = Rec::resume() else {
         return 1;
@@ -91,11 +94,12 @@ extern "C" fn push_arg(i: u64, ctx: *mut c_void) -> i64 {
 
 #[inline(always)]
 fn read_user_u64(addr: u64) -> u64 {
+    // SAFETY: the helper copies from any user address (a bad one is an error, mapped to 0).
     unsafe { aya_ebpf::helpers::bpf_probe_read_user(addr as *const u64).unwrap_or(0) }
 }
 
 #[tracepoint]
-pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+pub(crate) fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let _ = try_sched_exec(&ctx);
     0
 }
@@ -105,10 +109,14 @@ fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let cur = current_if_traced(ENABLE_EXEC).ok_or(-1i64)?;
     // execve or execveat: the saved orig_ax (the other registers were reset for the new
     // image, so there are no arguments to report).
+    // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read
+    // through bpf_probe_read_kernel.
     let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
     let nr = read::<i64>(regs, off!(regs_orig_ax)).map(|n| n as u32).unwrap_or(NR_EXECVE);
     let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
     rec.fill(EventKind::Exec, &cur, nr, 0, true);
+    // SAFETY: the offset comes from the tracepoint's tracefs format (read at load); read_at uses
+    // bpf_probe_read, which fails rather than faults.
     let loc: u32 = unsafe { ctx.read_at::<u32>(conf!(exec_filename_off) as usize) }?;
     let filename = (ctx_ptr(ctx) as usize + (loc & 0xFFFF) as usize) as Kptr;
     let filename_len = rec.push_kernel_str(filename);

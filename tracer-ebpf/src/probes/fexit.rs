@@ -7,7 +7,11 @@
 use aya_ebpf::{macros::fexit, programs::FExitContext};
 use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN};
 
-use super::{Syscall, syscalls::*};
+use super::{
+    Syscall,
+    nr::*,
+    syscalls::{args_of, on_exit},
+};
 use crate::kernel::{Kptr, conf};
 
 #[inline(always)]
@@ -23,36 +27,36 @@ fn on_fexit(ctx: &FExitContext, nr: u32, family: u32) -> i32 {
 }
 
 #[fexit(function = "__x64_sys_open")]
-pub fn fexit_open(ctx: FExitContext) -> i32 {
+pub(crate) fn fexit_open(ctx: FExitContext) -> i32 {
     on_fexit(&ctx, NR_OPEN, ENABLE_OPEN)
 }
 
 #[fexit(function = "__x64_sys_creat")]
-pub fn fexit_creat(ctx: FExitContext) -> i32 {
+pub(crate) fn fexit_creat(ctx: FExitContext) -> i32 {
     on_fexit(&ctx, NR_CREAT, ENABLE_OPEN)
 }
 
 #[fexit(function = "__x64_sys_openat")]
-pub fn fexit_openat(ctx: FExitContext) -> i32 {
+pub(crate) fn fexit_openat(ctx: FExitContext) -> i32 {
     on_fexit(&ctx, NR_OPENAT, ENABLE_OPEN)
 }
 
 #[fexit(function = "__x64_sys_openat2")]
-pub fn fexit_openat2(ctx: FExitContext) -> i32 {
+pub(crate) fn fexit_openat2(ctx: FExitContext) -> i32 {
     on_fexit(&ctx, NR_OPENAT2, ENABLE_OPEN)
 }
 
 #[fexit(function = "__x64_sys_connect")]
-pub fn fexit_connect(ctx: FExitContext) -> i32 {
+pub(crate) fn fexit_connect(ctx: FExitContext) -> i32 {
     on_fexit(&ctx, NR_CONNECT, ENABLE_CONNECT)
 }
 
 #[fexit(function = "__x64_sys_execve")]
-pub fn fexit_execve(ctx: FExitContext) -> i32 {
+pub(crate) fn fexit_execve(ctx: FExitContext) -> i32 {
     on_fexit(&ctx, NR_EXECVE, ENABLE_EXEC)
 }
 
 #[fexit(function = "__x64_sys_execveat")]
-pub fn fexit_execveat(ctx: FExitContext) -> i32 {
+pub(crate) fn fexit_execveat(ctx: FExitContext) -> i32 {
     on_fexit(&ctx, NR_EXECVEAT, ENABLE_EXEC)
 }

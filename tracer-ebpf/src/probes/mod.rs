@@ -3,15 +3,16 @@
 //! per syscall, and the arguments come from the pt_regs at exit, so nothing is stashed
 //! between entry and exit.
 
-pub mod connect;
-pub mod exec;
-pub mod fexit;
-pub mod open;
-pub mod sched;
-pub mod sshlog;
-pub mod sshpeer;
-pub mod syscalls;
-pub mod syscount;
+pub(crate) mod connect;
+pub(crate) mod exec;
+pub(crate) mod fexit;
+pub(crate) mod nr;
+pub(crate) mod open;
+pub(crate) mod sched;
+pub(crate) mod sshlog;
+pub(crate) mod sshpeer;
+pub(crate) mod syscalls;
+pub(crate) mod syscount;
 
 use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid};
 
@@ -19,7 +20,7 @@ use crate::kernel::{Current, conf, current_task, traced};
 
 /// The current task's identity, when it passes the filters and `family` is enabled.
 #[inline(always)]
-pub fn current_if_traced(family: u32) -> Option<Current> {
+pub(crate) fn current_if_traced(family: u32) -> Option<Current> {
     if conf!(enabled) & family == 0 {
         return None;
     }
@@ -31,7 +32,7 @@ pub fn current_if_traced(family: u32) -> Option<Current> {
 
 /// A system call as the raw tracepoints see it: number, first four arguments, result.
 #[derive(Clone, Copy)]
-pub struct Syscall {
+pub(crate) struct Syscall {
     pub nr: u32,
     pub args: [u64; 4],
     pub ret: i64,

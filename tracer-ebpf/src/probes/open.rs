@@ -4,18 +4,18 @@
 use tracer_common::{
     config::{ENABLE_OPEN, WANT_CWD},
     event::{EventKind, F_BASE_UNKNOWN},
-    open::OpenBody,
+    open::{AT_FDCWD as AT_FDCWD_I32, OpenBody},
 };
 
-use super::{Syscall, current_if_traced, syscalls::*};
+use super::{Syscall, current_if_traced, nr::*};
 use crate::{kernel::conf, record::Rec};
 
-const AT_FDCWD: i64 = -100;
+const AT_FDCWD: i64 = AT_FDCWD_I32 as i64;
 /// creat(2) is open(O_CREAT | O_WRONLY | O_TRUNC).
 const CREAT_FLAGS: u64 = 0o100 | 0o1 | 0o1000;
 
 #[inline(always)]
-pub fn on_exit(call: Syscall) {
+pub(crate) fn on_exit(call: Syscall) {
     let _ = try_exit(call);
 }
 
@@ -26,13 +26,15 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     let (dfd, name, flags, mode) = match call.nr {
         NR_OPEN => (AT_FDCWD, a[0], a[1], a[2]),
         NR_CREAT => (AT_FDCWD, a[0], CREAT_FLAGS, a[1]),
-        NR_OPENAT => (a[0] as i32 as i64, a[1], a[2], a[3]),
+        NR_OPENAT => (i64::from(a[0] as i32), a[1], a[2], a[3]),
         _ => {
             // openat2(dfd, name, struct open_how { u64 flags; u64 mode; u64 resolve; }, size)
             let how = a[2];
+            // SAFETY: bpf_probe_read_user copies from any user address (a bad one is an error, mapped to 0).
             let flags = unsafe { aya_ebpf::helpers::bpf_probe_read_user(how as *const u64) }.unwrap_or(0);
+            // SAFETY: as above.
             let mode = unsafe { aya_ebpf::helpers::bpf_probe_read_user((how + 8) as *const u64) }.unwrap_or(0);
-            (a[0] as i32 as i64, a[1], flags, mode)
+            (i64::from(a[0] as i32), a[1], flags, mode)
         }
     };
     let mut rec = Rec::new::<OpenBody>().ok_or(-1i64)?;

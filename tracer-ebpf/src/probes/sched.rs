@@ -12,7 +12,7 @@ use aya_ebpf::{
 use tracer_common::config::{ENABLE_SYSCOUNT, FILTER_PID, FOLLOW_TRACER_CHILDREN};
 
 use super::{
-    syscalls::{NR_EXIT, NR_EXIT_GROUP},
+    nr::{NR_EXIT, NR_EXIT_GROUP},
     syscount,
 };
 use crate::{
@@ -21,7 +21,7 @@ use crate::{
 };
 
 #[tracepoint]
-pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+pub(crate) fn sched_process_fork(ctx: TracePointContext) -> u32 {
     let filters = conf!(filters);
     if filters & FILTER_PID == 0 {
         return 0;
@@ -32,6 +32,8 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     if !follow {
         return 0;
     }
+    // SAFETY: the offset comes from the tracepoint's tracefs format (read at load); read_at uses
+    // bpf_probe_read, which fails rather than faults.
     if let Ok(child) = unsafe { ctx.read_at::<i32>(conf!(fork_child_pid_off) as usize) } {
         let _ = TRACED.insert(child as u32, 1, 0);
     }
@@ -39,9 +41,11 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint]
-pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     // exit and exit_group never reach syscall exit: count the one this task is in.
     if conf!(enabled) & ENABLE_SYSCOUNT != 0 {
+        // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read
+        // through bpf_probe_read_kernel.
         let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
         if let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) {
             let nr = nr as u32;

@@ -11,7 +11,7 @@ use tracer_common::{
     sshlog::{SSHLOG_MAX, SshLogBody, VIA_SENDTO, VIA_WRITE},
 };
 
-use super::{sshpeer, syscalls::NR_WRITE};
+use super::{nr::NR_WRITE, sshpeer};
 use crate::{
     kernel::{Current, conf, current_task},
     record::Rec,
@@ -22,7 +22,7 @@ const STDERR: u64 = 2;
 /// write(2) to fd 2 (`sshd -e`) or sendto(2) (syslog datagrams), at entry: the bytes are
 /// in the caller's buffer.
 #[inline(always)]
-pub fn on_enter(nr: u32, args: [u64; 4]) {
+pub(crate) fn on_enter(nr: u32, args: [u64; 4]) {
     let [fd, buf, len, _] = args;
     if nr == NR_WRITE && fd != STDERR {
         return;
@@ -49,7 +49,7 @@ fn capture(fd: u64, buf: u64, len: u64, via: u32, nr: u32) {
     };
     let cur = Current { task, pid_tgid, uid_gid: bpf_get_current_uid_gid() };
     rec.fill(EventKind::SshLog, &cur, nr, len as i64, false);
-    let want = if len > SSHLOG_MAX as u64 { SSHLOG_MAX } else { len as u32 };
+    let want = if len > u64::from(SSHLOG_MAX) { SSHLOG_MAX } else { len as u32 };
     let got = rec.push_user(buf, want & (SSHLOG_MAX * 2 - 1));
     let body = rec.body::<SshLogBody>();
     body.fd = fd as i32;

@@ -27,7 +27,7 @@ const S_IFSOCK: u16 = 0o140000;
 
 /// Whether `task` is a trusted sshd: euid 0 and a vetted executable.
 #[inline(always)]
-pub fn trusted(task: Kptr) -> bool {
+pub(crate) fn trusted(task: Kptr) -> bool {
     let euid = read_ptr(task, off!(task_cred)).and_then(|c| read::<u32>(c, off!(cred_euid)));
     if euid != Ok(0) {
         return false;
@@ -76,7 +76,7 @@ fn fd_array(task: Kptr) -> Result<(Kptr, u32), i64> {
 /// accept(2)/accept4(2) returned descriptor `call.ret`: remember the socket if a trusted sshd
 /// accepted it from an IPv4/IPv6 peer.
 #[inline(always)]
-pub fn on_accept(call: Syscall) {
+pub(crate) fn on_accept(call: Syscall) {
     let _ = try_accept(call);
 }
 
@@ -102,12 +102,12 @@ fn try_accept(call: Syscall) -> Result<(), i64> {
 
 /// The peer found by `peer_of`.
 #[repr(C)]
-pub struct Peer {
-    pub status: u32,
-    pub family: u16,
-    pub port: u16,
+pub(crate) struct Peer {
+    pub(crate) status: u32,
+    pub(crate) family: u16,
+    pub(crate) port: u16,
     /// The address bytes as stored in the sock (IPv4: the low 4 bytes of the first word).
-    pub addr: [u64; 2],
+    pub(crate) addr: [u64; 2],
 }
 
 #[repr(C)]
@@ -168,7 +168,7 @@ extern "C" fn step(i: u64, ctx: *mut c_void) -> i64 {
 
 /// The peer of the accepted sockets the current task holds.
 #[inline(always)]
-pub fn peer_of(task: Kptr) -> Peer {
+pub(crate) fn peer_of(task: Kptr) -> Peer {
     let none = Peer { status: PEER_NONE, family: 0, port: 0, addr: [0; 2] };
     let Ok((array, max)) = fd_array(task) else {
         return none;

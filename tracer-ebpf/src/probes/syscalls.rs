@@ -4,26 +4,8 @@
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
 
-use super::{Syscall, connect, exec, open, sshlog, sshpeer, syscount};
+use super::{Syscall, connect, exec, nr::*, open, sshlog, sshpeer, syscount};
 use crate::kernel::{Kptr, conf, current_task, off, read};
-
-pub const NR_WRITE: u32 = 1;
-pub const NR_OPEN: u32 = 2;
-pub const NR_CONNECT: u32 = 42;
-pub const NR_ACCEPT: u32 = 43;
-pub const NR_SENDTO: u32 = 44;
-pub const NR_CLONE: u32 = 56;
-pub const NR_FORK: u32 = 57;
-pub const NR_VFORK: u32 = 58;
-pub const NR_EXECVE: u32 = 59;
-pub const NR_EXIT: u32 = 60;
-pub const NR_EXIT_GROUP: u32 = 231;
-pub const NR_CREAT: u32 = 85;
-pub const NR_OPENAT: u32 = 257;
-pub const NR_EXECVEAT: u32 = 322;
-pub const NR_ACCEPT4: u32 = 288;
-pub const NR_CLONE3: u32 = 435;
-pub const NR_OPENAT2: u32 = 437;
 
 /// x86 TS_COMPAT: a 32-bit syscall, numbered from another table.
 const TS_COMPAT: u32 = 0x0002;
@@ -35,7 +17,7 @@ fn compat() -> bool {
 
 /// The first four syscall arguments from the saved user registers.
 #[inline(always)]
-pub fn args_of(regs: Kptr) -> [u64; 4] {
+pub(crate) fn args_of(regs: Kptr) -> [u64; 4] {
     let r10 = off!(regs_r10);
     // x86_64's pt_regs keeps r10 r9 r8 ax cx dx si di in a row: one read instead of four.
     if r10 != u32::MAX
@@ -55,7 +37,7 @@ pub fn args_of(regs: Kptr) -> [u64; 4] {
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
+pub(crate) fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     let enabled = conf!(enabled);
     if nr < 0 {
@@ -70,7 +52,7 @@ pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
+pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) else {
@@ -104,7 +86,7 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
 
 /// A watched syscall's exit, whichever hook saw it (this tracepoint or an fexit trampoline).
 #[inline(always)]
-pub fn on_exit(call: Syscall, family: u32) {
+pub(crate) fn on_exit(call: Syscall, family: u32) {
     match family {
         ENABLE_OPEN => open::on_exit(call),
         ENABLE_CONNECT => connect::on_exit(call),

@@ -17,7 +17,7 @@ use crate::{
 /// rules are evaluated at exit (the write that sets the loginuid counts for the new one);
 /// exit and exit_group, which never return, are counted by `sched_process_exit`.
 #[inline(always)]
-pub fn count(nr: u32, compat: bool) {
+pub(crate) fn count(nr: u32, compat: bool) {
     let Some(cur) = current_if_traced(ENABLE_SYSCOUNT) else {
         return;
     };
@@ -28,12 +28,15 @@ pub fn count(nr: u32, compat: bool) {
         && nr < SYSCOUNT_NR_MAX
         && let Some(n) = SYSCOUNT_ONE.get_ptr_mut(nr)
     {
+        // SAFETY: get_ptr_mut returned this CPU's slot of a per-CPU array: valid, aligned, not shared with
+        // another CPU.
         unsafe { *n += 1 };
         return;
     }
     let nr = if compat { nr | SYSCOUNT_COMPAT } else { nr };
     let key = SyscountKey { auid: loginuid(cur.task).unwrap_or(AUID_UNSET), nr };
     match SYSCOUNT.get_ptr_mut(key) {
+        // SAFETY: as above, for the per-CPU hash's value.
         Some(n) => unsafe { *n += 1 },
         None => {
             if SYSCOUNT.insert(key, 1, 0).is_err() {

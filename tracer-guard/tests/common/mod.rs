@@ -1,6 +1,6 @@
 //! Test helpers: the namespaces, temp dirs and package setup shared with the end-to-end tests
 //! (`tracer_tests`), plus what only tracer-guard's API needs.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 pub use tracer_tests::TempDir;
 pub use tracer_tests::netns::Netns;

@@ -26,20 +26,20 @@ use tracer_guard::{
 
 use control::{Reply, Request};
 
-use crate::UsageError;
+use crate::error::UsageError;
 
 /// Where `run`, `status`, `ban` and `unban` look for the jail configuration when no
 /// `--config` is given, in fail2ban's order (later files override earlier ones).
-pub const CONFIG_DIR: &str = "/etc/tracer";
+pub(crate) const CONFIG_DIR: &str = "/etc/tracer";
 
 #[derive(Args, Debug)]
-pub struct GuardArgs {
+pub(crate) struct GuardArgs {
     #[command(subcommand)]
     pub command: GuardCommand,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum GuardCommand {
+pub(crate) enum GuardCommand {
     /// Run the sshd jail: count sshd's failures, ban with nftables/iptables until SIGINT/SIGTERM.
     Run(run::RunArgs),
     /// Jail status in `fail2ban-client status [JAIL]` layout.
@@ -54,7 +54,7 @@ pub enum GuardCommand {
 
 /// Options shared by the subcommands that use the jail's configuration and state.
 #[derive(Args, Debug, Clone, Default)]
-pub struct Common {
+pub(crate) struct Common {
     /// Jail configuration file (repeatable; later files override earlier ones). Default:
     /// /etc/tracer/jail.conf, jail.d/*.conf, jail.local, jail.d/*.local, those that exist;
     /// when none does, built-in defaults with the sshd jail enabled.
@@ -66,7 +66,7 @@ pub struct Common {
 }
 
 #[derive(Args, Debug)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The jail (only `sshd` exists); without it, the list of jails.
     pub jail: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
@@ -76,7 +76,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct BanArgs {
+pub(crate) struct BanArgs {
     /// The jail (`sshd`).
     pub jail: String,
     /// IPv4 or IPv6 address.
@@ -89,7 +89,7 @@ pub struct BanArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct TestLogArgs {
+pub(crate) struct TestLogArgs {
     /// Log file (auth.log, secure, `sshd -e` output, or `-` for stdin).
     pub file: PathBuf,
     /// Filter mode: normal, ddos, extra, aggressive (default: the config's `mode` when
@@ -111,7 +111,7 @@ pub struct TestLogArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
@@ -120,7 +120,7 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
 }
 
-pub async fn run(args: GuardArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(args: GuardArgs) -> anyhow::Result<i32> {
     match args.command {
         GuardCommand::Run(a) => run::run(a).await,
         GuardCommand::Status(a) => status(a),
@@ -159,7 +159,7 @@ fn config_files(given: &[PathBuf]) -> Vec<PathBuf> {
 /// Without any file the built-in defaults run with the sshd jail enabled (as Debian's
 /// fail2ban package enables it in jail.d/defaults-debian.conf); with files, `[sshd]` needs
 /// `enabled = true` as in fail2ban.
-pub fn load_config(given: &[PathBuf], quiet: bool) -> anyhow::Result<(JailConfig, Vec<PathBuf>)> {
+pub(crate) fn load_config(given: &[PathBuf], quiet: bool) -> anyhow::Result<(JailConfig, Vec<PathBuf>)> {
     let files = config_files(given);
     if files.is_empty() {
         return Ok((JailConfig { enabled: true, ..Default::default() }, files));

@@ -1,9 +1,9 @@
 //! One module per subcommand.
 
-pub mod guard;
-pub mod report;
-pub mod roots;
-pub mod trace;
+pub(crate) mod guard;
+pub(crate) mod report;
+pub(crate) mod roots;
+pub(crate) mod trace;
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use crate::loader::Options;
 
 /// The in-kernel filters shared by `trace` and `report`.
 #[derive(Args, Clone, Debug, Default)]
-pub struct Filters {
+pub(crate) struct Filters {
     /// Only processes with this login UID (`unset` for processes no login set).
     #[arg(long, value_parser = parse_auid)]
     pub auid: Option<u32>,
@@ -46,14 +46,15 @@ fn parse_comm(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-fn parse_buffer_mib(s: &str) -> Result<u32, String> {
+/// `--buffer-size`: MiB, a power of two (the kernel's ring buffer size rule).
+pub(crate) fn parse_buffer_mib(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
         _ => Err(format!("'{s}' is not a power of two from 1 to 1024")),
     }
 }
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
     let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (e.g. 30s, 5m, 1h)"))?;
     let mult = match unit {
@@ -63,11 +64,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         _ => return Err(format!("'{s}' has an unknown unit (ms, s, m, h)")),
     };
-    Ok(Duration::from_secs_f64(n * mult))
+    Duration::try_from_secs_f64(n * mult).map_err(|_| format!("'{s}' is too long a duration"))
 }
 
 impl Filters {
-    pub fn options(&self, enabled: u32, follow_children: bool) -> Options {
+    pub(crate) fn options(&self, enabled: u32, follow_children: bool) -> Options {
         Options {
             auid: self.auid,
             uid: self.uid,
@@ -77,7 +78,7 @@ impl Filters {
             enabled,
             ring_bytes: self.buffer_size << 20,
             // Streams and reports can wait a few ms for a batch; the reader drains on a
-            // timer too (stream::DRAIN_EVERY).
+            // timer too (reader::DRAIN_EVERY).
             wakeup_bytes: 64 << 10,
             ..Default::default()
         }
@@ -129,6 +130,7 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err(), "overflow is an error, not a panic");
         assert!(parse_buffer_mib("3").is_err());
     }
 

@@ -24,7 +24,7 @@ use crate::{
 
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     #[command(flatten)]
     pub filters: Filters,
     /// text: auditloginfo's layout; json: one object (with --auid) or an array of them.
@@ -57,10 +57,11 @@ lost-event count: both say \"not recorded\" (JSON: null) instead of wrong number
 
 With -- CMD the command shares stdout with the report: use --output to keep them apart.";
 
-pub async fn run(args: ReportArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
     // Opened first so a bad path fails before tracing starts.
-    let mut out = sink::open_output(args.output.as_deref())
-        .map_err(|e| crate::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display())))?;
+    let mut out = sink::open_output(args.output.as_deref()).map_err(|e| {
+        crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
+    })?;
     let only = args.filters.auid.map(|a| Id::from_raw(a, true));
     let (reports, code) = match &args.input {
         Some(path) => (from_file(path, &args.filters, only)?, 0),
@@ -83,7 +84,8 @@ fn from_file(path: &std::path::Path, f: &Filters, only: Option<Id>) -> anyhow::R
         comm: f.comm.as_ref().map(|c| c.as_bytes().to_vec()),
     };
     // Bad input is the user's: exit 2, and no partial report.
-    let stats = input::read_file(path, &mut filters, &mut reports).map_err(|e| crate::UsageError(e.to_string()))?;
+    let stats =
+        input::read_file(path, &mut filters, &mut reports).map_err(|e| crate::error::UsageError(e.to_string()))?;
     if stats.unknown_kinds > 0 {
         eprintln!("tracer: warning: {} events of kinds the report does not cover were skipped", stats.unknown_kinds);
     }
@@ -100,7 +102,7 @@ async fn live(
     // Lean records: a report needs no ppid, creds, mount namespace or exe.
     let opts =
         filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | LEAN_RECORDS, command.is_some());
-    let mut loaded = crate::load_or_usage_error(&opts)?;
+    let mut loaded = crate::error::load_or_usage_error(&opts)?;
     let mut reports = Reports::new(only, true);
     // Aggregated as events arrive: the event list is never kept.
     let outcome = stream::run(
@@ -116,10 +118,10 @@ async fn live(
     reports.add_syscounts(&loaded.syscounts()?);
     let st = outcome.stats;
     // Everything the report misses: ring full, undecodable records.
-    reports.lost = Some(st.lost + outcome.decode_errors);
+    reports.lost = Some(outcome.counts.lost + outcome.counts.undecodable);
     if st.syscount_full > 0 {
         eprintln!("tracer: warning: {} system calls not counted (the kernel's count table is full)", st.syscount_full);
     }
-    crate::report_totals(&outcome);
+    stream::report_totals(&outcome);
     Ok((reports, outcome.exit_code.unwrap_or(0)))
 }

@@ -1,20 +1,20 @@
 //! `tracer roots`: every running process whose root is not "/" (chroot jails such as
 //! named's /var/named/chroot), like `ls -lad /proc/PID/root` for every process at once.
 
-use std::{fs, os::unix::ffi::OsStrExt, path::PathBuf};
+use std::{fs, io::Write as _, os::unix::ffi::OsStrExt, path::PathBuf};
 
 use clap::{Args, ValueEnum};
 
 use crate::bytes::{json_str, text_escape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
 
 #[derive(Args, Debug)]
-pub struct RootsArgs {
+pub(crate) struct RootsArgs {
     /// List every process, chrooted or not.
     #[arg(long)]
     pub all: bool,
@@ -23,7 +23,7 @@ pub struct RootsArgs {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proc {
+pub(crate) struct Proc {
     pub pid: u32,
     pub comm: Vec<u8>,
     pub uid: Option<u32>,
@@ -54,7 +54,7 @@ fn read_proc(pid: u32) -> Option<Proc> {
     Some(Proc { pid, comm, uid, auid, root: root.as_os_str().as_bytes().to_vec(), mntns })
 }
 
-pub fn scan(all: bool) -> Vec<Proc> {
+pub(crate) fn scan(all: bool) -> Vec<Proc> {
     let mut pids: Vec<u32> = fs::read_dir("/proc")
         .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();
@@ -62,10 +62,11 @@ pub fn scan(all: bool) -> Vec<Proc> {
     pids.into_iter().filter_map(read_proc).filter(|p| all || p.root != b"/").collect()
 }
 
-pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(args: RootsArgs) -> anyhow::Result<i32> {
     anyhow::ensure!(
+        // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() } == 0,
-        crate::UsageError("reading other processes' roots needs root".into())
+        crate::error::UsageError("reading other processes' roots needs root".into())
     );
     let procs = scan(args.all);
     let mut out = Vec::new();
@@ -96,7 +97,7 @@ pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
         }
         Format::Json => {
             for p in &procs {
-                out.extend_from_slice(format!("{{\"pid\":{},\"comm\":", p.pid).as_bytes());
+                let _ = write!(out, "{{\"pid\":{},\"comm\":", p.pid);
                 json_str(&mut out, &p.comm);
                 let num = |v: Option<u32>, none: &str| v.map_or(none.to_string(), |v| v.to_string());
                 out.extend_from_slice(
@@ -109,11 +110,10 @@ pub fn run(args: RootsArgs) -> anyhow::Result<i32> {
                     .as_bytes(),
                 );
                 json_str(&mut out, &p.root);
-                out.extend_from_slice(format!(",\"chrooted\":{}}}\n", p.root != b"/").as_bytes());
+                let _ = writeln!(out, ",\"chrooted\":{}}}", p.root != b"/");
             }
         }
     }
-    use std::io::Write;
     std::io::stdout().write_all(&out)?;
     Ok(0)
 }

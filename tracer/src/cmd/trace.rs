@@ -12,14 +12,14 @@ use crate::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
 
 /// `trace --format`: `Format` (which `report` shares) plus audit.log records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TraceFormat {
+pub(crate) enum TraceFormat {
     Text,
     Json,
     /// Raw audit.log records, for ausearch/aureport -if FILE.
@@ -27,7 +27,7 @@ pub enum TraceFormat {
 }
 
 #[derive(Args, Debug)]
-pub struct TraceArgs {
+pub(crate) struct TraceArgs {
     #[command(flatten)]
     pub filters: Filters,
     #[arg(long, value_enum, default_value = "text")]
@@ -46,12 +46,13 @@ pub struct TraceArgs {
     pub command: Vec<OsString>,
 }
 
-pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     if args.key.is_some() && args.format != TraceFormat::Audit {
-        return Err(crate::UsageError("--key only applies to --format audit".into()).into());
+        return Err(crate::error::UsageError("--key only applies to --format audit".into()).into());
     }
-    let out = sink::open_output(args.output.as_deref())
-        .map_err(|e| crate::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display())))?;
+    let out = sink::open_output(args.output.as_deref()).map_err(|e| {
+        crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
+    })?;
     let mut sink: Box<dyn Sink> = match args.format {
         TraceFormat::Text => Box::new(TextSink::new(out)),
         TraceFormat::Json => Box::new(JsonSink::new(out)),
@@ -63,7 +64,7 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         // audit writes a CWD record with every path: have the kernel send the cwd.
         opts.enabled |= WANT_CWD;
     }
-    let mut loaded = crate::load_or_usage_error(&opts)?;
+    let mut loaded = crate::error::load_or_usage_error(&opts)?;
     let sink_ref = std::cell::RefCell::new(&mut sink);
     let outcome = stream::run(
         &mut loaded,
@@ -73,6 +74,6 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     )
     .await?;
     sink.flush()?;
-    crate::report_totals(&outcome);
+    stream::report_totals(&outcome);
     Ok(outcome.exit_code.unwrap_or(0))
 }

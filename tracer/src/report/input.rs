@@ -20,7 +20,7 @@ use crate::{
 };
 
 #[derive(Debug, Error)]
-pub enum InputError {
+pub(crate) enum InputError {
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("{path}:{line}: {msg}")]
@@ -29,7 +29,7 @@ pub enum InputError {
 
 /// The user-space counterparts of the kernel filters of a live run.
 #[derive(Debug, Default)]
-pub struct InputFilters {
+pub(crate) struct InputFilters {
     pub uid: Option<u32>,
     /// Followed through `ppid` as the file goes, like the kernel follows forks.
     pub pids: HashSet<u32>,
@@ -63,18 +63,22 @@ struct Line {
 
 /// How many lines were read and how many had an event kind this version does not report.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct InputStats {
+pub(crate) struct InputStats {
     pub lines: u64,
     pub unknown_kinds: u64,
 }
 
-pub fn read_file(path: &Path, filters: &mut InputFilters, reports: &mut Reports) -> Result<InputStats, InputError> {
+pub(crate) fn read_file(
+    path: &Path,
+    filters: &mut InputFilters,
+    reports: &mut Reports,
+) -> Result<InputStats, InputError> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| InputError::Io { path: name.clone(), source })?;
     read(std::io::BufReader::with_capacity(1 << 16, file), &name, filters, reports)
 }
 
-pub fn read(
+pub(crate) fn read(
     mut r: impl BufRead,
     name: &str,
     filters: &mut InputFilters,

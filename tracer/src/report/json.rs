@@ -3,16 +3,21 @@
 //! (`bytes::json_str`: bytes that are not UTF-8 become `\udcXX`). Written by hand for that
 //! encoding; entries keep the text report's order (count, then name).
 
-use super::{PeerKey, Reports, Tally, UserReport, command_line, sorted, sorted_syscalls};
-use crate::{bytes::json_str, event::Id};
+use super::{Reports, Tally, UserReport, command_line, sorted, sorted_syscalls};
+use std::io::Write as _;
+
+use crate::{
+    bytes::json_str,
+    event::{Id, Peer},
+};
 
 fn tally(out: &mut Vec<u8>, t: Tally) {
-    out.extend_from_slice(format!(",\"count\":{},\"failed\":{}}}", t.count, t.failed).as_bytes());
+    let _ = write!(out, ",\"count\":{},\"failed\":{}}}", t.count, t.failed);
 }
 
 /// `{"KEY": "name", "count": .., "failed": ..}`: a file or a root.
 fn named(out: &mut Vec<u8>, key: &str, name: &[u8], t: Tally) {
-    out.extend_from_slice(format!("{{\"{key}\":").as_bytes());
+    let _ = write!(out, "{{\"{key}\":");
     json_str(out, name);
     tally(out, t);
 }
@@ -31,7 +36,9 @@ fn list<T>(out: &mut Vec<u8>, items: impl IntoIterator<Item = T>, mut each: impl
 fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
     out.extend_from_slice(b"{\"auid\":");
     match auid {
-        Id::Set(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Id::Set(n) => {
+            let _ = write!(out, "{n}");
+        }
         Id::Unset => out.extend_from_slice(b"\"unset\""),
         Id::Unknown => out.extend_from_slice(b"null"),
     }
@@ -44,7 +51,7 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(format!("\"{name}\":{n}").as_bytes());
+                let _ = write!(out, "\"{name}\":{n}");
             }
             out.push(b'}');
         }
@@ -62,10 +69,12 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
     list(out, sorted(&u.files, |p| p.clone()), |out, (path, _, t)| named(out, "path", &path, t));
     out.extend_from_slice(b",\"connections\":");
     list(out, sorted(&u.connections, super::peer_name), |out, (_, peer, t)| {
-        out.extend_from_slice(format!("{{\"family\":\"{}\"", peer.family()).as_bytes());
+        let _ = write!(out, "{{\"family\":\"{}\"", peer.family());
         match peer {
-            PeerKey::Inet(a, port) => out.extend_from_slice(format!(",\"address\":\"{a}\",\"port\":{port}").as_bytes()),
-            PeerKey::Unix(path) => {
+            Peer::Inet { address, port } => {
+                let _ = write!(out, ",\"address\":\"{address}\",\"port\":{port}");
+            }
+            Peer::Unix { path } => {
                 out.extend_from_slice(b",\"path\":");
                 json_str(out, path);
             }
@@ -76,14 +85,16 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
     list(out, sorted(&u.roots, |p| p.clone()), |out, (root, _, t)| named(out, "root", &root, t));
     out.extend_from_slice(b",\"lost_events\":");
     match lost {
-        Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
 }
 
 /// The whole document, newline-terminated.
-pub fn render(r: &Reports) -> Vec<u8> {
+pub(crate) fn render(r: &Reports) -> Vec<u8> {
     let mut out = Vec::new();
     if r.single() {
         if let Some((auid, u)) = r.users.iter().next() {

@@ -5,9 +5,9 @@
 //! fed by live tracing and by a recorded `tracer trace --format json` file (`input.rs`),
 //! so both give the same report for the same events.
 
-pub mod input;
-pub mod json;
-pub mod text;
+pub(crate) mod input;
+pub(crate) mod json;
+pub(crate) mod text;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -18,7 +18,7 @@ use crate::event::{Detail, Event, Id, Peer};
 
 /// Occurrences of one entry and how many of them failed (ret < 0).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub count: u64,
     pub failed: u64,
 }
@@ -32,7 +32,7 @@ impl Tally {
 
 /// What one event contributes to a report, whatever its source.
 #[derive(Debug)]
-pub enum Activity<'a> {
+pub(crate) enum Activity<'a> {
     /// argv, or the exec'd file name when argv is empty (execve with a NULL argv); `root`
     /// is the host path of the process root ("/" unless chrooted).
     Exec {
@@ -51,47 +51,20 @@ pub enum Activity<'a> {
 
 /// The report of one login UID.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct UserReport {
+pub(crate) struct UserReport {
     /// Syscall name -> calls; None when the source does not have them (recorded files).
     pub syscalls: Option<BTreeMap<String, u64>>,
     /// Keyed by argv: two commands that join to the same text stay apart.
     pub commands: HashMap<Vec<Vec<u8>>, Tally>,
     pub files: HashMap<Vec<u8>, Tally>,
-    pub connections: HashMap<PeerKey, Tally>,
+    pub connections: HashMap<Peer, Tally>,
     /// Chroot roots (host paths) the commands ran under -> commands; "/" is not listed.
     pub roots: HashMap<Vec<u8>, Tally>,
 }
 
-/// A connection's peer as a map key (`event::Peer` is neither `Hash` nor `Ord`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PeerKey {
-    Inet(IpAddr, u16),
-    /// sun_path; abstract names start with NUL.
-    Unix(Vec<u8>),
-}
-
-impl From<&Peer> for PeerKey {
-    fn from(p: &Peer) -> Self {
-        match p {
-            Peer::Inet { address, port } => PeerKey::Inet(*address, *port),
-            Peer::Unix { path } => PeerKey::Unix(path.clone()),
-        }
-    }
-}
-
-impl PeerKey {
-    pub fn family(&self) -> &'static str {
-        match self {
-            PeerKey::Inet(IpAddr::V4(_), _) => "inet",
-            PeerKey::Inet(IpAddr::V6(_), _) => "inet6",
-            PeerKey::Unix(_) => "unix",
-        }
-    }
-}
-
 /// Every report of a run, in AUID order (numeric, then unset, then unknown).
 #[derive(Debug)]
-pub struct Reports {
+pub(crate) struct Reports {
     /// Only this login UID (`--auid`): its report exists even when nothing was seen.
     only: Option<Id>,
     pub users: BTreeMap<Id, UserReport>,
@@ -103,7 +76,7 @@ pub struct Reports {
 }
 
 impl Reports {
-    pub fn new(only: Option<Id>, has_syscalls: bool) -> Self {
+    pub(crate) fn new(only: Option<Id>, has_syscalls: bool) -> Self {
         let mut r = Self { only, users: BTreeMap::new(), has_syscalls, lost: None };
         if let Some(id) = only {
             r.user(id);
@@ -117,7 +90,7 @@ impl Reports {
     }
 
     /// One report asked for (`--auid`): JSON gives an object, not an array.
-    pub fn single(&self) -> bool {
+    pub(crate) fn single(&self) -> bool {
         self.only.is_some()
     }
 
@@ -125,7 +98,7 @@ impl Reports {
         self.only.is_none_or(|o| o == auid)
     }
 
-    pub fn add(&mut self, auid: Id, act: Activity, failed: bool) {
+    pub(crate) fn add(&mut self, auid: Id, act: Activity, failed: bool) {
         if !self.wanted(auid) {
             return;
         }
@@ -148,11 +121,11 @@ impl Reports {
                 Some(t) => t.add(failed),
                 None => u.files.entry(path.to_vec()).or_default().add(failed),
             },
-            Activity::Connect { peer } => u.connections.entry(PeerKey::from(peer)).or_default().add(failed),
+            Activity::Connect { peer } => u.connections.entry(peer.clone()).or_default().add(failed),
         }
     }
 
-    pub fn add_event(&mut self, ev: &Event) {
+    pub(crate) fn add_event(&mut self, ev: &Event) {
         let act = match &ev.detail {
             Detail::Exec(e) => Activity::Exec { argv: &e.argv, filename: &e.filename, root: &ev.root },
             Detail::Open(o) => Activity::Open { path: &o.host_path },
@@ -166,7 +139,7 @@ impl Reports {
     /// Kernel counts per (raw auid, x86_64 syscall nr). The kernel keys them by raw value,
     /// so "unset" and "unknown" (no CONFIG_AUDIT) both arrive as -1: they go to whichever
     /// of the two the events used, "unset" if none.
-    pub fn add_syscounts(&mut self, counts: &HashMap<(u32, u32), u64>) {
+    pub(crate) fn add_syscounts(&mut self, counts: &HashMap<(u32, u32), u64>) {
         let no_auid = if self.users.contains_key(&Id::Unknown) && !self.users.contains_key(&Id::Unset) {
             Id::Unknown
         } else {
@@ -186,7 +159,7 @@ impl Reports {
 
 /// x86_64 name of a syscall number (what the kernel programs count), `syscall_N` if unknown;
 /// 32-bit calls (`SYSCOUNT_COMPAT`) as `ia32:N`, their table being another.
-pub fn syscall_name(nr: u32) -> String {
+pub(crate) fn syscall_name(nr: u32) -> String {
     use tracer_common::syscount::SYSCOUNT_COMPAT;
     if nr & SYSCOUNT_COMPAT != 0 {
         return format!("ia32:{}", nr & !SYSCOUNT_COMPAT);
@@ -198,11 +171,11 @@ pub fn syscall_name(nr: u32) -> String {
 }
 
 /// The text name of a peer: `127.0.0.1:9`, `[::1]:80`, `unix:/path`, `unix:@abstract`.
-pub fn peer_name(p: &PeerKey) -> Vec<u8> {
+pub(crate) fn peer_name(p: &Peer) -> Vec<u8> {
     match p {
-        PeerKey::Inet(IpAddr::V4(a), port) => format!("{a}:{port}").into_bytes(),
-        PeerKey::Inet(IpAddr::V6(a), port) => format!("[{a}]:{port}").into_bytes(),
-        PeerKey::Unix(path) => match path.strip_prefix(b"\0") {
+        Peer::Inet { address: IpAddr::V4(a), port } => format!("{a}:{port}").into_bytes(),
+        Peer::Inet { address: IpAddr::V6(a), port } => format!("[{a}]:{port}").into_bytes(),
+        Peer::Unix { path } => match path.strip_prefix(b"\0") {
             Some(abs) => [b"unix:@".as_slice(), abs].concat(),
             None => [b"unix:".as_slice(), path].concat(),
         },
@@ -210,20 +183,20 @@ pub fn peer_name(p: &PeerKey) -> Vec<u8> {
 }
 
 /// argv joined with spaces, as auditloginfo shows a command.
-pub fn command_line(argv: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn command_line(argv: &[Vec<u8>]) -> Vec<u8> {
     argv.join(&b' ')
 }
 
 /// Entries of a section, highest count first, ties by name (then by key, for commands
 /// whose arguments join to the same text).
-pub fn sorted<K: Ord>(m: &HashMap<K, Tally>, name: impl Fn(&K) -> Vec<u8>) -> Vec<(Vec<u8>, &K, Tally)> {
+pub(crate) fn sorted<K: Ord>(m: &HashMap<K, Tally>, name: impl Fn(&K) -> Vec<u8>) -> Vec<(Vec<u8>, &K, Tally)> {
     let mut v: Vec<_> = m.iter().map(|(k, t)| (name(k), k, *t)).collect();
     v.sort_by(|a, b| b.2.count.cmp(&a.2.count).then_with(|| a.0.cmp(&b.0)).then_with(|| a.1.cmp(b.1)));
     v
 }
 
 /// Syscalls highest count first, ties by name.
-pub fn sorted_syscalls(m: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
+pub(crate) fn sorted_syscalls(m: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
     let mut v: Vec<_> = m.iter().map(|(k, &n)| (k.as_str(), n)).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v
@@ -235,10 +208,6 @@ mod tests {
 
     fn inet(a: &str, port: u16) -> Peer {
         Peer::Inet { address: a.parse().unwrap(), port }
-    }
-
-    fn key(a: &str, port: u16) -> PeerKey {
-        PeerKey::from(&inet(a, port))
     }
 
     #[test]
@@ -260,7 +229,7 @@ mod tests {
         assert_eq!(u.commands[&vec![b"/bin/x".to_vec()]], Tally { count: 1, failed: 1 });
         assert_eq!(u.roots.len(), 1, "only chrooted commands are listed under Roots");
         assert_eq!(u.roots[&b"/srv/jail".to_vec()], Tally { count: 1, failed: 1 });
-        assert_eq!(r.users[&Id::Unset].connections[&key("127.0.0.1", 9)], Tally { count: 2, failed: 1 });
+        assert_eq!(r.users[&Id::Unset].connections[&inet("127.0.0.1", 9)], Tally { count: 2, failed: 1 });
         assert_eq!(
             r.users.keys().copied().collect::<Vec<_>>(),
             vec![Id::Set(7005), Id::Unset],
@@ -307,10 +276,10 @@ mod tests {
 
     #[test]
     fn names_peers_and_commands() {
-        assert_eq!(peer_name(&key("127.0.0.1", 9)), b"127.0.0.1:9");
-        assert_eq!(peer_name(&key("::1", 80)), b"[::1]:80");
-        assert_eq!(peer_name(&PeerKey::Unix(b"\0abs".to_vec())), b"unix:@abs");
-        assert_eq!(peer_name(&PeerKey::Unix(b"/run/s".to_vec())), b"unix:/run/s");
+        assert_eq!(peer_name(&inet("127.0.0.1", 9)), b"127.0.0.1:9");
+        assert_eq!(peer_name(&inet("::1", 80)), b"[::1]:80");
+        assert_eq!(peer_name(&Peer::Unix { path: b"\0abs".to_vec() }), b"unix:@abs");
+        assert_eq!(peer_name(&Peer::Unix { path: b"/run/s".to_vec() }), b"unix:/run/s");
         assert_eq!(command_line(&[b"uname".to_vec(), b"-m".to_vec()]), b"uname -m");
     }
 }

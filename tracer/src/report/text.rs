@@ -8,7 +8,7 @@ use super::{Reports, Tally, UserReport, command_line, peer_name, sorted, sorted_
 use crate::bytes::text_escape;
 
 /// Shown instead of the syscall section for a recorded file: a wrong section would be worse.
-pub const NO_SYSCALLS: &str =
+pub(crate) const NO_SYSCALLS: &str =
     "System calls made: not recorded (a `tracer trace` file has no syscall counts; only live runs count them)";
 
 fn entry(out: &mut String, name: &[u8], t: Tally) {
@@ -63,7 +63,7 @@ fn user(out: &mut String, auid: crate::event::Id, u: &UserReport, lost: Option<u
 }
 
 /// Every report, separated by a blank line.
-pub fn render(r: &Reports) -> String {
+pub(crate) fn render(r: &Reports) -> String {
     let mut out = String::new();
     for (i, (auid, u)) in r.users.iter().enumerate() {
         if i > 0 {

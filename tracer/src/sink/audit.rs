@@ -14,24 +14,25 @@ use std::{
     io::{self, Write},
 };
 
+use tracer_common::open::AT_FDCWD;
+
 use self::encode::{execve_records, hex, proctitle, sockaddr, untrusted};
 use super::Sink;
 use crate::event::{Detail, Event, Open};
 
 /// AUDIT_ARCH_X86_64: the tracer's syscall numbers are x86_64 ones.
 const ARCH_X86_64: &str = "c000003e";
-const AT_FDCWD: i32 = -100;
 const O_CREAT: u32 = 0o100;
 const O_EXCL: u32 = 0o200;
 /// Command lines remembered per process for PROCTITLE (cleared when full, like the
 /// decoder's exe cache).
 const TITLE_CACHE_MAX: usize = 65536;
 /// Longest key auditctl accepts (AUDIT_MAX_KEY_LEN).
-pub const KEY_MAX: usize = 256;
+pub(crate) const KEY_MAX: usize = 256;
 
 /// `--key`: what auditctl -k accepts, narrowed to what the kernel logs quoted (printable
 /// ASCII, no space or double quote) so `ausearch -k NAME` matches it literally.
-pub fn parse_key(s: &str) -> Result<String, String> {
+pub(crate) fn parse_key(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > KEY_MAX {
         return Err(format!("a key is 1 to {KEY_MAX} bytes (audit's limit), got {}", s.len()));
     }
@@ -41,7 +42,7 @@ pub fn parse_key(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-pub struct AuditSink<W: Write> {
+pub(crate) struct AuditSink<W: Write> {
     out: W,
     key: Option<String>,
     serial: u64,
@@ -51,7 +52,7 @@ pub struct AuditSink<W: Write> {
 }
 
 impl<W: Write> AuditSink<W> {
-    pub fn new(out: W, key: Option<String>) -> Self {
+    pub(crate) fn new(out: W, key: Option<String>) -> Self {
         Self { out, key, serial: 0, buf: Vec::with_capacity(8192), titles: HashMap::new() }
     }
 
@@ -81,9 +82,9 @@ impl<W: Write> AuditSink<W> {
 /// `item=N name=... nametype=T` plus audit's unknown file capabilities; no inode, dev,
 /// mode or owner fields, which the kernel also leaves out when it has no inode.
 fn path_record(out: &mut Vec<u8>, item: usize, name: &[u8], nametype: &str) {
-    out.extend_from_slice(format!("item={item} name=").as_bytes());
+    let _ = write!(out, "item={item} name=");
     untrusted(out, name);
-    out.extend_from_slice(format!(" nametype={nametype} cap_fe=? cap_fver=? cap_fp=? cap_fi=?").as_bytes());
+    let _ = write!(out, " nametype={nametype} cap_fe=? cap_fver=? cap_fp=? cap_fi=?");
 }
 
 /// The directory a relative name was resolved against, recovered from the resolved path:
@@ -146,12 +147,12 @@ fn args(ev: &Event, saddr_len: usize) -> [u64; 4] {
 }
 
 /// Renders one event's records into `out` (nothing for sshd log captures).
-pub fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&str>, title: Option<&[u8]>) {
+pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&str>, title: Option<&[u8]>) {
     let secs = ev.time_ns / 1_000_000_000;
     let millis = ev.time_ns % 1_000_000_000 / 1_000_000;
     let stamp = format!("audit({secs}.{millis:03}:{serial}):");
     let record = |out: &mut Vec<u8>, ty: &str, body: &[u8]| {
-        out.extend_from_slice(format!("type={ty} msg={stamp} ").as_bytes());
+        let _ = write!(out, "type={ty} msg={stamp} ");
         out.extend_from_slice(body);
         out.push(b'\n');
     };
@@ -271,17 +272,10 @@ impl<W: Write> Sink for AuditSink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Connect, EventKind, Exec, Id, Peer};
+    use crate::event::{Connect, Exec, Id, Peer};
 
     fn event(detail: Detail, ret: i64, syscall: u32) -> Event {
-        let kind = match detail {
-            Detail::Exec(_) => EventKind::Exec,
-            Detail::Open(_) => EventKind::Open,
-            Detail::Connect(_) => EventKind::Connect,
-            Detail::Log(_) => EventKind::SshLog,
-        };
         Event {
-            kind,
             time_ns: 1_700_000_000_123_456_789,
             pid: 42,
             tid: 42,

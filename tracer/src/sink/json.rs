@@ -10,50 +10,49 @@ use crate::{
     timefmt::rfc3339,
 };
 
-pub struct JsonSink<W: Write> {
+pub(crate) struct JsonSink<W: Write> {
     out: W,
     buf: Vec<u8>,
 }
 
 impl<W: Write> JsonSink<W> {
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         Self { out, buf: Vec::with_capacity(4096) }
     }
 }
 
 fn id(buf: &mut Vec<u8>, v: Id) {
     match v {
-        Id::Set(n) => buf.extend_from_slice(n.to_string().as_bytes()),
+        Id::Set(n) => num(buf, n),
         Id::Unset => buf.extend_from_slice(b"\"unset\""),
         Id::Unknown => buf.extend_from_slice(b"null"),
     }
 }
 
+/// A number or a bool, formatted straight into the buffer (writing to a Vec cannot fail).
+fn num(buf: &mut Vec<u8>, v: impl std::fmt::Display) {
+    let _ = write!(buf, "{v}");
+}
+
 macro_rules! field {
     ($buf:expr, $name:literal, $v:expr) => {{
         $buf.extend_from_slice(concat!(",\"", $name, "\":").as_bytes());
-        $buf.extend_from_slice($v.to_string().as_bytes());
+        num($buf, $v);
     }};
 }
 
 /// Serialises one event (no trailing newline).
-pub fn render(buf: &mut Vec<u8>, ev: &Event) {
-    let kind = match ev.detail {
-        Detail::Exec(_) => "exec",
-        Detail::Open(_) => "open",
-        Detail::Connect(_) => "connect",
-        Detail::Log(_) => "log",
-    };
+pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
     buf.extend_from_slice(b"{\"event\":\"");
-    buf.extend_from_slice(kind.as_bytes());
+    buf.extend_from_slice(ev.detail.kind().as_bytes());
     buf.extend_from_slice(b"\",\"time\":\"");
-    buf.extend_from_slice(rfc3339(ev.time_ns).as_bytes());
+    let _ = write!(buf, "{}", rfc3339(ev.time_ns));
     buf.push(b'"');
     field!(buf, "pid", ev.pid);
     field!(buf, "tid", ev.tid);
     buf.extend_from_slice(b",\"ppid\":");
     match ev.ppid {
-        Some(p) => buf.extend_from_slice(p.to_string().as_bytes()),
+        Some(p) => num(buf, p),
         None => buf.extend_from_slice(b"null"),
     }
     field!(buf, "uid", ev.uid);
@@ -73,7 +72,7 @@ pub fn render(buf: &mut Vec<u8>, ev: &Event) {
     }
     buf.extend_from_slice(b",\"mntns\":");
     match ev.mntns {
-        Some(n) => buf.extend_from_slice(n.to_string().as_bytes()),
+        Some(n) => num(buf, n),
         None => buf.extend_from_slice(b"null"),
     }
     buf.extend_from_slice(b",\"chrooted\":");
@@ -93,7 +92,9 @@ pub fn render(buf: &mut Vec<u8>, ev: &Event) {
             buf.extend_from_slice(e.as_bytes());
             buf.push(b'"');
         }
-        None if ev.ret < 0 => buf.extend_from_slice(format!("\"E{}\"", -ev.ret).as_bytes()),
+        None if ev.ret < 0 => {
+            let _ = write!(buf, "\"E{}\"", -ev.ret);
+        }
         None => buf.extend_from_slice(b"null"),
     }
     match &ev.detail {
@@ -144,7 +145,7 @@ pub fn render(buf: &mut Vec<u8>, ev: &Event) {
             field!(buf, "fd", c.fd);
             match &c.peer {
                 Peer::Inet { address, port } => {
-                    buf.extend_from_slice(format!(",\"address\":\"{address}\",\"port\":{port}").as_bytes());
+                    let _ = write!(buf, ",\"address\":\"{address}\",\"port\":{port}");
                 }
                 Peer::Unix { path } => {
                     buf.extend_from_slice(b",\"path\":");

@@ -1,20 +1,20 @@
 //! Where events go: one module per output format.
 
-pub mod audit;
-pub mod json;
-pub mod text;
+pub(crate) mod audit;
+pub(crate) mod json;
+pub(crate) mod text;
 
 use std::io::{self, Write};
 
 use crate::event::Event;
 
-pub trait Sink {
+pub(crate) trait Sink {
     fn event(&mut self, ev: &Event) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
 }
 
 /// stdout, or FILE created (truncated) up front so a bad path fails before tracing starts.
-pub fn open_output(path: Option<&std::path::Path>) -> io::Result<Box<dyn Write + Send>> {
+pub(crate) fn open_output(path: Option<&std::path::Path>) -> io::Result<Box<dyn Write + Send>> {
     Ok(match path {
         Some(p) => Box::new(io::BufWriter::with_capacity(1 << 16, std::fs::File::create(p)?)),
         None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),

@@ -9,13 +9,13 @@ use crate::{
     timefmt::rfc3339,
 };
 
-pub struct TextSink<W: Write> {
+pub(crate) struct TextSink<W: Write> {
     out: W,
     line: String,
 }
 
 impl<W: Write> TextSink<W> {
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         Self { out, line: String::with_capacity(512) }
     }
 }
@@ -26,15 +26,10 @@ fn quoted(s: &mut String, b: &[u8]) {
     s.push('"');
 }
 
-pub fn render(s: &mut String, ev: &Event) {
+pub(crate) fn render(s: &mut String, ev: &Event) {
     use std::fmt::Write as _;
     let _ = write!(s, "{} ", rfc3339(ev.time_ns));
-    let kind = match ev.detail {
-        Detail::Exec(_) => "exec",
-        Detail::Open(_) => "open",
-        Detail::Connect(_) => "connect",
-        Detail::Log(_) => "log",
-    };
+    let kind = ev.detail.kind();
     let ppid = ev.ppid.map_or("?".to_string(), |p| p.to_string());
     let _ = write!(s, "{kind:<7} pid={} ppid={ppid} uid={} auid={} ses={} comm=", ev.pid, ev.uid, ev.auid, ev.ses);
     quoted(s, &ev.comm);

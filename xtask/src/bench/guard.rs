@@ -10,14 +10,14 @@ use std::{
 
 use super::{Bins, field, wall_ns};
 
-pub struct GuardLatency {
+pub(super) struct GuardLatency {
     pub samples_ms: Vec<f64>,
     pub note: Option<String>,
 }
 
 const NETNS: &str = "tracer-bench-guard";
 
-pub fn run(bins: &Bins) -> anyhow::Result<GuardLatency> {
+pub(super) fn run(bins: &Bins) -> anyhow::Result<GuardLatency> {
     let help = Command::new(&bins.tracer).args(["guard", "--help"]).output()?;
     if !help.status.success() {
         return Ok(GuardLatency {
@@ -83,6 +83,7 @@ pub fn run(bins: &Bins) -> anyhow::Result<GuardLatency> {
             }
         }
     }
+    // SAFETY: kill takes plain integers; the child is ours and not yet reaped.
     unsafe { libc::kill(guard.id() as i32, libc::SIGTERM) };
     let _ = guard.wait();
     let _ = Command::new("ip").args(["netns", "del", NETNS]).output();

@@ -14,7 +14,7 @@ use clap::Args;
 use crate::util::workspace;
 
 #[derive(Args, Debug, Clone)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// open+close of one file, per workload run.
     #[arg(long, default_value_t = 20000)]
     pub opens: u64,
@@ -32,12 +32,12 @@ pub struct BenchArgs {
     pub tracer_only: bool,
 }
 
-pub struct Bins {
+pub(crate) struct Bins {
     pub tracer: PathBuf,
     pub workload: PathBuf,
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(crate::util::is_root(), "the benchmark loads eBPF programs and drives auditd: run it as root");
     let ws = workspace();
     let bins = Bins { tracer: ws.join("target/release/tracer"), workload: ws.join("target/release/workload") };
@@ -50,7 +50,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -59,17 +59,17 @@ pub fn median(v: &mut [f64]) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
-pub fn wall_ns() -> u128 {
+pub(crate) fn wall_ns() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
 
 /// `key=VALUE` from the workload's summary line.
-pub fn field(text: &str, key: &str) -> Option<u128> {
+pub(crate) fn field(text: &str, key: &str) -> Option<u128> {
     text.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 
 /// The lost count and event count from the tracer's closing line.
-pub fn summary(stderr: &str) -> (Option<u64>, Option<u64>) {
+pub(crate) fn summary(stderr: &str) -> (Option<u64>, Option<u64>) {
     let Some(line) = stderr.lines().rev().find(|l| l.starts_with("tracer: ") && l.contains(" lost")) else {
         return (None, None);
     };
@@ -79,7 +79,7 @@ pub fn summary(stderr: &str) -> (Option<u64>, Option<u64>) {
     (n(" events"), n(" lost"))
 }
 
-pub fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
@@ -96,7 +96,7 @@ pub fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem}, kernel {kernel}")
 }
 
-pub fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .output()

@@ -12,7 +12,7 @@ const AUID: u32 = 7100;
 const AUDIT_KEY: &str = "tracer-bench";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     Untraced,
     Report,
     Trace,
@@ -23,7 +23,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Mode::Untraced => "untraced",
             Mode::Report => "tracer report --auid N",
@@ -45,7 +45,7 @@ struct Sample {
     lost: Option<u64>,
 }
 
-pub struct Row {
+pub(super) struct Row {
     pub mode: Mode,
     pub median_ms: f64,
     pub ratio: f64,
@@ -56,12 +56,12 @@ pub struct Row {
     pub lost: Option<u64>,
 }
 
-pub struct Overhead {
+pub(super) struct Overhead {
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
 }
 
-pub fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
+pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     let dir = std::env::temp_dir().join(format!("tracer-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
@@ -184,8 +184,10 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let spawned_at = wall_ns();
     let child = cmd.spawn()?;
     let mut status = 0;
+    // SAFETY: rusage is a plain C struct: all-zero bytes are a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // wait4 gives the child's resource use (the tracer's, with its reaped children).
+    // SAFETY: status and ru are ours and writable; wait4 writes only them.
     let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
     if mode == Mode::Auditd {
         crate::util::check(Command::new("auditctl").args(audit_rule("-d")))?;
@@ -276,6 +278,7 @@ impl AuditState {
     fn restore(self) {
         let _ = Command::new("auditctl").args(["-e", &self.was_enabled]).stdout(Stdio::null()).status();
         if let Some(pid) = self.started_daemon {
+            // SAFETY: kill takes plain integers; an exited pid is an error, not UB.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         }
     }

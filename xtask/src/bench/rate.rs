@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use super::{Bins, field, summary};
 
-pub struct RateRow {
+pub(super) struct RateRow {
     pub procs: usize,
     pub buffer_mib: u32,
     /// The reader was stalled (its output a pipe nobody read for 2 s).
@@ -16,14 +16,14 @@ pub struct RateRow {
 }
 
 impl RateRow {
-    pub fn rate(&self) -> f64 {
+    pub(super) fn rate(&self) -> f64 {
         self.events as f64 / self.secs
     }
 }
 
 const OPENS: u64 = 100_000;
 
-pub fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
+pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
     let dir = std::env::temp_dir().join(format!("tracer-rate-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("f");

@@ -10,13 +10,13 @@ const S_IFREG: u32 = 0o100000;
 const S_IFLNK: u32 = 0o120000;
 const S_IFCHR: u32 = 0o020000;
 
-pub struct Cpio<W: Write> {
+pub(super) struct Cpio<W: Write> {
     out: W,
     ino: u32,
 }
 
 impl<W: Write> Cpio<W> {
-    pub fn new(out: W) -> Self {
+    pub(super) fn new(out: W) -> Self {
         Cpio { out, ino: 1 }
     }
 
@@ -42,23 +42,23 @@ impl<W: Write> Cpio<W> {
         self.out.write_all(&[0; 3][..(4 - len % 4) % 4])
     }
 
-    pub fn dir(&mut self, name: &str, perm: u32) -> std::io::Result<()> {
+    pub(super) fn dir(&mut self, name: &str, perm: u32) -> std::io::Result<()> {
         self.entry(name, S_IFDIR | perm, (0, 0), &[])
     }
 
-    pub fn file(&mut self, name: &str, perm: u32, data: &[u8]) -> std::io::Result<()> {
+    pub(super) fn file(&mut self, name: &str, perm: u32, data: &[u8]) -> std::io::Result<()> {
         self.entry(name, S_IFREG | perm, (0, 0), data)
     }
 
-    pub fn symlink(&mut self, name: &str, target: &str) -> std::io::Result<()> {
+    pub(super) fn symlink(&mut self, name: &str, target: &str) -> std::io::Result<()> {
         self.entry(name, S_IFLNK | 0o777, (0, 0), target.as_bytes())
     }
 
-    pub fn char_dev(&mut self, name: &str, perm: u32, major: u32, minor: u32) -> std::io::Result<()> {
+    pub(super) fn char_dev(&mut self, name: &str, perm: u32, major: u32, minor: u32) -> std::io::Result<()> {
         self.entry(name, S_IFCHR | perm, (major, minor), &[])
     }
 
-    pub fn finish(mut self) -> std::io::Result<W> {
+    pub(super) fn finish(mut self) -> std::io::Result<W> {
         self.entry("TRAILER!!!", 0, (0, 0), &[])?;
         Ok(self.out)
     }
@@ -66,7 +66,7 @@ impl<W: Write> Cpio<W> {
 
 /// The guest root: the test init as /init, the tracer, the workload, and busybox (its
 /// applets as symlinks) for the chroot jail and the programs the workload execs.
-pub fn write(out: &Path, init: &Path, tracer: &Path, workload: &Path, busybox: &Path) -> anyhow::Result<()> {
+pub(super) fn write(out: &Path, init: &Path, tracer: &Path, workload: &Path, busybox: &Path) -> anyhow::Result<()> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("read {}: {e}", p.display()));
     let gz = GzEncoder::new(std::io::BufWriter::new(std::fs::File::create(out)?), Compression::fast());
     let mut c = Cpio::new(gz);

@@ -15,7 +15,7 @@ const PREFIX: &str = "linux-image-";
 /// Unsigned: the same kernels as the signed ones, without the shim machinery.
 const SUFFIX: &str = "-cloud-amd64-unsigned";
 
-pub struct Kernel {
+pub(super) struct Kernel {
     /// `6.1.0-56-cloud-amd64`, as `uname -r` shows it in the guest.
     pub release: String,
     pub vmlinuz: PathBuf,
@@ -23,7 +23,7 @@ pub struct Kernel {
 
 /// The newest cloud kernel matching `spec` (`6.1`, `6.12`, `6.1.0-56`, `6.12.117`), from
 /// the cache when it is already there.
-pub fn fetch(cache: &Path, spec: &str) -> anyhow::Result<Kernel> {
+pub(super) fn fetch(cache: &Path, spec: &str) -> anyhow::Result<Kernel> {
     let mut names = candidates(spec);
     if names.is_empty() {
         // A fresh machine may have no package lists yet.

@@ -13,19 +13,19 @@ use anyhow::{Context, bail};
 
 use crate::util::{cargo, output, workspace};
 
-pub const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12"];
+pub(crate) const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12"];
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
 /// qemu is there (setup installs it): `cargo xtask test` runs the VM tests only then.
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     !output("qemu-system-x86_64", &["--version"]).is_empty()
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
 }
 
-pub fn run(kernels: &[String], timeout: Duration) -> anyhow::Result<()> {
+pub(crate) fn run(kernels: &[String], timeout: Duration) -> anyhow::Result<()> {
     anyhow::ensure!(available(), "qemu-system-x86_64 not found (cargo xtask setup installs qemu-system-x86)");
     let kernels: Vec<String> =
         if kernels.is_empty() { DEFAULT_KERNELS.iter().map(|k| k.to_string()).collect() } else { kernels.to_vec() };

@@ -9,15 +9,15 @@ use std::{
 
 use anyhow::Context;
 
-pub const RESULT: &str = "VMTEST RESULT: ";
+pub(super) const RESULT: &str = "VMTEST RESULT: ";
 
-pub struct Boot {
+pub(super) struct Boot {
     pub console: String,
     pub elapsed: Duration,
     pub timed_out: bool,
 }
 
-pub fn boot(vmlinuz: &Path, initrd: &Path, log: &Path, timeout: Duration) -> anyhow::Result<Boot> {
+pub(super) fn boot(vmlinuz: &Path, initrd: &Path, log: &Path, timeout: Duration) -> anyhow::Result<Boot> {
     let console = std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?;
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
@@ -50,7 +50,7 @@ pub fn boot(vmlinuz: &Path, initrd: &Path, log: &Path, timeout: Duration) -> any
 
 impl Boot {
     /// `Ok(result line)` for a PASS, else why not.
-    pub fn verdict(&self) -> Result<String, String> {
+    pub(super) fn verdict(&self) -> Result<String, String> {
         let line = self.console.lines().find_map(|l| l.find(RESULT).map(|i| l[i + RESULT.len()..].trim().to_string()));
         if let Some(l) = self.console.lines().find(|l| l.contains("Kernel panic")) {
             return Err(l.trim().to_string());
@@ -65,7 +65,7 @@ impl Boot {
         }
     }
 
-    pub fn tail(&self, n: usize) -> String {
+    pub(super) fn tail(&self, n: usize) -> String {
         let lines: Vec<&str> = self.console.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }

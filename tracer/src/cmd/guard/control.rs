@@ -34,7 +34,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
-pub enum Request {
+pub(super) enum Request {
     Ban { jail: String, ip: IpAddr, force: bool },
     Unban { jail: String, ip: IpAddr },
     Status { jail: String, json: bool },
@@ -42,18 +42,18 @@ pub enum Request {
 
 /// What the CLI prints and its exit status.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Reply {
+pub(super) struct Reply {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Reply {
-    pub fn ok(stdout: String) -> Self {
+    pub(super) fn ok(stdout: String) -> Self {
         Reply { code: 0, stdout, stderr: String::new() }
     }
 
-    pub fn fail(code: i32, stderr: String) -> Self {
+    pub(super) fn fail(code: i32, stderr: String) -> Self {
         Reply { code, stdout: String::new(), stderr }
     }
 }
@@ -75,7 +75,7 @@ fn sock_path(table: &str) -> std::io::Result<PathBuf> {
 
 /// Why `run` cannot take the lock.
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
+pub(super) enum LockError {
     #[error(
         "another `tracer guard run` (pid {0}) runs the jail of nftables table {1} in this network namespace; it is left untouched"
     )]
@@ -86,7 +86,7 @@ pub enum LockError {
 
 /// The held lock: an flock on `…lock` (released by the kernel if the daemon dies, so it never
 /// goes stale) holding the daemon's pid. Dropping it removes both files.
-pub struct Lock {
+pub(super) struct Lock {
     _file: File,
     lock: PathBuf,
     sock: PathBuf,
@@ -100,7 +100,7 @@ impl Drop for Lock {
 }
 
 /// Takes the lock and binds the control socket. Nothing else is touched before this succeeds.
-pub fn lock(table: &str) -> Result<(Lock, UnixListener), LockError> {
+pub(super) fn lock(table: &str) -> Result<(Lock, UnixListener), LockError> {
     let io = |what: &Path| {
         let what = what.display().to_string();
         move |e| LockError::Io(what, e)
@@ -125,7 +125,7 @@ pub fn lock(table: &str) -> Result<(Lock, UnixListener), LockError> {
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::WouldBlock {
+        if e.kind() != ErrorKind::WouldBlock {
             return Err(io(&lock)(e));
         }
         let mut pid = String::new();
@@ -145,7 +145,7 @@ pub fn lock(table: &str) -> Result<(Lock, UnixListener), LockError> {
 /// The peer's credentials (for a client: the daemon's, as of its listen()).
 fn peer_cred(s: &UnixStream) -> std::io::Result<libc::ucred> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: SO_PEERCRED writes at most `len` bytes into the ucred we own.
     let rc = unsafe {
         libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&raw mut cred).cast(), &mut len)
@@ -161,7 +161,7 @@ fn peer_pid(s: &UnixStream) -> Option<i32> {
 }
 
 /// Sends `req` to the running daemon. Ok(None): no daemon runs the jail of `table` here.
-pub fn call(table: &str, req: &Request) -> anyhow::Result<Option<Reply>> {
+pub(super) fn call(table: &str, req: &Request) -> anyhow::Result<Option<Reply>> {
     let path = sock_path(table)?;
     let mut s = match UnixStream::connect(&path) {
         Ok(s) => s,
@@ -188,7 +188,7 @@ pub fn call(table: &str, req: &Request) -> anyhow::Result<Option<Reply>> {
 }
 
 /// A request waiting for the daemon's loop, which answers through `reply`.
-pub struct Pending {
+pub(super) struct Pending {
     pub request: Request,
     pub reply: oneshot::Sender<Reply>,
 }
@@ -196,7 +196,7 @@ pub struct Pending {
 /// Accepts connections for the daemon's lifetime: each request (from uid 0 only) is passed
 /// to the loop through the returned channel, one at a time, so requests never race with
 /// each other or with the jail.
-pub fn serve(listener: UnixListener) -> std::io::Result<mpsc::Receiver<Pending>> {
+pub(super) fn serve(listener: UnixListener) -> std::io::Result<mpsc::Receiver<Pending>> {
     let listener = tokio::net::UnixListener::from_std(listener)?;
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {

@@ -9,19 +9,12 @@ mod answer;
 mod notify;
 mod reload;
 
-pub use answer::ignored;
+pub(super) use answer::ignored;
 
-use std::{
-    io::Write as _,
-    path::PathBuf,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{io::Write as _, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
-use tokio::{
-    io::unix::AsyncFd,
-    signal::unix::{SignalKind, signal},
-};
+use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::config::ENABLE_SSHLOG;
 use tracer_guard::{
     Event as GuardEvent, Guard, GuardOptions, JailConfig, Level, LogLine, Origin, follow::Follower,
@@ -30,15 +23,16 @@ use tracer_guard::{
 
 use super::{Common, control, load_config, not_enabled, runtime};
 use crate::{
-    UsageError,
-    decode::Decoder,
+    cmd::parse_buffer_mib,
+    error::UsageError,
     event::{Detail, Event, LogPeer},
     loader::{Loaded, Options},
+    reader::{Growth, Reader},
     sshd_exe::{Change, Trusted},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Source {
+pub(crate) enum Source {
     /// sshd's messages captured in the kernel (syslog datagrams and stderr writes).
     Kernel,
     /// The jail's `logpath` files (auth.log, secure), followed like `tail -F`.
@@ -46,7 +40,7 @@ pub enum Source {
 }
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
     pub common: Common,
     /// Where sshd's messages come from.
@@ -63,13 +57,6 @@ pub struct RunArgs {
     /// Each must be owned by root and writable by no one else.
     #[arg(long, value_name = "PATH")]
     pub sshd_exe: Vec<PathBuf>,
-}
-
-fn parse_buffer_mib(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n.is_power_of_two() && n <= 1024 => Ok(n),
-        _ => Err(format!("'{s}' is not a power of two from 1 to 1024")),
-    }
 }
 
 /// fail2ban's log layout: `2026-11-24 13:22:29,123 fail2ban.actions        [PID]: NOTICE  [sshd] Ban 192.0.2.7`,
@@ -108,27 +95,8 @@ impl Log {
 }
 
 /// Local time with milliseconds, as fail2ban's `%(asctime)s`.
-fn timestamp() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    // libc marks time_t deprecated on musl (it changes width there); it is what
-    // localtime_r takes on either libc.
-    #[allow(deprecated)]
-    let t = d.as_secs() as libc::time_t;
-    // SAFETY: localtime_r writes only the tm we own.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-        return d.as_secs().to_string();
-    }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        d.subsec_millis()
-    )
+fn timestamp() -> impl std::fmt::Display {
+    tracer_guard::event::local(jiff::Timestamp::now(), "%Y-%m-%d %H:%M:%S,%3f")
 }
 
 /// One captured message as the jail's line: sshd writes each log message with one call
@@ -136,7 +104,7 @@ fn timestamp() -> String {
 /// is never a line break: sshd leaves `\r` and `\n` of user names unescaped on stderr, and
 /// splitting there would let a client forge a whole log line. Such bytes become spaces; the
 /// parser then finds sshd's own address at the end of the message.
-pub fn message_of(data: &[u8]) -> Vec<u8> {
+pub(super) fn message_of(data: &[u8]) -> Vec<u8> {
     let mut end = data.len();
     while end > 0 && matches!(data[end - 1], b'\n' | b'\r' | 0) {
         end -= 1;
@@ -239,7 +207,25 @@ impl Daemon {
     }
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+/// Loss and undecodable records are shown as soon as the loop sees them.
+fn warn_growth(log: &Log, g: Growth) {
+    if let Some(n) = g.lost {
+        log.msg(
+            "fail2ban.filter",
+            Level::Warning,
+            format!("[{}] {n} sshd messages lost so far (ring buffer full); raise --buffer-size", log.jail),
+        );
+    }
+    if let Some(n) = g.undecodable {
+        log.msg(
+            "fail2ban.filter",
+            Level::Warning,
+            format!("[{}] {n} kernel records could not be decoded so far", log.jail),
+        );
+    }
+}
+
+pub(super) async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (jail, files) = load_config(&args.common.config, false)?;
     if !jail.enabled {
         return Err(not_enabled(&files));
@@ -264,7 +250,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
                 ..Default::default()
             };
             exes = Some(t);
-            (Some(crate::load_or_usage_error(&opts)?), Vec::new(), vec![KERNEL_SOURCE.to_string()])
+            (Some(crate::error::load_or_usage_error(&opts)?), Vec::new(), vec![KERNEL_SOURCE.to_string()])
         }
         Source::File => {
             if jail.backend == "systemd" {
@@ -281,15 +267,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             (None, f, names)
         }
     };
-    let ring = match loaded.as_mut() {
-        Some(l) => {
-            let ring = l.take_ring()?;
-            // SAFETY: the AsyncFd owns the RingBuf, which owns the map fd.
-            Some(
-                unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-                    .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?,
-            )
-        }
+    let mut reader = match loaded.as_mut() {
+        Some(l) => Some(Reader::new(l, true)?),
         None => None,
     };
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -312,25 +291,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let mut requests = control::serve(listener)?;
 
-    let mut ring = ring;
-    let mut decoder = Decoder::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reported_lost = 0;
     loop {
         tokio::select! {
-            r = async { ring.as_mut().unwrap().readable_mut().await }, if ring.is_some() => {
-                let mut rg = r?;
-                let rb = rg.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    if let Ok(ev) = decoder.decode(&item) {
-                        drop(item);
-                        d.kernel_event(ev);
-                    }
-                }
-                rg.clear_ready();
+            r = async { reader.as_mut().unwrap().readable().await }, if reader.is_some() => {
+                r?;
+                reader.as_mut().unwrap().drain_each(|ev| d.kernel_event(ev));
             }
             _ = poll.tick(), if !followers.is_empty() => {
                 for f in &mut followers {
@@ -345,14 +314,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
                 if let (Some(t), Some(l)) = (exes.as_mut(), loaded.as_mut()) {
                     d.refresh_exes(t, l);
                 }
-                if let Some(l) = &loaded {
-                    let lost = l.stats()?.lost;
-                    if lost > reported_lost {
-                        d.log.msg("fail2ban.filter", Level::Warning, format!(
-                            "[{}] {} sshd messages lost so far (ring buffer full); raise --buffer-size",
-                            d.log.jail, lost));
-                        reported_lost = lost;
-                    }
+                if let (Some(r), Some(l)) = (reader.as_mut(), &loaded) {
+                    warn_growth(&d.log, r.grown(l)?);
                 }
             }
             Some(p) = requests.recv() => {
@@ -365,14 +328,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     // Messages already captured still count (and may ban) before the jail stops.
-    if let Some(r) = ring.as_mut() {
-        let rb = r.get_mut();
-        while let Some(item) = rb.next() {
-            if let Ok(ev) = decoder.decode(&item) {
-                drop(item);
-                d.kernel_event(ev);
-            }
-        }
+    if let (Some(r), Some(l)) = (reader.as_mut(), &loaded) {
+        r.drain_each(|ev| d.kernel_event(ev));
+        warn_growth(&d.log, r.grown(l)?);
+        let c = r.counts(l)?;
+        d.log.msg("fail2ban.filter", Level::Info, format!("[{}] kernel source: {c}", d.log.jail));
     }
     let Daemon { guard, log, recent, .. } = d;
     match guard.stop(now()) {

@@ -2,7 +2,7 @@
 //! (kernel/audit.c, kernel/auditsc.c) so that ausearch/aureport decode our records exactly
 //! as they decode the kernel's.
 
-use std::net::IpAddr;
+use std::{io::Write as _, net::IpAddr};
 
 use crate::event::Peer;
 
@@ -11,16 +11,16 @@ const EXECVE_RECORD_MAX: usize = 7500;
 /// The kernel's slack for an argument's `aN_len=..` / `aN[i]=` prefix (its 96-byte abuf).
 const EXECVE_PREFIX_ROOM: usize = 96;
 /// Bytes of the command line a PROCTITLE record carries (MAX_PROCTITLE_AUDIT_LEN).
-pub const PROCTITLE_MAX: usize = 128;
+pub(super) const PROCTITLE_MAX: usize = 128;
 
 /// True when audit writes the value as hex: a double quote, a space or control character,
 /// or any byte outside printable ASCII. Quoted values therefore never need escaping.
-pub fn needs_hex(b: &[u8]) -> bool {
+pub(super) fn needs_hex(b: &[u8]) -> bool {
     b.iter().any(|&c| c == b'"' || !(0x21..=0x7e).contains(&c))
 }
 
 /// Upper-case hex, two digits a byte, no quotes (audit_log_n_hex).
-pub fn hex(out: &mut Vec<u8>, b: &[u8]) {
+pub(super) fn hex(out: &mut Vec<u8>, b: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     out.reserve(b.len() * 2);
     for &c in b {
@@ -36,7 +36,7 @@ fn quoted(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// A value that may hold anything (names, comm, exe, cwd): `"as is"` or bare hex.
-pub fn untrusted(out: &mut Vec<u8>, b: &[u8]) {
+pub(super) fn untrusted(out: &mut Vec<u8>, b: &[u8]) {
     if needs_hex(b) { hex(out, b) } else { quoted(out, b) }
 }
 
@@ -44,7 +44,7 @@ pub fn untrusted(out: &mut Vec<u8>, b: &[u8]) {
 /// command lines continue in further records, long arguments are cut into `aN[i]=` chunks
 /// after an `aN_len=` giving the encoded length. The budget arithmetic follows the
 /// kernel's, so record boundaries and chunk sizes land where the kernel puts them.
-pub fn execve_records(argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
+pub(super) fn execve_records(argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut records = vec![format!("argc={}", argv.len()).into_bytes()];
     // Argument bytes (encoded, plus prefixes) still allowed in the current record.
     let mut room = EXECVE_RECORD_MAX;
@@ -67,12 +67,12 @@ pub fn execve_records(argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
             let before = rec.len();
             if spans || chunk > 0 || pending + EXECVE_PREFIX_ROOM > room {
                 if chunk == 0 {
-                    rec.extend_from_slice(format!(" a{n}_len={full_len}").as_bytes());
+                    let _ = write!(rec, " a{n}_len={full_len}");
                 }
-                rec.extend_from_slice(format!(" a{n}[{chunk}]=").as_bytes());
+                let _ = write!(rec, " a{n}[{chunk}]=");
                 chunk += 1;
             } else {
-                rec.extend_from_slice(format!(" a{n}=").as_bytes());
+                let _ = write!(rec, " a{n}=");
             }
             room -= rec.len() - before;
             let take = if encode {
@@ -100,7 +100,7 @@ pub fn execve_records(argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
 /// The PROCTITLE value for a command line (NUL-separated, as /proc/PID/cmdline): its
 /// first 128 bytes with trailing unprintable bytes (the NULs) trimmed, then the untrusted
 /// encoding — so a multi-argument title is hex — or `(null)` when nothing is left.
-pub fn proctitle(out: &mut Vec<u8>, cmdline: Option<&[u8]>) {
+pub(super) fn proctitle(out: &mut Vec<u8>, cmdline: Option<&[u8]>) {
     // The kernel's isprint() is Latin-1: 0x20..0x7e and 0xa0..0xff.
     let printable = |c: u8| (0x20..=0x7e).contains(&c) || c >= 0xa0;
     let b = cmdline.map(|c| &c[..c.len().min(PROCTITLE_MAX)]).unwrap_or_default();
@@ -116,7 +116,7 @@ pub fn proctitle(out: &mut Vec<u8>, cmdline: Option<&[u8]>) {
 /// family (little-endian u16), then for inet/inet6 the port big-endian and the address
 /// (flowinfo and scope id, which the tracer does not see, as 0), for unix sun_path — a
 /// pathname with its terminating NUL (as most callers pass it), an abstract name as is.
-pub fn sockaddr(peer: &Peer) -> Vec<u8> {
+pub(super) fn sockaddr(peer: &Peer) -> Vec<u8> {
     let mut sa = Vec::with_capacity(28);
     match peer {
         Peer::Inet { address: IpAddr::V4(a), port } => {

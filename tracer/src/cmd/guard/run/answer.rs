@@ -9,7 +9,7 @@ use super::super::control::{Reply, Request};
 use super::Daemon;
 
 /// Why `ip` must not be banned without `--force` (fail2ban warns about these too).
-pub fn ignored(settings: &JailSettings, ip: &IpAddr) -> Option<String> {
+pub(crate) fn ignored(settings: &JailSettings, ip: &IpAddr) -> Option<String> {
     settings.ignore.check(ip).map(|reason| {
         format!("{ip} is exempt by {reason} (ignoreip/ignoreself): not banned; add --force to ban it anyway")
     })
