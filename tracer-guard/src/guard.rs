@@ -20,7 +20,6 @@ use crate::status::JailStatus;
 
 mod enforce;
 
-pub use crate::offline::{ban_via_state, status_via_state, unban_via_state};
 pub(crate) use enforce::fw_ban;
 
 /// `File list` shown by status when lines come from the kernel capture.

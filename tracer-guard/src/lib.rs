@@ -19,7 +19,7 @@ pub mod iptables;
 pub mod jail;
 pub mod mail;
 pub mod nft;
-mod offline;
+pub mod offline;
 pub mod ports;
 pub mod session;
 pub mod sshd;

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use common::{GuardNetns, Netns, TempDir};
 use tracer_guard::config::parse_str;
-use tracer_guard::guard::ban_via_state;
 use tracer_guard::nft::{MAX_TIMEOUT, NftElement, NftFirewall};
+use tracer_guard::offline::ban_via_state;
 use tracer_guard::ports::PortSpec;
 use tracer_guard::state::State;
 use tracer_guard::{Event, Guard, GuardOptions, JailConfig, Level, Offline, now};

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{GuardNetns, Netns, TempDir};
 use tracer_guard::config::parse_str;
-use tracer_guard::guard::{ban_via_state, status_via_state, unban_via_state};
 use tracer_guard::nft::NftFirewall;
+use tracer_guard::offline::{ban_via_state, status_via_state, unban_via_state};
 use tracer_guard::ports::PortSpec;
 use tracer_guard::{Event, Guard, GuardOptions, JailConfig, Offline, Origin, now};
 

@@ -18,8 +18,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use tracer_guard::{
     GuardError, GuardOptions, JailConfig, JailSettings, Mode, Offline,
     config::{self, JAIL},
-    guard::{self as g, KERNEL_SOURCE},
-    now,
+    guard::KERNEL_SOURCE,
+    now, offline as g,
     state::DEFAULT_PATH,
     testlog,
 };
