@@ -36,7 +36,7 @@ pub(crate) fn trusted(task: Kptr) -> bool {
         return false;
     };
     // SAFETY: only whether the entry exists is looked at; the value is never read.
-    unsafe { SSHD_EXES.get(&key) }.is_some()
+    unsafe { SSHD_EXES.get(key) }.is_some()
 }
 
 #[inline(always)]
@@ -97,7 +97,7 @@ fn try_accept(call: Syscall) -> Result<(), i64> {
     if family != AF_INET && family != AF_INET6 {
         return Ok(());
     }
-    SSH_SOCKS.insert(&key, &1, 0).map_err(i64::from)
+    SSH_SOCKS.insert(key, 1, 0).map_err(i64::from)
 }
 
 /// The peer found by `peer_of`.
@@ -131,7 +131,7 @@ extern "C" fn step(i: u64, ctx: *mut c_void) -> i64 {
         return 0;
     };
     // SAFETY: only whether the entry exists is looked at; the value is never read.
-    if unsafe { SSH_SOCKS.get(&key) }.is_none() {
+    if unsafe { SSH_SOCKS.get(key) }.is_none() {
         return 0;
     }
     let sk = key.sk as Kptr;
@@ -141,7 +141,7 @@ extern "C" fn step(i: u64, ctx: *mut c_void) -> i64 {
     // As the kernel stores them (network byte order), compared as two words.
     let addr: [u64; 2] = if family == AF_INET {
         match read::<u32>(sk, off!(sk_daddr)) {
-            Ok(a) => [a as u64, 0],
+            Ok(a) => [u64::from(a), 0],
             Err(_) => return 0,
         }
     } else if family == AF_INET6 {
