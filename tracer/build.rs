@@ -6,7 +6,10 @@ use std::path::Path;
 use tracer_ebpf as _;
 
 fn main() -> anyhow::Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tracer-ebpf");
+    // Read when the script runs, not when it was compiled: a build script reused from another
+    // checkout's target/ must still build this checkout's kernel programs.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")?;
+    let root = Path::new(&manifest).join("../tracer-ebpf");
     let root = root.canonicalize()?;
     let root = root.to_str().ok_or_else(|| anyhow::anyhow!("non-UTF-8 path {root:?}"))?;
     aya_build::build_ebpf(
