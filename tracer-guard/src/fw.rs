@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
-    #[error("cannot run {program}: {source}")]
-    Spawn { program: String, source: std::io::Error },
+    #[error("cannot run {program}: {error}")]
+    Spawn { program: String, error: std::io::Error },
     #[error("`{command}` failed ({status}): {stderr}")]
     Failed { command: String, status: String, stderr: String },
     #[error("unexpected output from {program}: {message}")]
@@ -45,12 +45,12 @@ impl CommandRunner {
         let mut cmd = Command::new(argv[0]);
         cmd.args(&argv[1..]).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        let mut child = cmd.spawn().map_err(|e| FirewallError::Spawn { program: argv[0].to_string(), source: e })?;
+        let mut child = cmd.spawn().map_err(|e| FirewallError::Spawn { program: argv[0].to_string(), error: e })?;
         if let Some(input) = stdin {
             let mut si = child.stdin.take().expect("piped stdin");
-            si.write_all(input.as_bytes()).map_err(|e| FirewallError::Spawn { program: program.into(), source: e })?;
+            si.write_all(input.as_bytes()).map_err(|e| FirewallError::Spawn { program: program.into(), error: e })?;
         }
-        let out = child.wait_with_output().map_err(|e| FirewallError::Spawn { program: program.into(), source: e })?;
+        let out = child.wait_with_output().map_err(|e| FirewallError::Spawn { program: program.into(), error: e })?;
         if !out.status.success() {
             let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
             if let Some(input) = stdin {

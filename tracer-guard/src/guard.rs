@@ -29,10 +29,17 @@ pub const KERNEL_SOURCE: &str = "kernel (eBPF)";
 pub enum GuardError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    // Display carries the whole message; no `source`, so `{:#}` does not repeat it.
     #[error("firewall: {0}")]
-    Firewall(#[from] FirewallError),
+    Firewall(FirewallError),
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+impl From<FirewallError> for GuardError {
+    fn from(e: FirewallError) -> Self {
+        GuardError::Firewall(e)
+    }
 }
 
 /// How the daemon runs (not part of jail.local).

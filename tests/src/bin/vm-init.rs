@@ -221,12 +221,33 @@ fn run_checks() -> Result<usize, String> {
     } else {
         eprintln!("vm-init: this tracer has no `report`: skipped");
     }
+    guard_checks(&mut c)?;
     if c.failed.is_empty() {
         Ok(c.n)
     } else {
         eprintln!("vm-init: events:\n{}", String::from_utf8_lossy(&std::fs::read(EVENTS).unwrap_or_default()));
         Err(format!("{} of {} checks failed: {}", c.failed.len(), c.n, c.failed.join(", ")))
     }
+}
+
+/// The guard's kernel source (the sshd message capture and the fd walk to the connection's
+/// socket) is verified by this kernel: `guard run` loads and attaches its programs before it
+/// touches a firewall. The guest has no nft, so the run then stops at the firewall; what is
+/// checked is that both programs attached and that the failure is the firewall's.
+fn guard_checks(c: &mut Checks) -> Result<(), String> {
+    const JAIL: &str = "/tmp/jail.local";
+    std::fs::write(JAIL, "[sshd]\nenabled = true\n").map_err(|e| format!("write {JAIL}: {e}"))?;
+    let out = run(&["guard", "run", "--config", JAIL, "--state", "/tmp/guard.sqlite3", "--sshd-exe", "/bin/busybox"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for prog in ["raw_sys_enter", "raw_sys_exit"] {
+        c.check(
+            &format!("guard: {prog} verified and attached"),
+            stderr.contains(&format!("loaded and attached {prog} ")),
+            || stderr.to_string(),
+        );
+    }
+    c.check("guard: stopped at the missing firewall, not at the kernel", stderr.contains("nft"), || stderr.to_string());
+    Ok(())
 }
 
 fn trace_checks(c: &mut Checks, ev: &[Value]) {
