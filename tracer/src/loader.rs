@@ -323,14 +323,20 @@ fn attach_fexit_with(ebpf: &mut Ebpf, enabled: u32, btf: &aya::Btf) -> Result<()
 impl Loaded {
     /// Replaces the trusted sshd executables the kernel compares with.
     pub(crate) fn set_sshd_exes(&mut self, keys: &[ExeKey]) -> Result<(), LoadError> {
-        let mut exes: BpfHashMap<_, ExeKey, u32> = BpfHashMap::try_from(self.ebpf.map_mut("SSHD_EXES").unwrap())
-            .map_err(|e| LoadError::Map("SSHD_EXES", e))?;
-        let stale: Vec<ExeKey> = exes.keys().filter_map(Result::ok).filter(|k| !keys.contains(k)).collect();
+        self.set_inodes("SSHD_EXES", keys)
+    }
+
+    /// Replaces the (inode, device) set held by the hash map `name` (`SSHD_EXES`, and
+    /// `tracer protect`'s `PROTECTED`, `ALLOWED_EXES`, `AGENT_SOCKS`).
+    pub(crate) fn set_inodes(&mut self, name: &'static str, keys: &[ExeKey]) -> Result<(), LoadError> {
+        let map = self.ebpf.map_mut(name).ok_or(LoadError::Other(format!("no {name} map")))?;
+        let mut set: BpfHashMap<_, ExeKey, u32> = BpfHashMap::try_from(map).map_err(|e| LoadError::Map(name, e))?;
+        let stale: Vec<ExeKey> = set.keys().filter_map(Result::ok).filter(|k| !keys.contains(k)).collect();
         for k in keys {
-            exes.insert(k, 1, 0).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+            set.insert(k, 1, 0).map_err(|e| LoadError::Map(name, e))?;
         }
         for k in &stale {
-            exes.remove(k).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+            set.remove(k).map_err(|e| LoadError::Map(name, e))?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ pub(crate) mod exec;
 pub(crate) mod fexit;
 pub(crate) mod nr;
 pub(crate) mod open;
+pub(crate) mod protect;
 pub(crate) mod sched;
 pub(crate) mod sshlog;
 pub(crate) mod sshpeer;
