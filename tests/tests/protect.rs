@@ -326,3 +326,47 @@ fn bad_allow_list_entries_are_refused() {
         assert!(err.contains(arg) && err.contains(msg), "{err}");
     }
 }
+
+/// Where the kernel refuses BPF LSM programs (this machine: EPERM at load), `--enforce`
+/// exits 2 naming the refused program and the reason, and alert mode still runs; where it
+/// accepts them, the stealer's open fails with EPERM, ssh-keygen still reads the key and the
+/// denial is an event.
+#[test]
+fn enforce_denies_or_exits_2_naming_why() {
+    let home = Home::new("protect-enforce");
+    let check = Command::new(tracer_bin()).args(["protect", "--check"]).output().unwrap();
+    let check = String::from_utf8_lossy(&check.stdout).into_owned();
+    let key = home.key();
+    let k = key.to_str().unwrap();
+    if let Some(why) = check.lines().find_map(|l| l.strip_prefix("enforcement: unavailable: ")) {
+        let o = Command::new(tracer_bin())
+            .args(["protect", "--enforce", "--duration", "30s", "--home"])
+            .arg(home.dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--enforce: ") && err.contains(why) && err.contains("alert mode"), "{err}\n{why}");
+        assert!(!err.contains("tracer: protecting"), "nothing half-applied: {err}");
+        // Alert mode runs on the same machine.
+        let p = Protect::start(&home, &[]);
+        let start = Instant::now();
+        home.as_user(&["cat", k]);
+        let (events, _) = p.stop();
+        let hits = about(&events, "ssh-key", &key);
+        assert!(hits.len() == 1 && hits[0]["denied"] == false, "{hits:#?} ({:?})", start.elapsed());
+        return;
+    }
+    assert!(check.contains("enforcement: available"), "{check}");
+    let p = Protect::start(&home, &["--enforce"]);
+    let stolen = home.user_cmd(&["cat", k]).output().unwrap();
+    assert!(!stolen.status.success());
+    assert!(String::from_utf8_lossy(&stolen.stderr).contains("Operation not permitted"), "{stolen:?}");
+    assert!(home.as_user(&["ssh-keygen", "-y", "-f", k]).starts_with("ssh-ed25519 "));
+    let (events, _) = p.stop();
+    let hits = about(&events, "ssh-key", &key);
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    assert_eq!(hits[0]["denied"], true);
+    assert_eq!(hits[0]["error"], "EPERM");
+    assert_eq!(hits[0]["comm"], "cat");
+}

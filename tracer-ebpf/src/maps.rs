@@ -107,6 +107,15 @@ pub(crate) static ALLOWED_EXES: HashMap<InodeKey, u32> = HashMap::with_max_entri
 #[map]
 pub(crate) static AGENT_SOCKS: HashMap<InodeKey, u32> = HashMap::with_max_entries(AGENTS_MAX, 0);
 
+/// `tracer protect --enforce`: agent socket -> its owner's (uid << 32 | login uid).
+#[map]
+pub(crate) static AGENT_OWNERS: HashMap<InodeKey, u64> = HashMap::with_max_entries(AGENTS_MAX, 0);
+
+/// `tracer protect --enforce`: threads whose open or connect an LSM program just denied; the
+/// syscall's exit reports it (with the name the call gave) and removes the entry.
+#[map]
+pub(crate) static DENIED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+
 #[inline(always)]
 pub(crate) fn stat_inc(idx: u32) {
     if let Some(p) = STATS.get_ptr_mut(idx) {

@@ -26,7 +26,9 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
         return Ok(());
     }
-    if conf!(enabled) & PROTECT_ONLY != 0 && (family != AF_UNIX || !protect::agent_connect(cur.task, fd as i64)) {
+    if conf!(enabled) & PROTECT_ONLY != 0
+        && (family != AF_UNIX || !protect::agent_connect(cur.task, fd as i64, call.ret))
+    {
         return Ok(());
     }
     let mut rec = Rec::new::<ConnectBody>().ok_or(-1i64)?;

@@ -11,8 +11,25 @@ use tracer_common::connect::AF_UNIX;
 use super::sshpeer::{exe_key, fd_array, inode_key};
 use crate::{
     kernel::{Kptr, off, read, read_ptr},
-    maps::{AGENT_SOCKS, ALLOWED_EXES, PROTECTED},
+    maps::{AGENT_SOCKS, ALLOWED_EXES, DENIED, PROTECTED},
 };
+
+const EPERM: i64 = 1;
+
+/// Whether the failed call was denied by `enforce` (which leaves the thread in `DENIED`).
+#[inline(always)]
+fn was_denied(ret: i64) -> bool {
+    if ret != -EPERM {
+        return false;
+    }
+    let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
+    // SAFETY: only whether the entry exists is looked at; the value is never read.
+    let denied = unsafe { DENIED.get(tid) }.is_some();
+    if denied {
+        let _ = DENIED.remove(tid);
+    }
+    denied
+}
 
 const O_ACCMODE: u64 = 0o3;
 const O_WRONLY: u64 = 0o1;
@@ -32,10 +49,19 @@ fn file_of(task: Kptr, fd: i64) -> Result<Kptr, i64> {
 /// that is not allowed to.
 #[inline(always)]
 pub(crate) fn key_read(task: Kptr, ret: i64, flags: u64) -> bool {
-    if ret < 0 || flags & O_PATH != 0 || flags & O_ACCMODE == O_WRONLY {
+    if ret < 0 {
+        return was_denied(ret);
+    }
+    if flags & O_PATH != 0 || flags & O_ACCMODE == O_WRONLY {
         return false;
     }
-    let Ok(key) = file_of(task, ret).and_then(|f| read_ptr(f, off!(file_f_inode))).and_then(inode_key) else {
+    file_of(task, ret).is_ok_and(|f| protected_for(task, f))
+}
+
+/// Whether `file` is a protected key and the task's executable is not allowed to read it.
+#[inline(always)]
+pub(crate) fn protected_for(task: Kptr, file: Kptr) -> bool {
+    let Ok(key) = read_ptr(file, off!(file_f_inode)).and_then(inode_key) else {
         return false;
     };
     // SAFETY: only whether the entry exists is looked at; the value is never read.
@@ -50,9 +76,13 @@ pub(crate) fn key_read(task: Kptr, ret: i64, flags: u64) -> bool {
     }
 }
 
-/// Whether descriptor `fd` is a unix socket connected to an agent's socket file.
+/// Whether descriptor `fd` is a unix socket connected to an agent's socket file (or, for a
+/// failed connect, whether `enforce` denied it).
 #[inline(always)]
-pub(crate) fn agent_connect(task: Kptr, fd: i64) -> bool {
+pub(crate) fn agent_connect(task: Kptr, fd: i64, ret: i64) -> bool {
+    if ret < 0 {
+        return was_denied(ret);
+    }
     let Ok(key) = agent_of(task, fd) else {
         return false;
     };
@@ -68,7 +98,13 @@ fn agent_of(task: Kptr, fd: i64) -> Result<tracer_common::protect::InodeKey, i64
         return Err(-1);
     }
     // `struct unix_sock` starts with its `struct sock`.
-    let peer = read_ptr(sk, off!(unix_peer))?;
-    let dentry = read_ptr(peer, off!(unix_path_dentry))?;
+    bound_file(read_ptr(sk, off!(unix_peer))?)
+}
+
+/// The (inode, device) of the socket file a unix sock is bound to (an accepted sock keeps
+/// its listener's).
+#[inline(always)]
+pub(crate) fn bound_file(sk: Kptr) -> Result<tracer_common::protect::InodeKey, i64> {
+    let dentry = read_ptr(sk, off!(unix_path_dentry))?;
     inode_key(read_ptr(dentry, off!(dentry_d_inode))?)
 }

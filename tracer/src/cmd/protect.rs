@@ -123,6 +123,10 @@ impl Watch {
         l.set_inodes("ALLOWED_EXES", &allowed)?;
         l.set_inodes("PROTECTED", &keys)?;
         l.set_inodes("AGENT_SOCKS", &agents)?;
+        // The enforcing program judges connects in the kernel: it needs each agent's owner.
+        let owners: Vec<(InodeKey, u64)> =
+            self.agents.iter().map(|a| (a.key, u64::from(a.uid) << 32 | u64::from(a.auid))).collect();
+        l.set_agent_owners(&owners)?;
         Ok(())
     }
 }
@@ -131,13 +135,6 @@ pub(crate) async fn run(args: ProtectArgs) -> anyhow::Result<i32> {
     let settings = Settings::new(&args)?;
     if args.check {
         return check(&settings);
-    }
-    if args.enforce {
-        return Err(UsageError(format!(
-            "--enforce: {}; run without --enforce for alert mode",
-            enforce_unavailable().unwrap_or_else(|| "enforcement is not built yet".into())
-        ))
-        .into());
     }
     let out = sink::open_output(args.output.as_deref()).map_err(|e| {
         UsageError(format!(
@@ -154,11 +151,19 @@ pub(crate) async fn run(args: ProtectArgs) -> anyhow::Result<i32> {
     let mut loaded = crate::error::load_or_usage_error(&opts)?;
     let mut watch = settings.scan();
     watch.install(&mut loaded)?;
+    if args.enforce {
+        // Nothing half-applied: without enforcement the command stops here; alert mode is
+        // the same command without --enforce.
+        if let Err(why) = enforce(&mut loaded) {
+            return Err(UsageError(format!("--enforce: {why}; alert mode: run without --enforce")).into());
+        }
+    }
     eprintln!(
-        "tracer: protecting {} keys and {} agents; {} allowed executables",
+        "tracer: protecting {} keys and {} agents; {} allowed executables; {}",
         watch.keys.len(),
         watch.agents.len(),
-        watch.allowed.len()
+        watch.allowed.len(),
+        if args.enforce { "enforcing" } else { "alert mode" }
     );
     let mut reader = Reader::new(&mut loaded, true)?;
     let mut judge = Judge { procs: Procs::default(), agent_session: args.agent_session };
@@ -232,6 +237,8 @@ impl Judge {
                 let Peer::Unix { path } = &c.peer else { return None };
                 let agent = find_agent(ev.pid, path, watch);
                 let reason = match agent {
+                    // A denial is always reported, whatever user space thinks of it.
+                    Some(a) if ev.ret < 0 => self.agent_reason(ev, a).unwrap_or_else(|| "denied".into()),
                     Some(a) => self.agent_reason(ev, a)?,
                     None => "agent socket not identified".to_string(),
                 };
@@ -242,7 +249,9 @@ impl Judge {
             Detail::Log(_) => return None,
         };
         let p = self.procs.get(ev.pid).unwrap_or_default();
-        Some(Alert { key, ev, target, owner, reason, denied: false, argv: p.argv, tree: self.procs.tree(ev.ppid) })
+        // Failed calls reach user space only as denials of the enforcing programs.
+        let denied = ev.ret < 0;
+        Some(Alert { key, ev, target, owner, reason, denied, argv: p.argv, tree: self.procs.tree(ev.ppid) })
     }
 
     /// Why a connect to `a` is reported, or None when it is the agent owner's own.
@@ -285,8 +294,27 @@ fn find_agent<'a>(pid: u32, path: &[u8], watch: &'a Watch) -> Option<&'a Agent> 
     watch.agents.iter().find(|a| a.key == key)
 }
 
-/// Why BPF LSM enforcement cannot run here, if it cannot.
-fn enforce_unavailable() -> Option<String> {
+/// Attaches the enforcing programs, or says why this kernel cannot run them.
+fn enforce(loaded: &mut Loaded) -> Result<(), String> {
+    if let Some(why) = lsm_inactive() {
+        return Err(why);
+    }
+    loaded.attach_lsm().map_err(|e| {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            let s_text = s.to_string();
+            if !msg.contains(&s_text) {
+                msg = format!("{msg}: {s_text}");
+            }
+            src = s.source();
+        }
+        format!("the kernel refused the BPF LSM program: {msg}")
+    })
+}
+
+/// Why BPF LSM is not active (from the kernel's list of LSMs), if it is not.
+fn lsm_inactive() -> Option<String> {
     let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").or_else(|_| {
         // securityfs may be unmounted: mount it where the kernel expects it.
         let _ = std::process::Command::new("mount")
@@ -325,9 +353,14 @@ fn check(s: &Settings) -> anyhow::Result<i32> {
     for (p, k) in &w.allowed {
         println!("  {} (inode {})", p.display(), k.ino);
     }
-    match enforce_unavailable() {
-        None => println!("enforcement: available (BPF LSM active)"),
-        Some(why) => println!("enforcement: unavailable: {why}"),
+    // Proved by loading: a kernel may list bpf among its LSMs and still refuse the programs.
+    let status = match crate::loader::load(&Options { ring_bytes: 1 << 16, ..Default::default() }) {
+        Ok(mut l) => enforce(&mut l),
+        Err(e) => Err(format!("cannot load the programs: {e}")),
+    };
+    match status {
+        Ok(()) => println!("enforcement: available (BPF LSM programs load and attach)"),
+        Err(why) => println!("enforcement: unavailable: {why}"),
     }
     Ok(0)
 }
