@@ -315,12 +315,14 @@ fn enforce(loaded: &mut Loaded) -> Result<(), String> {
 
 /// Why BPF LSM is not active (from the kernel's list of LSMs), if it is not.
 fn lsm_inactive() -> Option<String> {
-    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").or_else(|_| {
-        // securityfs may be unmounted: mount it where the kernel expects it.
-        let _ = std::process::Command::new("mount")
-            .args(["-t", "securityfs", "securityfs", "/sys/kernel/security"])
-            .status();
-        std::fs::read_to_string("/sys/kernel/security/lsm")
+    let path = "/sys/kernel/security/lsm";
+    let lsm = std::fs::read_to_string(path).or_else(|_| {
+        // securityfs may be unmounted (a minimal system): mount it where the kernel expects it.
+        let c = |s: &str| std::ffi::CString::new(s).unwrap_or_default();
+        let (fs, target) = (c("securityfs"), c("/sys/kernel/security"));
+        // SAFETY: NUL-terminated strings that outlive the call; no mount data.
+        unsafe { libc::mount(fs.as_ptr(), target.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
+        std::fs::read_to_string(path)
     });
     match lsm {
         Err(e) => Some(format!("cannot read the active LSMs (/sys/kernel/security/lsm: {e})")),
