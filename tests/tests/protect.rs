@@ -370,3 +370,52 @@ fn enforce_denies_or_exits_2_naming_why() {
     assert_eq!(hits[0]["error"], "EPERM");
     assert_eq!(hits[0]["comm"], "cat");
 }
+
+/// Text and audit.log output carry the key too; a write-only open (creat) of a key is not a read.
+#[test]
+fn text_and_audit_formats_carry_the_key() {
+    let home = Home::new("protect-formats");
+    let key = home.key();
+    let k = key.to_str().unwrap();
+    for (format, want) in [("text", "ssh-key "), ("audit", "key=\"ssh-key\"")] {
+        let files = TempDir::new("protect-fmt");
+        let out = files.file("out");
+        let err = files.file("err");
+        let mut child = Command::new(tracer_bin())
+            .args(["protect", "--format", format, "--output"])
+            .arg(&out)
+            .arg("--home")
+            .arg(home.dir.path())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !std::fs::read_to_string(&err).unwrap_or_default().contains("tracer: protecting") {
+            assert!(start.elapsed() < Duration::from_secs(60));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        home.as_user(&["cat", k]);
+        // Write-only (no read of the secret): not reported.
+        home.as_user(&["sh", "-c", &format!("true >> {k}")]);
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        assert!(child.wait().unwrap().success());
+        let text = std::fs::read_to_string(&out).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(want)).collect();
+        match format {
+            "text" => {
+                let mine: Vec<&&str> = lines.iter().filter(|l| l.contains(&format!("uid={}", home.uid))).collect();
+                assert_eq!(mine.len(), 1, "{text}");
+                assert!(mine[0].contains("comm=\"cat\"") && mine[0].contains(&format!("target=\"{k}\"")), "{text}");
+            }
+            _ => {
+                let mine: Vec<&&str> = lines
+                    .iter()
+                    .filter(|l| l.starts_with("type=SYSCALL") && l.contains(&format!(" uid={} ", home.uid)))
+                    .collect();
+                assert_eq!(mine.len(), 1, "{text}");
+                assert!(mine[0].contains("comm=\"cat\""), "{text}");
+            }
+        }
+    }
+}

@@ -55,8 +55,9 @@ pub(crate) struct ProtectArgs {
     /// Also scan DIR/.ssh for keys (repeatable; the homes of /etc/passwd always are).
     #[arg(long, value_name = "DIR")]
     pub home: Vec<PathBuf>,
-    /// The ssh-agent executable whose listening sockets are agents (repeatable).
-    #[arg(long, value_name = "PATH", default_value = "/usr/bin/ssh-agent")]
+    /// The ssh-agent executable whose listening sockets are agents (repeatable; default
+    /// /usr/bin/ssh-agent when it exists).
+    #[arg(long, value_name = "PATH")]
     pub agent_exe: Vec<PathBuf>,
     /// Also report connects to an agent from another audit session than the agent's.
     #[arg(long)]
@@ -93,7 +94,13 @@ impl Settings {
         // Validated now: a bad --allow is an error before anything is loaded.
         scan::allowed(&allow).map_err(UsageError)?;
         let mut agent_exes = Vec::new();
-        for p in &args.agent_exe {
+        let default_agent = [PathBuf::from("/usr/bin/ssh-agent")];
+        let agents = if args.agent_exe.is_empty() {
+            if default_agent[0].exists() { &default_agent[..] } else { &[] }
+        } else {
+            &args.agent_exe[..]
+        };
+        for p in agents {
             agent_exes.push(crate::sshd_exe::vet(p, "--agent-exe").map_err(UsageError)?);
         }
         let sshd_exes = crate::sshd_exe::DEFAULT_SSHD_EXES

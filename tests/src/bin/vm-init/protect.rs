@@ -131,7 +131,8 @@ pub(crate) fn checks(c: &mut Checks) -> Result<(), String> {
     c.check("tracer protect stops cleanly", st.success(), || format!("{st}: {}", stderr()));
     let ev = parse_json_lines(&std::fs::read(OUT).unwrap_or_default());
     eprintln!("vm-init: protect events: {ev:?}");
-    let key = c.find(&ev, "the key denial is an event", "open", |e| e["key"] == "ssh-key" && e["exe"] == "/bin/busybox");
+    let key =
+        c.find(&ev, "the key denial is an event", "open", |e| e["key"] == "ssh-key" && e["exe"] == "/bin/busybox");
     c.fields(
         "key denial",
         key,
