@@ -149,6 +149,8 @@ fn cat_of_a_key_is_reported_and_ssh_keygen_is_not() {
     let public = home.as_user(&["ssh-keygen", "-y", "-f", k]);
     assert!(public.starts_with("ssh-ed25519 "), "ssh-keygen read the key: {public}");
     home.as_user(&["cat", k]);
+    // O_PATH opens nothing to read: not reported.
+    home.as_user(&["/usr/bin/python3", "-c", "import os,sys; os.close(os.open(sys.argv[1], os.O_PATH))", k]);
     let (events, stderr) = p.stop();
     let hits = about(&events, "ssh-key", &key);
     assert_eq!(hits.len(), 1, "exactly cat's read: {hits:#?}\n{stderr}");
@@ -418,4 +420,21 @@ fn text_and_audit_formats_carry_the_key() {
             }
         }
     }
+}
+
+/// With --agent-session, the owner's own ssh-add from another login session is reported too
+/// (each `user_cmd` is a new login, so a new audit session); without it, it is not (above).
+#[test]
+fn agent_session_reports_the_owner_from_another_session() {
+    let home = Home::new("protect-session");
+    let agent = Agent::start(&home);
+    let p = Protect::start(&home, &["--agent-session"]);
+    let o = home.user_cmd(&["ssh-add", "-l"]).env("SSH_AUTH_SOCK", &agent.sock).output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let (events, stderr) = p.stop();
+    let hits: Vec<Value> =
+        about(&events, "ssh-agent", &agent.sock).into_iter().filter(|e| e["uid"] == home.uid).collect();
+    assert_eq!(hits.len(), 1, "{events:#?}\n{stderr}");
+    let reason = s(&hits[0], "reason");
+    assert!(reason.contains("session") && !reason.contains("uid"), "only the session differs: {reason}");
 }
