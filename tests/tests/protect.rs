@@ -12,6 +12,8 @@ use std::{
 use serde_json::Value;
 use tracer_tests::{TempDir, parse_json_lines, tracer_bin};
 
+mod guard_env;
+
 /// The account the tests' keys and agents belong to (ssh-keygen and ssh-add need a passwd entry).
 const USER: &str = "tracer-protect";
 
@@ -437,4 +439,53 @@ fn agent_session_reports_the_owner_from_another_session() {
     assert_eq!(hits.len(), 1, "{events:#?}\n{stderr}");
     let reason = s(&hits[0], "reason");
     assert!(reason.contains("session") && !reason.contains("uid"), "only the session differs: {reason}");
+}
+
+/// An agent forwarded by the real sshd (`ssh -A`): the socket sshd makes in /tmp/ssh-*/ is
+/// found by its listener (an sshd binary, in the server's network namespace) and every
+/// connect to it is reported, naming who connected.
+#[test]
+fn forwarded_agent_connects_are_reported() {
+    use guard_env::{Netns, Sshd, sh};
+    let home = Home::new("protect-fwd");
+    // The account logs in by key with a shell; "*": no password, but not locked for sshd.
+    sh(&["usermod", "-s", "/bin/sh", "-p", "*", USER]);
+    let auth = home.ssh().join("authorized_keys");
+    std::fs::copy(home.ssh().join("id_ed25519.pub"), &auth).unwrap();
+    let agent = Agent::start(&home);
+    let ns = Netns::new("pfwd");
+    let dir = TempDir::new("protect-sshd");
+    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let extra = format!(
+        "PubkeyAuthentication yes\nAuthorizedKeysFile {}\nStrictModes no\nAllowAgentForwarding yes\n",
+        auth.display()
+    );
+    let _sshd = Sshd::start_with(&ns, &dir, "127.0.0.1", true, (&ns, lo), &extra);
+    let p = Protect::start(&home, &[]);
+    let ssh = |remote: &str| {
+        let o = ns
+            .command("setpriv")
+            .args(["--reuid", &home.uid.to_string(), "--regid", &home.gid.to_string(), "--clear-groups"])
+            .args(["ssh", "-A", "-p", "2222", "-i"])
+            .arg(home.key())
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "LogLevel=ERROR", &format!("{USER}@127.0.0.1"), remote])
+            .env("SSH_AUTH_SOCK", &agent.sock)
+            .env("HOME", home.dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ssh: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // The forwarded socket lives as long as the session: wait past a rescan before using it.
+    let e = p.until(
+        || assert!(ssh("sleep 0.5; ssh-add -l").contains("ED25519")),
+        |e| e["key"] == "ssh-agent" && s(e, "target").starts_with("/tmp/ssh-"),
+    );
+    let _ = p.stop();
+    assert_eq!(e["comm"], "ssh-add");
+    assert_eq!(e["uid"], home.uid);
+    assert_eq!(e["owner_uid"], home.uid);
+    assert!(s(&e, "reason").contains("forwarded agent"), "{e}");
+    assert!(s(&e, "target").contains("/agent."), "{e}");
 }

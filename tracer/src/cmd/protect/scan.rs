@@ -139,10 +139,11 @@ pub(crate) fn is_private_key(head: &[u8]) -> bool {
     line.starts_with(b"-----BEGIN ") && line.windows(16).any(|w| w == b"PRIVATE KEY-----")
 }
 
-/// The listening unix sockets with a path: socket inode -> path (`/proc/net/unix`).
-fn listening_unix() -> HashMap<u64, PathBuf> {
+/// The listening unix sockets with a path in `pid`'s network namespace (unix sockets are per
+/// namespace: an sshd in a container lists its own): socket inode -> path.
+fn listening_unix(pid: u32) -> HashMap<u64, PathBuf> {
     const ACC: u32 = 1 << 16; // __SO_ACCEPTCON: listening
-    let text = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/unix")).unwrap_or_default();
     let mut out = HashMap::new();
     for l in text.lines().skip(1) {
         // Num RefCount Protocol Flags Type St Inode Path
@@ -176,11 +177,8 @@ pub(crate) fn forwarded_name(p: &Path) -> bool {
 /// Agents: listening sockets held by a process whose executable is one of `agent_exes`
 /// (by inode), and forwarded agent sockets held by a process running an sshd executable.
 pub(crate) fn agents(agent_exes: &[InodeKey], sshd_exes: &[InodeKey]) -> Vec<Agent> {
-    let listening = listening_unix();
+    let mut by_netns: HashMap<PathBuf, HashMap<u64, PathBuf>> = HashMap::new();
     let mut out: Vec<Agent> = Vec::new();
-    if listening.is_empty() {
-        return out;
-    }
     let Ok(procs) = std::fs::read_dir("/proc") else { return out };
     for p in procs.flatten() {
         let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
@@ -190,6 +188,8 @@ pub(crate) fn agents(agent_exes: &[InodeKey], sshd_exes: &[InodeKey]) -> Vec<Age
         if !is_agent && !is_sshd {
             continue;
         }
+        let Ok(netns) = std::fs::read_link(format!("/proc/{pid}/ns/net")) else { continue };
+        let listening = by_netns.entry(netns).or_insert_with(|| listening_unix(pid));
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
         for fd in fds.flatten() {
             let Ok(target) = std::fs::read_link(fd.path()) else { continue };
