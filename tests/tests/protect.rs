@@ -1,145 +1,17 @@
-//! `tracer protect` against the real kernel, OpenSSH's real ssh-keygen, ssh-add and
-//! ssh-agent, and the stealers an attacker would try: cat, a copy of cat named ssh-keygen,
-//! links to the key, a renamed key, a key named by its content only, root on the user's agent.
+//! `tracer protect` against the real kernel and OpenSSH's real ssh-keygen: the stealers an
+//! attacker would try (cat, a copy of cat named ssh-keygen, links to the key, a renamed key, a
+//! key named by its content only), --check, --enforce, the output formats.
 
 use std::{
-    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    os::unix::fs::PermissionsExt as _,
+    process::Command,
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
-use tracer_tests::{TempDir, parse_json_lines, tracer_bin};
+use protect_env::{Agent, Home, Protect, about, s};
+use tracer_tests::{TempDir, tracer_bin};
 
-mod guard_env;
-
-/// The account the tests' keys and agents belong to (ssh-keygen and ssh-add need a passwd entry).
-const USER: &str = "tracer-protect";
-
-fn user() -> (u32, u32) {
-    let ok = |args: &[&str]| Command::new(args[0]).args(&args[1..]).output().unwrap();
-    if !ok(&["id", "-u", USER]).status.success() {
-        // Several tests may race to create it: one wins, the others see it exists.
-        let _ = ok(&["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER]);
-    }
-    let num = |flag: &str| String::from_utf8(ok(&["id", flag, USER]).stdout).unwrap().trim().parse::<u32>().unwrap();
-    (num("-u"), num("-g"))
-}
-
-/// A home with `.ssh/id_ed25519` (and its .pub) made by the real ssh-keygen, owned by the user.
-struct Home {
-    dir: TempDir,
-    uid: u32,
-    gid: u32,
-}
-
-impl Home {
-    fn new(tag: &str) -> Self {
-        let (uid, gid) = user();
-        let dir = TempDir::new(tag);
-        let h = Home { dir, uid, gid };
-        let ssh = h.ssh();
-        std::fs::create_dir(&ssh).unwrap();
-        std::os::unix::fs::chown(&ssh, Some(uid), Some(gid)).unwrap();
-        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
-        h.as_user(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", h.key().to_str().unwrap()]);
-        h
-    }
-    fn ssh(&self) -> PathBuf {
-        self.dir.file(".ssh")
-    }
-    fn key(&self) -> PathBuf {
-        self.ssh().join("id_ed25519")
-    }
-    /// The user's command, with its own login UID (a new audit session), like a login would.
-    fn user_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("sh");
-        c.arg("-c")
-            .arg(format!(
-                "echo {uid} > /proc/self/loginuid && exec setpriv --reuid {uid} --regid {gid} --clear-groups \"$@\"",
-                uid = self.uid,
-                gid = self.gid
-            ))
-            .arg("sh")
-            .args(args)
-            .env("HOME", self.dir.path());
-        c
-    }
-    fn as_user(&self, args: &[&str]) -> String {
-        let o = self.user_cmd(args).output().unwrap();
-        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-/// A running `tracer protect --format json`.
-struct Protect {
-    child: Child,
-    out: PathBuf,
-    err: PathBuf,
-    _files: TempDir,
-}
-
-impl Protect {
-    fn start(home: &Home, extra: &[&str]) -> Self {
-        let files = TempDir::new("protect-out");
-        let (out, err) = (files.file("events.json"), files.file("stderr"));
-        let child = Command::new(tracer_bin())
-            .args(["protect", "--format", "json", "--rescan", "200ms", "--output"])
-            .arg(&out)
-            .arg("--home")
-            .arg(home.dir.path())
-            .args(extra)
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap();
-        let p = Protect { child, out, err, _files: files };
-        p.wait_stderr("tracer: protecting");
-        p
-    }
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-    fn wait_stderr(&self, what: &str) {
-        let start = Instant::now();
-        while !self.stderr().contains(what) {
-            assert!(start.elapsed() < Duration::from_secs(60), "tracer protect never said {what:?}: {}", self.stderr());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    fn events(&self) -> Vec<Value> {
-        parse_json_lines(&std::fs::read(&self.out).unwrap_or_default())
-    }
-    /// Runs `act` until an event `pick` accepts appears (a key or agent found by a rescan
-    /// needs one rescan first), at most 30 s.
-    fn until(&self, mut act: impl FnMut(), pick: impl Fn(&Value) -> bool) -> Value {
-        let start = Instant::now();
-        loop {
-            act();
-            std::thread::sleep(Duration::from_millis(100));
-            if let Some(e) = self.events().into_iter().find(&pick) {
-                return e;
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "no such event; got {:#?}", self.events());
-        }
-    }
-    fn stop(mut self) -> (Vec<Value>, String) {
-        // SAFETY: kill(2) on the child this struct spawned and has not reaped.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "tracer protect: {status}: {}", self.stderr());
-        (self.events(), self.stderr())
-    }
-}
-
-fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().map(str::to_string).unwrap_or_else(|| v[k].to_string())
-}
-
-fn about(events: &[Value], key: &str, target: &Path) -> Vec<Value> {
-    events.iter().filter(|e| e["key"] == key && s(e, "target") == target.to_str().unwrap()).cloned().collect()
-}
+mod protect_env;
 
 #[test]
 fn cat_of_a_key_is_reported_and_ssh_keygen_is_not() {
@@ -229,73 +101,6 @@ fn stealers_disguised_or_through_links_are_reported() {
         !reads.iter().any(|(exe, _, _)| exe == "/usr/bin/ssh-keygen"),
         "the real ssh-keygen is allowed: {reads:#?}"
     );
-}
-
-/// `ssh-agent -D -a SOCK` as the user (foreground: its pid is ours to end), with the key added.
-struct Agent {
-    child: Child,
-    sock: PathBuf,
-}
-
-impl Agent {
-    fn start(home: &Home) -> Self {
-        let sock = home.dir.file("agent.sock");
-        let child = home
-            .user_cmd(&["ssh-agent", "-D", "-a", sock.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while !sock.exists() {
-            assert!(start.elapsed() < Duration::from_secs(10), "ssh-agent made no socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let a = Agent { child, sock };
-        let add =
-            home.user_cmd(&["ssh-add", home.key().to_str().unwrap()]).env("SSH_AUTH_SOCK", &a.sock).output().unwrap();
-        assert!(add.status.success(), "ssh-add: {}", String::from_utf8_lossy(&add.stderr));
-        a
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn root_on_the_users_agent_is_reported_the_users_own_use_is_not() {
-    let home = Home::new("protect-agent");
-    let agent = Agent::start(&home);
-    let p = Protect::start(&home, &[]);
-    let sock = agent.sock.to_str().unwrap();
-    let list = |c: &mut Command| {
-        let o = c.env("SSH_AUTH_SOCK", sock).output().unwrap();
-        assert!(o.status.success(), "ssh-add -l: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    assert!(list(home.user_cmd(&["ssh-add", "-l"]).env("SSH_AUTH_SOCK", sock)).contains("ED25519"));
-    assert!(list(Command::new("ssh-add").arg("-l")).contains("ED25519"), "root can use the user's agent");
-    // A relative name from the socket's directory reaches the same agent.
-    let o = Command::new("ssh-add").arg("-l").current_dir(home.dir.path()).env("SSH_AUTH_SOCK", "agent.sock").output();
-    assert!(o.unwrap().status.success());
-    let (events, stderr) = p.stop();
-    let hits = about(&events, "ssh-agent", &agent.sock);
-    assert_eq!(hits.len(), 2, "root's two ssh-add -l, not the user's: {hits:#?}\n{stderr}");
-    for e in &hits {
-        assert_eq!(e["uid"], 0);
-        assert_eq!(e["comm"], "ssh-add");
-        assert_eq!(e["owner_uid"], home.uid);
-        assert_eq!(e["argv"], serde_json::json!(["ssh-add", "-l"]));
-        assert!(s(e, "reason").contains(&format!("uid 0 is not the agent owner's {}", home.uid)), "{e}");
-    }
-    assert_eq!(s(&hits[1], "path"), "agent.sock", "the name as given");
-    assert!(!events.iter().any(|e| e["key"] == "ssh-agent" && e["uid"] == home.uid), "{events:#?}");
-    // The agent itself is owned by the user and was found by its listener.
-    assert_eq!(std::fs::metadata(&agent.sock).unwrap().uid(), home.uid);
 }
 
 #[test]
@@ -422,70 +227,4 @@ fn text_and_audit_formats_carry_the_key() {
             }
         }
     }
-}
-
-/// With --agent-session, the owner's own ssh-add from another login session is reported too
-/// (each `user_cmd` is a new login, so a new audit session); without it, it is not (above).
-#[test]
-fn agent_session_reports_the_owner_from_another_session() {
-    let home = Home::new("protect-session");
-    let agent = Agent::start(&home);
-    let p = Protect::start(&home, &["--agent-session"]);
-    let o = home.user_cmd(&["ssh-add", "-l"]).env("SSH_AUTH_SOCK", &agent.sock).output().unwrap();
-    assert!(o.status.success(), "{o:?}");
-    let (events, stderr) = p.stop();
-    let hits: Vec<Value> =
-        about(&events, "ssh-agent", &agent.sock).into_iter().filter(|e| e["uid"] == home.uid).collect();
-    assert_eq!(hits.len(), 1, "{events:#?}\n{stderr}");
-    let reason = s(&hits[0], "reason");
-    assert!(reason.contains("session") && !reason.contains("uid"), "only the session differs: {reason}");
-}
-
-/// An agent forwarded by the real sshd (`ssh -A`): the socket sshd makes in /tmp/ssh-*/ is
-/// found by its listener (an sshd binary, in the server's network namespace) and every
-/// connect to it is reported, naming who connected.
-#[test]
-fn forwarded_agent_connects_are_reported() {
-    use guard_env::{Netns, Sshd, sh};
-    let home = Home::new("protect-fwd");
-    // The account logs in by key with a shell; "*": no password, but not locked for sshd.
-    sh(&["usermod", "-s", "/bin/sh", "-p", "*", USER]);
-    let auth = home.ssh().join("authorized_keys");
-    std::fs::copy(home.ssh().join("id_ed25519.pub"), &auth).unwrap();
-    let agent = Agent::start(&home);
-    let ns = Netns::new("pfwd");
-    let dir = TempDir::new("protect-sshd");
-    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-    let extra = format!(
-        "PubkeyAuthentication yes\nAuthorizedKeysFile {}\nStrictModes no\nAllowAgentForwarding yes\n",
-        auth.display()
-    );
-    let _sshd = Sshd::start_with(&ns, &dir, "127.0.0.1", true, (&ns, lo), &extra);
-    let p = Protect::start(&home, &[]);
-    let ssh = |remote: &str| {
-        let o = ns
-            .command("setpriv")
-            .args(["--reuid", &home.uid.to_string(), "--regid", &home.gid.to_string(), "--clear-groups"])
-            .args(["ssh", "-A", "-p", "2222", "-i"])
-            .arg(home.key())
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "LogLevel=ERROR", &format!("{USER}@127.0.0.1"), remote])
-            .env("SSH_AUTH_SOCK", &agent.sock)
-            .env("HOME", home.dir.path())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "ssh: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    // The forwarded socket lives as long as the session: wait past a rescan before using it.
-    let e = p.until(
-        || assert!(ssh("sleep 0.5; ssh-add -l").contains("ED25519")),
-        |e| e["key"] == "ssh-agent" && s(e, "target").starts_with("/tmp/ssh-"),
-    );
-    let _ = p.stop();
-    assert_eq!(e["comm"], "ssh-add");
-    assert_eq!(e["uid"], home.uid);
-    assert_eq!(e["owner_uid"], home.uid);
-    assert!(s(&e, "reason").contains("forwarded agent"), "{e}");
-    assert!(s(&e, "target").contains("/agent."), "{e}");
 }

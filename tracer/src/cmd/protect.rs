@@ -139,6 +139,9 @@ impl Watch {
 }
 
 pub(crate) async fn run(args: ProtectArgs) -> anyhow::Result<i32> {
+    if args.rescan.is_zero() {
+        return Err(UsageError("--rescan: must be longer than 0".into()).into());
+    }
     let settings = Settings::new(&args)?;
     if args.check {
         return check(&settings);
