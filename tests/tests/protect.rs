@@ -134,6 +134,16 @@ fn bad_allow_list_entries_are_refused() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(arg) && err.contains(msg), "{err}");
     }
+    for (args, msg) in [
+        (&["--rescan", "0"][..], "--rescan: must be longer than 0"),
+        (&["--no-default-allow"][..], "nothing may read a key"),
+        (&["--agent-exe", "/nonexistent/agent"][..], "--agent-exe /nonexistent/agent"),
+    ] {
+        let o = Command::new(tracer_bin()).arg("protect").args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
 }
 
 /// Where the kernel refuses BPF LSM programs (this machine: EPERM at load), `--enforce`
