@@ -107,3 +107,19 @@ fn forwarded_agent_connects_are_reported() {
     assert!(s(&e, "reason").contains("forwarded agent"), "{e}");
     assert!(s(&e, "target").contains("/agent."), "{e}");
 }
+
+/// A kernel without `unix_sock.peer` in its BTF: the tracer says so and still runs (keys are
+/// still watched), and agent connects are simply not seen.
+#[test]
+fn without_unix_sock_peer_agents_degrade_with_a_warning() {
+    let home = Home::new("protect-forget");
+    let agent = Agent::start(&home);
+    let p = Protect::start_env(&home, &[], &[("TRACER_FORGET_FIELDS", "unix_sock.peer")]);
+    assert!(p.stderr().contains("kernel lacks unix_sock.peer"), "{}", p.stderr());
+    let o = Command::new("ssh-add").arg("-l").env("SSH_AUTH_SOCK", &agent.sock).output().unwrap();
+    assert!(o.status.success());
+    home.as_user(&["cat", home.key().to_str().unwrap()]);
+    let (events, _) = p.stop();
+    assert!(about(&events, "ssh-agent", &agent.sock).is_empty(), "{events:#?}");
+    assert_eq!(about(&events, "ssh-key", &home.key()).len(), 1, "{events:#?}");
+}

@@ -81,6 +81,11 @@ pub struct Protect {
 
 impl Protect {
     pub fn start(home: &Home, extra: &[&str]) -> Self {
+        Self::start_env(home, extra, &[])
+    }
+
+    /// `start` with environment variables for the tracer.
+    pub fn start_env(home: &Home, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let files = TempDir::new("protect-out");
         let (out, err) = (files.file("events.json"), files.file("stderr"));
         let child = Command::new(tracer_bin())
@@ -89,6 +94,7 @@ impl Protect {
             .arg("--home")
             .arg(home.dir.path())
             .args(extra)
+            .envs(env.iter().copied())
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
             .unwrap();
