@@ -23,6 +23,10 @@ pub const ENABLE_SSHLOG: u32 = 1 << 4;
 pub const LEAN_RECORDS: u32 = 1 << 5;
 /// Opens carry the working directory even for absolute names (audit's CWD record).
 pub const WANT_CWD: u32 = 1 << 6;
+/// `tracer protect`: opens are reported only when they read a protected file (`PROTECTED`)
+/// from an executable not in `ALLOWED_EXES`, connects only when they reach an agent socket
+/// (`AGENT_SOCKS`); every other open and connect costs a lookup, not an event.
+pub const PROTECT_ONLY: u32 = 1 << 7;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -11,6 +11,7 @@ pub mod event;
 pub mod exec;
 pub mod offsets;
 pub mod open;
+pub mod protect;
 pub mod sshlog;
 pub mod syscount;
 

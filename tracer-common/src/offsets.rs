@@ -109,6 +109,10 @@ kernel_fields! {
     sk_daddr: "sock" "__sk_common.skc_daddr",
     sk_v6_daddr: "sock" "__sk_common.skc_v6_daddr",
     sk_dport: "sock" "__sk_common.skc_dport",
+    // `tracer protect`: which agent socket a unix connect reached (the peer's bound path).
+    unix_peer: "unix_sock" "peer",
+    unix_path_dentry: "unix_sock" "path.dentry",
+    dentry_d_inode: "dentry" "d_inode",
 }
 
 impl Default for Offsets {

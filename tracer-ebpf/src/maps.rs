@@ -7,6 +7,7 @@ use aya_ebpf::{
 use tracer_common::{
     config::{Config, Offsets},
     event::PATH_MAX,
+    protect::{AGENTS_MAX, ALLOWED_MAX, InodeKey, PROTECTED_MAX},
     sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
     syscount::{STAT_MAX, SyscountKey},
 };
@@ -93,6 +94,27 @@ pub(crate) static SSHD_EXES: HashMap<ExeKey, u32> = HashMap::with_max_entries(SS
 /// within that time.
 #[map]
 pub(crate) static SSH_SOCKS: LruHashMap<SockKey, u32> = LruHashMap::with_max_entries(65536, 0);
+
+/// `tracer protect`: the private-key files, (inode, device) -> 1.
+#[map]
+pub(crate) static PROTECTED: HashMap<InodeKey, u32> = HashMap::with_max_entries(PROTECTED_MAX, 0);
+
+/// `tracer protect`: executables allowed to read them, (inode, device) -> 1.
+#[map]
+pub(crate) static ALLOWED_EXES: HashMap<InodeKey, u32> = HashMap::with_max_entries(ALLOWED_MAX, 0);
+
+/// `tracer protect`: the socket files agents listen on, (inode, device) -> 1.
+#[map]
+pub(crate) static AGENT_SOCKS: HashMap<InodeKey, u32> = HashMap::with_max_entries(AGENTS_MAX, 0);
+
+/// `tracer protect --enforce`: agent socket -> its owner's (uid << 32 | login uid).
+#[map]
+pub(crate) static AGENT_OWNERS: HashMap<InodeKey, u64> = HashMap::with_max_entries(AGENTS_MAX, 0);
+
+/// `tracer protect --enforce`: threads whose open or connect an LSM program just denied; the
+/// syscall's exit reports it (with the name the call gave) and removes the entry.
+#[map]
+pub(crate) static DENIED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
 
 #[inline(always)]
 pub(crate) fn stat_inc(idx: u32) {

@@ -7,7 +7,7 @@ use std::{collections::HashMap, path::PathBuf, time::Instant};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{FExit, RawTracePoint, TracePoint},
+    programs::{FExit, Lsm, RawTracePoint, TracePoint},
 };
 use thiserror::Error;
 use tracer_common::{
@@ -323,14 +323,54 @@ fn attach_fexit_with(ebpf: &mut Ebpf, enabled: u32, btf: &aya::Btf) -> Result<()
 impl Loaded {
     /// Replaces the trusted sshd executables the kernel compares with.
     pub(crate) fn set_sshd_exes(&mut self, keys: &[ExeKey]) -> Result<(), LoadError> {
-        let mut exes: BpfHashMap<_, ExeKey, u32> = BpfHashMap::try_from(self.ebpf.map_mut("SSHD_EXES").unwrap())
-            .map_err(|e| LoadError::Map("SSHD_EXES", e))?;
-        let stale: Vec<ExeKey> = exes.keys().filter_map(Result::ok).filter(|k| !keys.contains(k)).collect();
+        self.set_inodes("SSHD_EXES", keys)
+    }
+
+    /// Replaces the (inode, device) set held by the hash map `name` (`SSHD_EXES`, and
+    /// `tracer protect`'s `PROTECTED`, `ALLOWED_EXES`, `AGENT_SOCKS`).
+    pub(crate) fn set_inodes(&mut self, name: &'static str, keys: &[ExeKey]) -> Result<(), LoadError> {
+        let map = self.ebpf.map_mut(name).ok_or(LoadError::Other(format!("no {name} map")))?;
+        let mut set: BpfHashMap<_, ExeKey, u32> = BpfHashMap::try_from(map).map_err(|e| LoadError::Map(name, e))?;
+        let stale: Vec<ExeKey> = set.keys().filter_map(Result::ok).filter(|k| !keys.contains(k)).collect();
         for k in keys {
-            exes.insert(k, 1, 0).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+            set.insert(k, 1, 0).map_err(|e| LoadError::Map(name, e))?;
         }
         for k in &stale {
-            exes.remove(k).map_err(|e| LoadError::Map("SSHD_EXES", e))?;
+            set.remove(k).map_err(|e| LoadError::Map(name, e))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces `tracer protect`'s agent owners: socket file -> (uid << 32 | login uid).
+    pub(crate) fn set_agent_owners(&mut self, owners: &[(ExeKey, u64)]) -> Result<(), LoadError> {
+        let name = "AGENT_OWNERS";
+        let map = self.ebpf.map_mut(name).ok_or(LoadError::Other(format!("no {name} map")))?;
+        let mut set: BpfHashMap<_, ExeKey, u64> = BpfHashMap::try_from(map).map_err(|e| LoadError::Map(name, e))?;
+        let stale: Vec<ExeKey> =
+            set.keys().filter_map(Result::ok).filter(|k| !owners.iter().any(|(o, _)| o == k)).collect();
+        for (k, v) in owners {
+            set.insert(k, v, 0).map_err(|e| LoadError::Map(name, e))?;
+        }
+        for k in &stale {
+            set.remove(k).map_err(|e| LoadError::Map(name, e))?;
+        }
+        Ok(())
+    }
+
+    /// `tracer protect --enforce`: loads and attaches the BPF LSM programs (program, hook).
+    /// The error names the program the kernel refused.
+    pub(crate) fn attach_lsm(&mut self) -> Result<(), LoadError> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
+        for (func, hook) in [("lsm_file_open", "file_open"), ("lsm_unix_connect", "unix_stream_connect")] {
+            let err = |source| LoadError::Program { name: format!("{func} (lsm/{hook})"), source };
+            let p: &mut Lsm = self
+                .ebpf
+                .program_mut(func)
+                .ok_or_else(|| LoadError::Other(format!("program {func} not in object")))?
+                .try_into()
+                .map_err(err)?;
+            p.load(hook, &btf).map_err(err)?;
+            p.attach().map_err(err)?;
         }
         Ok(())
     }

@@ -41,6 +41,8 @@ enum Command {
     Roots(cmd::roots::RootsArgs),
     /// fail2ban's sshd jail fed by sshd's messages captured in the kernel: run, status, ban, unban, test-log.
     Guard(cmd::guard::GuardArgs),
+    /// Watch SSH private-key reads and ssh-agent hijacking (ssh-key / ssh-agent events); --check, --enforce.
+    Protect(cmd::protect::ProtectArgs),
 }
 
 fn main() {
@@ -52,6 +54,7 @@ fn main() {
             Command::Roots(a) => cmd::roots::run(a),
             Command::Guard(a) => cmd::guard::run(a).await,
             Command::Report(a) => cmd::report::run(a).await,
+            Command::Protect(a) => cmd::protect::run(a).await,
         }
     });
     match result {

@@ -55,7 +55,7 @@ impl Trusted {
         if list.len() > SSHD_EXES_MAX as usize {
             return Err(format!("at most {SSHD_EXES_MAX} sshd executables can be trusted"));
         }
-        let current = list.into_iter().map(|p| vet(&p).map(|k| (p, k))).collect::<Result<_, _>>()?;
+        let current = list.into_iter().map(|p| vet(&p, WHAT).map(|k| (p, k))).collect::<Result<_, _>>()?;
         Ok(Trusted { given: paths.to_vec(), current, retired: Vec::new() })
     }
 
@@ -88,7 +88,7 @@ impl Trusted {
         let mut refused = Vec::new();
         for p in Self::list(&self.given) {
             let before = self.current.iter().find(|(q, _)| *q == p).map(|(_, k)| *k);
-            match (vet(&p), before) {
+            match (vet(&p, WHAT), before) {
                 (Ok(k), Some(b)) if k == b => current.push((p, k)),
                 (Ok(k), _) => {
                     changes.push(Change::Trusted(p.clone()));
@@ -116,17 +116,21 @@ impl Trusted {
     }
 }
 
-fn vet(p: &Path) -> Result<ExeKey, String> {
-    let m = std::fs::metadata(p).map_err(|e| format!("sshd executable {}: {e}", p.display()))?;
+const WHAT: &str = "sshd executable";
+
+/// A trusted executable's (inode, device): a root-owned regular file no group or other user
+/// can write, else an error naming it as `what`. Shared with `tracer protect`'s allow-list.
+pub(crate) fn vet(p: &Path, what: &str) -> Result<ExeKey, String> {
+    let m = std::fs::metadata(p).map_err(|e| format!("{what} {}: {e}", p.display()))?;
     if !m.is_file() {
-        return Err(format!("sshd executable {}: not a regular file", p.display()));
+        return Err(format!("{what} {}: not a regular file", p.display()));
     }
     if m.uid() != 0 {
-        return Err(format!("sshd executable {}: owned by uid {}, not root: not trusted", p.display(), m.uid()));
+        return Err(format!("{what} {}: owned by uid {}, not root: not trusted", p.display(), m.uid()));
     }
     if m.mode() & 0o022 != 0 {
         return Err(format!(
-            "sshd executable {}: writable by group or others (mode {:o}): not trusted",
+            "{what} {}: writable by group or others (mode {:o}): not trusted",
             p.display(),
             m.mode() & 0o7777
         ));
@@ -136,7 +140,7 @@ fn vet(p: &Path) -> Result<ExeKey, String> {
 
 /// stat(2)'s st_dev as the kernel's internal dev_t (`MKDEV`: major << 20 | minor), which is
 /// what `inode->i_sb->s_dev` holds.
-fn kernel_dev(st_dev: u64) -> u32 {
+pub(crate) fn kernel_dev(st_dev: u64) -> u32 {
     let (major, minor) = (libc::major(st_dev), libc::minor(st_dev));
     (major << 20) | (minor & 0xf_ffff)
 }

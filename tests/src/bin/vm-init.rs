@@ -18,6 +18,9 @@ use std::{
 use serde_json::Value;
 use tracer_tests::{bytes_of, parse_json_lines};
 
+#[path = "vm-init/protect.rs"]
+mod protect;
+
 const JAIL: &str = "/tmp/jail";
 const WORK: &str = "/tmp/work";
 const EVENTS: &str = "/tmp/events.json";
@@ -29,6 +32,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("session") {
         session();
+    }
+    if args.first().is_some_and(|a| ["agent", "read", "connect", "connect-as-user"].contains(&a.as_str())) {
+        protect::role(&args);
     }
     if std::process::id() != 1 {
         eprintln!("vm-init: the init of the vm-test guests (run `cargo xtask vm-test`), not for the host");
@@ -222,6 +228,9 @@ fn run_checks() -> Result<usize, String> {
         eprintln!("vm-init: this tracer has no `report`: skipped");
     }
     guard_checks(&mut c)?;
+    if Command::new("/bin/tracer").args(["protect", "--help"]).output().is_ok_and(|o| o.status.success()) {
+        protect::checks(&mut c)?;
+    }
     if c.failed.is_empty() {
         Ok(c.n)
     } else {

@@ -2,13 +2,13 @@
 
 use aya_ebpf::helpers::bpf_probe_read_user;
 use tracer_common::{
-    config::ENABLE_CONNECT,
+    config::{ENABLE_CONNECT, PROTECT_ONLY},
     connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
     event::EventKind,
 };
 
-use super::{Syscall, current_if_traced};
-use crate::record::Rec;
+use super::{Syscall, current_if_traced, protect};
+use crate::{kernel::conf, record::Rec};
 
 const SUN_PATH_MAX: u64 = 108;
 
@@ -24,6 +24,11 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     // SAFETY: bpf_probe_read_user copies from any user address into our local (a bad address is an error).
     let family: u16 = unsafe { bpf_probe_read_user(uaddr as *const u16) }.map_err(i64::from)?;
     if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
+        return Ok(());
+    }
+    if conf!(enabled) & PROTECT_ONLY != 0
+        && (family != AF_UNIX || !protect::agent_connect(cur.task, fd as i64, call.ret))
+    {
         return Ok(());
     }
     let mut rec = Rec::new::<ConnectBody>().ok_or(-1i64)?;

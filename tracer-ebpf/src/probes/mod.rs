@@ -4,10 +4,12 @@
 //! between entry and exit.
 
 pub(crate) mod connect;
+pub(crate) mod enforce;
 pub(crate) mod exec;
 pub(crate) mod fexit;
 pub(crate) mod nr;
 pub(crate) mod open;
+pub(crate) mod protect;
 pub(crate) mod sched;
 pub(crate) mod sshlog;
 pub(crate) mod sshpeer;

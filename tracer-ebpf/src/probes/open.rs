@@ -2,12 +2,12 @@
 //! host path of their base directory (cwd or dirfd).
 
 use tracer_common::{
-    config::{ENABLE_OPEN, WANT_CWD},
+    config::{ENABLE_OPEN, PROTECT_ONLY, WANT_CWD},
     event::{EventKind, F_BASE_UNKNOWN},
     open::{AT_FDCWD as AT_FDCWD_I32, OpenBody},
 };
 
-use super::{Syscall, current_if_traced, nr::*};
+use super::{Syscall, current_if_traced, nr::*, protect};
 use crate::{kernel::conf, record::Rec};
 
 const AT_FDCWD: i64 = AT_FDCWD_I32 as i64;
@@ -37,6 +37,9 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
             (i64::from(a[0] as i32), a[1], flags, mode)
         }
     };
+    if conf!(enabled) & PROTECT_ONLY != 0 && !protect::key_read(cur.task, call.ret, flags) {
+        return Ok(());
+    }
     let mut rec = Rec::new::<OpenBody>().ok_or(-1i64)?;
     rec.fill(EventKind::Open, &cur, call.nr, call.ret, false);
     rec.set_args(call.args);

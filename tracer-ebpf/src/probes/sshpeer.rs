@@ -39,11 +39,16 @@ pub(crate) fn trusted(task: Kptr) -> bool {
     unsafe { SSHD_EXES.get(key) }.is_some()
 }
 
+/// The (inode, device) of the task's executable.
 #[inline(always)]
-fn exe_key(task: Kptr) -> Result<ExeKey, i64> {
+pub(crate) fn exe_key(task: Kptr) -> Result<ExeKey, i64> {
     let mm = read_ptr(task, off!(task_mm))?;
-    let file = read_ptr(mm, off!(mm_exe_file))?;
-    let inode = read_ptr(file, off!(file_f_inode))?;
+    inode_key(read_ptr(read_ptr(mm, off!(mm_exe_file))?, off!(file_f_inode))?)
+}
+
+/// An inode's (inode number, device).
+#[inline(always)]
+pub(crate) fn inode_key(inode: Kptr) -> Result<ExeKey, i64> {
     let ino: u64 = read(inode, off!(inode_i_ino))?;
     let sb = read_ptr(inode, off!(inode_i_sb))?;
     let dev: u32 = read(sb, off!(sb_s_dev))?;
@@ -66,7 +71,7 @@ fn sock_of(file: Kptr) -> Result<SockKey, i64> {
 
 /// The current task's descriptor array and its size.
 #[inline(always)]
-fn fd_array(task: Kptr) -> Result<(Kptr, u32), i64> {
+pub(crate) fn fd_array(task: Kptr) -> Result<(Kptr, u32), i64> {
     let files = read_ptr(task, off!(task_files))?;
     let fdt = read_ptr(files, off!(files_fdt))?;
     let max: u32 = read(fdt, off!(fdt_max_fds))?;

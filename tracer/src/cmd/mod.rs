@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod guard;
+pub(crate) mod protect;
 pub(crate) mod report;
 pub(crate) mod roots;
 pub(crate) mod trace;

@@ -20,7 +20,7 @@ impl<W: Write> TextSink<W> {
     }
 }
 
-fn quoted(s: &mut String, b: &[u8]) {
+pub(crate) fn quoted(s: &mut String, b: &[u8]) {
     s.push('"');
     text_escape(s, b);
     s.push('"');

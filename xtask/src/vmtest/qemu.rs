@@ -27,7 +27,8 @@ pub(super) fn boot(vmlinuz: &Path, initrd: &Path, log: &Path, timeout: Duration)
         .arg("-initrd")
         .arg(initrd)
         // panic=-1: a panic reboots at once, and -no-reboot turns that into qemu exiting.
-        .args(["-append", "console=ttyS0 panic=-1 oops=panic"])
+        // lsm=...,bpf: BPF LSM active, so `tracer protect --enforce` is proved in the guest.
+        .args(["-append", "console=ttyS0 panic=-1 oops=panic lsm=lockdown,capability,landlock,yama,apparmor,bpf"])
         .stdin(Stdio::null())
         .stdout(console.try_clone()?)
         .stderr(console)
