@@ -4,6 +4,7 @@
 //! between entry and exit.
 
 pub(crate) mod connect;
+pub(crate) mod entry;
 pub(crate) mod exec;
 pub(crate) mod fexit;
 pub(crate) mod nr;
