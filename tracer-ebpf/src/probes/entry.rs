@@ -24,8 +24,7 @@ use aya_ebpf::{
 use tracer_common::{config::ENABLE_SYSCOUNT, syscount::SYSCOUNT_COMPAT};
 
 use super::nr::{
-    NR_EXECVE, NR_EXECVEAT, NR_IA32_EXECVE, NR_IA32_EXECVEAT, NR_IA32_RT_SIGRETURN, NR_IA32_SIGRETURN,
-    NR_RT_SIGRETURN,
+    NR_EXECVE, NR_EXECVEAT, NR_IA32_EXECVE, NR_IA32_EXECVEAT, NR_IA32_RT_SIGRETURN, NR_IA32_SIGRETURN, NR_RT_SIGRETURN,
 };
 use crate::{
     kernel::{Kptr, compat, conf, off, read},
