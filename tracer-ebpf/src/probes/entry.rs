@@ -52,7 +52,7 @@ pub(crate) fn entry_exec(_ctx: TracePointContext) -> u32 {
     let exec = if c { nr == NR_IA32_EXECVE || nr == NR_IA32_EXECVEAT } else { nr == NR_EXECVE || nr == NR_EXECVEAT };
     if exec {
         let v = if c { nr | SYSCOUNT_COMPAT } else { nr };
-        let _ = EXEC_ENTRY.insert(&bpf_get_current_pid_tgid(), &v, 0);
+        let _ = EXEC_ENTRY.insert(bpf_get_current_pid_tgid(), v, 0);
     }
     0
 }
@@ -75,9 +75,9 @@ pub(crate) fn entry_signal(ctx: TracePointContext) -> u32 {
     }
     let key = bpf_get_current_pid_tgid();
     // SAFETY: copied out at once; only this thread writes its own key.
-    let stack = unsafe { SIGFRAMES32.get(&key) }.copied().unwrap_or(1);
+    let stack = unsafe { SIGFRAMES32.get(key) }.copied().unwrap_or(1);
     let bit = u64::from(flags & SA_SIGINFO == 0);
-    let _ = SIGFRAMES32.insert(&key, &((stack << 1) | bit), 0);
+    let _ = SIGFRAMES32.insert(key, (stack << 1) | bit, 0);
     0
 }
 
@@ -90,21 +90,21 @@ pub(crate) fn entered(nr: u32, compat: bool, ret: i64) -> (u32, bool) {
         }
         let key = bpf_get_current_pid_tgid();
         // SAFETY: copied out at once; only this thread writes its own key.
-        let Some(stack) = unsafe { SIGFRAMES32.get(&key) }.copied() else {
+        let Some(stack) = unsafe { SIGFRAMES32.get(key) }.copied() else {
             return (NR_IA32_RT_SIGRETURN, true);
         };
         if stack >> 1 <= 1 {
-            let _ = SIGFRAMES32.remove(&key);
+            let _ = SIGFRAMES32.remove(key);
         } else {
-            let _ = SIGFRAMES32.insert(&key, &(stack >> 1), 0);
+            let _ = SIGFRAMES32.insert(key, stack >> 1, 0);
         }
         return (if stack & 1 != 0 { NR_IA32_SIGRETURN } else { NR_IA32_RT_SIGRETURN }, true);
     }
     if ret == 0 && nr == if compat { NR_IA32_EXECVE } else { NR_EXECVE } {
         let key = bpf_get_current_pid_tgid();
         // SAFETY: copied out at once; only this thread writes its own key.
-        if let Some(v) = unsafe { EXEC_ENTRY.get(&key) }.copied() {
-            let _ = EXEC_ENTRY.remove(&key);
+        if let Some(v) = unsafe { EXEC_ENTRY.get(key) }.copied() {
+            let _ = EXEC_ENTRY.remove(key);
             return (v & !SYSCOUNT_COMPAT, v & SYSCOUNT_COMPAT != 0);
         }
     }

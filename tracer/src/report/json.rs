@@ -45,7 +45,7 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
     // null, not {}: a recorded file has no counts, which is not the same as none made.
     out.extend_from_slice(b",\"syscalls\":");
     match &u.syscalls {
-        Some(s) => list(out, sorted_syscalls(s).into_iter(), |out, (sc, _, n)| {
+        Some(s) => list(out, sorted_syscalls(s), |out, (sc, _, n)| {
             let _ = write!(
                 out,
                 "{{\"syscall\":\"{}\",\"nr\":{},\"arch\":\"{}\",\"count\":{n}}}",
