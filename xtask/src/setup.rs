@@ -22,6 +22,8 @@ const PACKAGES: &[&str] = &[
     "nftables",
     "iptables",
     "busybox-static",
+    // tests/tests/report.rs builds a freestanding i386 program (gcc -m32 -nostdlib: no multilib).
+    "gcc",
     "strace",
     "qemu-system-x86",
     // musl-gcc: the static (musl) tracer for vm-test compiles bundled SQLite.
