@@ -20,7 +20,17 @@ pub(super) enum Mode {
     HooksOnly,
     Auditd,
     Strace,
+    /// The equivalent bpftrace one-liner (`BPFTRACE_SCRIPT`).
+    Bpftrace,
 }
+
+/// What `report` does, as bpftrace would: per-auid syscall counts, and a line per exec,
+/// open and connect of the login UID (paths from the entry arguments).
+const BPFTRACE_SCRIPT: &str =
+    "tracepoint:raw_syscalls:sys_exit /curtask->loginuid.val == AUID/ { @syscalls[args->id] = count(); }
+tracepoint:syscalls:sys_enter_openat /curtask->loginuid.val == AUID/ { printf(\"open %s\\n\", str(args->filename)); }
+tracepoint:syscalls:sys_enter_execve /curtask->loginuid.val == AUID/ { printf(\"exec %s\\n\", str(args->filename)); }
+tracepoint:syscalls:sys_enter_connect /curtask->loginuid.val == AUID/ { printf(\"connect\\n\"); }";
 
 impl Mode {
     pub(super) fn label(self) -> &'static str {
@@ -31,6 +41,7 @@ impl Mode {
             Mode::HooksOnly => "tracer trace --comm no-such (hooks only, nothing matches)",
             Mode::Auditd => "auditd -S execve,openat,connect -F auid=N",
             Mode::Strace => "strace -f -e trace=execve,openat,connect",
+            Mode::Bpftrace => "bpftrace: per-auid syscall counts, exec/open/connect prints",
         }
     }
 }
@@ -82,6 +93,11 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
             modes.push(Mode::Strace);
         } else {
             notes.push("strace not measured: not installed (cargo xtask setup installs it)".into());
+        }
+        if super::have("bpftrace") {
+            modes.push(Mode::Bpftrace);
+        } else {
+            notes.push("bpftrace not measured: not installed (cargo xtask setup installs it)".into());
         }
     }
     let mut samples: Vec<Vec<Sample>> = modes.iter().map(|_| Vec::new()).collect();
@@ -141,6 +157,7 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let w = bins.workload.display().to_string();
     let wargs = workload_args(args, file);
     let auid = AUID.to_string();
+    let events = |name: &str| dir.join(name).display().to_string();
     let mut cmd = match mode {
         Mode::Untraced | Mode::Auditd => {
             let mut c = Command::new(&bins.workload);
@@ -171,6 +188,13 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
         Mode::Strace => {
             let mut c = Command::new("strace");
             c.args(["-f", "-qq", "-e", "trace=execve,openat,connect", "-o", "/dev/null"]).arg(&w).args(&wargs);
+            c
+        }
+        Mode::Bpftrace => {
+            // -c starts the workload once the probes are attached (its arguments hold no spaces).
+            let mut c = Command::new("bpftrace");
+            c.args(["-o", &events("bpftrace.out"), "-e", &BPFTRACE_SCRIPT.replace("AUID", &auid), "-c"])
+                .arg(format!("{w} {}", wargs.join(" ")));
             c
         }
     };
