@@ -100,6 +100,10 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
             notes.push("bpftrace not measured: not installed (cargo xtask setup installs it)".into());
         }
     }
+    // Ratios mean little on a machine busy with other work: say how busy it was.
+    let load =
+        || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').next().unwrap_or("?").to_string();
+    let load_before = load();
     let mut samples: Vec<Vec<Sample>> = modes.iter().map(|_| Vec::new()).collect();
     for rep in 0..args.repeats {
         for (i, &mode) in modes.iter().enumerate() {
@@ -107,6 +111,11 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
             samples[i].push(run_once(mode, args, bins, &file, &dir)?);
         }
     }
+    notes.push(format!(
+        "1-minute load average before the runs {load_before}, after {} ({} cores): above the core count, other work shared the machine and the ratios carry its noise",
+        load(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    ));
     if let Some(state) = audit {
         let lost = auditd_lost();
         notes.push(format!("auditd's kernel lost counter after the runs: {lost}"));
