@@ -77,13 +77,21 @@ fn section(r: &Value, name: &str) -> BTreeMap<Vec<u8>, (u64, u64)> {
         .collect()
 }
 
+/// The report's syscall counts by label: audit's name, plus " (i386)" for a 32-bit call
+/// (the label the text report prints).
 fn syscall_counts(r: &Value) -> BTreeMap<String, u64> {
-    r["syscalls"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no syscalls in {r}"))
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-        .collect()
+    let mut m = BTreeMap::new();
+    for e in r["syscalls"].as_array().unwrap_or_else(|| panic!("no syscalls in {r}")) {
+        let name = e["syscall"].as_str().unwrap();
+        assert!(e["nr"].is_u64(), "{e}");
+        let label = match e["arch"].as_str().unwrap() {
+            "x86_64" => name.to_string(),
+            "i386" => format!("{name} (i386)"),
+            a => panic!("arch {a}"),
+        };
+        assert!(m.insert(label, e["count"].as_u64().unwrap()).is_none(), "one entry per syscall: {e}");
+    }
+    m
 }
 
 #[test]
@@ -425,6 +433,8 @@ fn malformed_input_names_file_and_line_and_prints_nothing() {
 /// (rule removed, audit switched back off, the daemon stopped if we started it) so other
 /// tests are not slowed by audit.
 struct Audit {
+    /// auditd is one per machine: one test at a time uses it (held until drop).
+    _one: std::sync::MutexGuard<'static, ()>,
     key: String,
     auid: u32,
     started: Option<u32>,
@@ -462,6 +472,9 @@ fn ensure_auditd_installed() {
 
 impl Audit {
     fn start(auid: u32) -> Audit {
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        // A test that failed while holding it poisoned it; the daemon was still put back.
+        let one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         ensure_auditd_installed();
         // Read before auditd starts: it switches audit on itself.
         let was_enabled = audit_status("enabled");
@@ -479,28 +492,39 @@ impl Audit {
             started = audit_status("pid").trim().parse().ok();
         }
         let key = format!("tracer-report-test-{}", std::process::id());
-        let a = Audit { key, auid, started, was_enabled, old_backlog };
+        let a = Audit { _one: one, key, auid, started, was_enabled, old_backlog };
         auditctl(&["-e", "1"]);
         // -S all makes bursts: a deep backlog so the kernel makes processes wait, not drop.
         auditctl(&["-b", "8192"]);
-        auditctl(&["-a", "always,exit", "-F", "arch=b64", "-S", "all", "-F", &format!("auid={auid}"), "-k", &a.key]);
+        for rule in a.rules() {
+            let mut args = vec!["-a"];
+            args.extend(rule.iter().map(String::as_str));
+            auditctl(&args);
+        }
         a
     }
 
-    fn rule(&self) -> Vec<String> {
-        ["always,exit", "-F", "arch=b64", "-S", "all", "-F", &format!("auid={}", self.auid), "-k", &self.key]
+    /// Every call of the login UID, 64-bit and 32-bit.
+    fn rules(&self) -> Vec<Vec<String>> {
+        ["arch=b64", "arch=b32"]
             .iter()
-            .map(|s| s.to_string())
+            .map(|arch| {
+                ["always,exit", "-F", arch, "-S", "all", "-F", &format!("auid={}", self.auid), "-k", &self.key]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            })
             .collect()
     }
 }
 
 impl Drop for Audit {
     fn drop(&mut self) {
-        let rule = self.rule();
-        let mut args = vec!["-d"];
-        args.extend(rule.iter().map(String::as_str));
-        let _ = Command::new("auditctl").args(&args).output();
+        for rule in self.rules() {
+            let mut args = vec!["-d"];
+            args.extend(rule.iter().map(String::as_str));
+            let _ = Command::new("auditctl").args(&args).output();
+        }
         let _ = Command::new("auditctl").args(["-b", self.old_backlog.trim()]).output();
         if let Some(pid) = self.started {
             // SAFETY: kill takes plain integers; an exited pid is an error, not UB.
@@ -596,7 +620,22 @@ struct AuditView {
     login_writes: u64,
 }
 
-fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
+/// audit's syscall names by (i386, number), from `ausyscall [i386] --dump`.
+fn ausyscall_names() -> HashMap<(bool, u32), String> {
+    let mut names = HashMap::new();
+    for (i386, arch) in [(false, "x86_64"), (true, "i386")] {
+        let o = Command::new("ausyscall").args([arch, "--dump"]).output().expect("run ausyscall");
+        for (n, s) in String::from_utf8(o.stdout).unwrap().lines().filter_map(|l| l.split_once('\t')) {
+            if let Ok(n) = n.parse() {
+                names.entry((i386, n)).or_insert_with(|| s.to_string());
+            }
+        }
+    }
+    assert!(names.len() > 700, "ausyscall gave no tables");
+    names
+}
+
+fn audit_view(key: &str, auid: u32, names: &HashMap<(bool, u32), String>) -> AuditView {
     // The syscall that set the loginuid, found by its LOGIN record: both tools count it for
     // the new auid (both evaluate at syscall exit).
     let logins: HashSet<String> = ausearch(&["-m", "LOGIN", "-ua", &auid.to_string()]).into_keys().collect();
@@ -611,14 +650,18 @@ fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
         if logins.contains(&id) {
             v.login_writes += 1;
         }
-        // ausyscall calls 17 and 18 "pread"/"pwrite"; the kernel (and the tracer) pread64/pwrite64.
-        let name = match names.get(&nr).map(String::as_str) {
-            Some("pread") => "pread64".to_string(),
-            Some("pwrite") => "pwrite64".to_string(),
-            Some(n) => n.to_string(),
-            None => format!("syscall_{nr}"),
+        let i386 = match sc["arch"].as_str() {
+            "c000003e" => false,
+            "40000003" => true,
+            a => panic!("arch {a}"),
         };
-        *v.syscalls.entry(name).or_default() += 1;
+        let name = names.get(&(i386, nr)).cloned().unwrap_or_else(|| format!("unknown-syscall({nr})"));
+        let label = if i386 { format!("{name} (i386)") } else { name };
+        *v.syscalls.entry(label).or_default() += 1;
+        if i386 {
+            // The tracer reports 64-bit opens, execs and connects only.
+            continue;
+        }
         let failed = u64::from(sc.get("success").map(String::as_str) == Some("no"));
         match nr {
             // open, creat, openat, openat2: the PATH record of the file itself (creat
@@ -685,6 +728,29 @@ fn audit_view(key: &str, auid: u32, names: &HashMap<u32, String>) -> AuditView {
     v
 }
 
+/// `tracer report --auid` of `session` while auditd records it too: the report and what
+/// auditd logged, once its log holds as many calls as the tracer counted.
+fn with_auditd(audit: &Audit, names: &HashMap<(bool, u32), String>, session: &[OsString]) -> (Value, AuditView) {
+    let lost_before: u64 = audit_status("lost").trim().parse().unwrap_or(0);
+    let o = report(&["--auid", &audit.auid.to_string(), "--format", "json"], session);
+    let r = json_report(&o);
+    assert_eq!(r["lost_events"], 0);
+    let tracer_total: u64 = syscall_counts(&r).values().sum();
+    // auditd writes asynchronously, and slowly on a loaded machine: wait until its log holds
+    // the whole session (at once when all is well).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let view = loop {
+        let v = audit_view(&audit.key, audit.auid, names);
+        if v.syscalls.values().sum::<u64>() >= tracer_total || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let lost_after: u64 = audit_status("lost").trim().parse().unwrap_or(0);
+    assert_eq!(lost_before, lost_after, "the kernel dropped audit records: the comparison would be meaningless");
+    (r, view)
+}
+
 #[test]
 fn agrees_with_auditd() {
     const AUID: u32 = 7105;
@@ -694,17 +760,8 @@ fn agrees_with_auditd() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "x").unwrap();
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let names: HashMap<u32, String> =
-        String::from_utf8(Command::new("ausyscall").arg("--dump").output().map(|o| o.stdout).unwrap_or_default())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .filter_map(|(n, s)| Some((n.parse().ok()?, s.to_string())))
-            .collect();
-
     let audit = Audit::start(AUID);
-    assert!(!names.is_empty(), "ausyscall --dump gave no table");
-    let lost_before: u64 = audit_status("lost").trim().parse().unwrap_or(0);
+    let names = ausyscall_names();
     let chdir = [b"chdir:".as_slice(), d].concat();
     let opens = [b"open-n:20:".as_slice(), d, b"/f"].concat();
     let denied = [b"open:".as_slice(), secret.as_os_str().as_bytes()].concat();
@@ -729,30 +786,14 @@ fn agrees_with_auditd() {
             b"world",
         ],
     );
-    let o = report(&["--auid", &AUID.to_string(), "--format", "json"], &session);
-    let r = json_report(&o);
-    assert_eq!(r["lost_events"], 0);
-    let tracer_sc = syscall_counts(&r);
-    let tracer_total: u64 = tracer_sc.values().sum();
-
-    // auditd writes asynchronously: wait until its log holds the whole session.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let view = loop {
-        let v = audit_view(&audit.key, AUID, &names);
-        if v.syscalls.values().sum::<u64>() >= tracer_total || Instant::now() > deadline {
-            break v;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    let lost_after: u64 = audit_status("lost").trim().parse().unwrap_or(0);
-    assert_eq!(lost_before, lost_after, "the kernel dropped audit records: the comparison would be meaningless");
+    let (r, view) = with_auditd(&audit, &names, &session);
     drop(audit);
 
     // Per-syscall counts agree exactly, the write(2) that set the loginuid included: both
     // tools attribute a call at its exit. Syscalls the workload made before that are
     // neither tool's 7105; the harness (auditctl, the tracer itself) never runs as 7105.
     assert_eq!(view.login_writes, 1, "one LOGIN event");
-    assert_eq!(tracer_sc, view.syscalls, "tracer (left) vs auditd (right) syscall counts");
+    assert_eq!(syscall_counts(&r), view.syscalls, "tracer (left) vs auditd (right) syscall counts");
     for s in ["openat", "openat2", "creat", "execve", "connect", "exit_group", "setuid"] {
         assert!(view.syscalls.contains_key(s), "{s} in the session");
     }
@@ -773,4 +814,60 @@ fn agrees_with_auditd() {
     let conns = section(&r, "connections");
     assert_eq!(conns[b"::1:9".as_slice()], (1, 1));
     assert_eq!(conns, view.connections, "tracer (left) vs auditd (right) connections");
+}
+
+/// `tests/tests/i386/signals.c` built as a static i386 program (no 32-bit libc needed).
+fn build_i386(dir: &Path) -> std::path::PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/i386/signals.c");
+    let out = dir.join("signals32");
+    let st = Command::new("gcc")
+        .args(["-m32", "-static", "-nostdlib", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run gcc");
+    assert!(st.success(), "gcc -m32 {}", src.display());
+    out
+}
+
+/// Calls whose saved number the kernel rewrites before their exit, counted under the
+/// number they were entered with, as audit does: rt_sigreturn (64-bit), i386 sigreturn and
+/// rt_sigreturn, execveat, and execs across ABIs (64-bit execve of an i386 program, i386
+/// execve of a 64-bit one); 32-bit calls named from audit's i386 table.
+#[test]
+fn agrees_with_auditd_on_signals_execs_and_32_bit_calls() {
+    // No other test runs as this login UID (auditd's rule sees the whole machine).
+    const AUID: u32 = 7117;
+    let dir = TempDir::new("rep-audit32");
+    let prog = build_i386(dir.path());
+    let audit = Audit::start(AUID);
+    let names = ausyscall_names();
+    let session = as_user(
+        AUID,
+        &[b"signals:12", b"execveat-n:5:/bin/true", b"exec-n:2:/bin/true", b"--", prog.as_os_str().as_bytes()],
+    );
+    let (r, view) = with_auditd(&audit, &names, &session);
+    drop(audit);
+    let sc = syscall_counts(&r);
+    assert_eq!(sc, view.syscalls, "tracer (left) vs auditd (right) syscall counts");
+    // What the session did, by audit's names (the tables agree with auditd's above).
+    let want = [
+        ("rt_sigreturn", 12),
+        ("kill", 12),
+        ("execveat", 5),
+        // 2 forks + exec of the i386 program (entered as x86_64 execve).
+        ("execve", 3),
+        ("sigreturn (i386)", 5),
+        ("rt_sigreturn (i386)", 6),
+        ("kill (i386)", 11),
+        ("getpid (i386)", 8),
+        ("open (i386)", 6),
+        ("rt_sigaction (i386)", 2),
+        // The i386 program's exec of /bin/true (a 64-bit program).
+        ("execve (i386)", 1),
+    ];
+    for (name, n) in want {
+        assert_eq!(sc.get(name), Some(&n), "{name}: {sc:?}");
+    }
+    assert!(sc.keys().all(|k| !k.starts_with("unknown-syscall")), "{sc:?}");
 }

@@ -43,10 +43,14 @@ pub struct Config {
     pub fork_parent_pid_off: u32,
     pub fork_child_pid_off: u32,
     pub exec_filename_off: u32,
+    /// `signal:signal_deliver`'s sa_handler and sa_flags (32-bit sigreturn kinds).
+    pub signal_handler_off: u32,
+    pub signal_flags_off: u32,
     /// Wake the reader only once this many bytes are pending (0: on every record). Batching
     /// wakeups keeps a busy traced program from paying a context switch per event; the
     /// reader also drains on a short timer, so nothing waits long.
     pub wakeup_bytes: u32,
+    pub _pad2: u32,
 }
 
 // SAFETY: Config is #[repr(C)], only u32 and u8 fields with explicit padding: every bit

@@ -78,6 +78,15 @@ pub(crate) fn current_task() -> Kptr {
     unsafe { bpf_get_current_task() as Kptr }
 }
 
+/// x86 TS_COMPAT: a 32-bit syscall, numbered from another table.
+const TS_COMPAT: u32 = 0x0002;
+
+/// Whether the current task is in a 32-bit (ia32) syscall.
+#[inline(always)]
+pub(crate) fn compat() -> bool {
+    read::<u32>(current_task(), off!(task_ti_status)).map(|s| s & TS_COMPAT != 0).unwrap_or(false)
+}
+
 #[inline(always)]
 pub(crate) fn loginuid(task: Kptr) -> Result<u32, i64> {
     read::<u32>(task, off!(task_loginuid))

@@ -41,7 +41,10 @@ pub(crate) static CONFIG: Config = Config {
     fork_parent_pid_off: 0,
     fork_child_pid_off: 0,
     exec_filename_off: 0,
+    signal_handler_off: 0,
+    signal_flags_off: 0,
     wakeup_bytes: 0,
+    _pad2: 0,
 };
 
 // SAFETY: the loader finds OFFSETS by this name; no other symbol has it.
@@ -79,6 +82,17 @@ pub(crate) static EXE_SENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(
 #[map]
 pub(crate) static SYSCOUNT_ONE: PerCpuArray<u64> =
     PerCpuArray::with_max_entries(tracer_common::syscount::SYSCOUNT_NR_MAX, 0);
+
+/// pid_tgid -> the number an exec was entered with (`SYSCOUNT_COMPAT` for i386), taken at
+/// its exit, where the kernel has rewritten it (`probes/entry.rs`). LRU: an exec that fails
+/// after `task_rename` leaves an entry that ages out.
+#[map]
+pub(crate) static EXEC_ENTRY: LruHashMap<u64, u32> = LruHashMap::with_max_entries(4096, 0);
+
+/// pid_tgid -> a bit stack of the 32-bit signal frames delivered and not yet returned from
+/// (1 = `sigreturn` frame, 0 = `rt_sigreturn`; a leading 1 marks the bottom).
+#[map]
+pub(crate) static SIGFRAMES32: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
 
 /// (auid, syscall nr) -> calls, for `tracer report`.
 #[map]

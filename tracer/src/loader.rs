@@ -89,6 +89,9 @@ const fn raw(func: &'static str, name: &'static str, families: u32) -> Prog {
 const PROGS: &[Prog] = &[
     tp("sched_process_fork", "sched", "sched_process_fork", 0),
     tp("sched_process_exit", "sched", "sched_process_exit", 0),
+    // Before the syscall exits: they keep entry numbers the kernel rewrites (probes/entry.rs).
+    tp("entry_exec", "task", "task_rename", ENABLE_SYSCOUNT),
+    tp("entry_signal", "signal", "signal_deliver", ENABLE_SYSCOUNT),
     // ENABLE_SSHLOG: accept(2) exits of a trusted sshd remember the connection socket.
     raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
@@ -142,6 +145,8 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         fork_parent_pid_off: tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "parent_pid")?,
         fork_child_pid_off: tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "child_pid")?,
         exec_filename_off: tracefs::field_offset(&tracefs, "sched", "sched_process_exec", "filename")?,
+        signal_handler_off: tracefs::field_offset(&tracefs, "signal", "signal_deliver", "sa_handler")?,
+        signal_flags_off: tracefs::field_offset(&tracefs, "signal", "signal_deliver", "sa_flags")?,
         ..Default::default()
     };
     if let Some(a) = opts.auid {

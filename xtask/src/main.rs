@@ -6,6 +6,7 @@ mod cycles;
 mod demo;
 mod gates;
 mod setup;
+mod syscall_names;
 mod util;
 mod vmtest;
 
@@ -31,6 +32,9 @@ enum Task {
     /// Set up, build (release), then measure the tracer against no tracing, auditd and
     /// strace; writes BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Regenerate tracer/src/report/names.rs (audit's syscall names) from the installed
+    /// `ausyscall`.
+    SyscallNames,
     /// Set up, check formatting and clippy (warnings are errors), build, then run every test
     /// (as root: the tests load the real programs).
     Test {
@@ -55,6 +59,7 @@ fn main() {
     let cli = Cli::parse();
     let r = match cli.task {
         Task::Setup => setup::run(),
+        Task::SyscallNames => syscall_names::run(),
         Task::Build => setup::run().and_then(|()| build(true)),
         Task::Demo => setup::run().and_then(|()| build(true)).and_then(|()| demo::run()),
         Task::Bench(a) => setup::run().and_then(|()| build(true)).and_then(|()| bench::run(a)),

@@ -22,7 +22,11 @@ const PACKAGES: &[&str] = &[
     "nftables",
     "iptables",
     "busybox-static",
+    // tests/tests/report.rs builds a freestanding i386 program (gcc -m32 -nostdlib: no multilib).
+    "gcc",
     "strace",
+    // cargo xtask bench: the equivalent bpftrace one-liner beside strace and auditd.
+    "bpftrace",
     "qemu-system-x86",
     // musl-gcc: the static (musl) tracer for vm-test compiles bundled SQLite.
     "musl-tools",

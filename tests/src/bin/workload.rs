@@ -9,6 +9,8 @@
 //!   openat2:NAME         openat2(AT_FDCWD, NAME)
 //!   chdir:DIR
 //!   exec-n:N:PROG        fork + exec PROG (no arguments) N times, waiting for each
+//!   execveat-n:N:PROG    the same with execveat(2)
+//!   signals:N            catch N SIGUSR1 sent to itself (N rt_sigreturn calls)
 //!   connect:ADDR         TCP connect to 127.0.0.1:9 or [::1]:80 style ADDR
 //!   connect-n:N:ADDR
 //!   unix:PATH            connect an AF_UNIX stream socket to PATH
@@ -61,7 +63,27 @@ fn open(path: &[u8], flags: i32) {
     }
 }
 
+/// The handler `signals` installs: returning from it is the `rt_sigreturn` being counted.
+extern "C" fn on_signal(_: libc::c_int) {}
+
+fn signals(n: u64) {
+    // SAFETY: sigaction is a plain C struct (all-zero is valid); the handler is async-signal-safe (it does
+    // nothing); kill and getpid have no preconditions.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as *const () as usize;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        for _ in 0..n {
+            libc::kill(libc::getpid(), libc::SIGUSR1);
+        }
+    }
+}
+
 fn spawn_wait(argv: &[Vec<u8>]) {
+    spawn_wait_with(argv, false);
+}
+
+fn spawn_wait_with(argv: &[Vec<u8>], at: bool) {
     let cargs: Vec<CString> = argv.iter().map(|a| cstr(a)).collect();
     let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
     ptrs.push(std::ptr::null());
@@ -71,7 +93,11 @@ fn spawn_wait(argv: &[Vec<u8>]) {
     unsafe {
         let pid = libc::fork();
         if pid == 0 {
-            libc::execve(ptrs[0], ptrs.as_ptr(), env.as_ptr());
+            if at {
+                libc::syscall(libc::SYS_execveat, libc::AT_FDCWD, ptrs[0], ptrs.as_ptr(), env.as_ptr(), 0);
+            } else {
+                libc::execve(ptrs[0], ptrs.as_ptr(), env.as_ptr());
+            }
             libc::_exit(127);
         }
         let mut st = 0;
@@ -188,6 +214,13 @@ fn main() {
                             spawn_wait(&[prog.to_vec()]);
                         }
                     }
+                    b"execveat-n" => {
+                        let (n, prog) = split(rest);
+                        for _ in 0..num(n) {
+                            spawn_wait_with(&[prog.to_vec()], true);
+                        }
+                    }
+                    b"signals" => signals(num(rest)),
                     b"connect" => connect(rest),
                     b"connect-n" => {
                         let (n, addr) = split(rest);

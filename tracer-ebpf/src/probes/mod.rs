@@ -5,6 +5,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod enforce;
+pub(crate) mod entry;
 pub(crate) mod exec;
 pub(crate) mod fexit;
 pub(crate) mod nr;

@@ -18,3 +18,12 @@ pub(crate) const NR_ACCEPT4: u32 = 288;
 pub(crate) const NR_EXECVEAT: u32 = 322;
 pub(crate) const NR_CLONE3: u32 = 435;
 pub(crate) const NR_OPENAT2: u32 = 437;
+pub(crate) const NR_RT_SIGRETURN: u32 = 15;
+
+// i386 numbers (32-bit calls, TS_COMPAT).
+pub(crate) const NR_IA32_EXIT: u32 = 1;
+pub(crate) const NR_IA32_EXECVE: u32 = 11;
+pub(crate) const NR_IA32_EXECVEAT: u32 = 358;
+pub(crate) const NR_IA32_SIGRETURN: u32 = 119;
+pub(crate) const NR_IA32_RT_SIGRETURN: u32 = 173;
+pub(crate) const NR_IA32_EXIT_GROUP: u32 = 252;

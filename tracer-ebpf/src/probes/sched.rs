@@ -12,11 +12,11 @@ use aya_ebpf::{
 use tracer_common::config::{ENABLE_SYSCOUNT, FILTER_PID, FOLLOW_TRACER_CHILDREN};
 
 use super::{
-    nr::{NR_EXIT, NR_EXIT_GROUP},
+    nr::{NR_EXIT, NR_EXIT_GROUP, NR_IA32_EXIT, NR_IA32_EXIT_GROUP},
     syscount,
 };
 use crate::{
-    kernel::{Kptr, conf, off, read},
+    kernel::{Kptr, compat, conf, off, read},
     maps::{EXE_SENT, TRACED},
 };
 
@@ -49,7 +49,11 @@ pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
         let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
         if let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) {
             let nr = nr as u32;
-            if nr == NR_EXIT || nr == NR_EXIT_GROUP {
+            if compat() {
+                if nr == NR_IA32_EXIT || nr == NR_IA32_EXIT_GROUP {
+                    syscount::count(nr, true);
+                }
+            } else if nr == NR_EXIT || nr == NR_EXIT_GROUP {
                 syscount::count(nr, false);
             }
         }

@@ -4,16 +4,8 @@
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
 
-use super::{Syscall, connect, exec, nr::*, open, sshlog, sshpeer, syscount};
-use crate::kernel::{Kptr, conf, current_task, off, read};
-
-/// x86 TS_COMPAT: a 32-bit syscall, numbered from another table.
-const TS_COMPAT: u32 = 0x0002;
-
-#[inline(always)]
-fn compat() -> bool {
-    read::<u32>(current_task(), off!(task_ti_status)).map(|s| s & TS_COMPAT != 0).unwrap_or(false)
-}
+use super::{Syscall, connect, entry, exec, nr::*, open, sshlog, sshpeer, syscount};
+use crate::kernel::{Kptr, compat, conf, off, read};
 
 /// The first four syscall arguments from the saved user registers.
 #[inline(always)]
@@ -66,7 +58,8 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     if conf!(enabled) & ENABLE_SYSCOUNT != 0 && !child_return {
         let c = compat();
         is_compat = Some(c);
-        syscount::count(nr, c);
+        let (entered, entered_compat) = entry::entered(nr, c, ret);
+        syscount::count(entered, entered_compat);
     }
     let family = match nr {
         NR_OPEN | NR_CREAT | NR_OPENAT | NR_OPENAT2 => ENABLE_OPEN,

@@ -45,16 +45,15 @@ fn user(out: &mut Vec<u8>, auid: Id, u: &UserReport, lost: Option<u64>) {
     // null, not {}: a recorded file has no counts, which is not the same as none made.
     out.extend_from_slice(b",\"syscalls\":");
     match &u.syscalls {
-        Some(s) => {
-            out.push(b'{');
-            for (i, (name, n)) in sorted_syscalls(s).into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let _ = write!(out, "\"{name}\":{n}");
-            }
-            out.push(b'}');
-        }
+        Some(s) => list(out, sorted_syscalls(s), |out, (sc, _, n)| {
+            let _ = write!(
+                out,
+                "{{\"syscall\":\"{}\",\"nr\":{},\"arch\":\"{}\",\"count\":{n}}}",
+                sc.name(),
+                sc.nr,
+                sc.arch()
+            );
+        }),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"commands\":");
@@ -140,7 +139,7 @@ mod tests {
         let v: Value = serde_json::from_slice(&render(&r)).unwrap();
         assert_eq!(
             v,
-            json!({"auid": 7005, "syscalls": {"read": 207},
+            json!({"auid": 7005, "syscalls": [{"syscall": "read", "nr": 0, "arch": "x86_64", "count": 207}],
                 "commands": [{"command": "uname -m", "argv": ["uname", "-m"], "count": 1, "failed": 0}],
                 "files": [{"path": "/etc/passwd", "count": 1, "failed": 0}],
                 "connections": [{"family": "inet", "address": "127.0.0.1", "port": 9, "count": 4, "failed": 4},

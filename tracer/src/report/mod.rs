@@ -7,6 +7,8 @@
 
 pub(crate) mod input;
 pub(crate) mod json;
+mod names;
+pub(crate) mod syscall;
 pub(crate) mod text;
 
 use std::{
@@ -14,6 +16,7 @@ use std::{
     net::IpAddr,
 };
 
+pub(crate) use self::syscall::{Sysno, sorted_syscalls};
 use crate::event::{Detail, Event, Id, Peer};
 
 /// Occurrences of one entry and how many of them failed (ret < 0).
@@ -52,8 +55,8 @@ pub(crate) enum Activity<'a> {
 /// The report of one login UID.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct UserReport {
-    /// Syscall name -> calls; None when the source does not have them (recorded files).
-    pub syscalls: Option<BTreeMap<String, u64>>,
+    /// Syscall -> calls; None when the source does not have them (recorded files).
+    pub syscalls: Option<BTreeMap<Sysno, u64>>,
     /// Keyed by argv: two commands that join to the same text stay apart.
     pub commands: HashMap<Vec<Vec<u8>>, Tally>,
     pub files: HashMap<Vec<u8>, Tally>,
@@ -151,22 +154,9 @@ impl Reports {
                 continue;
             }
             if let Some(s) = self.user(id).syscalls.as_mut() {
-                *s.entry(syscall_name(nr)).or_insert(0) += n;
+                *s.entry(Sysno::from_key(nr)).or_insert(0) += n;
             }
         }
-    }
-}
-
-/// x86_64 name of a syscall number (what the kernel programs count), `syscall_N` if unknown;
-/// 32-bit calls (`SYSCOUNT_COMPAT`) as `ia32:N`, their table being another.
-pub(crate) fn syscall_name(nr: u32) -> String {
-    use tracer_common::syscount::SYSCOUNT_COMPAT;
-    if nr & SYSCOUNT_COMPAT != 0 {
-        return format!("ia32:{}", nr & !SYSCOUNT_COMPAT);
-    }
-    match syscalls::x86_64::Sysno::new(nr as usize) {
-        Some(s) => s.name().to_string(),
-        None => format!("syscall_{nr}"),
     }
 }
 
@@ -192,13 +182,6 @@ pub(crate) fn command_line(argv: &[Vec<u8>]) -> Vec<u8> {
 pub(crate) fn sorted<K: Ord>(m: &HashMap<K, Tally>, name: impl Fn(&K) -> Vec<u8>) -> Vec<(Vec<u8>, &K, Tally)> {
     let mut v: Vec<_> = m.iter().map(|(k, t)| (name(k), k, *t)).collect();
     v.sort_by(|a, b| b.2.count.cmp(&a.2.count).then_with(|| a.0.cmp(&b.0)).then_with(|| a.1.cmp(b.1)));
-    v
-}
-
-/// Syscalls highest count first, ties by name.
-pub(crate) fn sorted_syscalls(m: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
-    let mut v: Vec<_> = m.iter().map(|(k, &n)| (k.as_str(), n)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v
 }
 
@@ -245,18 +228,23 @@ mod tests {
         assert_eq!(r.users.len(), 1);
         let u = &r.users[&Id::Set(7)];
         assert!(u.files.is_empty());
-        assert_eq!(u.syscalls.as_ref().unwrap()["read"], 5);
+        assert_eq!(u.syscalls.as_ref().unwrap()[&Sysno { nr: 0, i386: false }], 5);
     }
 
     #[test]
-    fn syscounts_name_x86_64_numbers() {
+    fn syscounts_keep_number_and_table() {
+        use tracer_common::syscount::SYSCOUNT_COMPAT;
         let mut r = Reports::new(None, true);
-        r.add_syscounts(&HashMap::from([((7005, 257), 4), ((7005, 0), 2), ((u32::MAX, 59), 1), ((7005, 100_000), 1)]));
+        r.add_syscounts(&HashMap::from([
+            ((7005, 257), 4),
+            ((7005, 5 | SYSCOUNT_COMPAT), 3),
+            ((7005, 100_000), 1),
+            ((u32::MAX, 59), 1),
+        ]));
         let s = r.users[&Id::Set(7005)].syscalls.as_ref().unwrap();
-        assert_eq!(s["openat"], 4);
-        assert_eq!(s["read"], 2);
-        assert_eq!(s["syscall_100000"], 1);
-        assert_eq!(r.users[&Id::Unset].syscalls.as_ref().unwrap()["execve"], 1);
+        let labels: Vec<(String, u64)> = sorted_syscalls(s).into_iter().map(|(_, l, n)| (l, n)).collect();
+        assert_eq!(labels, [("openat".into(), 4), ("open (i386)".into(), 3), ("unknown-syscall(100000)".into(), 1)]);
+        assert_eq!(r.users[&Id::Unset].syscalls.as_ref().unwrap()[&Sysno { nr: 59, i386: false }], 1);
         let recorded = Reports::new(Some(Id::Set(1)), false);
         assert_eq!(recorded.users[&Id::Set(1)].syscalls, None, "a recorded file has no syscall counts");
     }
@@ -270,8 +258,10 @@ mod tests {
         ]);
         let names: Vec<Vec<u8>> = sorted(&m, |k| k.clone()).into_iter().map(|e| e.0).collect();
         assert_eq!(names, vec![b"/c".to_vec(), b"/a".to_vec(), b"/b".to_vec()]);
-        let s = BTreeMap::from([("write".to_string(), 3), ("close".to_string(), 3), ("read".to_string(), 9)]);
-        assert_eq!(sorted_syscalls(&s), vec![("read", 9), ("close", 3), ("write", 3)]);
+        let nr = |nr| Sysno { nr, i386: false };
+        let s = BTreeMap::from([(nr(1), 3), (nr(3), 3), (nr(0), 9)]);
+        let labels: Vec<String> = sorted_syscalls(&s).into_iter().map(|e| e.1).collect();
+        assert_eq!(labels, ["read", "close", "write"]);
     }
 
     #[test]

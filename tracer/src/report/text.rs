@@ -26,7 +26,7 @@ fn user(out: &mut String, auid: crate::event::Id, u: &UserReport, lost: Option<u
     match &u.syscalls {
         Some(s) => {
             out.push_str("System calls made:\n");
-            for (name, n) in sorted_syscalls(s) {
+            for (_, name, n) in sorted_syscalls(s) {
                 let _ = writeln!(out, "   {name} {n}");
             }
         }

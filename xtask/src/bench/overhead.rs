@@ -20,7 +20,17 @@ pub(super) enum Mode {
     HooksOnly,
     Auditd,
     Strace,
+    /// The equivalent bpftrace one-liner (`BPFTRACE_SCRIPT`).
+    Bpftrace,
 }
+
+/// What `report` does, as bpftrace would: per-auid syscall counts, and a line per exec,
+/// open and connect of the login UID (paths from the entry arguments).
+const BPFTRACE_SCRIPT: &str =
+    "tracepoint:raw_syscalls:sys_exit /curtask->loginuid.val == AUID/ { @syscalls[args->id] = count(); }
+tracepoint:syscalls:sys_enter_openat /curtask->loginuid.val == AUID/ { printf(\"open %s\\n\", str(args->filename)); }
+tracepoint:syscalls:sys_enter_execve /curtask->loginuid.val == AUID/ { printf(\"exec %s\\n\", str(args->filename)); }
+tracepoint:syscalls:sys_enter_connect /curtask->loginuid.val == AUID/ { printf(\"connect\\n\"); }";
 
 impl Mode {
     pub(super) fn label(self) -> &'static str {
@@ -31,6 +41,7 @@ impl Mode {
             Mode::HooksOnly => "tracer trace --comm no-such (hooks only, nothing matches)",
             Mode::Auditd => "auditd -S execve,openat,connect -F auid=N",
             Mode::Strace => "strace -f -e trace=execve,openat,connect",
+            Mode::Bpftrace => "bpftrace: per-auid syscall counts, exec/open/connect prints",
         }
     }
 }
@@ -83,7 +94,16 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
         } else {
             notes.push("strace not measured: not installed (cargo xtask setup installs it)".into());
         }
+        if super::have("bpftrace") {
+            modes.push(Mode::Bpftrace);
+        } else {
+            notes.push("bpftrace not measured: not installed (cargo xtask setup installs it)".into());
+        }
     }
+    // Ratios mean little on a machine busy with other work: say how busy it was.
+    let load =
+        || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').next().unwrap_or("?").to_string();
+    let load_before = load();
     let mut samples: Vec<Vec<Sample>> = modes.iter().map(|_| Vec::new()).collect();
     for rep in 0..args.repeats {
         for (i, &mode) in modes.iter().enumerate() {
@@ -91,6 +111,11 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
             samples[i].push(run_once(mode, args, bins, &file, &dir)?);
         }
     }
+    notes.push(format!(
+        "1-minute load average before the runs {load_before}, after {} ({} cores): above the core count, other work shared the machine and the ratios carry its noise",
+        load(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    ));
     if let Some(state) = audit {
         let lost = auditd_lost();
         notes.push(format!("auditd's kernel lost counter after the runs: {lost}"));
@@ -141,6 +166,7 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let w = bins.workload.display().to_string();
     let wargs = workload_args(args, file);
     let auid = AUID.to_string();
+    let events = |name: &str| dir.join(name).display().to_string();
     let mut cmd = match mode {
         Mode::Untraced | Mode::Auditd => {
             let mut c = Command::new(&bins.workload);
@@ -171,6 +197,13 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
         Mode::Strace => {
             let mut c = Command::new("strace");
             c.args(["-f", "-qq", "-e", "trace=execve,openat,connect", "-o", "/dev/null"]).arg(&w).args(&wargs);
+            c
+        }
+        Mode::Bpftrace => {
+            // -c starts the workload once the probes are attached (its arguments hold no spaces).
+            let mut c = Command::new("bpftrace");
+            c.args(["-o", &events("bpftrace.out"), "-e", &BPFTRACE_SCRIPT.replace("AUID", &auid), "-c"])
+                .arg(format!("{w} {}", wargs.join(" ")));
             c
         }
     };
