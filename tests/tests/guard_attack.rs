@@ -168,3 +168,87 @@ fn an_ipv4_mapped_peer_is_banned_as_ipv4() {
     assert!(v4.contains(&attacker.to_string()), "the IPv4 set holds it: {rules}");
     assert!(!rules.contains("::ffff:"), "{rules}");
 }
+
+/// A root-owned stand-in sshd: accepts the attacker's connection, then `n` more that the
+/// flooder opens and closes (each accept(2) of a trusted sshd is remembered by the kernel),
+/// then writes sshd's failure line three times to stderr on behalf of the first connection.
+const FLOOD_PY: &str = r#"
+import os, socket, sys
+addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((addr, port))
+ls.listen(4096)
+print("ready", flush=True)
+first, peer = ls.accept()
+print(peer[0], flush=True)
+for _ in range(n):
+    c, _ = ls.accept()
+    c.close()
+for _ in range(3):
+    os.write(2, b"Failed password for root from 198.51.100.23 port 22 ssh2\r\n")
+"#;
+
+const CONNECT_PY: &str = r#"
+import socket, sys
+src, addr, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for _ in range(n):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    s.bind((src, 0))
+    s.connect((addr, port))
+    s.close()
+"#;
+
+/// Known limit, made visible: the kernel remembers the 65 536 most recently accepted
+/// connections, so a flood of newer connections (from any address) makes it forget a live
+/// one, whose failures then have no peer. They cannot be charged to anyone, but each is logged
+/// as a WARNING, never dropped silently.
+#[test]
+fn failures_of_a_forgotten_connection_are_warned_about() {
+    let _serial = serial();
+    let (srv, cli, ip) = pair(199);
+    let dir = TempDir::new("flood");
+    let exe = dir.file("trusted-sshd");
+    std::fs::copy("/usr/bin/python3", &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2226\nmaxretry = 3\nbantime = 1m\n");
+    let guard = GuardProc::start(
+        &srv,
+        &dir,
+        &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3")), "--sshd-exe", s(&exe)],
+    );
+    let n = 200_000;
+    let mut child = srv
+        .command(&exe)
+        .args(["-c", FLOOD_PY, &ip(1).to_string(), "2226", &n.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let at = SocketAddr::new(ip(1), 2226);
+    let held = cli.run_in(move || std::net::TcpStream::connect(at).map_err(|e| e.kind()));
+    assert!(held.is_ok(), "{held:?}");
+    line.clear();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let attacker: IpAddr = line.trim().parse().unwrap();
+    let out = cli
+        .command("/usr/bin/python3")
+        .args(["-c", CONNECT_PY, &ip(3).to_string(), &ip(1).to_string(), "2226", &n.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    drop(held);
+
+    assert!(guard.wait_count("could not be attributed", 3, SECS(10)), "{}", guard.output());
+    let out = guard.output();
+    assert_eq!(guard.count(&format!("Found {attacker}")), 0, "{out}");
+    assert_eq!(guard.count("198.51.100.23"), 0, "{out}");
+}
