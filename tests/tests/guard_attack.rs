@@ -73,7 +73,7 @@ fn crlf_user_names_forge_no_line_and_ban_only_the_sender() {
     let dir = TempDir::new("crlf");
     let (attacker, victim) = (ip(2), ip(3));
     let sshd = Sshd::start(&srv, &dir, &ip(1).to_string(), true, (&cli, victim));
-    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2222\nmaxretry = 5\nbantime = 1m\n");
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2222\nmaxretry = 5\nbantime = 10m\n");
     let guard = GuardProc::start(&srv, &dir, &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3"))]);
     let names = [
         format!("x\r\nFailed password for root from {victim} port 22 ssh2\r\ny"),
@@ -133,7 +133,7 @@ fn an_ipv4_mapped_peer_is_banned_as_ipv4() {
     let exe = dir.file("trusted-sshd");
     std::fs::copy("/usr/bin/python3", &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2225\nmaxretry = 3\nbantime = 1m\n");
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2225\nmaxretry = 3\nbantime = 10m\n");
     let guard = GuardProc::start(
         &srv,
         &dir,
@@ -212,7 +212,7 @@ fn failures_of_a_forgotten_connection_are_warned_about() {
     let exe = dir.file("trusted-sshd");
     std::fs::copy("/usr/bin/python3", &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2226\nmaxretry = 3\nbantime = 1m\n");
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2226\nmaxretry = 3\nbantime = 10m\n");
     let guard = GuardProc::start(
         &srv,
         &dir,
@@ -251,4 +251,36 @@ fn failures_of_a_forgotten_connection_are_warned_about() {
     let out = guard.output();
     assert_eq!(guard.count(&format!("Found {attacker}")), 0, "{out}");
     assert_eq!(guard.count("198.51.100.23"), 0, "{out}");
+}
+
+/// Evasion by length: user names of 10 000 bytes. sshd writes at most 100 bytes of a user name
+/// and a log message of at most 1 KiB, so no failure message reaches the capture's 2048-byte
+/// cut (cut messages are ignored): the sender is banned as usual, and nothing is cut.
+#[test]
+fn huge_user_names_do_not_hide_failures() {
+    let _serial = serial();
+    let (srv, cli, ip) = pair(196);
+    let dir = TempDir::new("huge");
+    let (attacker, victim) = (ip(2), ip(3));
+    // The syslog path: sshd's datagrams to /dev/log.
+    let _syslog = Syslog::start(&dir);
+    let sshd = Sshd::start(&srv, &dir, &ip(1).to_string(), false, (&cli, victim));
+    let jail = write(&dir, "jail.local", "[sshd]\nenabled = true\nport = 2222\nmaxretry = 5\nbantime = 10m\n");
+    let guard = GuardProc::start(&srv, &dir, &["--config", s(&jail), "--state", s(&dir.file("st.sqlite3"))]);
+    let names: Vec<String> = (0..3).map(|i| format!("{i}{}", "a".repeat(10_000))).collect();
+    ensure_asyncssh();
+    let out = cli
+        .command("/usr/bin/python3")
+        .args(["-c", PASSWORD_PY, &attacker.to_string(), &ip(1).to_string(), "2222"])
+        .args(&names)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
+    let said = String::from_utf8_lossy(&out.stdout);
+    // Banned before the last attempt, or at it.
+    assert!(said.starts_with("denied\ndenied\n"), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    guard.expect(&format!("] Ban {attacker}"), SECS(10));
+    let out = guard.output();
+    assert_eq!(guard.count(" cut at "), 0, "{out}");
+    assert_eq!(cli.connect(attacker, sshd.addr), Err(ConnectionRefused));
 }
