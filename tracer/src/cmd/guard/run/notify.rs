@@ -28,6 +28,10 @@ const MAX_WHOIS: usize = 64 * 1024;
 /// Matched lines kept per address, and addresses kept (oldest dropped first).
 const LINES_PER_IP: usize = 20;
 const MAX_IPS: usize = 4096;
+/// Bytes kept of each line: sshd writes at most 1 KiB per message, but a text source may
+/// carry lines of 64 KiB that anyone with `logger -t sshd` can write (4096 addresses x 20
+/// lines x 64 KiB would be 5 GiB).
+const MAX_LINE_KEPT: usize = 2048;
 
 /// The latest matched lines of each address with failures, for `mail-whois-lines`.
 #[derive(Default)]
@@ -51,7 +55,7 @@ impl Recent {
         if e.2.len() == LINES_PER_IP {
             e.2.pop_front();
         }
-        e.2.push_back(line.to_vec());
+        e.2.push_back(line[..line.len().min(MAX_LINE_KEPT)].to_vec());
     }
 
     /// Lets mails under way finish (each has its own timeouts) before the daemon exits.
@@ -178,6 +182,26 @@ async fn send(cfg: MailConfig, log: Log, ip: IpAddr, failures: usize, lines: Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Memory per attacker-chosen address stays bounded: `MAX_IPS` addresses, `LINES_PER_IP`
+    /// lines each, `MAX_LINE_KEPT` bytes per line, however long and many the lines fed.
+    #[test]
+    fn kept_lines_are_bounded_per_address_and_in_total() {
+        let mut r = Recent::default();
+        let long = vec![b'x'; 64 * 1024];
+        for i in 0..(MAX_IPS as u32 + 100) {
+            let ip = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
+            for _ in 0..(LINES_PER_IP + 5) {
+                r.push(ip, &long);
+            }
+        }
+        assert_eq!(r.lines.len(), MAX_IPS);
+        let bytes: usize = r.lines.values().flat_map(|(_, _, l)| l.iter().map(Vec::len)).sum();
+        assert_eq!(bytes, MAX_IPS * LINES_PER_IP * MAX_LINE_KEPT);
+        // The newest addresses stayed; the count goes on past the lines kept.
+        let last = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(MAX_IPS as u32 + 99)));
+        assert_eq!(r.take(&last).0, LINES_PER_IP + 5);
+    }
 
     /// A whois answer that never ends (a hostile referral server) is cut at `MAX_WHOIS` bytes
     /// as it is read: the daemon never holds more, and does not wait for the timeout.
