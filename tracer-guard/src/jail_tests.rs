@@ -200,3 +200,33 @@ fn sessions_are_per_host() {
     let same = b"Nov 24 13:22:22 hosta sshd[5]: Disconnecting: Too many authentication failures [preauth]";
     assert_eq!(found(&j.feed(same, Origin::Text, 2)), vec![ip("192.0.2.7")]);
 }
+
+/// Attack: an intruder's session on sshd pid P guesses two user names and ends without a
+/// closing line (killed, or LoginGraceTime's `fatal: Timeout` in a form not matched). P is
+/// reused by an honest user's connection (pids wrap; a local user can cycle them fast): the
+/// intruder's user names must not turn the honest login into failures of the honest address.
+#[test]
+fn a_reused_pid_does_not_inherit_the_intruders_user_names() {
+    let victim = ip("198.51.100.44");
+    // Kernel source: the pid is the sender's, the peer the kernel's.
+    let mut j = jail("maxretry = 2\n");
+    let k = |peer: &str| Origin::Kernel { pid: 4242, peer: Some(ip(peer)) };
+    j.feed(b"Failed password for root from 203.0.113.9 port 1 ssh2", k("203.0.113.9"), 0);
+    j.feed(b"Failed password for admin from 203.0.113.9 port 1 ssh2", k("203.0.113.9"), 1);
+    for t in 2..6 {
+        let ev = j.feed(b"Accepted password for alice from 198.51.100.44 port 2 ssh2", k("198.51.100.44"), t);
+        assert!(found(&ev).is_empty(), "honest login on a reused pid counted: {ev:?}");
+        let ev =
+            j.feed(b"Received disconnect from 198.51.100.44 port 2:11: disconnected by user", k("198.51.100.44"), t);
+        assert!(found(&ev).is_empty(), "{ev:?}");
+    }
+    assert!(!j.is_banned(&victim));
+    assert_eq!(j.failures_of(&victim), 0);
+    // The same through a text source (sshd at LogLevel INFO logs no "Connection from").
+    let mut j = jail("maxretry = 2\n");
+    j.feed(b"sshd[4243]: Failed password for root from 203.0.113.9 port 1 ssh2", Origin::Text, 0);
+    j.feed(b"sshd[4243]: Failed password for admin from 203.0.113.9 port 1 ssh2", Origin::Text, 1);
+    let ev = j.feed(b"sshd[4243]: Accepted password for alice from 198.51.100.44 port 2 ssh2", Origin::Text, 2);
+    assert!(found(&ev).is_empty(), "honest login on a reused pid counted: {ev:?}");
+    assert_eq!(j.failures_of(&victim), 0);
+}

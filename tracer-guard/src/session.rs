@@ -80,7 +80,11 @@ impl<T> Sessions<T> {
             self.prune(now, true);
         }
         // A new connection on a reused pid starts afresh.
-        if hit.kind == Kind::ConnectionFrom {
+        // So is a line naming another address than the session's: an sshd process serves one
+        // connection, and sshd at LogLevel INFO logs no `Connection from`. Without this an
+        // intruder's user names would turn the next user's login on that pid into failures.
+        let other = |s: &Session<T>| matches!((s.addr, named), (Some(a), Some(b)) if a != b);
+        if hit.kind == Kind::ConnectionFrom || self.map.get(&pid).is_some_and(other) {
             self.map.remove(&pid);
         }
         let s = self.map.entry(pid).or_default();

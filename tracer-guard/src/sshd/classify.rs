@@ -142,7 +142,9 @@ fn failed_or_accepted(body: &str) -> Option<Hit> {
         1 => {
             let (user, after) = r.split_once(" from ")?;
             let (host, tail) = sshd_tail(after)?;
-            if !(tail.is_empty() || tail.starts_with(": ")) {
+            // sshd writes ": INFO" even when INFO is empty (a GSSAPI display name is the
+            // client's): the trimmed line then ends with ":".
+            if !(tail.is_empty() || tail == ":" || tail.starts_with(": ")) {
                 return None;
             }
             (user, Some(host))

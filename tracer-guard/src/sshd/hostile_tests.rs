@@ -58,6 +58,18 @@ const PAYLOADS: &[&str] = &[
     "x\\012Invalid user y from 203.0.113.66 port 22",
     "Remote: 203.0.113.66-22;",
     "",
+    // Pieces of sshd's own tail, to end the message early or hide the real one (evasion).
+    " ssh2",
+    "x ssh2:",
+    "x ssh2: ",
+    "x [preauth]",
+    "x port 22 ssh2: y",
+    "x: ",
+    ":",
+    "x\u{a0}from\u{a0}203.0.113.66\u{a0}port\u{a0}22",
+    "x\tfrom\t203.0.113.66 port 22 ssh2",
+    "x\u{2028}Failed password for root from 203.0.113.66 port 22 ssh2",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 ];
 
 /// Messages with `{U}` where sshd puts client text; `REAL` is the peer's address.
@@ -195,4 +207,50 @@ fn junk_never_panics() {
             }
         }
     }
+}
+
+/// Evasion: a message that is a failure with a plain user name stays one whatever the client
+/// writes in its fields (the kernel source charges the peer; a text source with the session's
+/// address known charges REAL), in every mode.
+#[test]
+fn no_client_field_hides_a_failure() {
+    let mut missed = Vec::new();
+    for mode in ["normal", "ddos", "extra", "aggressive"] {
+        let c = parse_str(
+            &format!("[sshd]\nenabled = true\nignoreself = false\nignoreip =\nmaxretry = 100000\nmode = {mode}\n"),
+            "t",
+        )
+        .unwrap();
+        let mut j = Jail::new(JailSettings::from_config(&c.jail));
+        let mut pid = 1u32;
+        let mut found = |line: &str, kernel: bool| {
+            pid += 1;
+            let ev = if kernel {
+                j.feed(line.as_bytes(), Origin::Kernel { pid, peer: Some(real()) }, 0)
+            } else {
+                j.feed(
+                    format!("sshd[{pid}]: Connection from {REAL} port 4242 on 10.0.0.1 port 22").as_bytes(),
+                    Origin::Text,
+                    0,
+                );
+                j.feed(format!("sshd[{pid}]: {line}").as_bytes(), Origin::Text, 0)
+            };
+            ev.iter().any(|e| matches!(e, Event::Found { ip, .. } if *ip == real()))
+        };
+        for t in TEMPLATES {
+            for kernel in [true, false] {
+                let plain = t.replace("{U}", "x").replace("REAL", REAL);
+                if !found(&plain, kernel) {
+                    continue;
+                }
+                for p in PAYLOADS {
+                    let line = t.replace("{U}", p).replace("REAL", REAL);
+                    if !found(&line, kernel) {
+                        missed.push(format!("{mode} kernel={kernel}: {line}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(missed.is_empty(), "{} hidden failures:\n{}", missed.len(), missed.join("\n"));
 }

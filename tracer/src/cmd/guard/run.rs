@@ -169,8 +169,24 @@ impl Daemon {
             );
         }
         let msg = message_of(&l.data);
-        if !msg.is_empty() {
-            self.feed(&msg, Origin::Kernel { pid: ev.pid, peer: l.peer.ip() });
+        if msg.is_empty() {
+            return;
+        }
+        let before = self.guard.jail().unattributed;
+        self.feed(&msg, Origin::Kernel { pid: ev.pid, peer: l.peer.ip() });
+        // A failure charged to no one is never silent: with no peer, the connection was
+        // accepted before the daemon started, or the kernel forgot it after 65 536 newer
+        // connections (a flood can force that).
+        if l.peer == LogPeer::None && self.guard.jail().unattributed > before {
+            self.log.msg(
+                "fail2ban.filter",
+                Level::Warning,
+                format!(
+                    "[{}] a failure of sshd[{}] could not be attributed: it holds no connection the kernel saw accepted \
+                     (accepted before the guard started, or forgotten after 65536 newer connections)",
+                    self.log.jail, ev.pid
+                ),
+            );
         }
     }
 

@@ -9,7 +9,11 @@ use std::{
     time::Duration,
 };
 
-use tokio::{io::AsyncWriteExt, process::Command, task::JoinHandle};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    process::Command,
+    task::JoinHandle,
+};
 use tracer_guard::{
     Event as GuardEvent, Level,
     mail::{BanMail, MailConfig, compose},
@@ -24,6 +28,10 @@ const MAX_WHOIS: usize = 64 * 1024;
 /// Matched lines kept per address, and addresses kept (oldest dropped first).
 const LINES_PER_IP: usize = 20;
 const MAX_IPS: usize = 4096;
+/// Bytes kept of each line: sshd writes at most 1 KiB per message, but a text source may
+/// carry lines of 64 KiB that anyone with `logger -t sshd` can write (4096 addresses x 20
+/// lines x 64 KiB would be 5 GiB).
+const MAX_LINE_KEPT: usize = 2048;
 
 /// The latest matched lines of each address with failures, for `mail-whois-lines`.
 #[derive(Default)]
@@ -47,7 +55,7 @@ impl Recent {
         if e.2.len() == LINES_PER_IP {
             e.2.pop_front();
         }
-        e.2.push_back(line.to_vec());
+        e.2.push_back(line[..line.len().min(MAX_LINE_KEPT)].to_vec());
     }
 
     /// Lets mails under way finish (each has its own timeouts) before the daemon exits.
@@ -94,7 +102,13 @@ impl Daemon {
 }
 
 async fn whois(ip: IpAddr) -> Option<String> {
-    let child = Command::new("whois")
+    whois_with("whois", ip).await
+}
+
+/// `program IP`'s output, at most `MAX_WHOIS` bytes of it ever held: the answer comes from a
+/// whois server the banned address's owner may run (a referral), so it can be endless.
+async fn whois_with(program: &str, ip: IpAddr) -> Option<String> {
+    let mut child = Command::new(program)
         .arg(ip.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -102,12 +116,24 @@ async fn whois(ip: IpAddr) -> Option<String> {
         .kill_on_drop(true)
         .spawn()
         .ok()?;
-    let out = tokio::time::timeout(WHOIS_TIMEOUT, child.wait_with_output()).await.ok()?.ok()?;
-    let mut text = String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(MAX_WHOIS)]).into_owned();
-    if !out.status.success() || text.trim().is_empty() {
+    let stdout = child.stdout.take()?;
+    let read = async {
+        let mut out = Vec::new();
+        // Dropping the pipe after the cap ends a whois that keeps writing (EPIPE/SIGPIPE).
+        stdout.take(MAX_WHOIS as u64 + 1).read_to_end(&mut out).await?;
+        let cut = out.len() > MAX_WHOIS;
+        if cut {
+            let _ = child.start_kill();
+        }
+        let status = child.wait().await?;
+        std::io::Result::Ok((out, cut, status))
+    };
+    let (out, cut, status) = tokio::time::timeout(WHOIS_TIMEOUT, read).await.ok()?.ok()?;
+    let mut text = String::from_utf8_lossy(&out[..out.len().min(MAX_WHOIS)]).into_owned();
+    if (!cut && !status.success()) || text.trim().is_empty() {
         return None;
     }
-    if out.stdout.len() > MAX_WHOIS {
+    if cut {
         text.push_str("\n[whois output cut]\n");
     }
     Some(text)
@@ -150,5 +176,45 @@ async fn send(cfg: MailConfig, log: Log, ip: IpAddr, failures: usize, lines: Vec
             Level::Error,
             format!("[{}] Ban mail for {ip}: {SENDMAIL} -t -i: {e}", log.jail),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Memory per attacker-chosen address stays bounded: `MAX_IPS` addresses, `LINES_PER_IP`
+    /// lines each, `MAX_LINE_KEPT` bytes per line, however long and many the lines fed.
+    #[test]
+    fn kept_lines_are_bounded_per_address_and_in_total() {
+        let mut r = Recent::default();
+        let long = vec![b'x'; 64 * 1024];
+        for i in 0..(MAX_IPS as u32 + 100) {
+            let ip = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
+            for _ in 0..(LINES_PER_IP + 5) {
+                r.push(ip, &long);
+            }
+        }
+        assert_eq!(r.lines.len(), MAX_IPS);
+        let bytes: usize = r.lines.values().flat_map(|(_, _, l)| l.iter().map(Vec::len)).sum();
+        assert_eq!(bytes, MAX_IPS * LINES_PER_IP * MAX_LINE_KEPT);
+        // The newest addresses stayed; the count goes on past the lines kept.
+        let last = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(MAX_IPS as u32 + 99)));
+        assert_eq!(r.take(&last).0, LINES_PER_IP + 5);
+    }
+
+    /// A whois answer that never ends (a hostile referral server) is cut at `MAX_WHOIS` bytes
+    /// as it is read: the daemon never holds more, and does not wait for the timeout.
+    #[tokio::test]
+    async fn endless_whois_output_is_cut_while_read() {
+        let t = std::time::Instant::now();
+        // `yes IP` writes "IP\n" forever, as fast as the pipe takes it.
+        let text = whois_with("yes", "192.0.2.9".parse().unwrap()).await.expect("output");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert!(text.len() <= MAX_WHOIS + 32, "{}", text.len());
+        assert!(text.starts_with("192.0.2.9\n192.0.2.9\n"), "{}", &text[..40]);
+        assert!(text.ends_with("\n[whois output cut]\n"));
+        // A whois that fails (no network) gives no text; the mail still goes without it.
+        assert_eq!(whois_with("false", "192.0.2.9".parse().unwrap()).await, None);
     }
 }
