@@ -58,6 +58,7 @@ lost-event count: both say \"not recorded\" (JSON: null) instead of wrong number
 With -- CMD the command shares stdout with the report: use --output to keep them apart.";
 
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    super::check_command(&args.command)?;
     // Opened first so a bad path fails before tracing starts.
     let mut out = sink::open_output(args.output.as_deref()).map_err(|e| {
         crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))

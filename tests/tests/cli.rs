@@ -1,0 +1,164 @@
+//! The command line's edges: output files, signals, pipes and bad arguments, each as a user
+//! meets them with the real binary.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
+
+use std::{
+    io::{BufRead, BufReader},
+    os::unix::fs::PermissionsExt,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tracer_tests::*;
+
+fn tracer() -> Command {
+    Command::new(tracer_bin())
+}
+
+fn kill(pid: u32, sig: i32) {
+    // SAFETY: kill takes plain integers.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+/// Waits for CHILD to exit, at most `secs`; panics (after killing it) if it does not.
+fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("tracer did not exit within {secs}s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Any process whose command line holds ARG.
+fn running_with_arg(arg: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
+    })
+}
+
+#[test]
+fn output_is_appended_created_0600_and_untouched_when_the_command_is_bad() {
+    let dir = TempDir::new("append");
+    let f = dir.file("keep.txt");
+    std::fs::write(&f, "kept line\n").unwrap();
+    let out = tracer().args(["trace", "--output"]).arg(&f).args(["--", "/nonexistent/cmd"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "kept line\n", "a refused run leaves the file alone");
+    let out = tracer().args(["trace", "--format", "json", "--output"]).arg(&f).args(["--", "true"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&f).unwrap();
+    assert!(text.starts_with("kept line\n") && text.contains("\"exec\""), "appended, not truncated: {text}");
+
+    let new = dir.file("new.json");
+    let out = tracer().args(["trace", "--output"]).arg(&new).args(["--", "true"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn sighup_ends_a_trace_with_its_summary() {
+    let dir = TempDir::new("hup");
+    for with_command in [false, true] {
+        let f = dir.file(&format!("hup-{with_command}.txt"));
+        let mut cmd = tracer();
+        cmd.args(["trace", "--output"]).arg(&f).stderr(Stdio::piped());
+        if with_command {
+            cmd.args(["--", "sleep", "30"]);
+        } else {
+            cmd.args(["--duration", "30s"]);
+        }
+        let mut child = cmd.spawn().unwrap();
+        // The output file is opened once the programs are attached.
+        let end = Instant::now() + Duration::from_secs(20);
+        while !f.exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        kill(child.id(), libc::SIGHUP);
+        let st = wait_exit(&mut child, 10);
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        // With a command: its own status (killed by SIGHUP: 128+1); without: a clean end.
+        assert_eq!(st.code(), Some(if with_command { 129 } else { 0 }), "{st:?} {err}");
+        assert_eq!(lost_in(&err), 0, "the closing counts are written: {err}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_trace_quietly_with_status_0() {
+    let mut child =
+        tracer().args(["trace", "--duration", "60s"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Events of this machine; make some in case it is idle.
+    let poke = std::thread::spawn(|| {
+        for _ in 0..50 {
+            let _ = std::fs::read("/etc/hostname");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    stdout.read_line(&mut first).unwrap();
+    assert!(!first.is_empty());
+    drop(stdout); // as `| head -1` does
+    let st = wait_exit(&mut child, 20);
+    poke.join().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(st.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+}
+
+#[test]
+fn a_failing_output_exits_2_naming_it_and_the_command_does_not_run_on_untraced() {
+    let marker = format!("{}.{}", 300 + uniq(), std::process::id());
+    let mut child = tracer()
+        .args(["trace", "--output", "/dev/full", "--", "sleep", &marker])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let st = wait_exit(&mut child, 20);
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(st.code(), Some(2), "{err}");
+    assert!(err.contains("/dev/full") && err.contains("killed"), "{err}");
+    assert!(!running_with_arg(&marker), "the traced command was stopped");
+}
+
+#[test]
+fn pids_that_trace_nothing_or_everything_and_an_empty_command_are_refused() {
+    assert!(!std::path::Path::new("/proc/999999").exists());
+    for args in [
+        vec!["trace", "--pid", "999999"],
+        vec!["trace", "--pid", "0"],
+        vec!["trace", "--pid", "1,999999"],
+        vec!["trace", "--"],
+        vec!["report", "--"],
+        vec!["trace", "--uid", "no-such-user-here"],
+        vec!["trace", "--auid", "no-such-user-here"],
+    ] {
+        let out = tracer().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn users_by_name_and_several_pids() {
+    let me = std::process::id().to_string();
+    for args in [
+        vec!["trace", "--uid", "root", "--duration", "100ms"],
+        vec!["trace", "--auid", "root", "--duration", "100ms"],
+        vec!["trace", "--pid", &format!("1,{me}"), "--duration", "100ms"],
+    ] {
+        let out = tracer().args(&args).stdout(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
