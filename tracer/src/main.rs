@@ -14,6 +14,7 @@ mod loader;
 mod offsets;
 mod reader;
 mod report;
+mod runlock;
 mod sink;
 mod sshd_exe;
 mod stream;
@@ -41,6 +42,10 @@ enum Command {
     Roots(cmd::roots::RootsArgs),
     /// fail2ban's sshd jail fed by sshd's messages captured in the kernel: run, status, ban, unban, test-log.
     Guard(cmd::guard::GuardArgs),
+    /// The long-running recorder (auditd's role): rotated logs, reload on SIGHUP, rotate on SIGUSR1.
+    Daemon(cmd::daemon::DaemonArgs),
+    /// Whether the daemon runs, and its counts, log file and last rotation (like auditctl -s).
+    Status(cmd::status::StatusArgs),
 }
 
 fn main() {
@@ -52,6 +57,8 @@ fn main() {
             Command::Roots(a) => cmd::roots::run(a),
             Command::Guard(a) => cmd::guard::run(a).await,
             Command::Report(a) => cmd::report::run(a).await,
+            Command::Daemon(a) => cmd::daemon::run(a).await,
+            Command::Status(a) => cmd::status::run(a),
         }
     });
     match result {

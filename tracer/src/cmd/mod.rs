@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
+pub(crate) mod daemon;
 pub(crate) mod guard;
 pub(crate) mod report;
 pub(crate) mod roots;
+pub(crate) mod status;
 pub(crate) mod trace;
 
 use std::{ffi::OsString, time::Duration};
