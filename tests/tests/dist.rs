@@ -2,7 +2,7 @@
 // Every test crate gets the whole dev-dependency list; each uses part of it.
 #![allow(unused_crate_dependencies)]
 
-use std::{path::Path, process::Command};
+use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
 
 use tracer_tests::*;
 
@@ -43,4 +43,71 @@ fn default_configuration_is_accepted() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus: unknown key"));
     assert!(!log.exists());
+}
+
+/// `cargo xtask deb` (packaging the tested binary) builds a package that `dpkg -i` installs
+/// (binary, units that verify in place, man pages, completions, configuration), `dpkg -r`
+/// removes (the configuration stays, as a conffile) and `dpkg -P` purges without a trace.
+#[test]
+fn deb_installs_and_removes_cleanly() {
+    let files = [
+        "/usr/sbin/tracer",
+        "/usr/lib/systemd/system/tracer.service",
+        "/usr/lib/systemd/system/tracer-guard.service",
+        "/usr/share/man/man1/tracer.1",
+        "/usr/share/man/man1/tracer-daemon.1",
+        "/usr/share/bash-completion/completions/tracer",
+        "/usr/share/zsh/vendor-completions/_tracer",
+        "/usr/share/fish/vendor_completions.d/tracer.fish",
+    ];
+    let dpkg = |args: &[&str]| {
+        let out = Command::new("dpkg").args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    assert!(!dpkg(&["-s", "tracer"]).0 && !Path::new(files[0]).exists(), "this machine already has a tracer installed");
+    let dir = TempDir::new("deb");
+    let out = Command::new(env!("CARGO"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(["xtask", "deb", "--bin"])
+        .arg(tracer_bin())
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deb = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+    assert!(deb.ends_with(".deb") && Path::new(&deb).exists(), "{deb}");
+
+    let (ok, msg) = dpkg(&["-i", &deb]);
+    assert!(ok, "{msg}");
+    for f in files {
+        assert!(Path::new(f).exists(), "{f} installed");
+    }
+    let v = Command::new("/usr/sbin/tracer").arg("--version").output().unwrap();
+    assert!(v.status.success() && String::from_utf8_lossy(&v.stdout).starts_with("tracer "));
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no", "/usr/lib/systemd/system/tracer.service"])
+        .arg("/usr/lib/systemd/system/tracer-guard.service")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&verify.stderr);
+    let ok_verify = verify.status.success() && err.trim().is_empty();
+    let conf = std::fs::metadata("/etc/tracer/tracer.conf").map(|m| m.permissions().mode() & 0o777);
+
+    let (removed, msg) = dpkg(&["-r", "tracer"]);
+    let left: Vec<&str> = files.into_iter().filter(|f| Path::new(f).exists()).collect();
+    let conf_kept = Path::new("/etc/tracer/tracer.conf").exists();
+    let (purged, pmsg) = dpkg(&["-P", "tracer"]);
+    // Asserted after the purge, so a failure leaves the machine as it was.
+    assert!(ok_verify, "installed units: {err}");
+    assert_eq!(conf.ok(), Some(0o600), "the configuration is root's only");
+    assert!(removed, "{msg}");
+    assert!(left.is_empty(), "dpkg -r left {left:?}");
+    assert!(conf_kept, "dpkg -r keeps the configuration (a conffile)");
+    assert!(purged, "{pmsg}");
+    assert!(!Path::new("/etc/tracer").exists(), "dpkg -P removes /etc/tracer");
+    assert!(!dpkg(&["-s", "tracer"]).0);
 }

@@ -46,6 +46,9 @@ enum Command {
     Daemon(cmd::daemon::DaemonArgs),
     /// Whether the daemon runs, and its counts, log file and last rotation (like auditctl -s).
     Status(cmd::status::StatusArgs),
+    /// Man pages or shell completions from these definitions (for packaging).
+    #[command(hide = true)]
+    Generate(cmd::generate::GenerateArgs),
 }
 
 fn main() {
@@ -59,6 +62,7 @@ fn main() {
             Command::Report(a) => cmd::report::run(a).await,
             Command::Daemon(a) => cmd::daemon::run(a).await,
             Command::Status(a) => cmd::status::run(a),
+            Command::Generate(a) => cmd::generate::run(a, <Cli as clap::CommandFactory>::command()),
         }
     });
     match result {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod daemon;
+pub(crate) mod generate;
 pub(crate) mod guard;
 pub(crate) mod report;
 pub(crate) mod roots;
