@@ -102,8 +102,12 @@ fn write_config(conf: &Path, log: &Path, num_logs: u32) {
     std::fs::write(conf, text).unwrap();
 }
 
+/// One daemon at a time on a machine (the pid lock): the tests that start one take turns.
+static ONE_DAEMON: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn daemon_rotates_reloads_reports_status_and_loses_no_event() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("daemon");
     let (conf, log, marker) = (dir.file("tracer.conf"), dir.file("log/tracer.log"), dir.file("marker"));
     std::fs::write(&marker, "x").unwrap();
@@ -180,4 +184,67 @@ fn bad_configuration_is_refused_with_file_and_line() {
         assert!(err.contains(&format!("{}{needle}", conf.display())), "{err}");
         assert!(!log.exists(), "nothing started");
     }
+}
+
+fn gid_of(path: &Path) -> u32 {
+    std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(path).unwrap())
+}
+
+#[test]
+fn log_group_keep_logs_suspend_and_a_refused_reload() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("daemon-actions");
+    let (conf, log, marker) = (dir.file("tracer.conf"), dir.file("log/tracer.log"), dir.file("marker"));
+    std::fs::write(&marker, "x").unwrap();
+    let base = format!("log_file = {}\nmax_log_file = 1\nnum_logs = 2\nlog_group = adm\n", log.display());
+    std::fs::write(&conf, format!("{base}max_log_file_action = keep_logs\n")).unwrap();
+    let mut daemon =
+        Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&conf).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = daemon.id();
+    wait_status(pid, "the daemon", |_| true);
+    let adm = std::fs::read_to_string("/etc/group").unwrap();
+    let adm: u32 =
+        adm.lines().find_map(|l| l.strip_prefix("adm:x:")).unwrap().split(':').next().unwrap().parse().unwrap();
+    assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(gid_of(&log), adm);
+
+    // keep_logs: with num_logs 2, rotate would keep LOG.1 only; keep_logs removes nothing.
+    opens(&marker, 6000);
+    wait_status(pid, "three rotations", |v| v["rotations"].as_u64().unwrap() >= 3);
+    assert!(numbered(&log, 3).exists(), "keep_logs kept LOG.3");
+    for f in log_set(&log) {
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o640, "{}", f.display());
+    }
+
+    // A bad configuration on reload: refused, the old one kept, the daemon runs on.
+    std::fs::write(&conf, format!("{base}max_log_file_action = sometimes\n")).unwrap();
+    kill(pid, libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(500));
+    let v = wait_status(pid, "the daemon after a bad reload", |_| true);
+    assert_eq!(v["reloads"], 0);
+
+    // suspend: at max_log_file the log stops growing; events are still counted.
+    std::fs::write(&conf, format!("{base}max_log_file_action = suspend\n")).unwrap();
+    kill(pid, libc::SIGHUP);
+    wait_status(pid, "the reload", |v| v["reloads"] == 1);
+    opens(&marker, 6000);
+    let v = wait_status(pid, "suspended writing", |v| v["writing"] == false);
+    assert!(v["events"].as_u64().unwrap() > v["events_written"].as_u64().unwrap(), "{v}");
+    let size = std::fs::metadata(&log).unwrap().len();
+    opens(&marker, 2000);
+    wait_status(pid, "more events", |v2| v2["events"].as_u64().unwrap() >= v["events"].as_u64().unwrap() + 2000);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), size, "nothing written once suspended");
+
+    kill(pid, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, 20).code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains(&format!("{}:5: max_log_file_action: 'sometimes'", conf.display())), "{err}");
+    assert!(err.contains("reload refused") && err.contains("suspended"), "{err}");
+}
+
+fn numbered(log: &Path, n: u32) -> PathBuf {
+    let mut s = log.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    s.into()
 }
