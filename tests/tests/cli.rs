@@ -162,3 +162,42 @@ fn users_by_name_and_several_pids() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// `report --input` over a rotated set of JSON logs (given in shell-glob order) counts every
+/// file; an audit-format log is refused with a clear error, not misread.
+#[test]
+fn report_input_reads_a_rotated_set_and_refuses_audit_records() {
+    let dir = TempDir::new("input-set");
+    let marker = dir.file("marker");
+    std::fs::write(&marker, "x").unwrap();
+    let w = env!("CARGO_BIN_EXE_workload");
+    let op = format!("open-n:{{}}:{}", marker.display());
+    for (file, n) in [("t.log.2", 3), ("t.log.1", 5), ("t.log", 7)] {
+        let out = tracer()
+            .args(["trace", "--format", "json", "--output"])
+            .arg(dir.file(file))
+            .args(["--", w, "--loginuid", "7005", &op.replace("{}", &n.to_string())])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = tracer()
+        .args(["report", "--format", "json", "--auid", "7005", "--input"])
+        .args(["t.log", "t.log.1", "t.log.2"].map(|f| dir.file(f)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = v["files"].as_array().unwrap();
+    let m = files.iter().find(|f| f["path"] == marker.to_str().unwrap()).expect("marker in the report");
+    assert_eq!(m["count"], 15, "3 + 5 + 7 opens from the three files");
+
+    let audit = dir.file("audit.log");
+    let out =
+        tracer().args(["trace", "--format", "audit", "--output"]).arg(&audit).args(["--", "true"]).output().unwrap();
+    assert!(out.status.success());
+    let out = tracer().args(["report", "--input"]).arg(&audit).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}:1: audit.log records", audit.display())), "{err}");
+}

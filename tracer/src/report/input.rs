@@ -98,6 +98,11 @@ pub(crate) fn read(
             continue;
         }
         let bad = |msg: String| InputError::Malformed { path: name.to_string(), line: stats.lines, msg };
+        if line.starts_with(b"type=") {
+            return Err(bad("audit.log records: --input reads JSON lines (`trace --format json`, the daemon's \
+                 log_format = json); read audit logs with ausearch/aureport -if"
+                .into()));
+        }
         let l: Line = serde_json::from_slice(line).map_err(|e| {
             // serde_json's "at line 1 column N" would contradict our line number.
             let msg = e.to_string();
