@@ -201,3 +201,25 @@ fn report_input_reads_a_rotated_set_and_refuses_audit_records() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("{}:1: audit.log records", audit.display())), "{err}");
 }
+
+/// Open flags by name beside the number: JSON `flags_names`, text `flags=0oNNN(NAMES)`.
+#[test]
+fn open_flags_are_named_in_json_and_text() {
+    let dir = TempDir::new("flags");
+    let (created, d) = (dir.file("created"), dir.path().to_str().unwrap().to_string());
+    let w = env!("CARGO_BIN_EXE_workload");
+    let create = format!("create:{}", created.display());
+    let openat = format!("openat:{d}:nothere");
+    let t = trace_json(&[], &[w.into(), create.clone().into(), openat.clone().into()]);
+    assert!(t.output.status.success(), "{}", t.stderr());
+    let opens = t.of_kind("open");
+    let c = opens.iter().find(|e| e["path"] == created.to_str().unwrap()).expect("the creat");
+    assert_eq!(c["flags"], 0o1101);
+    assert_eq!(c["flags_names"], "O_WRONLY|O_CREAT|O_TRUNC");
+    let dir_open = opens.iter().find(|e| e["path"] == d.as_str()).expect("the directory open");
+    assert_eq!(dir_open["flags_names"], "O_RDONLY|O_DIRECTORY", "{dir_open}");
+
+    let out = tracer().args(["trace", "--", w, &create]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(" flags=0o1101(O_WRONLY|O_CREAT|O_TRUNC)"), "{text}");
+}

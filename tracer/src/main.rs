@@ -12,6 +12,7 @@ mod event;
 mod fexit_probe;
 mod loader;
 mod offsets;
+mod openflags;
 mod reader;
 mod report;
 mod runlock;
