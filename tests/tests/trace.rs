@@ -101,6 +101,19 @@ fn long_command_line_is_flagged_truncated_not_cut_silently() {
     assert!(a1.len() >= 32 * 1024 && big.starts_with(a1), "at least 32 KiB of argv kept, got {}", a1.len());
 }
 
+/// A failed exec's argument longer than the kernel copies of one (PATH_MAX) is cut: the
+/// event says so instead of passing the cut argument off as the whole.
+#[test]
+fn failed_exec_with_a_cut_argument_is_flagged_truncated() {
+    let long = "z".repeat(5000);
+    let t = trace_json(&[], &workload_cmd(W, &[b"--", b"/nonexistent/prog", long.as_bytes(), b"after"]));
+    let e = t.of_kind("exec").into_iter().find(|e| e["filename"] == "/nonexistent/prog").expect("failed exec");
+    assert_eq!(e["error"], "ENOENT");
+    assert_eq!(e["argv_truncated"], true, "{e}");
+    let a1 = e["argv"][1].as_str().unwrap();
+    assert!(a1.len() < long.len() && long.starts_with(a1), "{}", a1.len());
+}
+
 #[test]
 fn failed_exec_is_reported_with_filename_argv_and_error() {
     let t = trace_json(&["--auid", "7005"], &as_7005(&[b"--", b"/nonexistent/prog", b"first arg", b"second"]));
@@ -108,6 +121,7 @@ fn failed_exec_is_reported_with_filename_argv_and_error() {
     assert_eq!(e["error"], "ENOENT");
     assert_eq!(e["ret"], -2);
     assert_eq!(e["argv"], serde_json::json!(["/nonexistent/prog", "first arg", "second"]));
+    assert_eq!(e["argv_truncated"], false);
     assert_identity(e);
     // The failing process is still the workload's child, not yet another image.
     assert_eq!(e["comm"], "workload");

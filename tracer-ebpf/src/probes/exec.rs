@@ -41,12 +41,12 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
     rec.set_args(call.args);
     let filename_len = rec.push_user_str(filename);
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
-    let mut walk = ArgWalk { argv, start: rec.off(), done: 0 };
+    let mut walk = ArgWalk { argv, start: rec.off(), done: 0, cut: 0, _pad: 0 };
     // One verified callback per argument instead of a loop the verifier unrolls.
     // SAFETY: push_arg is the callback bpf_loop expects and ctx is our live &mut ArgWalk; bpf_loop calls it
     // synchronously.
     unsafe { bpf_loop(FAILED_ARGS_MAX, push_arg as *mut c_void, (&mut walk as *mut ArgWalk).cast(), 0) };
-    if walk.done == 0 {
+    if walk.done == 0 || walk.cut != 0 {
         rec.header().flags |= F_ARGV_TRUNCATED;
     }
     let argv_len = rec.off() - walk.start;
@@ -70,6 +70,9 @@ struct ArgWalk {
     start: u32,
     /// 1 once argv's terminating NULL was reached.
     done: u32,
+    /// 1 when an argument was cut (PATH_MAX bytes or more) or could not be read.
+    cut: u32,
+    _pad: u32,
 }
 
 /// Appends argv[i] (NUL included) to the record; returns 1 to stop.
@@ -88,7 +91,10 @@ extern "C" fn push_arg(i: u64, ctx: *mut c_void) -> i64 {
     if rec.off().wrapping_sub(w.start) >= (ARGV_MAX - tracer_common::event::PATH_MAX) as u32 {
         return 1;
     }
-    rec.push_user_arg(p);
+    let n = rec.push_user_arg(p);
+    if n == 0 || n >= tracer_common::event::PATH_MAX as u32 {
+        w.cut = 1;
+    }
     0
 }
 
