@@ -82,7 +82,7 @@ fn sighup_ends_a_trace_with_its_summary() {
         }
         std::thread::sleep(Duration::from_millis(300));
         kill(child.id(), libc::SIGHUP);
-        let st = wait_exit(&mut child, 10);
+        let st = wait_exit(&mut child, 60);
         let mut err = String::new();
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
         // With a command: its own status (killed by SIGHUP: 128+1); without: a clean end.

@@ -340,6 +340,14 @@ fn comm_and_uid_filters_apply_in_kernel() {
     assert!(t.events.iter().all(|e| e["comm"] == "true"), "{:?}", t.events);
     let t = trace_json(&["--uid", "0"], &as_7005(&[b"open:/etc/hostname"]));
     assert!(t.events.iter().all(|e| e["uid"] == 0), "uid 7005 events leaked");
+    // Several names: any of them, and only them (sh's events are left out).
+    let t = trace_json(
+        &["--comm", "true", "--comm", "workload"],
+        &as_7005(&[b"exec-n:2:/bin/true", b"exec-n:1:/bin/sh", b"open:/etc/hostname"]),
+    );
+    assert!(t.events.iter().all(|e| e["comm"] == "true" || e["comm"] == "workload"), "{:?}", t.events);
+    assert!(t.events.iter().any(|e| e["comm"] == "true"));
+    assert!(t.events.iter().any(|e| e["comm"] == "workload" && e["event"] == "open"));
 }
 
 #[test]

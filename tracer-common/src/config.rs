@@ -24,6 +24,9 @@ pub const LEAN_RECORDS: u32 = 1 << 5;
 /// Opens carry the working directory even for absolute names (audit's CWD record).
 pub const WANT_CWD: u32 = 1 << 6;
 
+/// Most `--comm` values (entries of the COMMS map).
+pub const COMMS_MAX: u32 = 64;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -34,6 +37,7 @@ pub struct Config {
     pub auid: u32,
     pub uid: u32,
     pub _pad: u32,
+    /// Unused: `--comm` values are in the COMMS map (kept so the layout does not move).
     pub comm: [u8; 16],
     /// Tracepoint field offsets read from tracefs `format` files at load time.
     pub fork_parent_pid_off: u32,

@@ -28,9 +28,10 @@ pub(crate) struct Filters {
     /// Only these running processes and all their descendants (repeatable, or comma-separated).
     #[arg(long, value_delimiter = ',', value_parser = parse_pid)]
     pub pid: Vec<u32>,
-    /// Only processes with this command name (at most 15 bytes, as the kernel keeps it).
+    /// Only processes with this command name (at most 15 bytes, as the kernel keeps it;
+    /// repeatable: any of them).
     #[arg(long, value_parser = parse_comm)]
-    pub comm: Option<String>,
+    pub comm: Vec<String>,
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, default_value = "8", value_parser = parse_buffer_mib)]
     pub buffer_size: u32,
@@ -110,12 +111,21 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Filters {
+    /// What clap cannot check per value: the number of `--comm` values the kernel map holds.
+    pub(crate) fn check(&self) -> Result<(), crate::error::UsageError> {
+        let max = tracer_common::config::COMMS_MAX as usize;
+        if self.comm.len() > max {
+            return Err(crate::error::UsageError(format!("at most {max} --comm values")));
+        }
+        Ok(())
+    }
+
     pub(crate) fn options(&self, enabled: u32, follow_children: bool) -> Options {
         Options {
             auid: self.auid,
             uid: self.uid,
             pids: with_descendants(&self.pid),
-            comm: self.comm.clone(),
+            comms: self.comm.clone(),
             follow_children,
             enabled,
             ring_bytes: self.buffer_size << 20,

@@ -61,6 +61,7 @@ With -- CMD the command shares stdout with the report: use --output to keep them
 
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
     super::check_command(&args.command)?;
+    args.filters.check()?;
     // Opened first so a bad path fails before tracing starts.
     let mut out = sink::open_output(args.output.as_deref()).map_err(|e| {
         crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
@@ -106,7 +107,7 @@ fn from_files(paths: &[PathBuf], f: &Filters, only: Option<Id>) -> anyhow::Resul
     let mut filters = InputFilters {
         uid: f.uid,
         pids: f.pid.iter().copied().collect(),
-        comm: f.comm.as_ref().map(|c| c.as_bytes().to_vec()),
+        comms: f.comm.iter().map(|c| c.as_bytes().to_vec()).collect(),
     };
     let mut unknown = 0;
     for path in in_time_order(paths) {

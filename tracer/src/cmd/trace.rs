@@ -45,6 +45,7 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         return Err(crate::error::UsageError("--key only applies to --format audit".into()).into());
     }
     super::check_command(&args.command)?;
+    args.filters.check()?;
     if let Some(cmd) = args.command.first() {
         stream::resolve_command(cmd)?;
     }

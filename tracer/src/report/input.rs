@@ -33,7 +33,8 @@ pub(crate) struct InputFilters {
     pub uid: Option<u32>,
     /// Followed through `ppid` as the file goes, like the kernel follows forks.
     pub pids: HashSet<u32>,
-    pub comm: Option<Vec<u8>>,
+    /// Any of these command names (empty: all).
+    pub comms: Vec<Vec<u8>>,
 }
 
 /// The fields of a `trace --format json` line the report needs; others are ignored.
@@ -184,7 +185,7 @@ fn passes(l: &Line, f: &mut InputFilters) -> bool {
         }
         f.pids.insert(l.pid);
     }
-    f.uid.is_none_or(|u| u == l.uid) && f.comm.as_ref().is_none_or(|c| *c == l.comm.0)
+    f.uid.is_none_or(|u| u == l.uid) && (f.comms.is_empty() || f.comms.contains(&l.comm.0))
 }
 
 #[cfg(test)]
