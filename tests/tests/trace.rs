@@ -114,6 +114,37 @@ fn failed_exec_with_a_cut_argument_is_flagged_truncated() {
     assert!(a1.len() < long.len() && long.starts_with(a1), "{}", a1.len());
 }
 
+/// argc is the count the program got (or passed, for a failed exec), also when argv was
+/// too long to carry whole: JSON `argc` and audit's EXECVE `argc=`.
+#[test]
+fn argc_is_the_real_count_when_argv_is_cut() {
+    let arg = "a".repeat(400);
+    for (prog, n) in [(b"/bin/true".as_slice(), 3000usize), (b"/nonexistent/prog".as_slice(), 200)] {
+        let mut cmd: Vec<&[u8]> = vec![b"--", prog];
+        cmd.extend(std::iter::repeat_n(arg.as_bytes(), n));
+        let t = trace_json(&[], &workload_cmd(W, &cmd));
+        let name = std::str::from_utf8(prog).unwrap();
+        let e = t.of_kind("exec").into_iter().find(|e| e["filename"] == name).expect("exec");
+        assert_eq!(e["argv_truncated"], true, "{name}");
+        assert!(e["argv"].as_array().unwrap().len() < n + 1, "{name}: argv was cut");
+        assert_eq!(e["argc"], n + 1, "{name}");
+    }
+    let dir = TempDir::new("argc");
+    let log = dir.file("audit.log");
+    let mut cmd: Vec<&[u8]> = vec![b"--", b"/bin/true"];
+    cmd.extend(std::iter::repeat_n(arg.as_bytes(), 3000));
+    let out = Command::new(tracer_bin())
+        .args(["trace", "--format", "audit", "--output"])
+        .arg(&log)
+        .arg("--")
+        .args(workload_cmd(W, &cmd))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("type=EXECVE ") && l.contains("): argc=3001 ")), "audit argc");
+}
+
 #[test]
 fn failed_exec_is_reported_with_filename_argv_and_error() {
     let t = trace_json(&["--auid", "7005"], &as_7005(&[b"--", b"/nonexistent/prog", b"first arg", b"second"]));

@@ -112,6 +112,9 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
             }
             buf.push(b']');
             field!(buf, "argv_truncated", e.argv_truncated);
+            if let Some(n) = e.argc {
+                field!(buf, "argc", n);
+            }
         }
         Detail::Open(o) => {
             buf.extend_from_slice(b",\"path\":");
