@@ -223,3 +223,30 @@ fn open_flags_are_named_in_json_and_text() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(" flags=0o1101(O_WRONLY|O_CREAT|O_TRUNC)"), "{text}");
 }
+
+/// logrotate's copytruncate empties the file under a running trace: with O_APPEND the next
+/// write lands at the new end, so the file never starts with a run of NUL bytes.
+#[test]
+fn a_copytruncated_output_has_no_hole() {
+    let dir = TempDir::new("copytruncate");
+    let f = dir.file("trace.txt");
+    let mut child =
+        tracer().args(["trace", "--duration", "4s", "--output"]).arg(&f).stderr(Stdio::piped()).spawn().unwrap();
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut truncated = false;
+    while Instant::now() < end {
+        let _ = std::fs::read("/etc/hostname");
+        if !truncated && std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0) > 0 {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(0).unwrap();
+            truncated = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(truncated, "the trace wrote something");
+    let st = wait_exit(&mut child, 30);
+    assert!(st.success());
+    let body = std::fs::read(&f).unwrap();
+    assert!(!body.is_empty(), "events after the truncation");
+    assert_ne!(body[0], 0, "no hole of NULs where the old content was");
+}

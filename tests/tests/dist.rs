@@ -111,3 +111,33 @@ fn deb_installs_and_removes_cleanly() {
     assert!(!Path::new("/etc/tracer").exists(), "dpkg -P removes /etc/tracer");
     assert!(!dpkg(&["-s", "tracer"]).0);
 }
+
+/// `cargo xtask install` honours DESTDIR and PREFIX: everything lands under DESTDIR, the
+/// units start PREFIX/sbin/tracer, an existing configuration is left alone.
+#[test]
+fn install_honours_destdir_and_prefix() {
+    let dir = TempDir::new("install");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc/tracer")).unwrap();
+    std::fs::write(root.join("etc/tracer/tracer.conf"), "log_format = json\n").unwrap();
+    let out = Command::new(env!("CARGO"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(["xtask", "install", "--bin"])
+        .arg(tracer_bin())
+        .env("DESTDIR", root)
+        .env("PREFIX", "/opt/tr")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [
+        "opt/tr/sbin/tracer",
+        "opt/tr/share/man/man1/tracer-status.1",
+        "opt/tr/share/bash-completion/completions/tracer",
+    ] {
+        assert!(root.join(f).exists(), "{f}");
+    }
+    let unit = std::fs::read_to_string(root.join("opt/tr/lib/systemd/system/tracer.service")).unwrap();
+    assert!(unit.contains("ExecStart=/opt/tr/sbin/tracer daemon"), "{unit}");
+    assert_eq!(std::fs::read_to_string(root.join("etc/tracer/tracer.conf")).unwrap(), "log_format = json\n");
+    assert!(root.join("etc/tracer/rules.d").is_dir());
+}
