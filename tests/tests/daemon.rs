@@ -248,3 +248,29 @@ fn numbered(log: &Path, n: u32) -> PathBuf {
     s.push(format!(".{n}"));
     s.into()
 }
+
+/// A log that cannot be written (/dev/full: ENOSPC on every write): the error is said,
+/// naming the file; disk_error_action suspend stops writing, events are still counted,
+/// and the daemon stays up and stops cleanly.
+#[test]
+fn a_write_error_follows_disk_error_action() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("daemon-full");
+    let conf = dir.file("tracer.conf");
+    // No max_log_file: /dev/full must never be rotated (renamed).
+    std::fs::write(&conf, "log_file = /dev/full\nmax_log_file = 0\ndisk_error_action = suspend\n").unwrap();
+    let mut daemon =
+        Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&conf).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = daemon.id();
+    wait_status(pid, "the daemon", |_| true);
+    opens(&dir.file("marker"), 50);
+    let v = wait_status(pid, "suspended writing", |v| v["writing"] == false);
+    assert!(v["events"].as_u64().unwrap() > 0);
+    kill(pid, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, 20).code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("error: writing /dev/full: No space left on device"), "{err}");
+    assert!(err.contains("suspended"), "{err}");
+    assert!(Path::new("/dev/full").exists() && !Path::new("/dev/full.1").exists());
+}
