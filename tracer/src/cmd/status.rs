@@ -42,7 +42,7 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<i32> {
                 out,
                 "running 1\npid {}\nuptime {}s\nconfig {}\nrules {} (not read yet)\nlog_file {}\nlog_format {}\n\
                  log_size {}\nwriting {}\nevents {}\nevents_written {}\nlost {}\nundecodable {}\nrotations {}\n\
-                 last_rotation {}\nreloads {}\n",
+                 last_rotation {}\nreloads {}\nreloads_refused {}\n",
                 s.pid,
                 state::now().saturating_sub(s.started),
                 s.config.display(),
@@ -58,6 +58,7 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<i32> {
                 s.rotations,
                 rot,
                 s.reloads,
+                s.reloads_refused,
             )?;
         }
     }

@@ -74,6 +74,8 @@ impl LogWriter {
             None => 0,
         };
         shared.size.store(size, Relaxed);
+        // write_logs = no: nothing is written, as when suspended (events are counted only).
+        shared.suspended.store(!c.write_logs, Relaxed);
         Ok(LogWriter {
             path: c.log_file.clone(),
             file,

@@ -131,23 +131,28 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
                                     eprintln!("tracer: warning: buffer_size takes effect at the next start");
                                 }
                                 sink = s;
-                                shared.suspended.store(false, Relaxed);
                                 cfg = new;
                                 describe(&mut st, &cfg);
                                 st.reloads += 1;
                                 eprintln!("tracer: configuration reloaded from {}", args.config.display());
                             }
-                            Err(e) => eprintln!("tracer: error: reload refused, old configuration kept: {e:#}"),
+                            Err(e) => {
+                                st.reloads_refused += 1;
+                                eprintln!("tracer: error: reload refused, old configuration kept: {e:#}");
+                            }
                         }
                     }
-                    Err(e) => eprintln!("tracer: error: reload refused, old configuration kept: {e}"),
+                    Err(e) => {
+                        st.reloads_refused += 1;
+                        eprintln!("tracer: error: reload refused, old configuration kept: {e}");
+                    }
                 }
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = tick.tick() => {
                 let c = reader.counts(&loaded)?;
-                save(&mut st, &shared, c, written, cfg.write_logs);
+                save(&mut st, &shared, c, written);
             }
         }
     }
@@ -159,7 +164,7 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn save(st: &mut State, shared: &Shared, c: crate::reader::Counts, written: u64, write_logs: bool) {
+fn save(st: &mut State, shared: &Shared, c: crate::reader::Counts, written: u64) {
     st.events = c.events;
     st.lost = c.lost;
     st.undecodable = c.undecodable;
@@ -167,7 +172,7 @@ fn save(st: &mut State, shared: &Shared, c: crate::reader::Counts, written: u64,
     st.log_size = shared.size.load(Relaxed);
     st.rotations = shared.rotations.load(Relaxed);
     st.last_rotation = Some(shared.last_rotation.load(Relaxed)).filter(|&t| t > 0);
-    st.writing = write_logs && !shared.suspended.load(Relaxed);
+    st.writing = !shared.suspended.load(Relaxed);
     if let Err(e) = st.save() {
         eprintln!("tracer: warning: cannot write {}: {e}", state::state_path().display());
     }

@@ -41,6 +41,8 @@ pub(crate) struct State {
     /// Unix seconds; None: no rotation since the daemon started.
     pub last_rotation: Option<u64>,
     pub reloads: u64,
+    /// SIGHUPs whose configuration was refused (the old one kept).
+    pub reloads_refused: u64,
 }
 
 pub(crate) fn now() -> u64 {
