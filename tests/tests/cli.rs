@@ -163,10 +163,10 @@ fn users_by_name_and_several_pids() {
     }
 }
 
-/// `report --input` over a rotated set of JSON logs (given in shell-glob order) counts every
-/// file; an audit-format log is refused with a clear error, not misread.
+/// `report --input` over rotated sets of JSON and of audit logs (given in shell-glob order)
+/// counts every file; a bad audit line is an error naming file and line.
 #[test]
-fn report_input_reads_a_rotated_set_and_refuses_audit_records() {
+fn report_input_reads_rotated_json_and_audit_logs() {
     let dir = TempDir::new("input-set");
     let marker = dir.file("marker");
     std::fs::write(&marker, "x").unwrap();
@@ -192,14 +192,42 @@ fn report_input_reads_a_rotated_set_and_refuses_audit_records() {
     let m = files.iter().find(|f| f["path"] == marker.to_str().unwrap()).expect("marker in the report");
     assert_eq!(m["count"], 15, "3 + 5 + 7 opens from the three files");
 
-    let audit = dir.file("audit.log");
-    let out =
-        tracer().args(["trace", "--format", "audit", "--output"]).arg(&audit).args(["--", "true"]).output().unwrap();
-    assert!(out.status.success());
-    let out = tracer().args(["report", "--input"]).arg(&audit).output().unwrap();
+    // The same from audit.log records (trace --format audit, the daemon's default format),
+    // rotated too: opens, execs and connects.
+    for (file, n) in [("a.log.1", 4), ("a.log", 6)] {
+        let out = tracer()
+            .args(["trace", "--format", "audit", "--output"])
+            .arg(dir.file(file))
+            .args(["--", w, "--loginuid", "7005", &op.replace("{}", &n.to_string()), "exec-n:2:/bin/true"])
+            .args(["connect:127.0.0.1:9"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = tracer()
+        .args(["report", "--format", "json", "--auid", "7005", "--input"])
+        .args(["a.log", "a.log.1"].map(|f| dir.file(f)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = v["files"].as_array().unwrap().iter().find(|f| f["path"] == marker.to_str().unwrap()).expect("marker");
+    assert_eq!(m["count"], 10, "{v}");
+    let t = v["commands"].as_array().unwrap().iter().find(|c| c["argv"] == serde_json::json!(["/bin/true"]));
+    assert_eq!(t.expect("the execs")["count"], 4, "{v}");
+    let c = &v["connections"].as_array().unwrap()[0];
+    assert_eq!((c["count"].clone(), c["failed"].clone()), (2.into(), 2.into()), "{v}");
+
+    // A line that is not an audit record: FILE:LINE, exit 2, no report.
+    let bad = dir.file("bad.log");
+    let mut text = std::fs::read_to_string(dir.file("a.log")).unwrap();
+    text.push_str("type=SYSCALL garbage\n");
+    std::fs::write(&bad, &text).unwrap();
+    let out = tracer().args(["report", "--input"]).arg(&bad).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("{}:1: audit.log records", audit.display())), "{err}");
+    assert!(err.contains(&format!("{}:{}: ", bad.display(), text.lines().count())), "{err}");
+    assert!(out.stdout.is_empty());
 }
 
 /// Open flags by name beside the number: JSON `flags_names`, text `flags=0oNNN(NAMES)`.

@@ -76,7 +76,13 @@ pub(crate) fn read_file(
 ) -> Result<InputStats, InputError> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| InputError::Io { path: name.clone(), source })?;
-    read(std::io::BufReader::with_capacity(1 << 16, file), &name, filters, reports)
+    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+    // audit.log records (trace --format audit, the daemon's default) or JSON lines.
+    let head = r.fill_buf().map_err(|source| InputError::Io { path: name.clone(), source })?;
+    if head.starts_with(b"type=") {
+        return super::audit_input::read(r, &name, filters, reports);
+    }
+    read(r, &name, filters, reports)
 }
 
 pub(crate) fn read(
@@ -99,11 +105,6 @@ pub(crate) fn read(
             continue;
         }
         let bad = |msg: String| InputError::Malformed { path: name.to_string(), line: stats.lines, msg };
-        if line.starts_with(b"type=") {
-            return Err(bad("audit.log records: --input reads JSON lines (`trace --format json`, the daemon's \
-                 log_format = json); read audit logs with ausearch/aureport -if"
-                .into()));
-        }
         let l: Line = serde_json::from_slice(line).map_err(|e| {
             // serde_json's "at line 1 column N" would contradict our line number.
             let msg = e.to_string();
@@ -172,20 +173,21 @@ fn add_line(mut l: Line, f: &mut InputFilters, reports: &mut Reports) -> Result<
         }
         _ => return Ok(false),
     };
-    if passes(&l, f) {
+    if passes(f, l.pid, l.ppid, l.uid, &l.comm.0) {
         reports.add(auid, act, l.ret < 0);
     }
     Ok(true)
 }
 
-fn passes(l: &Line, f: &mut InputFilters) -> bool {
+/// The filters of a live run, applied to a recorded event (`--pid` follows ppid).
+pub(super) fn passes(f: &mut InputFilters, pid: u32, ppid: Option<u32>, uid: u32, comm: &[u8]) -> bool {
     if !f.pids.is_empty() {
-        if !f.pids.contains(&l.pid) && !l.ppid.is_some_and(|p| f.pids.contains(&p)) {
+        if !f.pids.contains(&pid) && !ppid.is_some_and(|p| f.pids.contains(&p)) {
             return false;
         }
-        f.pids.insert(l.pid);
+        f.pids.insert(pid);
     }
-    f.uid.is_none_or(|u| u == l.uid) && (f.comms.is_empty() || f.comms.contains(&l.comm.0))
+    f.uid.is_none_or(|u| u == uid) && (f.comms.is_empty() || f.comms.iter().any(|c| c == comm))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! fed by live tracing and by a recorded `tracer trace --format json` file (`input.rs`),
 //! so both give the same report for the same events.
 
+mod audit_input;
 pub(crate) mod input;
 pub(crate) mod json;
 pub(crate) mod text;
