@@ -176,3 +176,52 @@ fn finish(ev: &mut Ev, f: &mut InputFilters, reports: &mut Reports, stats: &mut 
         reports.add(auid, act, !e.success);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "\
+type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=10 auid=7005 uid=7005 comm=776F726B206C6F6164 exe=\"/x\" key=(null)
+type=EXECVE msg=audit(1.000:1): argc=3 a0=\"/bin/echo\" a1=612062 a2_len=8 a2[0]=4142 a2[1]=4344
+type=CWD msg=audit(1.000:1): cwd=\"/tmp\"
+type=PATH msg=audit(1.000:1): item=0 name=\"/bin/echo\" nametype=NORMAL
+type=PROCTITLE msg=audit(1.000:1): proctitle=2F62696E2F6563686F
+type=SYSCALL msg=audit(1.000:2): arch=c000003e syscall=257 success=no exit=-13 ppid=1 pid=10 auid=7005 uid=7005 comm=\"cat\" exe=\"/x\" key=(null)
+type=CWD msg=audit(1.000:2): cwd=\"/etc\"
+type=PATH msg=audit(1.000:2): item=0 name=\"shadow\" nametype=UNKNOWN
+type=SYSCALL msg=audit(1.000:3): arch=c000003e syscall=42 success=no exit=-111 ppid=1 pid=10 auid=4294967295 uid=0 comm=\"nc\" exe=\"/x\" key=(null)
+type=SOCKADDR msg=audit(1.000:3): saddr=0A000009000000000000000000000000000000000000000100000000
+type=SYSCALL msg=audit(1.000:4): arch=c000003e syscall=42 success=yes exit=0 ppid=1 pid=10 auid=4294967295 uid=0 comm=\"nc\" exe=\"/x\" key=(null)
+type=SOCKADDR msg=audit(1.000:4): saddr=01002F72756E2F736F636B00
+";
+
+    #[test]
+    fn reads_back_the_sinks_records() {
+        let mut r = Reports::new(None, false);
+        let st = read(LOG.as_bytes(), "a.log", &mut InputFilters::default(), &mut r).unwrap();
+        assert_eq!(st.unknown_kinds, 0);
+        let u = &r.users[&Id::Set(7005)];
+        let argv = vec![b"/bin/echo".to_vec(), b"a b".to_vec(), b"ABCD".to_vec()];
+        assert_eq!(u.commands[&argv].count, 1);
+        assert_eq!(u.files[&b"/etc/shadow".to_vec()].failed, 1, "relative name joined to the cwd");
+        let unset = &r.users[&Id::Unset];
+        let v6 = Peer::Inet { address: "::1".parse().unwrap(), port: 9 };
+        assert_eq!(unset.connections[&v6].failed, 1);
+        assert_eq!(unset.connections[&Peer::Unix { path: b"/run/sock".to_vec() }].count, 1);
+    }
+
+    #[test]
+    fn bad_records_name_file_and_line() {
+        for (bad, why) in [("type=SYSCALL nostamp", "stamp"), ("hello", "not an audit record")] {
+            let text = format!("{LOG}{bad}\n");
+            let mut r = Reports::new(None, false);
+            let err = read(text.as_bytes(), "a.log", &mut InputFilters::default(), &mut r).unwrap_err().to_string();
+            assert!(err.starts_with("a.log:13: ") && err.contains(why), "{err}");
+        }
+        let text = LOG.replace("syscall=257", "syscall=x");
+        let mut r = Reports::new(None, false);
+        let err = read(text.as_bytes(), "a.log", &mut InputFilters::default(), &mut r).unwrap_err().to_string();
+        assert!(err.starts_with("a.log:6: bad syscall value"), "{err}");
+    }
+}
