@@ -14,10 +14,7 @@ use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SYS
 use super::{Filters, trace::Format};
 use crate::{
     event::Id,
-    report::{
-        Reports,
-        input::{self, InputFilters},
-    },
+    report::{Reports, input::InputFilters},
     sink,
     stream::{self, RunOptions},
 };
@@ -112,8 +109,8 @@ fn from_files(paths: &[PathBuf], f: &Filters, only: Option<Id>) -> anyhow::Resul
     let mut unknown = 0;
     for path in in_time_order(paths) {
         // Bad input is the user's: exit 2, and no partial report.
-        let stats =
-            input::read_file(&path, &mut filters, &mut reports).map_err(|e| crate::error::UsageError(e.to_string()))?;
+        let stats = crate::report::recorded::read_file(&path, &mut filters, &mut reports)
+            .map_err(|e| crate::error::UsageError(e.to_string()))?;
         unknown += stats.unknown_kinds;
     }
     if unknown > 0 {

@@ -1,4 +1,5 @@
-//! Reads a file written by `tracer trace --format json` back into a report.
+//! Reads a file written by `tracer trace --format json` back into a report (`recorded.rs`
+//! picks this or `audit_input.rs`).
 //!
 //! Lines are read and aggregated one at a time (memory bounded by the distinct entries,
 //! not the file). Strings come back byte-exact through `JsonBytes` (it reverses the
@@ -6,7 +7,7 @@
 //! and line, and the caller prints no report at all rather than a partial one.
 //! Such a file holds no syscall counts and no lost-event count: the report says so.
 
-use std::{collections::HashSet, io::BufRead, net::IpAddr, path::Path};
+use std::{collections::HashSet, io::BufRead, net::IpAddr};
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -67,22 +68,6 @@ struct Line {
 pub(crate) struct InputStats {
     pub lines: u64,
     pub unknown_kinds: u64,
-}
-
-pub(crate) fn read_file(
-    path: &Path,
-    filters: &mut InputFilters,
-    reports: &mut Reports,
-) -> Result<InputStats, InputError> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| InputError::Io { path: name.clone(), source })?;
-    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
-    // audit.log records (trace --format audit, the daemon's default) or JSON lines.
-    let head = r.fill_buf().map_err(|source| InputError::Io { path: name.clone(), source })?;
-    if head.starts_with(b"type=") {
-        return super::audit_input::read(r, &name, filters, reports);
-    }
-    read(r, &name, filters, reports)
 }
 
 pub(crate) fn read(

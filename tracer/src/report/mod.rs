@@ -8,6 +8,7 @@
 mod audit_input;
 pub(crate) mod input;
 pub(crate) mod json;
+pub(crate) mod recorded;
 pub(crate) mod text;
 
 use std::{
