@@ -101,6 +101,50 @@ fn long_command_line_is_flagged_truncated_not_cut_silently() {
     assert!(a1.len() >= 32 * 1024 && big.starts_with(a1), "at least 32 KiB of argv kept, got {}", a1.len());
 }
 
+/// A failed exec's argument longer than the kernel copies of one (PATH_MAX) is cut: the
+/// event says so instead of passing the cut argument off as the whole.
+#[test]
+fn failed_exec_with_a_cut_argument_is_flagged_truncated() {
+    let long = "z".repeat(5000);
+    let t = trace_json(&[], &workload_cmd(W, &[b"--", b"/nonexistent/prog", long.as_bytes(), b"after"]));
+    let e = t.of_kind("exec").into_iter().find(|e| e["filename"] == "/nonexistent/prog").expect("failed exec");
+    assert_eq!(e["error"], "ENOENT");
+    assert_eq!(e["argv_truncated"], true, "{e}");
+    let a1 = e["argv"][1].as_str().unwrap();
+    assert!(a1.len() < long.len() && long.starts_with(a1), "{}", a1.len());
+}
+
+/// argc is the count the program got (or passed, for a failed exec), also when argv was
+/// too long to carry whole: JSON `argc` and audit's EXECVE `argc=`.
+#[test]
+fn argc_is_the_real_count_when_argv_is_cut() {
+    let arg = "a".repeat(400);
+    for (prog, n) in [(b"/bin/true".as_slice(), 3000usize), (b"/nonexistent/prog".as_slice(), 200)] {
+        let mut cmd: Vec<&[u8]> = vec![b"--", prog];
+        cmd.extend(std::iter::repeat_n(arg.as_bytes(), n));
+        let t = trace_json(&[], &workload_cmd(W, &cmd));
+        let name = std::str::from_utf8(prog).unwrap();
+        let e = t.of_kind("exec").into_iter().find(|e| e["filename"] == name).expect("exec");
+        assert_eq!(e["argv_truncated"], true, "{name}");
+        assert!(e["argv"].as_array().unwrap().len() < n + 1, "{name}: argv was cut");
+        assert_eq!(e["argc"], n + 1, "{name}");
+    }
+    let dir = TempDir::new("argc");
+    let log = dir.file("audit.log");
+    let mut cmd: Vec<&[u8]> = vec![b"--", b"/bin/true"];
+    cmd.extend(std::iter::repeat_n(arg.as_bytes(), 3000));
+    let out = Command::new(tracer_bin())
+        .args(["trace", "--format", "audit", "--output"])
+        .arg(&log)
+        .arg("--")
+        .args(workload_cmd(W, &cmd))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("type=EXECVE ") && l.contains("): argc=3001 ")), "audit argc");
+}
+
 #[test]
 fn failed_exec_is_reported_with_filename_argv_and_error() {
     let t = trace_json(&["--auid", "7005"], &as_7005(&[b"--", b"/nonexistent/prog", b"first arg", b"second"]));
@@ -108,6 +152,7 @@ fn failed_exec_is_reported_with_filename_argv_and_error() {
     assert_eq!(e["error"], "ENOENT");
     assert_eq!(e["ret"], -2);
     assert_eq!(e["argv"], serde_json::json!(["/nonexistent/prog", "first arg", "second"]));
+    assert_eq!(e["argv_truncated"], false);
     assert_identity(e);
     // The failing process is still the workload's child, not yet another image.
     assert_eq!(e["comm"], "workload");
@@ -326,6 +371,14 @@ fn comm_and_uid_filters_apply_in_kernel() {
     assert!(t.events.iter().all(|e| e["comm"] == "true"), "{:?}", t.events);
     let t = trace_json(&["--uid", "0"], &as_7005(&[b"open:/etc/hostname"]));
     assert!(t.events.iter().all(|e| e["uid"] == 0), "uid 7005 events leaked");
+    // Several names: any of them, and only them (sh's events are left out).
+    let t = trace_json(
+        &["--comm", "true", "--comm", "workload"],
+        &as_7005(&[b"exec-n:2:/bin/true", b"exec-n:1:/bin/sh", b"open:/etc/hostname"]),
+    );
+    assert!(t.events.iter().all(|e| e["comm"] == "true" || e["comm"] == "workload"), "{:?}", t.events);
+    assert!(t.events.iter().any(|e| e["comm"] == "true"));
+    assert!(t.events.iter().any(|e| e["comm"] == "workload" && e["event"] == "open"));
 }
 
 #[test]

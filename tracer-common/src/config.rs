@@ -28,6 +28,9 @@ pub const WANT_CWD: u32 = 1 << 6;
 /// (`AGENT_SOCKS`); every other open and connect costs a lookup, not an event.
 pub const PROTECT_ONLY: u32 = 1 << 7;
 
+/// Most `--comm` values (entries of the COMMS map).
+pub const COMMS_MAX: u32 = 64;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -38,6 +41,7 @@ pub struct Config {
     pub auid: u32,
     pub uid: u32,
     pub _pad: u32,
+    /// Unused: `--comm` values are in the COMMS map (kept so the layout does not move).
     pub comm: [u8; 16],
     /// Tracepoint field offsets read from tracefs `format` files at load time.
     pub fork_parent_pid_off: u32,

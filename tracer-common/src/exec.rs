@@ -13,6 +13,9 @@ pub struct ExecBody {
     pub argv_len: u32,
     pub filename_len: u16,
     pub cwd_len: u16,
+    /// The real argument count (more than argv holds when it was cut), if `argc_known`.
+    pub argc: u32,
+    pub argc_known: u32,
 }
 
 // SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.

@@ -95,6 +95,8 @@ kernel_fields! {
     regs_dx: "pt_regs" "dx" required,
     regs_r10: "pt_regs" "r10" required,
     regs_orig_ax: "pt_regs" "orig_ax" required,
+    /// The new image's stack pointer at exec: argc is the word it points at.
+    regs_sp: "pt_regs" "sp",
     /// thread_info.status, whose TS_COMPAT bit marks a 32-bit syscall (other numbers).
     task_ti_status: "task_struct" "thread_info.status",
     /// The trusted-sshd check and the peer of its connection socket (guard's kernel source).

@@ -74,6 +74,10 @@ pub(crate) static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_M
 #[map]
 pub(crate) static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
 
+/// `--comm` values (the kernel's 16-byte comm, NUL-padded): a task passes when its comm is one.
+#[map]
+pub(crate) static COMMS: HashMap<[u8; 16], u32> = HashMap::with_max_entries(tracer_common::config::COMMS_MAX, 0);
+
 /// Processes whose exe path user space already has (sent once per exec image).
 #[map]
 pub(crate) static EXE_SENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);

@@ -117,6 +117,7 @@ impl Decoder {
                     cwd,
                     argv: split_argv(argv_blob),
                     argv_truncated: h.flags & F_ARGV_TRUNCATED != 0,
+                    argc: (b.argc_known != 0).then_some(b.argc),
                 })
             }
             EventKind::Open => {
@@ -295,7 +296,7 @@ mod tests {
 
     #[test]
     fn decodes_exec_with_argv() {
-        let body = ExecBody { argv_len: 11, filename_len: 9, cwd_len: 4 };
+        let body = ExecBody { argv_len: 11, filename_len: 9, cwd_len: 4, ..Default::default() };
         let rec = record(
             EventKind::Exec,
             F_EXE_PRESENT,
@@ -390,7 +391,7 @@ mod tests {
     fn rejects_malformed() {
         let mut d = Decoder::new();
         assert_eq!(d.decode(&[0u8; 10]), Err(DecodeError::Short(10)));
-        let body = ExecBody { argv_len: 1000, filename_len: 0, cwd_len: 0 };
+        let body = ExecBody { argv_len: 1000, filename_len: 0, cwd_len: 0, ..Default::default() };
         let rec = record(EventKind::Exec, 0, bytes_of(&body), &[b"x"], 0, 0);
         assert!(matches!(d.decode(&rec), Err(DecodeError::Overrun { .. })));
         let rec = record(EventKind::Exec, 0, &[], &[], 0, 0);

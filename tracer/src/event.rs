@@ -125,6 +125,9 @@ pub(crate) struct Exec {
     pub cwd: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
     pub argv_truncated: bool,
+    /// The real argument count, when the kernel could tell (it exceeds `argv.len()` when
+    /// argv was cut).
+    pub argc: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -48,7 +48,8 @@ pub(crate) struct Options {
     pub auid: Option<u32>,
     pub uid: Option<u32>,
     pub pids: Vec<u32>,
-    pub comm: Option<String>,
+    /// `--comm` values (at most `COMMS_MAX`).
+    pub comms: Vec<String>,
     /// Follow the children the tracer forks (`-- CMD`).
     pub follow_children: bool,
     pub enabled: u32,
@@ -163,11 +164,8 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
     if opts.follow_children {
         cfg.filters |= FOLLOW_TRACER_CHILDREN;
     }
-    if let Some(c) = &opts.comm {
+    if !opts.comms.is_empty() {
         cfg.filters |= FILTER_COMM;
-        let b = c.as_bytes();
-        let n = b.len().min(15);
-        cfg.comm[..n].copy_from_slice(&b[..n]);
     }
 
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| LoadError::Other(format!("{what}: {e}")))? as u32;
@@ -188,6 +186,16 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
             BpfHashMap::try_from(ebpf.map_mut("TRACED").unwrap()).map_err(|e| LoadError::Map("TRACED", e))?;
         for pid in &opts.pids {
             traced.insert(pid, 1, 0).map_err(|e| LoadError::Map("TRACED", e))?;
+        }
+    }
+    if !opts.comms.is_empty() {
+        let mut comms: BpfHashMap<_, [u8; 16], u32> =
+            BpfHashMap::try_from(ebpf.map_mut("COMMS").unwrap()).map_err(|e| LoadError::Map("COMMS", e))?;
+        for c in &opts.comms {
+            let mut key = [0u8; 16];
+            let n = c.len().min(15);
+            key[..n].copy_from_slice(&c.as_bytes()[..n]);
+            comms.insert(key, 1, 0).map_err(|e| LoadError::Map("COMMS", e))?;
         }
     }
     if !opts.sshd_exes.is_empty() {

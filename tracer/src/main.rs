@@ -12,8 +12,10 @@ mod event;
 mod fexit_probe;
 mod loader;
 mod offsets;
+mod openflags;
 mod reader;
 mod report;
+mod runlock;
 mod sink;
 mod sshd_exe;
 mod stream;
@@ -41,8 +43,15 @@ enum Command {
     Roots(cmd::roots::RootsArgs),
     /// fail2ban's sshd jail fed by sshd's messages captured in the kernel: run, status, ban, unban, test-log.
     Guard(cmd::guard::GuardArgs),
+    /// The long-running recorder (auditd's role): rotated logs, reload on SIGHUP, rotate on SIGUSR1.
+    Daemon(cmd::daemon::DaemonArgs),
+    /// Whether the daemon runs, and its counts, log file and last rotation (like auditctl -s).
+    Status(cmd::status::StatusArgs),
     /// Watch SSH private-key reads and ssh-agent hijacking (ssh-key / ssh-agent events); --check, --enforce.
     Protect(cmd::protect::ProtectArgs),
+    /// Man pages or shell completions from these definitions (for packaging).
+    #[command(hide = true)]
+    Generate(cmd::generate::GenerateArgs),
 }
 
 fn main() {
@@ -54,6 +63,9 @@ fn main() {
             Command::Roots(a) => cmd::roots::run(a),
             Command::Guard(a) => cmd::guard::run(a).await,
             Command::Report(a) => cmd::report::run(a).await,
+            Command::Daemon(a) => cmd::daemon::run(a).await,
+            Command::Status(a) => cmd::status::run(a),
+            Command::Generate(a) => cmd::generate::run(a, <Cli as clap::CommandFactory>::command()),
             Command::Protect(a) => cmd::protect::run(a).await,
         }
     });

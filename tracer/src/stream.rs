@@ -25,6 +25,10 @@ pub(crate) struct Outcome {
     pub exit_code: Option<i32>,
     pub counts: Counts,
     pub stats: KernelStats,
+    /// Writing the events failed: the loop stopped there. On any error but a closed pipe
+    /// (the reader went away, as with `| head`) the traced command was killed: it must not
+    /// run on untraced.
+    pub write_error: Option<std::io::Error>,
 }
 
 pub(crate) async fn run(
@@ -37,6 +41,7 @@ pub(crate) async fn run(
     let mut out = Outcome::default();
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut child = match &opts.command {
         Some(cmd) => Some(
             // Resolved here: a PATH search in the forked child would show up as failed
@@ -60,11 +65,12 @@ pub(crate) async fn run(
         on_batch_end()
     };
 
+    let mut failed = None;
     loop {
         tokio::select! {
             r = reader.readable() => {
                 r?;
-                drain(&mut reader)?;
+                if let Err(e) = drain(&mut reader) { failed = Some(e); break; }
             }
             status = async { child.as_mut().unwrap().wait().await }, if child.is_some() => {
                 let status = status?;
@@ -78,13 +84,31 @@ pub(crate) async fn run(
             _ = sigterm.recv() => {
                 if !forward(&child, libc::SIGTERM) { break; }
             }
+            // A closed terminal ends the run like SIGTERM: drained, counted, summed up.
+            _ = sighup.recv() => {
+                if !forward(&child, libc::SIGHUP) { break; }
+            }
             _ = &mut deadline => break,
-            _ = drain_tick.tick() => drain(&mut reader)?,
+            _ = drain_tick.tick() => {
+                if let Err(e) = drain(&mut reader) { failed = Some(e); break; }
+            }
             _ = tick.tick() => warn_growth(reader.grown(loaded)?),
         }
     }
     // Records committed before the command exited (or the signal) are all in the ring.
-    drain(&mut reader)?;
+    if failed.is_none() {
+        failed = drain(&mut reader).err();
+    }
+    if let Some(e) = failed {
+        if e.kind() != std::io::ErrorKind::BrokenPipe
+            && let Some(c) = child.as_mut()
+        {
+            let _ = c.start_kill();
+            use std::os::unix::process::ExitStatusExt;
+            out.exit_code = c.wait().await.ok().map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)));
+        }
+        out.write_error = Some(e);
+    }
     // A writer blocked on a full pipe may never have reached a tick: warn here too.
     warn_growth(reader.grown(loaded)?);
     out.counts = reader.counts(loaded)?;
@@ -103,7 +127,7 @@ fn warn_growth(grown: Growth) {
 }
 
 /// CMD as execvp(3) would find it.
-fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path::PathBuf> {
     use std::os::unix::{ffi::OsStrExt, fs::PermissionsExt};
     let is_exec = |p: &std::path::Path| {
         std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)

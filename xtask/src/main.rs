@@ -4,6 +4,7 @@
 mod bench;
 mod cycles;
 mod demo;
+mod dist;
 mod gates;
 mod setup;
 mod syscall_names;
@@ -44,6 +45,11 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build the release tracer and install it with its systemd units, man pages, shell
+    /// completions and default configuration into $DESTDIR$PREFIX (default /usr/local).
+    Install(dist::InstallArgs),
+    /// Build a Debian package (PREFIX /usr) with dpkg-deb; prints its path.
+    Deb(dist::DebArgs),
     /// Set up, build a static tracer, then boot Debian cloud kernels (6.1 and 6.12 unless
     /// KERNELs are given) under qemu and check a traced session in each.
     VmTest {
@@ -64,6 +70,8 @@ fn main() {
         Task::Demo => setup::run().and_then(|()| build(true)).and_then(|()| demo::run()),
         Task::Bench(a) => setup::run().and_then(|()| build(true)).and_then(|()| bench::run(a)),
         Task::Test { args } => setup::run().and_then(|()| test(&args)),
+        Task::Install(a) => dist::install(a),
+        Task::Deb(a) => dist::deb(a),
         Task::VmTest { kernels, timeout } => {
             setup::run().and_then(|()| vmtest::run(&kernels, std::time::Duration::from_secs(timeout)))
         }

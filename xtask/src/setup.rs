@@ -35,6 +35,9 @@ const PACKAGES: &[&str] = &[
     "whois",
     // fail2ban-regex: tracer-guard's parity test runs the real filter (its daemon is not started).
     "fail2ban",
+    // systemd-analyze: tests/tests/dist.rs verifies the shipped units; dpkg-deb builds the package.
+    "systemd",
+    "dpkg-dev",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

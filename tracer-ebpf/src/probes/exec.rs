@@ -41,25 +41,29 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
     rec.set_args(call.args);
     let filename_len = rec.push_user_str(filename);
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
-    let mut walk = ArgWalk { argv, start: rec.off(), done: 0 };
+    let mut walk = ArgWalk { argv, start: rec.off(), done: 0, cut: 0, count: 0 };
     // One verified callback per argument instead of a loop the verifier unrolls.
     // SAFETY: push_arg is the callback bpf_loop expects and ctx is our live &mut ArgWalk; bpf_loop calls it
     // synchronously.
     unsafe { bpf_loop(FAILED_ARGS_MAX, push_arg as *mut c_void, (&mut walk as *mut ArgWalk).cast(), 0) };
-    if walk.done == 0 {
+    if walk.done == 0 || walk.cut != 0 {
         rec.header().flags |= F_ARGV_TRUNCATED;
     }
     let argv_len = rec.off() - walk.start;
-    submit(rec, filename_len, cwd_len, argv_len);
+    // Arguments past the space are still counted: argc is known when the NULL was reached.
+    let argc = (walk.done != 0).then_some(walk.count);
+    submit(rec, filename_len, cwd_len, argv_len, argc);
     Ok(())
 }
 
 #[inline(always)]
-fn submit(mut rec: Rec, filename_len: u16, cwd_len: u16, argv_len: u32) {
+fn submit(mut rec: Rec, filename_len: u16, cwd_len: u16, argv_len: u32, argc: Option<u32>) {
     let body = rec.body::<ExecBody>();
     body.filename_len = filename_len;
     body.cwd_len = cwd_len;
     body.argv_len = argv_len;
+    body.argc = argc.unwrap_or(0);
+    body.argc_known = u32::from(argc.is_some());
     rec.submit();
 }
 
@@ -70,6 +74,10 @@ struct ArgWalk {
     start: u32,
     /// 1 once argv's terminating NULL was reached.
     done: u32,
+    /// 1 when an argument was cut (PATH_MAX bytes or more) or could not be read.
+    cut: u32,
+    /// Arguments seen (copied or not).
+    count: u32,
 }
 
 /// Appends argv[i] (NUL included) to the record; returns 1 to stop.
@@ -85,10 +93,16 @@ extern "C" fn push_arg(i: u64, ctx: *mut c_void) -> i64 {
         w.done = 1;
         return 1;
     }
+    w.count += 1;
     if rec.off().wrapping_sub(w.start) >= (ARGV_MAX - tracer_common::event::PATH_MAX) as u32 {
-        return 1;
+        // No room: counted, not copied (the walk goes on to the NULL for argc).
+        w.cut = 1;
+        return 0;
     }
-    rec.push_user_arg(p);
+    let n = rec.push_user_arg(p);
+    if n == 0 || n >= tracer_common::event::PATH_MAX as u32 {
+        w.cut = 1;
+    }
     0
 }
 
@@ -130,7 +144,10 @@ fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
         rec.header().flags |= F_ARGV_TRUNCATED;
     }
     let argv_len = rec.push_user(start, len as u32);
-    submit(rec, filename_len, cwd_len, argv_len);
+    // The new image's stack starts with argc (set up by the binary loader before this
+    // tracepoint).
+    let argc = read::<u64>(regs, off!(regs_sp)).ok().map(read_user_u64).and_then(|n| u32::try_from(n).ok());
+    submit(rec, filename_len, cwd_len, argv_len, argc);
     Ok(())
 }
 

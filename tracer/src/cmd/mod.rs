@@ -1,12 +1,15 @@
 //! One module per subcommand.
 
+pub(crate) mod daemon;
+pub(crate) mod generate;
 pub(crate) mod guard;
 pub(crate) mod protect;
 pub(crate) mod report;
 pub(crate) mod roots;
+pub(crate) mod status;
 pub(crate) mod trace;
 
-use std::time::Duration;
+use std::{ffi::OsString, time::Duration};
 
 use clap::Args;
 use tracer_common::event::AUID_UNSET;
@@ -16,18 +19,20 @@ use crate::loader::Options;
 /// The in-kernel filters shared by `trace` and `report`.
 #[derive(Args, Clone, Debug, Default)]
 pub(crate) struct Filters {
-    /// Only processes with this login UID (`unset` for processes no login set).
+    /// Only processes with this login UID: a number, a user name, or `unset` for processes no
+    /// login set.
     #[arg(long, value_parser = parse_auid)]
     pub auid: Option<u32>,
-    /// Only processes with this real UID.
-    #[arg(long)]
+    /// Only processes with this real UID (a number or a user name).
+    #[arg(long, value_parser = parse_uid)]
     pub uid: Option<u32>,
-    /// Only this process and all its descendants (repeatable).
-    #[arg(long)]
+    /// Only these running processes and all their descendants (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = parse_pid)]
     pub pid: Vec<u32>,
-    /// Only processes with this command name (at most 15 bytes, as the kernel keeps it).
+    /// Only processes with this command name (at most 15 bytes, as the kernel keeps it;
+    /// repeatable: any of them).
     #[arg(long, value_parser = parse_comm)]
-    pub comm: Option<String>,
+    pub comm: Vec<String>,
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, default_value = "8", value_parser = parse_buffer_mib)]
     pub buffer_size: u32,
@@ -36,8 +41,46 @@ pub(crate) struct Filters {
 fn parse_auid(s: &str) -> Result<u32, String> {
     match s {
         "unset" | "-1" | "4294967295" => Ok(AUID_UNSET),
-        s => s.parse::<u32>().map_err(|_| format!("'{s}' is not a login UID (a number or 'unset')")),
+        s => user_id(s).ok_or_else(|| format!("'{s}' is not a login UID (a number, a user name or 'unset')")),
     }
+}
+
+fn parse_uid(s: &str) -> Result<u32, String> {
+    user_id(s).ok_or_else(|| format!("'{s}' is not a UID (a number or a user name)"))
+}
+
+/// A number, or a user name looked up as ls(1) and id(1) do (getpwnam_r: /etc/passwd, NSS).
+fn user_id(s: &str) -> Option<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        return Some(n);
+    }
+    let name = std::ffi::CString::new(s).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16384];
+    // SAFETY: passwd is plain data the call fills in; all-zero is a valid value for it.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and buf's length is passed with it.
+    let rc = unsafe { libc::getpwnam_r(name.as_ptr(), &raw mut pw, buf.as_mut_ptr(), buf.len(), &raw mut found) };
+    (rc == 0 && !found.is_null()).then_some(pw.pw_uid)
+}
+
+/// A running process: pid 0 is the idle task (no process), and a pid that does not exist
+/// would trace nothing.
+fn parse_pid(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Err("pid 0 is not a process".into()),
+        Ok(n) if std::path::Path::new(&format!("/proc/{n}")).exists() => Ok(n),
+        Ok(n) => Err(format!("no process has pid {n}")),
+        Err(_) => Err(format!("'{s}' is not a pid")),
+    }
+}
+
+/// `-- CMD`: `--` with nothing after it would trace the whole machine instead of a command.
+pub(crate) fn check_command(command: &[OsString]) -> Result<(), crate::error::UsageError> {
+    if command.is_empty() && std::env::args_os().any(|a| a == "--") {
+        return Err(crate::error::UsageError("`--` must be followed by a command to run".into()));
+    }
+    Ok(())
 }
 
 fn parse_comm(s: &str) -> Result<String, String> {
@@ -69,12 +112,21 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Filters {
+    /// What clap cannot check per value: the number of `--comm` values the kernel map holds.
+    pub(crate) fn check(&self) -> Result<(), crate::error::UsageError> {
+        let max = tracer_common::config::COMMS_MAX as usize;
+        if self.comm.len() > max {
+            return Err(crate::error::UsageError(format!("at most {max} --comm values")));
+        }
+        Ok(())
+    }
+
     pub(crate) fn options(&self, enabled: u32, follow_children: bool) -> Options {
         Options {
             auid: self.auid,
             uid: self.uid,
             pids: with_descendants(&self.pid),
-            comm: self.comm.clone(),
+            comms: self.comm.clone(),
             follow_children,
             enabled,
             ring_bytes: self.buffer_size << 20,
@@ -126,7 +178,9 @@ mod tests {
     fn parses_inputs() {
         assert_eq!(parse_auid("unset"), Ok(AUID_UNSET));
         assert_eq!(parse_auid("7005"), Ok(7005));
-        assert!(parse_auid("bob").is_err());
+        assert!(parse_auid("no-such-user-here").is_err());
+        assert_eq!(parse_uid("root"), Ok(0));
+        assert!(parse_pid("0").is_err());
         assert!(parse_comm("a-very-long-command-name").is_err());
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));

@@ -14,10 +14,7 @@ use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SYS
 use super::{Filters, trace::Format};
 use crate::{
     event::Id,
-    report::{
-        Reports,
-        input::{self, InputFilters},
-    },
+    report::{Reports, input::InputFilters},
     sink,
     stream::{self, RunOptions},
 };
@@ -30,10 +27,12 @@ pub(crate) struct ReportArgs {
     /// text: auditloginfo's layout; json: one object (with --auid) or an array of them.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Report on FILE, written by `tracer trace --format json`, instead of tracing (it holds
-    /// no syscall counts: that section says so).
-    #[arg(long, conflicts_with_all = ["duration", "command"])]
-    pub input: Option<PathBuf>,
+    /// Report on FILEs, written by `tracer trace --format json` or `tracer daemon` with
+    /// `log_format = json`, instead of tracing (they hold no syscall counts: that section says
+    /// so). Repeatable; a rotated set (LOG.2 LOG.1 LOG, in any order or as LOG*) is read
+    /// oldest first.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["duration", "command"])]
+    pub input: Vec<PathBuf>,
     /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
     #[arg(long, value_parser = super::parse_duration)]
     pub duration: Option<std::time::Duration>,
@@ -58,14 +57,17 @@ lost-event count: both say \"not recorded\" (JSON: null) instead of wrong number
 With -- CMD the command shares stdout with the report: use --output to keep them apart.";
 
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    super::check_command(&args.command)?;
+    args.filters.check()?;
     // Opened first so a bad path fails before tracing starts.
     let mut out = sink::open_output(args.output.as_deref()).map_err(|e| {
         crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
     })?;
     let only = args.filters.auid.map(|a| Id::from_raw(a, true));
-    let (reports, code) = match &args.input {
-        Some(path) => (from_file(path, &args.filters, only)?, 0),
-        None => live(args.filters, args.duration, args.command, only).await?,
+    let (reports, code) = if args.input.is_empty() {
+        live(args.filters, args.duration, args.command, only).await?
+    } else {
+        (from_files(&args.input, &args.filters, only)?, 0)
     };
     let doc = match args.format {
         Format::Text => crate::report::text::render(&reports).into_bytes(),
@@ -76,18 +78,43 @@ pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-fn from_file(path: &std::path::Path, f: &Filters, only: Option<Id>) -> anyhow::Result<Reports> {
+/// A rotated set in time order: `LOG.N` … `LOG.1` before `LOG`; other files keep their order
+/// among themselves (sorted by name).
+fn in_time_order(paths: &[PathBuf]) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let key = |p: &PathBuf| {
+        let b = p.as_os_str().as_bytes();
+        let (base, n) = match b.iter().rposition(|&c| c == b'.') {
+            Some(i) if i + 1 < b.len() && b[i + 1..].iter().all(u8::is_ascii_digit) => {
+                let n: u64 = std::str::from_utf8(&b[i + 1..]).ok().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+                (&b[..i], n)
+            }
+            _ => (b, 0),
+        };
+        // Higher numbers are older; the live file (0) is newest.
+        (base.to_vec(), std::cmp::Reverse(n))
+    };
+    let mut v = paths.to_vec();
+    v.sort_by_key(key);
+    v
+}
+
+fn from_files(paths: &[PathBuf], f: &Filters, only: Option<Id>) -> anyhow::Result<Reports> {
     let mut reports = Reports::new(only, false);
     let mut filters = InputFilters {
         uid: f.uid,
         pids: f.pid.iter().copied().collect(),
-        comm: f.comm.as_ref().map(|c| c.as_bytes().to_vec()),
+        comms: f.comm.iter().map(|c| c.as_bytes().to_vec()).collect(),
     };
-    // Bad input is the user's: exit 2, and no partial report.
-    let stats =
-        input::read_file(path, &mut filters, &mut reports).map_err(|e| crate::error::UsageError(e.to_string()))?;
-    if stats.unknown_kinds > 0 {
-        eprintln!("tracer: warning: {} events of kinds the report does not cover were skipped", stats.unknown_kinds);
+    let mut unknown = 0;
+    for path in in_time_order(paths) {
+        // Bad input is the user's: exit 2, and no partial report.
+        let stats = crate::report::recorded::read_file(&path, &mut filters, &mut reports)
+            .map_err(|e| crate::error::UsageError(e.to_string()))?;
+        unknown += stats.unknown_kinds;
+    }
+    if unknown > 0 {
+        eprintln!("tracer: warning: {unknown} events of kinds the report does not cover were skipped");
     }
     Ok(reports)
 }
@@ -124,4 +151,16 @@ async fn live(
     }
     stream::report_totals(&outcome);
     Ok((reports, outcome.exit_code.unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_sets_are_read_oldest_first() {
+        let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let given = p(&["/l/t.log", "/l/t.log.1", "/l/t.log.10", "/l/t.log.2", "/a/x.json"]);
+        assert_eq!(in_time_order(&given), p(&["/a/x.json", "/l/t.log.10", "/l/t.log.2", "/l/t.log.1", "/l/t.log"]));
+    }
 }

@@ -7,7 +7,7 @@ use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, WANT_CWD};
 
 use super::Filters;
 use crate::{
-    sink::{self, Sink, audit::AuditSink, json::JsonSink, text::TextSink},
+    sink,
     stream::{self, RunOptions},
 };
 
@@ -18,13 +18,7 @@ pub(crate) enum Format {
 }
 
 /// `trace --format`: `Format` (which `report` shares) plus audit.log records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum TraceFormat {
-    Text,
-    Json,
-    /// Raw audit.log records, for ausearch/aureport -if FILE.
-    Audit,
-}
+pub(crate) use crate::sink::Format as TraceFormat;
 
 #[derive(Args, Debug)]
 pub(crate) struct TraceArgs {
@@ -50,14 +44,11 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     if args.key.is_some() && args.format != TraceFormat::Audit {
         return Err(crate::error::UsageError("--key only applies to --format audit".into()).into());
     }
-    let out = sink::open_output(args.output.as_deref()).map_err(|e| {
-        crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
-    })?;
-    let mut sink: Box<dyn Sink> = match args.format {
-        TraceFormat::Text => Box::new(TextSink::new(out)),
-        TraceFormat::Json => Box::new(JsonSink::new(out)),
-        TraceFormat::Audit => Box::new(AuditSink::new(out, args.key.clone())),
-    };
+    super::check_command(&args.command)?;
+    args.filters.check()?;
+    if let Some(cmd) = args.command.first() {
+        stream::resolve_command(cmd)?;
+    }
     let command = (!args.command.is_empty()).then_some(args.command);
     let mut opts = args.filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT, command.is_some());
     if args.format == TraceFormat::Audit {
@@ -65,15 +56,31 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         opts.enabled |= WANT_CWD;
     }
     let mut loaded = crate::error::load_or_usage_error(&opts)?;
+    // Opened last: bad arguments, a missing command or an unusable machine leave FILE as it was.
+    let name = args.output.as_ref().map_or_else(|| "stdout".to_string(), |p| p.display().to_string());
+    let out = sink::open_output(args.output.as_deref())
+        .map_err(|e| crate::error::UsageError(format!("cannot write {name}: {e}")))?;
+    let mut sink = sink::make(args.format, out, args.key.clone());
     let sink_ref = std::cell::RefCell::new(&mut sink);
-    let outcome = stream::run(
+    let mut outcome = stream::run(
         &mut loaded,
         RunOptions { command, duration: args.duration, resolve_exe: true },
         |ev| sink_ref.borrow_mut().event(&ev),
         || sink_ref.borrow_mut().flush(),
     )
     .await?;
-    sink.flush()?;
+    if outcome.write_error.is_none() {
+        outcome.write_error = sink.flush().err();
+    }
     stream::report_totals(&outcome);
-    Ok(outcome.exit_code.unwrap_or(0))
+    match outcome.write_error {
+        // The reader of a pipe went away (`| head`): nothing more is wanted, as with any pipe.
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Some(e) => Err(crate::error::UsageError(format!(
+            "cannot write {name}: {e}; tracing stopped{}",
+            if outcome.exit_code.is_some() { " and the traced command was killed" } else { "" }
+        ))
+        .into()),
+        None => Ok(outcome.exit_code.unwrap_or(0)),
+    }
 }

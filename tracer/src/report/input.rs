@@ -1,4 +1,5 @@
-//! Reads a file written by `tracer trace --format json` back into a report.
+//! Reads a file written by `tracer trace --format json` back into a report (`recorded.rs`
+//! picks this or `audit_input.rs`).
 //!
 //! Lines are read and aggregated one at a time (memory bounded by the distinct entries,
 //! not the file). Strings come back byte-exact through `JsonBytes` (it reverses the
@@ -6,7 +7,7 @@
 //! and line, and the caller prints no report at all rather than a partial one.
 //! Such a file holds no syscall counts and no lost-event count: the report says so.
 
-use std::{collections::HashSet, io::BufRead, net::IpAddr, path::Path};
+use std::{collections::HashSet, io::BufRead, net::IpAddr};
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -33,7 +34,8 @@ pub(crate) struct InputFilters {
     pub uid: Option<u32>,
     /// Followed through `ppid` as the file goes, like the kernel follows forks.
     pub pids: HashSet<u32>,
-    pub comm: Option<Vec<u8>>,
+    /// Any of these command names (empty: all).
+    pub comms: Vec<Vec<u8>>,
 }
 
 /// The fields of a `trace --format json` line the report needs; others are ignored.
@@ -66,16 +68,6 @@ struct Line {
 pub(crate) struct InputStats {
     pub lines: u64,
     pub unknown_kinds: u64,
-}
-
-pub(crate) fn read_file(
-    path: &Path,
-    filters: &mut InputFilters,
-    reports: &mut Reports,
-) -> Result<InputStats, InputError> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| InputError::Io { path: name.clone(), source })?;
-    read(std::io::BufReader::with_capacity(1 << 16, file), &name, filters, reports)
 }
 
 pub(crate) fn read(
@@ -166,20 +158,21 @@ fn add_line(mut l: Line, f: &mut InputFilters, reports: &mut Reports) -> Result<
         }
         _ => return Ok(false),
     };
-    if passes(&l, f) {
+    if passes(f, l.pid, l.ppid, l.uid, &l.comm.0) {
         reports.add(auid, act, l.ret < 0);
     }
     Ok(true)
 }
 
-fn passes(l: &Line, f: &mut InputFilters) -> bool {
+/// The filters of a live run, applied to a recorded event (`--pid` follows ppid).
+pub(super) fn passes(f: &mut InputFilters, pid: u32, ppid: Option<u32>, uid: u32, comm: &[u8]) -> bool {
     if !f.pids.is_empty() {
-        if !f.pids.contains(&l.pid) && !l.ppid.is_some_and(|p| f.pids.contains(&p)) {
+        if !f.pids.contains(&pid) && !ppid.is_some_and(|p| f.pids.contains(&p)) {
             return false;
         }
-        f.pids.insert(l.pid);
+        f.pids.insert(pid);
     }
-    f.uid.is_none_or(|u| u == l.uid) && f.comm.as_ref().is_none_or(|c| *c == l.comm.0)
+    f.uid.is_none_or(|u| u == uid) && (f.comms.is_empty() || f.comms.iter().any(|c| c == comm))
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 //! fed by live tracing and by a recorded `tracer trace --format json` file (`input.rs`),
 //! so both give the same report for the same events.
 
+mod audit_input;
 pub(crate) mod input;
 pub(crate) mod json;
 mod names;
+pub(crate) mod recorded;
 pub(crate) mod syscall;
 pub(crate) mod text;
 

@@ -224,7 +224,7 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
     record(out, "SYSCALL", &b);
 
     if let Detail::Exec(e) = &ev.detail {
-        for body in execve_records(&e.argv) {
+        for body in execve_records(&e.argv, e.argc) {
             record(out, "EXECVE", &body);
         }
     }
@@ -312,7 +312,13 @@ mod tests {
     fn exec_records_in_kernel_order() {
         let argv = vec![b"/bin/echo".to_vec(), b"a b".to_vec()];
         let ev = event(
-            Detail::Exec(Exec { filename: b"/bin/echo".to_vec(), cwd: b"/tmp".to_vec(), argv, argv_truncated: false }),
+            Detail::Exec(Exec {
+                filename: b"/bin/echo".to_vec(),
+                cwd: b"/tmp".to_vec(),
+                argv,
+                argv_truncated: false,
+                argc: Some(2),
+            }),
             0,
             59,
         );
@@ -421,6 +427,7 @@ mod tests {
                 cwd: b"/".to_vec(),
                 argv: vec![b"x".to_vec()],
                 argv_truncated: false,
+                argc: None,
             }),
             0,
             59,

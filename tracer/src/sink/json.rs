@@ -112,6 +112,9 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
             }
             buf.push(b']');
             field!(buf, "argv_truncated", e.argv_truncated);
+            if let Some(n) = e.argc {
+                field!(buf, "argc", n);
+            }
         }
         Detail::Open(o) => {
             buf.extend_from_slice(b",\"path\":");
@@ -123,6 +126,7 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
             buf.extend_from_slice(b",\"name\":");
             json_str(buf, &o.name);
             field!(buf, "flags", o.flags);
+            let _ = write!(buf, ",\"flags_names\":\"{}\"", crate::openflags::Names(o.flags));
             field!(buf, "mode", o.mode);
             if o.base_unknown {
                 buf.extend_from_slice(b",\"base_unknown\":true");

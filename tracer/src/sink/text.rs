@@ -56,7 +56,7 @@ pub(crate) fn render(s: &mut String, ev: &Event) {
         Detail::Open(o) => {
             s.push(' ');
             quoted(s, &o.host_path);
-            let _ = write!(s, " flags={:#o}", o.flags);
+            let _ = write!(s, " flags={:#o}({})", o.flags, crate::openflags::Names(o.flags));
         }
         Detail::Log(l) => {
             s.push_str(if l.via_syslog { " syslog " } else { " stderr " });

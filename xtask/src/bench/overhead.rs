@@ -163,6 +163,8 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let out_path = dir.join("stdout");
     let err_path = dir.join("stderr");
     let events_path = dir.join("events.json");
+    // `trace --output` appends: each run starts from an empty file.
+    let _ = std::fs::remove_file(&events_path);
     let w = bins.workload.display().to_string();
     let wargs = workload_args(args, file);
     let auid = AUID.to_string();

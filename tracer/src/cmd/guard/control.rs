@@ -7,13 +7,13 @@
 //! and answers only uid 0.
 
 use std::{
-    fs::{File, OpenOptions},
-    io::{BufRead, BufReader, ErrorKind, Read, Write},
+    fs::File,
+    io::{BufRead, BufReader, ErrorKind, Write},
     net::IpAddr,
     os::{
         fd::AsRawFd,
         unix::{
-            fs::{DirBuilderExt, MetadataExt, OpenOptionsExt},
+            fs::MetadataExt,
             net::{UnixListener, UnixStream},
         },
     },
@@ -22,6 +22,8 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
+
+use crate::runlock::{self, RUN_DIR};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt},
     sync::{mpsc, oneshot},
@@ -58,10 +60,6 @@ impl Reply {
     }
 }
 
-/// Root's directory for the lock and socket files (0700: no other user can create, squat or
-/// reach them; an abstract socket name could be taken first by any local user).
-const RUN_DIR: &str = "/run/tracer";
-
 /// `/run/tracer/guard-<netns inode>-<table>`: firewall objects belong to the network
 /// namespace, so one daemon per table per namespace.
 fn base(table: &str) -> std::io::Result<PathBuf> {
@@ -84,8 +82,7 @@ pub(super) enum LockError {
     Io(String, std::io::Error),
 }
 
-/// The held lock: an flock on `…lock` (released by the kernel if the daemon dies, so it never
-/// goes stale) holding the daemon's pid. Dropping it removes both files.
+/// The held lock (`runlock`), holding the daemon's pid. Dropping it removes both files.
 pub(super) struct Lock {
     _file: File,
     lock: PathBuf,
@@ -105,35 +102,14 @@ pub(super) fn lock(table: &str) -> Result<(Lock, UnixListener), LockError> {
         let what = what.display().to_string();
         move |e| LockError::Io(what, e)
     };
-    let dir = Path::new(RUN_DIR);
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
-    let meta = std::fs::metadata(dir).map_err(io(dir))?;
-    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
-        let e = std::io::Error::other("must be owned by root and writable by root only");
-        return Err(LockError::Io(RUN_DIR.into(), e));
-    }
+    let from_runlock = |e| match e {
+        runlock::LockError::Held(pid) => LockError::Running(pid, table.to_string()),
+        runlock::LockError::Io(what, e) => LockError::Io(what, e),
+    };
+    runlock::run_dir().map_err(from_runlock)?;
     let b = base(table).map_err(io(Path::new("/proc/self/ns/net")))?;
     let (lock, sock) = (b.with_extension("lock"), b.with_extension("sock"));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&lock)
-        .map_err(io(&lock))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.kind() != ErrorKind::WouldBlock {
-            return Err(io(&lock)(e));
-        }
-        let mut pid = String::new();
-        let _ = file.read_to_string(&mut pid);
-        return Err(LockError::Running(pid.trim().to_string(), table.to_string()));
-    }
-    file.set_len(0).map_err(io(&lock))?;
-    write!(file, "{}", std::process::id()).map_err(io(&lock))?;
+    let file = runlock::lock(&lock).map_err(from_runlock)?;
     // A socket left by a daemon that died: the lock says nobody uses it.
     let _ = std::fs::remove_file(&sock);
     let held = Lock { _file: file, lock, sock: sock.clone() };

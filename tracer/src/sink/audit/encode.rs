@@ -44,8 +44,10 @@ pub(super) fn untrusted(out: &mut Vec<u8>, b: &[u8]) {
 /// command lines continue in further records, long arguments are cut into `aN[i]=` chunks
 /// after an `aN_len=` giving the encoded length. The budget arithmetic follows the
 /// kernel's, so record boundaries and chunk sizes land where the kernel puts them.
-pub(super) fn execve_records(argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut records = vec![format!("argc={}", argv.len()).into_bytes()];
+/// `argc` is the real count when known (argv may have been cut), else argv's length.
+pub(super) fn execve_records(argv: &[Vec<u8>], argc: Option<u32>) -> Vec<Vec<u8>> {
+    let argc = argc.map_or(argv.len(), |n| n as usize);
+    let mut records = vec![format!("argc={argc}").into_bytes()];
     // Argument bytes (encoded, plus prefixes) still allowed in the current record.
     let mut room = EXECVE_RECORD_MAX;
     for (n, arg) in argv.iter().enumerate() {
@@ -174,10 +176,11 @@ mod tests {
 
     #[test]
     fn execve_short_arguments() {
-        let r = execve_records(&args(&[b"/bin/echo", b"with space", b"", b"x\"y"]));
+        let r = execve_records(&args(&[b"/bin/echo", b"with space", b"", b"x\"y"]), None);
         assert_eq!(r.len(), 1);
         assert_eq!(String::from_utf8_lossy(&r[0]), "argc=4 a0=\"/bin/echo\" a1=77697468207370616365 a2=\"\" a3=782279");
-        assert_eq!(execve_records(&[]), vec![b"argc=0".to_vec()]);
+        assert_eq!(execve_records(&[], None), vec![b"argc=0".to_vec()]);
+        assert_eq!(execve_records(&[b"x".to_vec()], Some(3000)), vec![b"argc=3000 a0=\"x\"".to_vec()]);
     }
 
     /// Reassembles one argument from the records, checking the chunk numbering.
@@ -197,7 +200,7 @@ mod tests {
     #[test]
     fn execve_long_argument_spans_records_as_hex_chunks() {
         let big = vec![b'y'; 10_000];
-        let r = execve_records(&[b"/bin/true".to_vec(), big.clone(), b"tail".to_vec()]);
+        let r = execve_records(&[b"/bin/true".to_vec(), big.clone(), b"tail".to_vec()], None);
         // 20,000 hex digits at ~7,500 a record: 3 records, the first opening with argc.
         assert_eq!(r.len(), 3, "{:?}", r.iter().map(|x| x.len()).collect::<Vec<_>>());
         assert!(r[0].starts_with(b"argc=3 a0=\"/bin/true\" a1_len=20000 a1[0]="));
@@ -218,7 +221,7 @@ mod tests {
         // 7,000 printable bytes after a 600-byte argument: quoted, but cut at the record end.
         let first = vec![b'a'; 600];
         let second = vec![b'b'; 7000];
-        let r = execve_records(&[first, second.clone()]);
+        let r = execve_records(&[first, second.clone()], None);
         assert_eq!(r.len(), 2);
         let (len, chunks) = reassemble(&r, 1);
         assert_eq!(len, Some(7000));
@@ -230,7 +233,7 @@ mod tests {
 
     #[test]
     fn execve_exactly_at_the_copy_buffer_size_is_hex() {
-        let r = execve_records(&[vec![b'z'; 7499], vec![b'w'; 7500]]);
+        let r = execve_records(&[vec![b'z'; 7499], vec![b'w'; 7500]], None);
         let (len0, c0) = reassemble(&r, 0);
         assert_eq!(len0, Some(7499), "7,499 bytes fit one copy: quoted chunks");
         assert!(c0[0].starts_with('"'));
