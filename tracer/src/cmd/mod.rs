@@ -3,6 +3,7 @@
 pub(crate) mod guard;
 pub(crate) mod report;
 pub(crate) mod roots;
+pub(crate) mod store;
 pub(crate) mod trace;
 
 use std::time::Duration;

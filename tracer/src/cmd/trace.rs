@@ -32,9 +32,12 @@ pub(crate) struct TraceArgs {
     pub filters: Filters,
     #[arg(long, value_enum, default_value = "text")]
     pub format: TraceFormat,
-    /// Write events to FILE instead of stdout.
+    /// Write events to FILE instead of stdout, or to a database: sqlite:PATH or
+    /// postgresql://USER@HOST[:PORT]/DB (rows of one schema; --format does not apply).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
     /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
     #[arg(long, value_parser = super::parse_duration)]
     pub duration: Option<std::time::Duration>,
@@ -47,16 +50,26 @@ pub(crate) struct TraceArgs {
 }
 
 pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
-    if args.key.is_some() && args.format != TraceFormat::Audit {
+    let target = super::store::target(args.output.as_deref())?;
+    if args.key.is_some() && args.format != TraceFormat::Audit && target.is_none() {
         return Err(crate::error::UsageError("--key only applies to --format audit".into()).into());
     }
-    let out = sink::open_output(args.output.as_deref()).map_err(|e| {
-        crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
-    })?;
-    let mut sink: Box<dyn Sink> = match args.format {
-        TraceFormat::Text => Box::new(TextSink::new(out)),
-        TraceFormat::Json => Box::new(JsonSink::new(out)),
-        TraceFormat::Audit => Box::new(AuditSink::new(out, args.key.clone())),
+    let mut store = match target {
+        Some(t) => Some(super::store::open(t, &args.store, args.key.clone())?),
+        None => None,
+    };
+    let mut sink: Box<dyn Sink> = match (&mut store, args.format) {
+        (Some(s), _) => Box::new(s),
+        (None, f) => {
+            let out = sink::open_output(args.output.as_deref()).map_err(|e| {
+                crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
+            })?;
+            match f {
+                TraceFormat::Text => Box::new(TextSink::new(out)),
+                TraceFormat::Json => Box::new(JsonSink::new(out)),
+                TraceFormat::Audit => Box::new(AuditSink::new(out, args.key.clone())),
+            }
+        }
     };
     let command = (!args.command.is_empty()).then_some(args.command);
     let mut opts = args.filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT, command.is_some());
@@ -74,6 +87,10 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     )
     .await?;
     sink.flush()?;
+    drop(sink);
     stream::report_totals(&outcome);
+    if let Some(s) = &mut store {
+        eprintln!("tracer: {}", s.close()?);
+    }
     Ok(outcome.exit_code.unwrap_or(0))
 }

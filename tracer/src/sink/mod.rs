@@ -2,6 +2,8 @@
 
 pub(crate) mod audit;
 pub(crate) mod json;
+// Database targets (sqlite:, postgresql://): the tracer-store crate's engine.
+pub(crate) mod store;
 pub(crate) mod text;
 
 use std::io::{self, Write};
