@@ -31,6 +31,9 @@ const PACKAGES: &[&str] = &[
     "whois",
     // fail2ban-regex: tracer-guard's parity test runs the real filter (its daemon is not started).
     "fail2ban",
+    // tests/tests/store.rs: a real PostgreSQL 15 cluster per test (initdb, pg_ctl, psql).
+    "postgresql-15",
+    "postgresql-client-15",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -1,0 +1,245 @@
+//! `tracer trace --output sqlite:PATH|postgresql://...` end to end: the real tracer on the
+//! running kernel writing into a real SQLite file and a real PostgreSQL 15 cluster that
+//! each test starts (and stops, to prove an outage loses nothing).
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
+
+use std::{
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use tracer_tests::{pg::Postgres, *};
+
+/// `sh -c` running `/bin/true MARK` N times (N known exec events with MARK in argv).
+fn loop_of(n: u32, mark: &str) -> String {
+    format!("i=0; while [ $i -lt {n} ]; do /bin/true {mark}; i=$((i+1)); done")
+}
+
+fn tracer(output: &str, extra: &[&str], env: &[(&str, &str)], script: &str) -> Command {
+    let mut c = Command::new(tracer_bin());
+    c.args(["trace", "--output", output]).args(extra).args(["--", "/bin/sh", "-c", script]);
+    c.env_remove("PGPASSWORD").env("PGPASSFILE", "/nonexistent").envs(env.iter().copied());
+    c
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The event count of the closing line (`tracer: N events, ...`) and the stored count of
+/// the store line (`tracer: store: N stored, ...`).
+fn closing(o: &Output) -> (u64, u64) {
+    let e = stderr(o);
+    let num = |prefix: &str, suffix: &str| -> u64 {
+        let l = e
+            .lines()
+            .find(|l| {
+                l.starts_with(prefix)
+                    && l.contains(suffix)
+                    && l[prefix.len()..].starts_with(|c: char| c.is_ascii_digit())
+            })
+            .unwrap_or_else(|| panic!("no {prefix:?} line: {e}"));
+        l[prefix.len()..].split(suffix).next().unwrap().trim().parse().unwrap()
+    };
+    (num("tracer: ", " events"), num("tracer: store: ", " stored"))
+}
+
+#[test]
+fn sqlite_holds_every_traced_event_exactly_once() {
+    let dir = TempDir::new("sqlite");
+    let db = dir.file("events.db");
+    let target = format!("sqlite:{}", db.display());
+    let o = tracer(&target, &[], &[], &loop_of(40, "sqlite-mark")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (events, stored) = closing(&o);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let q = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(q("SELECT COUNT(*) FROM events WHERE event = 'exec' AND argv = '[\"/bin/true\",\"sqlite-mark\"]'"), 40);
+    assert_eq!(q("SELECT COUNT(*) FROM events") as u64, events, "every event the tracer counted is a row");
+    assert_eq!(stored, events);
+    assert_eq!(q("SELECT COUNT(DISTINCT seq) FROM events") as u64, events);
+    assert_eq!(q("SELECT version FROM tracer_schema"), 1);
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    // The JSON format's fields, in their columns.
+    let (auid, uid, filename, cwd, time): (Option<i64>, i64, String, String, String) = conn
+        .query_row(
+            "SELECT auid, uid, filename, cwd, time FROM events WHERE argv = '[\"/bin/true\",\"sqlite-mark\"]' LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert!(
+        auid.is_some() && uid == 0 && filename.ends_with("/true") && cwd.starts_with('/') && time.ends_with('Z'),
+        "{auid:?} {uid} {filename} {cwd} {time}"
+    );
+
+    // A second run appends after the first: the per-host sequence goes on, nothing collides.
+    let o2 = tracer(&target, &[], &[], &loop_of(10, "sqlite-second")).output().unwrap();
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let (events2, _) = closing(&o2);
+    assert_eq!(q("SELECT COUNT(*) FROM events") as u64, events + events2);
+    assert_eq!(q("SELECT MAX(seq) FROM events") as u64, events + events2);
+}
+
+fn pgpass(dir: &TempDir, pg: &Postgres, password: &str) -> String {
+    let f = dir.file("pgpass");
+    std::fs::write(&f, format!("127.0.0.1:{}:events:{}:{password}\n", pg.port, pg::USER)).unwrap();
+    f.display().to_string()
+}
+
+#[test]
+fn postgresql_holds_every_traced_event_exactly_once() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("pgrun");
+    let pass = pgpass(&dir, &pg, pg::PASSWORD);
+    let spool = dir.file("spool").display().to_string();
+    let env = [("PGPASSFILE", pass.as_str())];
+    let o = tracer(&pg.url(), &["--spool", &spool], &env, &loop_of(60, "pg-mark")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (events, stored) = closing(&o);
+    assert_eq!(stored, events, "{}", stderr(&o));
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE argv = '[\"/bin/true\",\"pg-mark\"]'"), 60);
+    assert_eq!(count("SELECT COUNT(*) FROM events"), events);
+    assert_eq!(count("SELECT COUNT(DISTINCT (machine_id, seq)) FROM events"), events);
+    assert_eq!(count("SELECT version FROM tracer_schema"), 1);
+    // Partitioned by day, the rows in today's partition.
+    let part = pg.psql("events", "SELECT 'events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')");
+    assert_eq!(count(&format!("SELECT COUNT(*) FROM {part}")), events);
+    assert_eq!(pg.psql("events", "SELECT relkind FROM pg_class WHERE relname = 'events'"), "p");
+    for ix in ["events_auid_time", "events_key_time", "events_path", "events_exe"] {
+        assert_eq!(count(&format!("SELECT COUNT(*) FROM pg_indexes WHERE indexname = '{ix}'")), 1, "{ix}");
+    }
+    assert!(!stderr(&o).contains(pg::PASSWORD));
+    // The spool was not needed and is empty.
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+}
+
+fn wait_for(p: &Path, what: &str) {
+    let t = Instant::now();
+    while !p.exists() {
+        assert!(t.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn postgresql_outage_mid_run_loses_nothing_and_duplicates_nothing() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("pgdown");
+    let spool = dir.file("spool").display().to_string();
+    let (m1, m2, m3) = (dir.file("m1"), dir.file("m2"), dir.file("m3"));
+    // 100 execs with the database up, 100 while it is down, 100 after it is back.
+    let script = format!(
+        "{a}; touch {m1}; while [ ! -e {m2} ]; do sleep 0.05; done; {b}; touch {m1}.b; \
+         while [ ! -e {m3} ]; do sleep 0.05; done; {c}",
+        a = loop_of(100, "up"),
+        b = loop_of(100, "down"),
+        c = loop_of(100, "back"),
+        m1 = m1.display(),
+        m2 = m2.display(),
+        m3 = m3.display(),
+    );
+    let env = [("PGPASSWORD", pg::PASSWORD)];
+    let child = tracer(&pg.url(), &["--spool", &spool], &env, &script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&m1, "the first 100");
+    // Let the tracer's batch of the first 100 reach the database, then take it away.
+    std::thread::sleep(Duration::from_millis(500));
+    pg.stop();
+    std::fs::write(&m2, "").unwrap();
+    wait_for(&dir.file("m1.b"), "the 100 made during the outage");
+    std::thread::sleep(Duration::from_millis(1500));
+    let spooled = std::fs::read_dir(&spool).unwrap().count();
+    assert!(spooled > 0, "batches wait in the spool while the database is down");
+    pg.start_again();
+    std::fs::write(&m3, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("database unavailable") && e.contains("database back"), "{e}");
+    let (events, stored) = closing(&o);
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    for mark in ["up", "down", "back"] {
+        assert_eq!(
+            count(&format!("SELECT COUNT(*) FROM events WHERE argv = '[\"/bin/true\",\"{mark}\"]'")),
+            100,
+            "{mark}"
+        );
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM events"), events, "{e}");
+    assert_eq!(count("SELECT COUNT(DISTINCT (machine_id, seq)) FROM events"), events, "no duplicates");
+    assert_eq!(stored, events, "{e}");
+    assert!(e.contains(", 0 spooled, 0 dropped"), "{e}");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "the spool was replayed and emptied");
+    println!("outage: {spooled} batches spooled, {events} events, all stored once");
+}
+
+#[test]
+fn a_spool_left_by_a_run_that_ended_in_an_outage_is_replayed_by_the_next() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("pgleft");
+    let spool = dir.file("spool").display().to_string();
+    let env = [("PGPASSWORD", pg::PASSWORD)];
+    let m = dir.file("m");
+    let script = format!("while [ ! -e {} ]; do sleep 0.05; done; {}", m.display(), loop_of(50, "left"));
+    let child = tracer(&pg.url(), &["--spool", &spool], &env, &script).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    pg.stop();
+    std::fs::write(&m, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let (events, _) = closing(&o);
+    assert!(e.contains("waits in"), "the closing line says where the events wait: {e}");
+    pg.start_again();
+    let o2 = tracer(&pg.url(), &["--spool", &spool], &env, "true").output().unwrap();
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let (events2, _) = closing(&o2);
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE argv = '[\"/bin/true\",\"left\"]'"), 50);
+    assert_eq!(count("SELECT COUNT(*) FROM events"), events + events2);
+    assert_eq!(count("SELECT COUNT(DISTINCT (machine_id, seq)) FROM events"), events + events2);
+}
+
+#[test]
+fn a_database_that_cannot_be_used_is_one_clear_error_at_start() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("pgbad");
+    let closed = closed_port();
+    let wrong = [("PGPASSWORD", "not-the-password")];
+    let good = [("PGPASSWORD", pg::PASSWORD)];
+    let norights = format!("postgresql://norights@127.0.0.1:{}/events", pg.port);
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: Vec<(String, Env, &str)> = vec![
+        (format!("postgresql://tracer@127.0.0.1:{closed}/events"), &good, "Connection refused"),
+        (pg.url(), &wrong, "password authentication failed"),
+        (pg.url(), &[], "password"),
+        (norights, &good, "permission denied"),
+        (format!("{}?sslmode=require", pg.url()), &good, "sslmode=require"),
+        (format!("postgresql://127.0.0.1:{}/events", pg.port), &good, "USER@HOST"),
+        (format!("postgresql://tracer@127.0.0.1:{}/nosuchdb", pg.port), &good, "nosuchdb"),
+        ("sqlite:".into(), &good, "needs a path"),
+        (format!("sqlite:{}/no/such/dir/x.db", dir.path().display()), &good, "sqlite"),
+    ];
+    for (url, env, want) in cases {
+        let o =
+            tracer(&url, &["--spool", &dir.file("spool").display().to_string()], env, "/bin/true").output().unwrap();
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{url}: {e}");
+        assert!(e.contains(want), "{url}: wanted {want:?} in: {e}");
+        assert_eq!(e.lines().count(), 1, "one line: {e}");
+        assert!(!e.contains(pg::PASSWORD) && !e.contains("not-the-password"), "{e}");
+    }
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
