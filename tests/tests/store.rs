@@ -243,3 +243,96 @@ fn a_database_that_cannot_be_used_is_one_clear_error_at_start() {
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// SIGINT, then the exit status and stderr.
+fn stop(c: std::process::Child) -> (bool, String) {
+    // SAFETY: kill takes plain integers; the tracer is our child, not yet reaped.
+    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    let o = c.wait_with_output().unwrap();
+    (o.status.success(), stderr(&o))
+}
+
+fn report(input: &str, extra: &[&str], env: &[(&str, &str)]) -> String {
+    let o = Command::new(tracer_bin())
+        .args(["report", "--input", input])
+        .args(extra)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "report --input {input}: {}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn report_from_the_databases_equals_report_from_the_json_file() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("storereport");
+    let env = [("PGPASSWORD", pg::PASSWORD)];
+    let go = dir.file("go");
+    let auid = 7_140_000 + std::process::id() % 10_000;
+    let w = env!("CARGO_BIN_EXE_workload");
+    // The workload runs under its own login UID once every tracer sees the target.
+    let work = format!(
+        "{w} --loginuid {auid} --ids 7005:7005 open-n:3:/etc/hostname open:/nonexistent/x open:{dir}/caf$(printf '\\377') \
+         exec-n:2:/bin/true connect:127.0.0.1:9 -- /bin/sh -c true",
+        dir = dir.path().display()
+    );
+    let script = format!("while [ ! -e {go} ]; do sleep 0.05; done; {work}", go = go.display());
+    let target = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let pid = target.id().to_string();
+    let json = dir.file("ev.json");
+    let db = dir.file("ev.db");
+    let spool = dir.file("spool").display().to_string();
+    let spawn = |out: &str| {
+        Command::new(tracer_bin())
+            .args(["trace", "--format", "json", "--pid", &pid, "--output", out, "--spool", &spool])
+            .envs(env)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let tracers = [spawn(json.to_str().unwrap()), spawn(&format!("sqlite:{}", db.display())), spawn(&pg.url())];
+    // Every tracer is attached once it has stored one of the target's polling sleeps.
+    let t = Instant::now();
+    let seen = || {
+        let j = std::fs::read_to_string(&json).unwrap_or_default().contains("\"comm\":\"sleep\"");
+        let s = rusqlite::Connection::open(&db)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM events WHERE comm = 'sleep'", [], |r| r.get::<_, i64>(0)))
+            .is_ok_and(|n| n > 0);
+        let p =
+            pg.psql("events", "SELECT COUNT(*) FROM (SELECT 1 FROM pg_tables WHERE tablename = 'events') t").as_str()
+                == "1"
+                && pg.psql("events", "SELECT COUNT(*) FROM events WHERE comm = 'sleep'") != "0";
+        j && s && p
+    };
+    while !seen() {
+        assert!(t.elapsed() < Duration::from_secs(60), "the tracers never all saw the target");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(&go, "").unwrap();
+    let st = target.wait_with_output().unwrap();
+    assert!(st.status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    for c in tracers {
+        let (ok, e) = stop(c);
+        assert!(ok && e.contains(" 0 lost"), "{e}");
+    }
+    let a = auid.to_string();
+    let from_json = report(json.to_str().unwrap(), &["--auid", &a], &env);
+    assert!(from_json.contains("/etc/hostname") && from_json.contains("127.0.0.1:9"), "{from_json}");
+    for input in [format!("sqlite:{}", db.display()), pg.url()] {
+        assert_eq!(report(&input, &["--auid", &a], &env), from_json, "{input}");
+        let j = report(json.to_str().unwrap(), &["--auid", &a, "--format", "json"], &env);
+        assert_eq!(report(&input, &["--auid", &a, "--format", "json"], &env), j, "{input}");
+        // Per host: this host's report is the same; another host's is empty.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned();
+        let by = report(&input, &["--auid", &a, "--by-host"], &env);
+        assert_eq!(by, format!("Host: {host}\n\n{from_json}"), "{input}");
+        assert_eq!(report(&input, &["--auid", &a, "--host", &host], &env), from_json);
+        let none = report(&input, &["--auid", &a, "--host", "no-such-host"], &env);
+        assert!(!none.contains("/etc/hostname"), "{none}");
+        let later = report(&input, &["--auid", &a, "--since", "2200-01-01"], &env);
+        assert!(!later.contains("/etc/hostname"), "{later}");
+    }
+    println!("{from_json}");
+}

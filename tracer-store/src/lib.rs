@@ -9,6 +9,7 @@
 
 pub mod pg;
 mod pgpass;
+pub mod query;
 pub mod schema;
 pub mod spool;
 pub mod sqlite;

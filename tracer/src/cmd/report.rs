@@ -37,6 +37,18 @@ pub(crate) struct ReportArgs {
     /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
     #[arg(long, value_parser = super::parse_duration)]
     pub duration: Option<std::time::Duration>,
+    /// With --input DATABASE: only events of this host (hostname or machine-id).
+    #[arg(long, requires = "input")]
+    pub host: Option<String>,
+    /// With --input DATABASE: only events at or after this time (RFC 3339, or a UTC date).
+    #[arg(long, requires = "input", value_parser = crate::report::store::parse_time)]
+    pub since: Option<i64>,
+    /// With --input DATABASE: only events before this time.
+    #[arg(long, requires = "input", value_parser = crate::report::store::parse_time)]
+    pub until: Option<i64>,
+    /// With --input DATABASE: one report per host.
+    #[arg(long, requires = "input")]
+    pub by_host: bool,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -63,6 +75,16 @@ pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
         crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
     })?;
     let only = args.filters.auid.map(|a| Id::from_raw(a, true));
+    if let Some(t) = super::store::target(args.input.as_deref())? {
+        let doc = super::store::report(t, &args, only)?;
+        out.write_all(&doc)?;
+        out.flush()?;
+        return Ok(0);
+    }
+    if args.host.is_some() || args.since.is_some() || args.until.is_some() || args.by_host {
+        let msg = "--host, --since, --until and --by-host need --input sqlite:PATH or postgresql://...";
+        return Err(crate::error::UsageError(msg.into()).into());
+    }
     let (reports, code) = match &args.input {
         Some(path) => (from_file(path, &args.filters, only)?, 0),
         None => live(args.filters, args.duration, args.command, only).await?,

@@ -77,3 +77,50 @@ fn default_spool(t: &Target) -> PathBuf {
     let h = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     PathBuf::from(format!("/var/spool/tracer/{h:016x}"))
 }
+
+/// `report --input DATABASE`: the report computed by the database, rendered as the others.
+pub(crate) fn report(
+    t: Target,
+    args: &super::report::ReportArgs,
+    only: Option<crate::event::Id>,
+) -> anyhow::Result<Vec<u8>> {
+    use super::trace::Format;
+    use crate::report::{json, store, text};
+    if !args.filters.pid.is_empty() {
+        return Err(UsageError("--pid does not apply to --input DATABASE (stores keep no process tree)".into()).into());
+    }
+    let f = &args.filters;
+    let filter = store::filter(args.host.clone(), args.since, args.until, f.auid, f.uid, f.comm.clone());
+    // The PostgreSQL client runs its own runtime: not on this (async) thread.
+    let groups = std::thread::scope(|s| s.spawn(|| tracer_store::query::groups(&t, &filter)).join())
+        .map_err(|_| anyhow::anyhow!("the database query panicked"))?
+        .map_err(|e| UsageError(format!("cannot use the database: {e}")))?;
+    let reports =
+        store::reports(groups, only, args.by_host).map_err(|e| UsageError(format!("in the database: {e}")))?;
+    let mut doc = Vec::new();
+    if args.format == Format::Json && args.by_host {
+        doc.push(b'{');
+    }
+    for (i, (host, r)) in reports.iter().enumerate() {
+        match (args.format, host) {
+            (Format::Text, Some(h)) => {
+                doc.extend_from_slice(format!("{}Host: {h}\n\n", if i > 0 { "\n" } else { "" }).as_bytes());
+                doc.extend_from_slice(text::render(r).as_bytes());
+            }
+            (Format::Text, None) => doc.extend_from_slice(text::render(r).as_bytes()),
+            (Format::Json, Some(h)) => {
+                if i > 0 {
+                    doc.push(b',');
+                }
+                doc.extend_from_slice(&serde_json::to_vec(h)?);
+                doc.push(b':');
+                doc.extend_from_slice(json::render(r).trim_ascii_end());
+            }
+            (Format::Json, None) => doc.extend_from_slice(&json::render(r)),
+        }
+    }
+    if args.format == Format::Json && args.by_host {
+        doc.extend_from_slice(b"}\n");
+    }
+    Ok(doc)
+}

@@ -7,6 +7,8 @@
 
 pub(crate) mod input;
 pub(crate) mod json;
+// Reports computed by a database (`--input sqlite:|postgresql://`).
+pub(crate) mod store;
 pub(crate) mod text;
 
 use std::{
