@@ -33,7 +33,9 @@ pub(crate) struct TraceArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: TraceFormat,
     /// Write events to FILE instead of stdout, or to a database: sqlite:PATH or
-    /// postgresql://USER@HOST[:PORT]/DB (rows of one schema; --format does not apply).
+    /// postgresql://USER@HOST[:PORT]/DB (rows of one schema), or syslog: syslog://[SOCKET]
+    /// (default /dev/log), syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT (RFC 5424; --format
+    /// does not apply to these).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     #[command(flatten)]
@@ -58,9 +60,19 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         Some(t) => Some(super::store::open(t, &args.store, args.key.clone())?),
         None => None,
     };
-    let mut sink: Box<dyn Sink> = match (&mut store, args.format) {
-        (Some(s), _) => Box::new(s),
-        (None, f) => {
+    let syslog = match args.output.as_deref().and_then(|p| p.to_str()).and_then(sink::syslog::parse) {
+        Some(t) => {
+            let t = t.map_err(crate::error::UsageError)?;
+            Some(sink::syslog::SyslogSink::open(&t).map_err(|e| {
+                crate::error::UsageError(format!("cannot send to {}: {e}", args.output.as_ref().unwrap().display()))
+            })?)
+        }
+        None => None,
+    };
+    let mut sink: Box<dyn Sink> = match (&mut store, syslog, args.format) {
+        (Some(s), _, _) => Box::new(s),
+        (None, Some(s), _) => Box::new(s),
+        (None, None, f) => {
             let out = sink::open_output(args.output.as_deref()).map_err(|e| {
                 crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
             })?;
