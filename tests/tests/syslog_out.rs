@@ -158,3 +158,89 @@ fn an_unreachable_syslog_receiver_fails_at_start() {
         assert_eq!(e.lines().count(), 1, "{e}");
     }
 }
+
+/// The seed's path: the tracer's syslog stream over TCP into a real rsyslogd, which writes
+/// it with its own PostgreSQL output (rsyslog-pgsql's ompgsql, Debian's SystemEvents
+/// schema). Every event is a row and its Message is the event's JSON, quotes and
+/// backslashes included.
+#[test]
+fn rsyslog_writes_every_event_into_postgresql_with_its_fields_intact() {
+    let pg = pg::Postgres::start();
+    pg.psql("postgres", &format!("CREATE DATABASE syslog OWNER {}", pg::USER));
+    let schema = std::fs::read_to_string("/usr/share/dbconfig-common/data/rsyslog-pgsql/install/pgsql")
+        .expect("rsyslog-pgsql's schema (cargo xtask setup installs rsyslog-pgsql)");
+    pg.psql("syslog", &schema);
+    pg.psql(
+        "syslog",
+        &format!(
+            "GRANT ALL ON ALL TABLES IN SCHEMA public TO {0}; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {0}",
+            pg::USER
+        ),
+    );
+    let dir = TempDir::new("rsyslogpg");
+    let tcp = free_port();
+    let d = dir.path().display();
+    // Standard SQL string escaping (quotes doubled, backslashes kept), as PostgreSQL reads it.
+    let conf = format!(
+        r#"global(workDirectory="{d}" maxMessageSize="65536")
+module(load="imtcp")
+module(load="ompgsql")
+template(name="sql" type="string" option.stdsql="on"
+  string="INSERT INTO SystemEvents (Message, FromHost, SysLogTag, Priority, Facility, DeviceReportedTime, ReceivedAt) VALUES ('%msg%', '%hostname%', '%syslogtag%', %syslogpriority%, %syslogfacility%, '%timereported:::date-pgsql%', '%timegenerated:::date-pgsql%')")
+input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="pg")
+ruleset(name="pg") {{
+  action(type="ompgsql" server="127.0.0.1" port="{port}" db="syslog" user="{user}" pass="{pass}" template="sql")
+}}
+"#,
+        port = pg.port,
+        user = pg::USER,
+        pass = pg::PASSWORD,
+    );
+    std::fs::write(dir.file("rsyslog.conf"), conf).unwrap();
+    let child = Command::new("rsyslogd")
+        .args(["-n", "-f"])
+        .arg(dir.file("rsyslog.conf"))
+        .arg("-i")
+        .arg(dir.file("rsyslogd.pid"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.file("rsyslogd.stderr")).unwrap())
+        .spawn()
+        .expect("rsyslogd");
+    let _r = Rsyslog { child, tcp, udp: 0 };
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "rsyslogd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let hostile = r#"it's "quoted" \ back]slash"#;
+    let script = "i=0; while [ $i -lt 25 ]; do /bin/true 'it'\\''s \"quoted\" \\ back]slash'; i=$((i+1)); done";
+    let o = trace(&format!("syslog+tcp://127.0.0.1:{tcp}"), script);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let events = events_in(&o);
+    let count = || -> usize { pg.psql("syslog", "SELECT COUNT(*) FROM SystemEvents").parse().unwrap() };
+    let t = Instant::now();
+    while count() < events {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{} of {events} rows; rsyslogd: {}",
+            count(),
+            std::fs::read_to_string(dir.file("rsyslogd.stderr")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(), events, "one row per event");
+    let rows = pg.psql("syslog", "SELECT Message FROM SystemEvents ORDER BY ID");
+    let mut marked = 0;
+    for m in rows.lines() {
+        let ev: Value = serde_json::from_str(m).unwrap_or_else(|e| panic!("{e}: {m}"));
+        assert!(ev["event"].is_string() && ev["pid"].is_number() && ev["time"].is_string(), "{m}");
+        if ev["argv"] == serde_json::json!(["/bin/true", hostile]) {
+            marked += 1;
+        }
+    }
+    assert_eq!(marked, 25, "the hostile argument arrived intact in every row");
+    let tag = pg.psql("syslog", "SELECT DISTINCT SysLogTag FROM SystemEvents");
+    assert!(tag.starts_with("tracer"), "{tag}");
+    println!("rsyslog -> PostgreSQL: {events} events, {events} rows, fields intact");
+}
