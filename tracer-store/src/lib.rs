@@ -7,6 +7,7 @@
 //! given when the event is accepted; the tables have a unique key on them and inserts skip
 //! rows already there, so a batch replayed after a failure lands once.
 
+pub mod bansync;
 pub mod pg;
 mod pgpass;
 pub mod query;

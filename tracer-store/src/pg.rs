@@ -63,6 +63,26 @@ pub fn describe(e: &postgres::Error) -> String {
     s
 }
 
+/// A connection: password from the URL, `PGPASSWORD` or the password file; every failure
+/// names the server, never the password.
+pub fn client(url: &str) -> Result<Client, Error> {
+    let mut cfg = config(url)?;
+    if cfg.get_password().is_none() {
+        let host = match cfg.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = cfg.get_ports().first().copied().unwrap_or(5432);
+        let (db, user) = (cfg.get_dbname().unwrap_or(""), cfg.get_user().unwrap_or(""));
+        if let Some(p) = crate::pgpass::lookup(&host, port, db, user) {
+            cfg.password(p);
+        }
+    }
+    cfg.connect_timeout(std::time::Duration::from_secs(5));
+    cfg.connect(NoTls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
+}
+
 pub struct Pg {
     client: Client,
     days: HashSet<i64>,
@@ -74,21 +94,7 @@ impl Pg {
     /// Connects (password from the URL, `PGPASSWORD` or the password file) and brings the
     /// schema up to date. Every failure names the server, never the password.
     pub fn connect(url: &str, retention_days: u32) -> Result<Pg, Error> {
-        let mut cfg = config(url)?;
-        if cfg.get_password().is_none() {
-            let host = match cfg.get_hosts().first() {
-                Some(Host::Tcp(h)) => h.clone(),
-                Some(Host::Unix(p)) => p.display().to_string(),
-                None => "localhost".into(),
-            };
-            let port = cfg.get_ports().first().copied().unwrap_or(5432);
-            let (db, user) = (cfg.get_dbname().unwrap_or(""), cfg.get_user().unwrap_or(""));
-            if let Some(p) = crate::pgpass::lookup(&host, port, db, user) {
-                cfg.password(p);
-            }
-        }
-        cfg.connect_timeout(std::time::Duration::from_secs(5));
-        let client = cfg.connect(NoTls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))?;
+        let client = client(url)?;
         let mut pg = Pg { client, days: HashSet::new(), retention_days };
         pg.migrate().map_err(|e| Error::Connect(format!("{}: {e}", redact(url))))?;
         pg.client.batch_execute(&format!(
