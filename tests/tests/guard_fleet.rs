@@ -140,3 +140,19 @@ fn a_ban_on_one_guard_is_enforced_by_the_others_within_a_second() {
     }
     drop((ga, gb, gc));
 }
+
+#[test]
+fn an_unreachable_bansync_database_stops_the_guard_before_the_firewall() {
+    let h = Host::new("fleetbad", "postgresql://tracer@%2Fnonexistent%2Fpg:5432/events", "");
+    let state = h.dir.file("state.sqlite3");
+    let (code, _, err) =
+        guard_cmd(Some(&h.ns), &["run", "--source", "file", "--config", s(&h.jail), "--state", s(&state)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bansync") && err.contains("nonexistent"), "{err}");
+    assert!(h.ns.try_exec(&["nft", "list", "table", "inet", "tracer_guard"]).is_err(), "firewall untouched");
+    let bad = Host::new("fleetbad2", "mysql://x@h/db", "");
+    let (code, _, err) =
+        guard_cmd(Some(&bad.ns), &["run", "--source", "file", "--config", s(&bad.jail), "--state", s(&state)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bansync"), "{err}");
+}

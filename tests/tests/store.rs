@@ -209,6 +209,44 @@ fn a_spool_left_by_a_run_that_ended_in_an_outage_is_replayed_by_the_next() {
 }
 
 #[test]
+fn a_full_spool_drops_the_oldest_and_counts_them() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("pgfull");
+    let spool = dir.file("spool").display().to_string();
+    let env = [("PGPASSWORD", pg::PASSWORD)];
+    let m = dir.file("m");
+    let script = format!("while [ ! -e {} ]; do sleep 0.05; done; {}", m.display(), loop_of(100, "full"));
+    let child =
+        tracer(&pg.url(), &["--spool", &spool, "--spool-size", "64K", "--spool-full", "drop-oldest"], &env, &script)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let before: u64 = pg.psql("events", "SELECT COUNT(*) FROM events").parse().unwrap();
+    pg.stop();
+    std::fs::write(&m, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let (events, stored) = closing(&o);
+    let num = |suffix: &str| -> u64 {
+        let l = e.lines().find(|l| l.starts_with("tracer: store: ")).unwrap();
+        let i = l.find(suffix).unwrap_or_else(|| panic!("{suffix} in {l}"));
+        l[..i].rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (spooled, dropped) = (num(" spooled"), num(" dropped"));
+    assert!(dropped > 0, "64K cannot hold the outage: {e}");
+    let bytes: u64 = std::fs::read_dir(&spool).unwrap().map(|f| f.unwrap().metadata().unwrap().len()).sum();
+    assert!(bytes <= 64 << 10, "the spool stays within its size: {bytes}");
+    // Every event is accounted for: in the database, in the spool, or counted as dropped.
+    pg.start_again();
+    let stored_now: u64 = pg.psql("events", "SELECT COUNT(*) FROM events").parse().unwrap();
+    assert_eq!(stored_now, stored, "{e}");
+    assert!(before <= stored);
+    assert_eq!(stored + spooled + dropped, events, "{e}");
+}
+
+#[test]
 fn a_database_that_cannot_be_used_is_one_clear_error_at_start() {
     let pg = Postgres::start();
     let dir = TempDir::new("pgbad");

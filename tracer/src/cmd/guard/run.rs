@@ -242,6 +242,11 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<i32> {
     })?;
     let pid = std::process::id();
     let log = Log { pid, jail: jail.name.clone() };
+    // The fleet's database before any firewall change: unreachable is an error at start.
+    let (fleet, current, mut fleet_rx) = match fleet::start(&jail)? {
+        Some((f, c, rx)) => (Some(f), c, Some(rx)),
+        None => (None, Vec::new(), None),
+    };
 
     // Sources first: if the kernel programs cannot be loaded the firewall is not touched.
     let mut exes = None;
@@ -289,10 +294,6 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (guard, restored) = Guard::start(&jail, opts, now()).map_err(runtime)?;
     let source = file_list.join(" ");
     log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' started ({})", jail.name, settings(&jail, &source)));
-    let (fleet, current, mut fleet_rx) = match fleet::start(&jail)? {
-        Some((f, c, rx)) => (Some(f), c, Some(rx)),
-        None => (None, Vec::new(), None),
-    };
     let mut d =
         Daemon { guard, log, truncated: 0, ambiguous: 0, started: now(), source, recent: Default::default(), fleet };
     d.guard_log();
