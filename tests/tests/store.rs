@@ -76,12 +76,20 @@ fn sqlite_holds_every_traced_event_exactly_once() {
         "{auid:?} {uid} {filename} {cwd} {time}"
     );
 
-    // A second run appends after the first: the per-host sequence goes on, nothing collides.
-    let o2 = tracer(&target, &[], &[], &loop_of(10, "sqlite-second")).output().unwrap();
-    assert!(o2.status.success(), "{}", stderr(&o2));
-    let (events2, _) = closing(&o2);
-    assert_eq!(q("SELECT COUNT(*) FROM events") as u64, events + events2);
-    assert_eq!(q("SELECT MAX(seq) FROM events") as u64, events + events2);
+    // Two more runs at once into the same file: sequences never meet, nothing is skipped.
+    let max1 = q("SELECT MAX(seq) FROM events");
+    let both =
+        [tracer(&target, &[], &[], &loop_of(30, "sqlite-x")), tracer(&target, &[], &[], &loop_of(30, "sqlite-y"))]
+            .map(|mut c| c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
+    let mut more = 0;
+    for c in both {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        more += closing(&o).0;
+    }
+    assert_eq!(q("SELECT COUNT(*) FROM events") as u64, events + more);
+    assert_eq!(q("SELECT COUNT(DISTINCT seq) FROM events") as u64, events + more);
+    assert!(q("SELECT MIN(seq) FROM events WHERE argv LIKE '%sqlite-x%'") > max1, "the sequence only grows");
 }
 
 fn pgpass(dir: &TempDir, pg: &Postgres, password: &str) -> String {

@@ -77,6 +77,9 @@ impl Writer {
             .map_err(|e| Error::Connect(format!("cannot start the writer thread: {e}")))?;
         match init_rx.recv() {
             Ok(Ok(next_seq)) => {
+                // Never below the start time in ns: two runs on one host at once (a daemon and
+                // a `trace`) cannot meet, as no run makes an event per nanosecond.
+                let next_seq = next_seq.max(start_ns());
                 Ok(Writer { tx: Some(tx), thread: Some(thread), buf: Vec::with_capacity(BATCH), next_seq, host, key })
             }
             Ok(Err(e)) => Err(e),
@@ -126,6 +129,11 @@ impl Writer {
             None => Err(Error::Connect("the writer thread ended".into())),
         }
     }
+}
+
+fn start_ns() -> i64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(t.as_nanos()).unwrap_or(i64::MAX / 2)
 }
 
 fn run(
