@@ -126,6 +126,33 @@ fn postgresql_holds_every_traced_event_exactly_once() {
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
 }
 
+#[test]
+fn retention_drops_day_partitions_older_than_the_setting() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("pgretain");
+    let spool = dir.file("spool").display().to_string();
+    let env = [("PGPASSWORD", pg::PASSWORD)];
+    let o = tracer(&pg.url(), &["--spool", &spool], &env, "true").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Two old days, as a long-running fleet would have them.
+    for (name, from, to) in
+        [("events_20200101", "2020-01-01", "2020-01-02"), ("events_20200102", "2020-01-02", "2020-01-03")]
+    {
+        pg.psql("events", &format!("CREATE TABLE {name} PARTITION OF events FOR VALUES FROM ('{from}') TO ('{to}')"));
+    }
+    let parts = || {
+        pg.psql(
+            "events",
+            "SELECT string_agg(relname, ' ' ORDER BY relname) FROM pg_class WHERE relname ~ '^events_[0-9]{8}$'",
+        )
+    };
+    assert_eq!(parts().split(' ').count(), 3, "{}", parts());
+    let o = tracer(&pg.url(), &["--spool", &spool, "--retention-days", "30"], &env, "true").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let today = pg.psql("events", "SELECT 'events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')");
+    assert_eq!(parts(), today, "only today's partition is left");
+}
+
 fn wait_for(p: &Path, what: &str) {
     let t = Instant::now();
     while !p.exists() {

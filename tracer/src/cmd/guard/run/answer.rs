@@ -24,40 +24,35 @@ impl Daemon {
         if *jail != name {
             return Reply::fail(2, format!("Sorry but the jail '{jail}' does not exist (the only jail is '{name}')"));
         }
+        if let Request::Unban { ip, .. } = &req {
+            // A hand-made unban lifts the address in the whole fleet (`bansync`).
+            self.publish_unban(normalize(*ip));
+        }
         let reply = match req {
             Request::Ban { ip, force, .. } => self.ban(normalize(ip), force),
-            Request::Unban { ip, .. } => {
-                match self.guard.unban(ip, now()).inspect(|_| self.publish_unban(normalize(ip))) {
-                    Ok(Some(e)) if !self.guard.is_lifted(&normalize(ip)) => {
-                        self.log.event(&e);
-                        Reply {
-                            code: 1,
-                            stdout: format!("{}\n", e.log_line(&name)),
-                            stderr: format!(
-                                "{} still holds {}: removing it failed; the daemon retries (see `tracer guard status`)",
-                                self.guard.firewall().describe(),
-                                normalize(ip)
-                            ),
-                        }
+            Request::Unban { ip, .. } => match self.guard.unban(ip, now()) {
+                Ok(Some(e)) if !self.guard.is_lifted(&normalize(ip)) => {
+                    self.log.event(&e);
+                    Reply {
+                        code: 1,
+                        stdout: format!("{}\n", e.log_line(&name)),
+                        stderr: format!(
+                            "{} still holds {}: removing it failed; the daemon retries (see `tracer guard status`)",
+                            self.guard.firewall().describe(),
+                            normalize(ip)
+                        ),
                     }
-                    Ok(Some(e)) => {
-                        self.log.event(&e);
-                        Reply::ok(format!("{}\n", e.log_line(&name)))
-                    }
-                    Ok(None) => Reply::ok(format!("{:<8}[{name}] {} is not banned\n", "NOTICE", normalize(ip))),
-                    Err(e) => Reply::fail(1, format!("unban: {e}")),
                 }
-            }
+                Ok(Some(e)) => {
+                    self.log.event(&e);
+                    Reply::ok(format!("{}\n", e.log_line(&name)))
+                }
+                Ok(None) => Reply::ok(format!("{:<8}[{name}] {} is not banned\n", "NOTICE", normalize(ip))),
+                Err(e) => Reply::fail(1, format!("unban: {e}")),
+            },
             Request::Status { json, .. } => {
                 let mut st = self.guard.status();
-                if let Some(f) = &self.fleet {
-                    st.fleet = f
-                        .from_fleet
-                        .iter()
-                        .filter(|(ip, _)| st.banned.contains(ip))
-                        .map(|(ip, h)| (*ip, h.clone()))
-                        .collect();
-                }
+                self.fleet_status(&mut st);
                 let t = now();
                 st.daemon = Some(DaemonInfo {
                     pid: self.log.pid,

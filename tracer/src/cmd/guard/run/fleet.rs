@@ -73,6 +73,14 @@ impl Daemon {
         }
     }
 
+    /// `status`: which of the bans came from the fleet.
+    pub(super) fn fleet_status(&self, st: &mut tracer_guard::JailStatus) {
+        if let Some(f) = &self.fleet {
+            st.fleet =
+                f.from_fleet.iter().filter(|(ip, _)| st.banned.contains(ip)).map(|(ip, h)| (*ip, h.clone())).collect();
+        }
+    }
+
     /// Fleet bans that ran out here are this host's to make again.
     pub(super) fn forget_expired(&mut self, events: &[GuardEvent]) {
         if let Some(f) = &mut self.fleet {
