@@ -310,6 +310,15 @@ fn a_database_that_cannot_be_used_is_one_clear_error_at_start() {
         assert_eq!(e.lines().count(), 1, "one line: {e}");
         assert!(!e.contains(pg::PASSWORD) && !e.contains("not-the-password"), "{e}");
     }
+    // `report --output` is the report's file: a database there is a usage error, not a file
+    // named "sqlite:...".
+    let db = dir.file("r.db");
+    let o = Command::new(tracer_bin())
+        .args(["report", "--input", "/dev/null", "--output", &format!("sqlite:{}", db.display())])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!db.exists());
 }
 
 /// A port nothing listens on.

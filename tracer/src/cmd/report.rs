@@ -70,6 +70,10 @@ lost-event count: both say \"not recorded\" (JSON: null) instead of wrong number
 With -- CMD the command shares stdout with the report: use --output to keep them apart.";
 
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    if super::store::target(args.output.as_deref()).is_ok_and(|t| t.is_some()) {
+        let msg = "report --output takes a file: store events with `tracer trace --output sqlite:|postgresql://`";
+        return Err(crate::error::UsageError(msg.into()).into());
+    }
     // Opened first so a bad path fails before tracing starts.
     let mut out = sink::open_output(args.output.as_deref()).map_err(|e| {
         crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
