@@ -5,6 +5,10 @@
 use std::{
     path::PathBuf,
     sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -56,6 +60,9 @@ impl std::fmt::Display for Summary {
 pub struct Writer {
     tx: Option<SyncSender<Vec<Row>>>,
     thread: Option<JoinHandle<Result<Summary, Error>>>,
+    /// Set by `close`: a blocked (full) spool then takes what is left over its limit, so the
+    /// end of a run never waits for the database.
+    closing: Arc<AtomicBool>,
     buf: Vec<Row>,
     next_seq: i64,
     host: Host,
@@ -71,16 +78,28 @@ impl Writer {
         let (init_tx, init_rx) = sync_channel::<Result<i64, Error>>(1);
         let machine_id = host.machine_id.clone();
         let key = opts.key.clone();
+        let closing = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("tracer-store".into())
-            .spawn(move || run(opts, &machine_id, rx, init_tx))
+            .spawn({
+                let closing = closing.clone();
+                move || run(opts, &machine_id, rx, init_tx, closing)
+            })
             .map_err(|e| Error::Connect(format!("cannot start the writer thread: {e}")))?;
         match init_rx.recv() {
             Ok(Ok(next_seq)) => {
                 // Never below the start time in ns: two runs on one host at once (a daemon and
                 // a `trace`) cannot meet, as no run makes an event per nanosecond.
                 let next_seq = next_seq.max(start_ns());
-                Ok(Writer { tx: Some(tx), thread: Some(thread), buf: Vec::with_capacity(BATCH), next_seq, host, key })
+                Ok(Writer {
+                    tx: Some(tx),
+                    thread: Some(thread),
+                    closing,
+                    buf: Vec::with_capacity(BATCH),
+                    next_seq,
+                    host,
+                    key,
+                })
             }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(thread.join().map_or_else(
@@ -118,6 +137,7 @@ impl Writer {
 
     /// Flushes, waits for everything to be stored or spooled, and says what happened.
     pub fn close(mut self) -> Result<Summary, Error> {
+        self.closing.store(true, Ordering::Relaxed);
         self.flush()?;
         self.join()
     }
@@ -141,6 +161,7 @@ fn run(
     machine_id: &str,
     rx: Receiver<Vec<Row>>,
     init: SyncSender<Result<i64, Error>>,
+    closing: Arc<AtomicBool>,
 ) -> Result<Summary, Error> {
     let url = match &opts.target {
         Target::Sqlite(path) => {
@@ -184,6 +205,7 @@ fn run(
         spool,
         last_try: Instant::now(),
         sum: Summary::default(),
+        closing,
     };
     st.replay();
     loop {
@@ -213,6 +235,7 @@ struct PgState {
     spool: Spool,
     last_try: Instant,
     sum: Summary,
+    closing: Arc<AtomicBool>,
 }
 
 impl PgState {
@@ -229,7 +252,10 @@ impl PgState {
                 Err(e) => self.down(&e),
             }
         }
-        while !self.spool.push(batch, on_full, false)? {
+        // Only a blocked spool is let over its limit at exit; drop-oldest keeps to it.
+        let closing = self.closing.clone();
+        let force = || on_full == OnFull::Block && closing.load(Ordering::Relaxed);
+        while !self.spool.push(batch, on_full, force())? {
             // Full and told to block: wait for the database to take the spool.
             std::thread::sleep(RETRY);
             self.retry(false);
