@@ -10,7 +10,12 @@ use std::{
 
 use serde_json::Value;
 
+// A dev-dependency of the test binaries (store.rs), not of this library's own tests.
+#[cfg(test)]
+use rusqlite as _;
+
 pub mod netns;
+pub mod pg;
 
 /// A number not handed out before in this process: with the pid, it makes names of temp
 /// dirs, namespaces and interfaces unique across parallel tests and test binaries.

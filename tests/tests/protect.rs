@@ -1,6 +1,8 @@
 //! `tracer protect` against the real kernel and OpenSSH's real ssh-keygen: the stealers an
 //! attacker would try (cat, a copy of cat named ssh-keygen, links to the key, a renamed key, a
 //! key named by its content only), --check, --enforce, the output formats.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::{
     os::unix::fs::PermissionsExt as _,

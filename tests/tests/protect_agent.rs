@@ -1,5 +1,7 @@
 //! `tracer protect` on ssh-agent sockets, with the real ssh-agent, ssh-add and sshd: root on
 //! the user's agent, the owner from another session, an agent forwarded by sshd.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
 
 use std::{os::unix::fs::MetadataExt as _, process::Command};
 

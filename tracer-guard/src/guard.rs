@@ -329,6 +329,7 @@ impl Guard {
             daemon: None,
             firewall: self.fw.describe(),
             firewall_errors: errors,
+            fleet: Default::default(),
         }
     }
 

@@ -100,5 +100,6 @@ pub fn status_via_state(cfg: &JailConfig, opts: &GuardOptions, now: i64) -> Resu
         daemon: None,
         firewall: fw.describe(),
         firewall_errors: errors,
+        fleet: Default::default(),
     })
 }

@@ -1,6 +1,7 @@
 //! `fail2ban-client status sshd` layout, followed by what fail2ban-client has no lines for:
 //! whether a daemon runs the jail and whether the firewall holds every ban.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -35,6 +36,9 @@ pub struct JailStatus {
     pub firewall: String,
     /// Bans the firewall does not hold, and other firewall failures not yet repaired.
     pub firewall_errors: Vec<String>,
+    /// `bansync`: banned addresses that another host banned -> that host.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fleet: BTreeMap<IpAddr, String>,
 }
 
 impl fmt::Display for JailStatus {
@@ -59,6 +63,10 @@ impl fmt::Display for JailStatus {
                 self.firewall
             )?,
             None => writeln!(f, "Daemon:\tnot running (firewall {})", self.firewall)?,
+        }
+        if !self.fleet.is_empty() {
+            let from: Vec<String> = self.fleet.iter().map(|(ip, h)| format!("{ip} (by {h})")).collect();
+            writeln!(f, "From the fleet:\t{}", from.join(" "))?;
         }
         if self.firewall_errors.is_empty() {
             writeln!(f, "Firewall errors:\tnone")
@@ -86,6 +94,7 @@ mod tests {
             daemon: Some(DaemonInfo { pid: 42, started: 0, uptime: 3661, source: "kernel (eBPF)".into() }),
             firewall: "nftables table inet tracer_guard".into(),
             firewall_errors: vec![],
+            fleet: BTreeMap::new(),
         };
         assert_eq!(
             s.to_string(),

@@ -38,6 +38,11 @@ const PACKAGES: &[&str] = &[
     // systemd-analyze: tests/tests/dist.rs verifies the shipped units; dpkg-deb builds the package.
     "systemd",
     "dpkg-dev",
+    // tests/tests/store.rs: a real PostgreSQL 15 cluster per test (initdb, pg_ctl, psql).
+    "postgresql-15",
+    "postgresql-client-15",
+    // tests/tests/syslog_out.rs: rsyslog's own PostgreSQL output (ompgsql) for the rsyslog -> SQL path.
+    "rsyslog-pgsql",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -177,6 +177,15 @@ const KEYS: &[(&str, Apply)] = &[
         b.jail.backend = name.to_string();
         Ok(())
     }),
+    ("bansync", |b, v| {
+        // Checked in full (and reached) when the daemon starts: the guard has no client.
+        let rest = v.strip_prefix("postgresql://").or_else(|| v.strip_prefix("postgres://"));
+        if rest.is_none_or(|r| !r.contains('/') || r.contains(char::is_whitespace)) {
+            return Err(format!("{v:?} is not a postgresql://USER@HOST[:PORT]/DB URL"));
+        }
+        b.jail.bansync = Some(v.to_string());
+        Ok(())
+    }),
     ("chain", |b, v| {
         if v.is_empty() || !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
             return Err(format!("{v:?} is not a chain name"));

@@ -127,6 +127,8 @@ pub struct JailConfig {
     pub chain: String,
     /// `action = mail…`: a mail on each ban.
     pub mail: Option<MailConfig>,
+    /// `bansync = postgresql://…`: bans shared with every guard using the same database.
+    pub bansync: Option<String>,
 }
 
 impl Default for JailConfig {
@@ -148,6 +150,7 @@ impl Default for JailConfig {
             backend: "auto".into(),
             chain: "INPUT".into(),
             mail: None,
+            bansync: None,
         }
     }
 }

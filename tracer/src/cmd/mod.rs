@@ -7,6 +7,7 @@ pub(crate) mod protect;
 pub(crate) mod report;
 pub(crate) mod roots;
 pub(crate) mod status;
+pub(crate) mod store;
 pub(crate) mod trace;
 
 use std::{ffi::OsString, time::Duration};

@@ -36,6 +36,18 @@ pub(crate) struct ReportArgs {
     /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
     #[arg(long, value_parser = super::parse_duration)]
     pub duration: Option<std::time::Duration>,
+    /// With --input DATABASE: only events of this host (hostname or machine-id).
+    #[arg(long, requires = "input")]
+    pub host: Option<String>,
+    /// With --input DATABASE: only events at or after this time (RFC 3339, or a UTC date).
+    #[arg(long, requires = "input", value_parser = crate::report::store::parse_time)]
+    pub since: Option<i64>,
+    /// With --input DATABASE: only events before this time.
+    #[arg(long, requires = "input", value_parser = crate::report::store::parse_time)]
+    pub until: Option<i64>,
+    /// With --input DATABASE: one report per host.
+    #[arg(long, requires = "input")]
+    pub by_host: bool,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -59,11 +71,30 @@ With -- CMD the command shares stdout with the report: use --output to keep them
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
     super::check_command(&args.command)?;
     args.filters.check()?;
+    if super::store::target(args.output.as_deref()).is_ok_and(|t| t.is_some()) {
+        let msg = "report --output takes a file: store events with `tracer trace --output sqlite:|postgresql://`";
+        return Err(crate::error::UsageError(msg.into()).into());
+    }
     // Opened first so a bad path fails before tracing starts.
     let mut out = sink::open_output(args.output.as_deref()).map_err(|e| {
         crate::error::UsageError(format!("cannot write {}: {e}", args.output.as_ref().unwrap().display()))
     })?;
     let only = args.filters.auid.map(|a| Id::from_raw(a, true));
+    // One --input naming a database: the database computes the report.
+    let database = match args.input.as_slice() {
+        [one] => super::store::target(Some(one))?,
+        _ => None,
+    };
+    if let Some(t) = database {
+        let doc = super::store::report(t, &args, only)?;
+        out.write_all(&doc)?;
+        out.flush()?;
+        return Ok(0);
+    }
+    if args.host.is_some() || args.since.is_some() || args.until.is_some() || args.by_host {
+        let msg = "--host, --since, --until and --by-host need --input sqlite:PATH or postgresql://...";
+        return Err(crate::error::UsageError(msg.into()).into());
+    }
     let (reports, code) = if args.input.is_empty() {
         live(args.filters, args.duration, args.command, only).await?
     } else {

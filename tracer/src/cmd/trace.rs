@@ -7,7 +7,7 @@ use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, WANT_CWD};
 
 use super::Filters;
 use crate::{
-    sink,
+    sink::{self, Sink},
     stream::{self, RunOptions},
 };
 
@@ -26,9 +26,14 @@ pub(crate) struct TraceArgs {
     pub filters: Filters,
     #[arg(long, value_enum, default_value = "text")]
     pub format: TraceFormat,
-    /// Write events to FILE instead of stdout.
+    /// Write events to FILE instead of stdout, or to a database: sqlite:PATH or
+    /// postgresql://USER@HOST[:PORT]/DB (rows of one schema), or syslog: syslog://[SOCKET]
+    /// (default /dev/log), syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT (RFC 5424; --format
+    /// does not apply to these).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
     /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
     #[arg(long, value_parser = super::parse_duration)]
     pub duration: Option<std::time::Duration>,
@@ -41,7 +46,8 @@ pub(crate) struct TraceArgs {
 }
 
 pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
-    if args.key.is_some() && args.format != TraceFormat::Audit {
+    let target = super::store::target(args.output.as_deref())?;
+    if args.key.is_some() && args.format != TraceFormat::Audit && target.is_none() {
         return Err(crate::error::UsageError("--key only applies to --format audit".into()).into());
     }
     super::check_command(&args.command)?;
@@ -49,6 +55,23 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     if let Some(cmd) = args.command.first() {
         stream::resolve_command(cmd)?;
     }
+    let name = args.output.as_ref().map_or_else(|| "stdout".to_string(), |p| p.display().to_string());
+    // A database or syslog receiver is reached before anything is attached: one that cannot
+    // be used is a usage error at start, never a silent drop.
+    let mut store = match target {
+        Some(t) => Some(super::store::open(t, &args.store, args.key.clone())?),
+        None => None,
+    };
+    let syslog = match args.output.as_deref().and_then(|p| p.to_str()).and_then(sink::syslog::parse) {
+        Some(t) => {
+            let t = t.map_err(crate::error::UsageError)?;
+            Some(
+                sink::syslog::SyslogSink::open(&t)
+                    .map_err(|e| crate::error::UsageError(format!("cannot send to {name}: {e}")))?,
+            )
+        }
+        None => None,
+    };
     let command = (!args.command.is_empty()).then_some(args.command);
     let mut opts = args.filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT, command.is_some());
     if args.format == TraceFormat::Audit {
@@ -56,11 +79,17 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         opts.enabled |= WANT_CWD;
     }
     let mut loaded = crate::error::load_or_usage_error(&opts)?;
-    // Opened last: bad arguments, a missing command or an unusable machine leave FILE as it was.
-    let name = args.output.as_ref().map_or_else(|| "stdout".to_string(), |p| p.display().to_string());
-    let out = sink::open_output(args.output.as_deref())
-        .map_err(|e| crate::error::UsageError(format!("cannot write {name}: {e}")))?;
-    let mut sink = sink::make(args.format, out, args.key.clone());
+    let mut sink: Box<dyn Sink> = match (&mut store, syslog) {
+        (Some(s), _) => Box::new(s),
+        (None, Some(s)) => Box::new(s),
+        (None, None) => {
+            // Opened last: bad arguments, a missing command or an unusable machine leave FILE
+            // as it was.
+            let out = sink::open_output(args.output.as_deref())
+                .map_err(|e| crate::error::UsageError(format!("cannot write {name}: {e}")))?;
+            sink::make(args.format, out, args.key.clone())
+        }
+    };
     let sink_ref = std::cell::RefCell::new(&mut sink);
     let mut outcome = stream::run(
         &mut loaded,
@@ -72,7 +101,11 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     if outcome.write_error.is_none() {
         outcome.write_error = sink.flush().err();
     }
+    drop(sink);
     stream::report_totals(&outcome);
+    if let Some(s) = &mut store {
+        eprintln!("tracer: {}", s.close()?);
+    }
     match outcome.write_error {
         // The reader of a pipe went away (`| head`): nothing more is wanted, as with any pipe.
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),

@@ -11,6 +11,8 @@ pub(crate) mod json;
 mod names;
 pub(crate) mod recorded;
 pub(crate) mod syscall;
+// Reports computed by a database (`--input sqlite:|postgresql://`).
+pub(crate) mod store;
 pub(crate) mod text;
 
 use std::{

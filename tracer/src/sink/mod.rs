@@ -3,6 +3,10 @@
 
 pub(crate) mod audit;
 pub(crate) mod json;
+// Database targets (sqlite:, postgresql://): the tracer-store crate's engine.
+pub(crate) mod store;
+// syslog://, syslog+udp://, syslog+tcp:// (RFC 5424).
+pub(crate) mod syslog;
 pub(crate) mod text;
 
 use std::{

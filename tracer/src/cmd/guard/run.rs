@@ -6,6 +6,7 @@
 //! configuration (`reload.rs`).
 
 mod answer;
+mod fleet;
 mod notify;
 mod reload;
 
@@ -123,6 +124,8 @@ struct Daemon {
     source: String,
     /// Matched lines per address, for ban mails.
     recent: notify::Recent,
+    /// `bansync`: the fleet's bans.
+    fleet: Option<fleet::Fleet>,
 }
 
 impl Daemon {
@@ -131,6 +134,7 @@ impl Daemon {
             Ok(events) => {
                 events.iter().for_each(|e| self.log.event(e));
                 self.notify(&events, Some(line));
+                self.publish(&events);
             }
             Err(e) => self.log.error("cannot apply", e),
         }
@@ -216,6 +220,7 @@ impl Daemon {
             Ok(events) => {
                 events.iter().for_each(|e| self.log.event(e));
                 self.notify(&events, None);
+                self.forget_expired(&events);
             }
             Err(e) => self.log.error("tick", e),
         }
@@ -253,6 +258,11 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<i32> {
     })?;
     let pid = std::process::id();
     let log = Log { pid, jail: jail.name.clone() };
+    // The fleet's database before any firewall change: unreachable is an error at start.
+    let (fleet, current, mut fleet_rx) = match fleet::start(&jail)? {
+        Some((f, c, rx)) => (Some(f), c, Some(rx)),
+        None => (None, Vec::new(), None),
+    };
 
     // Sources first: if the kernel programs cannot be loaded the firewall is not touched.
     let mut exes = None;
@@ -300,11 +310,14 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (guard, restored) = Guard::start(&jail, opts, now()).map_err(runtime)?;
     let source = file_list.join(" ");
     log.msg("fail2ban.jail", Level::Info, format!("Jail '{}' started ({})", jail.name, settings(&jail, &source)));
-    let mut d = Daemon { guard, log, truncated: 0, ambiguous: 0, started: now(), source, recent: Default::default() };
+    let mut d =
+        Daemon { guard, log, truncated: 0, ambiguous: 0, started: now(), source, recent: Default::default(), fleet };
     d.guard_log();
     for e in &restored {
         d.log.event(e);
     }
+    // A guard that was down applies the fleet's bans in force.
+    current.into_iter().for_each(|b| d.apply_fleet(b));
     let mut requests = control::serve(listener)?;
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -338,6 +351,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<i32> {
                 let reply = d.answer(p.request);
                 let _ = p.reply.send(reply);
             }
+            Some(b) = async { fleet_rx.as_mut().unwrap().recv().await }, if fleet_rx.is_some() => d.apply_fleet(b),
             _ = sighup.recv() => d.reload(&args.common.config),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,

@@ -24,6 +24,10 @@ impl Daemon {
         if *jail != name {
             return Reply::fail(2, format!("Sorry but the jail '{jail}' does not exist (the only jail is '{name}')"));
         }
+        if let Request::Unban { ip, .. } = &req {
+            // A hand-made unban lifts the address in the whole fleet (`bansync`).
+            self.publish_unban(normalize(*ip));
+        }
         let reply = match req {
             Request::Ban { ip, force, .. } => self.ban(normalize(ip), force),
             Request::Unban { ip, .. } => match self.guard.unban(ip, now()) {
@@ -48,6 +52,7 @@ impl Daemon {
             },
             Request::Status { json, .. } => {
                 let mut st = self.guard.status();
+                self.fleet_status(&mut st);
                 let t = now();
                 st.daemon = Some(DaemonInfo {
                     pid: self.log.pid,
@@ -74,6 +79,7 @@ impl Daemon {
             Ok(e) => {
                 self.log.event(&e);
                 self.notify(std::slice::from_ref(&e), None);
+                self.publish(std::slice::from_ref(&e));
                 let line = format!("{}\n", e.log_line(&self.log.jail));
                 if matches!(e, Event::Ban { .. }) && !self.guard.is_enforced(&ip) {
                     // Recorded and retried every second, but not held yet: say so.

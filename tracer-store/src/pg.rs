@@ -1,0 +1,270 @@
+//! PostgreSQL: binary COPY of each batch into a session temp table, then one
+//! `INSERT ... ON CONFLICT DO NOTHING` into the day-partitioned `events` (exactly once).
+//! TLS is not built in: `sslmode=require` is refused with a clear error, never downgraded.
+
+use std::{collections::HashSet, str::FromStr, time::SystemTime};
+
+use postgres::{
+    Client, Config, NoTls,
+    binary_copy::BinaryCopyInWriter,
+    config::{Host, SslMode},
+    types::{ToSql, Type},
+};
+
+use crate::{
+    Error, Row, Val,
+    schema::{self, COLUMNS, Dialect, Kind},
+};
+
+/// Rejects what cannot work before anything connects: syntax, `sslmode=require`.
+pub fn check_url(url: &str) -> Result<(), Error> {
+    config(url).map(|_| ())
+}
+
+fn config(url: &str) -> Result<Config, Error> {
+    // The message of a parse error never holds the URL (which may hold a password).
+    let cfg = Config::from_str(url).map_err(|e| Error::Url(format!("{}: {e}", redact(url))))?;
+    if cfg.get_ssl_mode() == SslMode::Require {
+        return Err(Error::Url(format!(
+            "{}: sslmode=require: this tracer has no TLS support; use sslmode=disable over a local socket or an SSH tunnel",
+            redact(url)
+        )));
+    }
+    if cfg.get_dbname().is_none() || cfg.get_user().is_none() {
+        return Err(Error::Url(format!("{}: the form is postgresql://USER@HOST[:PORT]/DB", redact(url))));
+    }
+    Ok(cfg)
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let auth = &url[s + 3..at];
+            let user = auth.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A postgres error as one line: the server's message when it sent one.
+pub fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// A connection: password from the URL, `PGPASSWORD` or the password file; every failure
+/// names the server, never the password.
+pub fn client(url: &str) -> Result<Client, Error> {
+    let mut cfg = config(url)?;
+    if cfg.get_password().is_none() {
+        let host = match cfg.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = cfg.get_ports().first().copied().unwrap_or(5432);
+        let (db, user) = (cfg.get_dbname().unwrap_or(""), cfg.get_user().unwrap_or(""));
+        if let Some(p) = crate::pgpass::lookup(&host, port, db, user) {
+            cfg.password(p);
+        }
+    }
+    cfg.connect_timeout(std::time::Duration::from_secs(5));
+    cfg.connect(NoTls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
+}
+
+pub struct Pg {
+    client: Client,
+    days: HashSet<i64>,
+    /// Keep this many days of partitions (0: keep all).
+    retention_days: u32,
+}
+
+impl Pg {
+    /// Connects (password from the URL, `PGPASSWORD` or the password file) and brings the
+    /// schema up to date. Every failure names the server, never the password.
+    pub fn connect(url: &str, retention_days: u32) -> Result<Pg, Error> {
+        let client = client(url)?;
+        let mut pg = Pg { client, days: HashSet::new(), retention_days };
+        pg.migrate().map_err(|e| Error::Connect(format!("{}: {e}", redact(url))))?;
+        pg.client.batch_execute(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS events_in AS SELECT {} FROM events WITH NO DATA",
+            schema::column_list()
+        ))?;
+        pg.retain()?;
+        Ok(pg)
+    }
+
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn migrate(&mut self) -> Result<(), Error> {
+        let mut tx = self.client.transaction()?;
+        // One migrator at a time across the fleet.
+        tx.execute("SELECT pg_advisory_xact_lock(7140001)", &[])?;
+        let exists: bool = tx.query_one("SELECT to_regclass('tracer_schema') IS NOT NULL", &[])?.get(0);
+        if !exists {
+            tx.batch_execute("CREATE TABLE tracer_schema (version bigint NOT NULL)")?;
+        }
+        let found: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM tracer_schema", &[])?.get(0);
+        let all = schema::migrations(Dialect::Postgres);
+        let known = all.len() as i64;
+        if found > known {
+            return Err(Error::SchemaTooNew { found, known });
+        }
+        for (i, step) in all.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+            for sql in step {
+                tx.batch_execute(sql)?;
+            }
+            tx.execute("DELETE FROM tracer_schema", &[])?;
+            tx.execute("INSERT INTO tracer_schema (version) VALUES ($1)", &[&(i as i64 + 1)])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The sequence number after the highest this host has stored.
+    pub fn next_seq(&mut self, machine_id: &str) -> Result<i64, Error> {
+        let max: Option<i64> =
+            self.client.query_one("SELECT MAX(seq) FROM events WHERE machine_id = $1", &[&machine_id])?.get(0);
+        Ok(max.map_or(1, |m| m + 1))
+    }
+
+    /// Stores a batch in one transaction; rows already stored are skipped. Returns how many
+    /// were new.
+    pub fn insert(&mut self, rows: &[Row]) -> Result<u64, Error> {
+        const DAY_NS: i64 = 86_400_000_000_000;
+        let days: Vec<i64> =
+            rows.iter().map(|r| r.time_ns.div_euclid(DAY_NS)).collect::<HashSet<_>>().into_iter().collect();
+        for d in days {
+            if !self.days.contains(&d) {
+                self.partition(d)?;
+                self.days.insert(d);
+            }
+        }
+        let types: Vec<Type> = COLUMNS
+            .iter()
+            .map(|c| match c.1 {
+                Kind::Text => Type::TEXT,
+                Kind::Int => Type::INT8,
+                Kind::Bool => Type::BOOL,
+                Kind::Time => Type::TIMESTAMPTZ,
+            })
+            .collect();
+        let cols = schema::column_list();
+        let mut tx = self.client.transaction()?;
+        tx.batch_execute("TRUNCATE events_in")?;
+        let sink = tx.copy_in(&format!("COPY events_in ({cols}) FROM STDIN BINARY"))?;
+        let mut w = BinaryCopyInWriter::new(sink, &types);
+        for row in rows {
+            let vals: Vec<PgVal> = row.values().into_iter().map(pg_val).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(PgVal::as_sql).collect();
+            w.write(&refs)?;
+        }
+        w.finish()?;
+        let n = tx.execute(
+            &format!("INSERT INTO events ({cols}) SELECT {cols} FROM events_in ON CONFLICT DO NOTHING"),
+            &[],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The partition for day D (days since the epoch, UTC), made once by whoever comes first.
+    fn partition(&mut self, d: i64) -> Result<(), Error> {
+        let day = jiff::Timestamp::from_second(d * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
+        let next = jiff::Timestamp::from_second((d + 1) * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
+        let name = format!("events_{}", day.strftime("%Y%m%d"));
+        let mut tx = self.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock(7140002)", &[])?;
+        tx.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF events FOR VALUES FROM ('{day}') TO ('{next}')"
+        ))?;
+        tx.commit()?;
+        self.retain()
+    }
+
+    /// Drops day partitions older than the retention setting.
+    pub fn retain(&mut self) -> Result<(), Error> {
+        if self.retention_days == 0 {
+            return Ok(());
+        }
+        let now = jiff::Timestamp::now().as_second().div_euclid(86_400);
+        let oldest = now - i64::from(self.retention_days) + 1;
+        let cutoff = jiff::Timestamp::from_second(oldest * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
+        let keep_from = format!("events_{}", cutoff.strftime("%Y%m%d"));
+        let rows = self.client.query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_[0-9]{8}$' AND c.relname < $1",
+            &[&keep_from],
+        )?;
+        for r in rows {
+            let name: String = r.get(0);
+            self.client.batch_execute(&format!("DROP TABLE IF EXISTS {name}"))?;
+            self.days.clear();
+        }
+        Ok(())
+    }
+}
+
+enum PgVal<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Bool(Option<bool>),
+    Time(SystemTime),
+}
+
+impl PgVal<'_> {
+    fn as_sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            PgVal::Text(v) => v,
+            PgVal::Int(v) => v,
+            PgVal::Bool(v) => v,
+            PgVal::Time(v) => v,
+        }
+    }
+}
+
+fn pg_val(v: Val<'_>) -> PgVal<'_> {
+    match v {
+        Val::Text(t) => PgVal::Text(t),
+        Val::Int(i) => PgVal::Int(i),
+        Val::Bool(b) => PgVal::Bool(b),
+        Val::Time(ns) => {
+            let t = std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
+            PgVal::Time(SystemTime::UNIX_EPOCH + t)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(check_url("postgresql://u@127.0.0.1:5432/db").is_ok());
+        assert!(check_url("postgresql://u@h/db?sslmode=disable").is_ok());
+        let e = check_url("postgresql://u:secret@h/db?sslmode=require").unwrap_err().to_string();
+        assert!(e.contains("sslmode=require") && !e.contains("secret"), "{e}");
+        let e = check_url("postgresql://u:secret@h:99999/db").unwrap_err().to_string();
+        assert!(!e.contains("secret"), "{e}");
+        assert!(check_url("postgresql://h/db").is_err(), "no user");
+        assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u@h/db");
+    }
+}

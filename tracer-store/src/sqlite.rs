@@ -1,0 +1,147 @@
+//! SQLite: the embedded store. WAL (readers never block the writer), one transaction per
+//! batch, `INSERT OR IGNORE` on the (machine_id, seq) key.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ToSql, types::ToSqlOutput};
+
+use crate::{
+    Error, Row, Val, rfc3339,
+    schema::{self, Dialect},
+};
+
+pub struct Sqlite {
+    conn: Connection,
+    insert: String,
+}
+
+impl Sqlite {
+    /// Opens (creating) PATH and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Sqlite, Error> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // WAL + NORMAL: a power loss may lose the last commits, never corrupts.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(Sqlite { conn, insert: schema::sqlite_insert() })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The sequence number after the highest this host has stored.
+    pub fn next_seq(&self, machine_id: &str) -> Result<i64, Error> {
+        let max: Option<i64> =
+            self.conn.query_row("SELECT MAX(seq) FROM events WHERE machine_id = ?1", [machine_id], |r| r.get(0))?;
+        Ok(max.map_or(1, |m| m + 1))
+    }
+
+    /// Stores a batch in one transaction; rows already stored are skipped. Returns how many
+    /// were new.
+    pub fn insert(&mut self, rows: &[Row]) -> Result<usize, Error> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut st = tx.prepare_cached(&self.insert)?;
+            for row in rows {
+                let vals: Vec<SqlVal> = row.values().into_iter().map(SqlVal).collect();
+                let params: Vec<&dyn ToSql> = vals.iter().map(|v| v as &dyn ToSql).collect();
+                n += st.execute(params.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
+struct SqlVal<'a>(Val<'a>);
+
+impl ToSql for SqlVal<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value;
+        Ok(match self.0 {
+            Val::Text(Some(t)) => ToSqlOutput::from(t),
+            Val::Int(Some(i)) => ToSqlOutput::Owned(Value::Integer(i)),
+            Val::Bool(Some(b)) => ToSqlOutput::Owned(Value::Integer(i64::from(b))),
+            Val::Text(None) | Val::Int(None) | Val::Bool(None) => ToSqlOutput::Owned(Value::Null),
+            Val::Time(ns) => ToSqlOutput::Owned(Value::Text(rfc3339(ns))),
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), Error> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute("CREATE TABLE IF NOT EXISTS tracer_schema (version INTEGER NOT NULL)", [])?;
+    let found: i64 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM tracer_schema", [], |r| r.get(0))?;
+    let all = schema::migrations(Dialect::Sqlite);
+    let known = all.len() as i64;
+    if found > known {
+        return Err(Error::SchemaTooNew { found, known });
+    }
+    for (i, step) in all.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        for sql in step {
+            tx.execute(sql, [])?;
+        }
+        tx.execute("DELETE FROM tracer_schema", [])?;
+        tx.execute("INSERT INTO tracer_schema (version) VALUES (?1)", [i as i64 + 1])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64) -> Row {
+        Row {
+            machine_id: "m1".into(),
+            hostname: "h1".into(),
+            seq,
+            event: "exec".into(),
+            time_ns: 1_700_000_000_000_000_000 + seq,
+            comm: "true".into(),
+            root: "/".into(),
+            argv: Some(r#"["true"]"#.into()),
+            auid: Some(1000),
+            ..Row::default()
+        }
+    }
+
+    fn tmp(tag: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("tracer-store-{tag}-{}.db", std::process::id()));
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
+        }
+        p
+    }
+
+    #[test]
+    fn a_replayed_batch_lands_once() {
+        let p = tmp("replay");
+        let mut db = Sqlite::open(&p).unwrap();
+        let batch: Vec<Row> = (1..=10).map(row).collect();
+        assert_eq!(db.insert(&batch).unwrap(), 10);
+        assert_eq!(db.insert(&batch[5..]).unwrap(), 0);
+        let n: i64 = db.conn().query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 10);
+        assert_eq!(db.next_seq("m1").unwrap(), 11);
+        assert_eq!(db.next_seq("other").unwrap(), 1);
+        let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
+    fn reopening_keeps_the_version_and_a_newer_one_is_refused() {
+        let p = tmp("version");
+        drop(Sqlite::open(&p).unwrap());
+        let db = Sqlite::open(&p).unwrap();
+        let mode: String = db.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        db.conn().execute("UPDATE tracer_schema SET version = 99", []).unwrap();
+        drop(db);
+        assert!(matches!(Sqlite::open(&p), Err(Error::SchemaTooNew { found: 99, .. })));
+        let _ = std::fs::remove_file(&p);
+    }
+}

@@ -1,0 +1,305 @@
+//! The writer thread: the sink hands it batches over a bounded channel (so a slow database
+//! slows the sink, never drops), it stores them, and for PostgreSQL spools what the
+//! database cannot take and replays it, in order, when the database is back.
+
+use std::{
+    path::PathBuf,
+    sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    Error, Host, Row, Target,
+    pg::Pg,
+    spool::{OnFull, Spool},
+    sqlite::Sqlite,
+};
+
+/// Rows per batch (one transaction or one COPY).
+pub const BATCH: usize = 4096;
+const RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub target: Target,
+    /// PostgreSQL: days of partitions kept (0: all).
+    pub retention_days: u32,
+    /// PostgreSQL: where batches wait while the database is down.
+    pub spool_dir: PathBuf,
+    pub spool_bytes: u64,
+    pub on_full: OnFull,
+    /// `--key NAME`, stored with every row.
+    pub key: Option<String>,
+}
+
+/// What happened, for the closing line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub stored: u64,
+    /// Left in the spool (replayed by the next run).
+    pub spooled: u64,
+    pub dropped: u64,
+    pub spool_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "store: {} stored, {} spooled, {} dropped (spool full)", self.stored, self.spooled, self.dropped)?;
+        if let (Some(d), true) = (&self.spool_dir, self.spooled > 0) {
+            write!(f, "; {} waits in {} for the next run", self.spooled, d.display())?;
+        }
+        Ok(())
+    }
+}
+
+pub struct Writer {
+    tx: Option<SyncSender<Vec<Row>>>,
+    thread: Option<JoinHandle<Result<Summary, Error>>>,
+    /// Set by `close`: a blocked (full) spool then takes what is left over its limit, so the
+    /// end of a run never waits for the database.
+    closing: Arc<AtomicBool>,
+    buf: Vec<Row>,
+    next_seq: i64,
+    host: Host,
+    key: Option<String>,
+}
+
+impl Writer {
+    /// Opens the database (schema brought up to date) on the writer's own thread; every
+    /// failure to reach or use it is returned here, before any event is taken.
+    pub fn start(opts: Options) -> Result<Writer, Error> {
+        let host = Host::this();
+        let (tx, rx) = sync_channel::<Vec<Row>>(16);
+        let (init_tx, init_rx) = sync_channel::<Result<i64, Error>>(1);
+        let machine_id = host.machine_id.clone();
+        let key = opts.key.clone();
+        let closing = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("tracer-store".into())
+            .spawn({
+                let closing = closing.clone();
+                move || run(opts, &machine_id, rx, init_tx, closing)
+            })
+            .map_err(|e| Error::Connect(format!("cannot start the writer thread: {e}")))?;
+        match init_rx.recv() {
+            Ok(Ok(next_seq)) => {
+                // Never below the start time in ns: two runs on one host at once (a daemon and
+                // a `trace`) cannot meet, as no run makes an event per nanosecond.
+                let next_seq = next_seq.max(start_ns());
+                Ok(Writer {
+                    tx: Some(tx),
+                    thread: Some(thread),
+                    closing,
+                    buf: Vec::with_capacity(BATCH),
+                    next_seq,
+                    host,
+                    key,
+                })
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(thread.join().map_or_else(
+                |_| Error::Connect("the writer thread panicked".into()),
+                |r| r.err().unwrap_or_else(|| Error::Connect("the writer thread ended".into())),
+            )),
+        }
+    }
+
+    /// Takes one row (host, sequence and key are filled in here).
+    pub fn push(&mut self, mut row: Row) -> Result<(), Error> {
+        row.seq = self.next_seq;
+        self.next_seq += 1;
+        row.machine_id.clone_from(&self.host.machine_id);
+        row.hostname.clone_from(&self.host.hostname);
+        row.key.clone_from(&self.key);
+        self.buf.push(row);
+        if self.buf.len() >= BATCH { self.flush() } else { Ok(()) }
+    }
+
+    /// Hands the buffered rows to the thread (blocks while it is BATCH*16 rows behind).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
+        if let Some(tx) = &self.tx
+            && tx.send(batch).is_ok()
+        {
+            return Ok(());
+        }
+        // The thread ended: its error says why.
+        Err(self.join().err().unwrap_or_else(|| Error::Connect("the writer thread ended".into())))
+    }
+
+    /// Flushes, waits for everything to be stored or spooled, and says what happened.
+    pub fn close(mut self) -> Result<Summary, Error> {
+        self.closing.store(true, Ordering::Relaxed);
+        self.flush()?;
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<Summary, Error> {
+        self.tx = None;
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| Error::Connect("the writer thread panicked".into()))?,
+            None => Err(Error::Connect("the writer thread ended".into())),
+        }
+    }
+}
+
+fn start_ns() -> i64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(t.as_nanos()).unwrap_or(i64::MAX / 2)
+}
+
+fn run(
+    opts: Options,
+    machine_id: &str,
+    rx: Receiver<Vec<Row>>,
+    init: SyncSender<Result<i64, Error>>,
+    closing: Arc<AtomicBool>,
+) -> Result<Summary, Error> {
+    let url = match &opts.target {
+        Target::Sqlite(path) => {
+            let mut db = match Sqlite::open(path).and_then(|db| db.next_seq(machine_id).map(|n| (db, n))) {
+                Ok((db, n)) => {
+                    let _ = init.send(Ok(n));
+                    db
+                }
+                Err(e) => {
+                    let _ = init.send(Err(e));
+                    return Ok(Summary::default());
+                }
+            };
+            let mut sum = Summary::default();
+            for batch in rx {
+                sum.stored += db.insert(&batch)? as u64;
+            }
+            return Ok(sum);
+        }
+        Target::Postgres(url) => url.clone(),
+    };
+    let first = Spool::open(&opts.spool_dir, opts.spool_bytes).and_then(|spool| {
+        let mut db = Pg::connect(&url, opts.retention_days)?;
+        let next = db.next_seq(machine_id)?.max(spool.max_seq()?.map_or(1, |m| m + 1));
+        Ok((spool, db, next))
+    });
+    let (spool, db) = match first {
+        Ok((spool, db, next)) => {
+            let _ = init.send(Ok(next));
+            (spool, db)
+        }
+        Err(e) => {
+            let _ = init.send(Err(e));
+            return Ok(Summary::default());
+        }
+    };
+    let mut st = PgState {
+        url,
+        retention: opts.retention_days,
+        db: Some(db),
+        spool,
+        last_try: Instant::now(),
+        sum: Summary::default(),
+        closing,
+    };
+    st.replay();
+    loop {
+        let msg = if st.db.is_none() || !st.spool.is_empty() {
+            rx.recv_timeout(RETRY)
+        } else {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        };
+        match msg {
+            Ok(batch) => st.take(&batch, opts.on_full)?,
+            Err(RecvTimeoutError::Timeout) => st.retry(false),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // At exit: one more try, then whatever is left stays in the spool for the next run.
+    st.retry(true);
+    st.sum.spooled = st.spool.rows();
+    st.sum.dropped = st.spool.dropped();
+    st.sum.spool_dir = Some(st.spool.dir().to_owned());
+    Ok(st.sum)
+}
+
+struct PgState {
+    url: String,
+    retention: u32,
+    db: Option<Pg>,
+    spool: Spool,
+    last_try: Instant,
+    sum: Summary,
+    closing: Arc<AtomicBool>,
+}
+
+impl PgState {
+    fn take(&mut self, batch: &[Row], on_full: OnFull) -> Result<(), Error> {
+        self.retry(false);
+        if self.spool.is_empty()
+            && let Some(db) = &mut self.db
+        {
+            match db.insert(batch) {
+                Ok(n) => {
+                    self.sum.stored += n;
+                    return Ok(());
+                }
+                Err(e) => self.down(&e),
+            }
+        }
+        // Only a blocked spool is let over its limit at exit; drop-oldest keeps to it.
+        let closing = self.closing.clone();
+        let force = || on_full == OnFull::Block && closing.load(Ordering::Relaxed);
+        while !self.spool.push(batch, on_full, force())? {
+            // Full and told to block: wait for the database to take the spool.
+            std::thread::sleep(RETRY);
+            self.retry(false);
+            if self.spool.is_empty()
+                && let Some(db) = &mut self.db
+            {
+                match db.insert(batch) {
+                    Ok(n) => {
+                        self.sum.stored += n;
+                        return Ok(());
+                    }
+                    Err(e) => self.down(&e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn down(&mut self, e: &Error) {
+        eprintln!("tracer: warning: database unavailable ({e}); spooling events in {}", self.spool.dir().display());
+        self.db = None;
+        self.last_try = Instant::now();
+    }
+
+    /// Reconnects (at most once per RETRY unless `now`) and replays the spool.
+    fn retry(&mut self, now: bool) {
+        if self.db.is_none() && (now || self.last_try.elapsed() >= RETRY) {
+            self.last_try = Instant::now();
+            if let Ok(db) = Pg::connect(&self.url, self.retention) {
+                eprintln!("tracer: database back; replaying {} spooled events", self.spool.rows());
+                self.db = Some(db);
+            }
+        }
+        self.replay();
+    }
+
+    fn replay(&mut self) {
+        while let Some(db) = &mut self.db {
+            let Some(batch) = self.spool.front() else { return };
+            let r = batch.and_then(|b| db.insert(&b)).and_then(|n| self.spool.pop_front().map(|()| n));
+            match r {
+                Ok(n) => self.sum.stored += n,
+                Err(e) => return self.down(&e),
+            }
+        }
+    }
+}
