@@ -11,7 +11,6 @@ use std::{
     io::ErrorKind::ConnectionRefused,
     net::{IpAddr, SocketAddr},
     os::unix::fs::PermissionsExt as _,
-    path::{Path, PathBuf},
     process::Stdio,
     time::Duration,
 };
@@ -19,25 +18,6 @@ use std::{
 use guard_env::*;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
-    let p = dir.file(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Server (`.1`) and client namespaces; the client holds `.2` and `.3`.
-fn pair(base: u8) -> (Netns, Netns, impl Fn(u8) -> IpAddr) {
-    let ip = subnet(base);
-    let srv = Netns::new("srv");
-    let cli = Netns::new("cli");
-    srv.veth(&cli, &[&format!("{}/24", ip(1))], &[&format!("{}/24", ip(2)), &format!("{}/24", ip(3))]);
-    (srv, cli, move |h| ip(h).parse().unwrap())
-}
 
 /// Password attempts with the given user names (any bytes but NUL: OpenSSH's client refuses
 /// control characters, asyncssh sends them as they are).
@@ -92,7 +72,11 @@ fn crlf_user_names_forge_no_line_and_ban_only_the_sender() {
         .expect("run python3");
     let said = String::from_utf8_lossy(&out.stdout);
     eprintln!("attempts took {:?}", t.elapsed());
-    assert_eq!(said.matches("denied").count(), names.len(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    // Each connection may count more than once (an invalid user's attempt is logged twice), so
+    // the ban (maxretry 5) can come during the last connection and cut it short: the first two,
+    // whose forged lines are checked below, were answered.
+    let denied = said.matches("denied").count();
+    assert!(denied >= 2, "{said}{}", String::from_utf8_lossy(&out.stderr));
     // The attack reached sshd's stderr as whole forged lines.
     let err = sshd.stderr();
     assert!(err.contains(&format!("\r\nFailed password for root from {victim} port 22 ssh2\r\n")), "{err:?}");

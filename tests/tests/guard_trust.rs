@@ -12,7 +12,7 @@ use std::{
     io::ErrorKind::ConnectionRefused,
     net::{IpAddr, SocketAddr},
     os::unix::fs::PermissionsExt as _,
-    path::{Path, PathBuf},
+    path::Path,
     process::Stdio,
     time::Duration,
 };
@@ -23,29 +23,6 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 /// The address every forged line names.
 const FORGED: &str = "198.51.100.23";
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
-    let p = dir.file(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Server (`.1`) and client namespaces; the client holds `.2`, `.3` and `.4`.
-fn pair(base: u8) -> (Netns, Netns, impl Fn(u8) -> IpAddr) {
-    let ip = subnet(base);
-    let srv = Netns::new("srv");
-    let cli = Netns::new("cli");
-    srv.veth(
-        &cli,
-        &[&format!("{}/24", ip(1))],
-        &[&format!("{}/24", ip(2)), &format!("{}/24", ip(3)), &format!("{}/24", ip(4))],
-    );
-    (srv, cli, move |h| ip(h).parse().unwrap())
-}
 
 #[test]
 fn hostbased_client_host_and_user_names_never_move_the_ban() {

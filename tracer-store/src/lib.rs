@@ -55,11 +55,15 @@ pub struct Row {
     /// JSON array of strings.
     pub argv: Option<String>,
     pub argv_truncated: Option<bool>,
+    /// The real argument count (argv may hold fewer when cut).
+    pub argc: Option<i64>,
     // open (path also for unix-socket connects)
     pub path: Option<String>,
     pub host_path: Option<String>,
     pub name: Option<String>,
     pub flags: Option<i64>,
+    /// `flags` by name (`O_WRONLY|O_CREAT|O_TRUNC`), as the JSON format gives them.
+    pub flags_names: Option<String>,
     pub mode: Option<i64>,
     pub base_unknown: Option<bool>,
     // log
@@ -188,10 +192,12 @@ impl Row {
             Text(t(&self.cwd)),
             Text(t(&self.argv)),
             Bool(self.argv_truncated),
+            Int(self.argc),
             Text(t(&self.path)),
             Text(t(&self.host_path)),
             Text(t(&self.name)),
             Int(self.flags),
+            Text(t(&self.flags_names)),
             Int(self.mode),
             Bool(self.base_unknown),
             Text(t(&self.via)),

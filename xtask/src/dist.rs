@@ -70,7 +70,9 @@ pub(crate) fn install(a: InstallArgs) -> anyhow::Result<()> {
         std::fs::write(&to, text)?;
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644))?;
     }
-    let tmp = util::workspace().join("target/generated");
+    // One directory per run: an install and a deb built at the same time (the tests do) must
+    // not remove each other's pages.
+    let tmp = util::workspace().join(format!("target/generated/{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     check(Command::new(&bin).args(["generate", "man"]).arg(tmp.join("man")))?;
     check(Command::new(&bin).args(["generate", "completions"]).arg(tmp.join("completions")))?;
@@ -82,6 +84,7 @@ pub(crate) fn install(a: InstallArgs) -> anyhow::Result<()> {
     copy(&c.join("tracer.bash"), &p("share/bash-completion/completions/tracer"), 0o644)?;
     copy(&c.join("_tracer"), &p("share/zsh/vendor-completions/_tracer"), 0o644)?;
     copy(&c.join("tracer.fish"), &p("share/fish/vendor_completions.d/tracer.fish"), 0o644)?;
+    let _ = std::fs::remove_dir_all(&tmp);
     let etc = under(root, Path::new("/etc/tracer"));
     if !etc.join("tracer.conf").exists() {
         copy(&dist.join("tracer.conf"), &etc.join("tracer.conf"), 0o600)?;

@@ -435,3 +435,28 @@ pub fn subnet(base: u8) -> impl Fn(u8) -> String {
     let mid = std::process::id() % 250;
     move |host| format!("10.{base}.{mid}.{host}")
 }
+
+/// A path as the `&str` command lines take.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Writes `text` to `name` in `dir`.
+pub fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.file(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Server (`.1`) and client namespaces; the client holds `.2`, `.3` and `.4`.
+pub fn pair(base: u8) -> (Netns, Netns, impl Fn(u8) -> IpAddr) {
+    let ip = subnet(base);
+    let srv = Netns::new("srv");
+    let cli = Netns::new("cli");
+    srv.veth(
+        &cli,
+        &[&format!("{}/24", ip(1))],
+        &[&format!("{}/24", ip(2)), &format!("{}/24", ip(3)), &format!("{}/24", ip(4))],
+    );
+    (srv, cli, move |h| ip(h).parse().unwrap())
+}

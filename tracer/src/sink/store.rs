@@ -133,6 +133,7 @@ pub(crate) fn row(ev: &Event) -> Row {
             a.push(b']');
             r.argv = Some(String::from_utf8(a).expect("json_str writes UTF-8"));
             r.argv_truncated = Some(e.argv_truncated);
+            r.argc = e.argc.map(i64::from);
         }
         Detail::Open(o) => {
             r.path = Some(text(ev.in_root(&o.host_path)));
@@ -141,6 +142,7 @@ pub(crate) fn row(ev: &Event) -> Row {
             }
             r.name = Some(text(&o.name));
             r.flags = Some(i64::from(o.flags));
+            r.flags_names = Some(crate::openflags::Names(o.flags).to_string());
             r.mode = Some(i64::from(o.mode));
             r.base_unknown = Some(o.base_unknown);
         }
