@@ -27,10 +27,10 @@ pub(crate) struct ReportArgs {
     /// text: auditloginfo's layout; json: one object (with --auid) or an array of them.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Report on FILEs, written by `tracer trace --format json` or `tracer daemon` with
-    /// `log_format = json`, instead of tracing (they hold no syscall counts: that section says
-    /// so). Repeatable; a rotated set (LOG.2 LOG.1 LOG, in any order or as LOG*) is read
-    /// oldest first.
+    /// Report on FILEs written by `tracer trace --format json|audit` or `tracer daemon`, instead
+    /// of tracing (they hold no syscall counts: that section says so). Repeatable; a rotated set
+    /// (LOG.2 LOG.1 LOG, in any order or as LOG*) is read oldest first. Or one database:
+    /// sqlite:PATH or postgresql://USER@HOST[:PORT]/DB (the database computes the report).
     #[arg(long, num_args = 1.., conflicts_with_all = ["duration", "command"])]
     pub input: Vec<PathBuf>,
     /// Stop after this long (e.g. 30s, 5m) instead of at SIGINT/SIGTERM.
