@@ -249,7 +249,7 @@ fn numbered(log: &Path, n: u32) -> PathBuf {
 }
 
 /// A log that cannot be written (/dev/full: ENOSPC on every write): the error is said,
-/// naming the file; disk_error_action suspend stops writing, events are still counted,
+/// naming the file; disk_full_action suspend stops writing, events are still counted,
 /// and the daemon stays up and stops cleanly.
 #[test]
 fn a_write_error_follows_disk_error_action() {
@@ -257,7 +257,7 @@ fn a_write_error_follows_disk_error_action() {
     let dir = TempDir::new("daemon-full");
     let conf = dir.file("tracer.conf");
     // No max_log_file: /dev/full must never be rotated (renamed).
-    std::fs::write(&conf, "log_file = /dev/full\nmax_log_file = 0\ndisk_error_action = suspend\n").unwrap();
+    std::fs::write(&conf, "log_file = /dev/full\nmax_log_file = 0\ndisk_full_action = suspend\n").unwrap();
     let mut daemon =
         Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&conf).stderr(Stdio::piped()).spawn().unwrap();
     let pid = daemon.id();
@@ -286,4 +286,166 @@ fn a_write_error_follows_disk_error_action() {
     kill(pid, libc::SIGTERM);
     assert_eq!(wait_exit(&mut daemon, 20).code(), Some(0));
     assert!(!log.exists());
+}
+
+/// A 64 MiB tmpfs (room for the machine-wide events other work makes meanwhile) mounted on a directory for one test, unmounted when dropped.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    fn new(dir: PathBuf) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"]).arg(&dir).status().unwrap();
+        assert!(st.success(), "mount tmpfs on {}", dir.display());
+        SmallFs(dir)
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes FILE with BYTES (or until the file system is full, when BYTES is None).
+fn fill(file: &Path, bytes: Option<usize>) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(file).unwrap();
+    let chunk = [0x55u8; 4096];
+    let mut left = bytes.unwrap_or(usize::MAX);
+    while left > 0 {
+        let n = left.min(chunk.len());
+        match f.write(&chunk[..n]) {
+            Ok(w) => left -= w,
+            Err(e) if bytes.is_none() && e.raw_os_error() == Some(libc::ENOSPC) => return,
+            Err(e) => panic!("filling {}: {e}", file.display()),
+        }
+    }
+}
+
+fn daemon_on(conf: &Path) -> Child {
+    Command::new(tracer_bin()).args(["daemon", "--config"]).arg(conf).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn stop(mut daemon: Child) -> String {
+    kill(daemon.id(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, 20).code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err).unwrap();
+    err
+}
+
+/// space_left and admin_space_left on a real 64 MiB tmpfs: crossing space_left (50%) runs the
+/// exec program; crossing admin_space_left (10%) suspends writing: events are still counted,
+/// nothing more is written, status says so and counts both actions.
+#[test]
+fn space_left_runs_exec_then_admin_space_left_suspends() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("daemon-space");
+    let fs = SmallFs::new(dir.file("fs"));
+    let log = fs.0.join("tracer.log");
+    let ran = dir.file("exec-ran");
+    let script = dir.file("low.sh");
+    std::fs::write(&script, format!("#!/bin/sh\necho low > {}\n", ran.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = dir.file("tracer.conf");
+    let text = format!(
+        "log_file = {}\nmax_log_file = 0\nspace_left = 50%\nspace_left_action = exec {}\n\
+         admin_space_left = 10%\nadmin_space_left_action = suspend\ndisk_full_action = suspend\n",
+        log.display(),
+        script.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let daemon = daemon_on(&conf);
+    let pid = daemon.id();
+    wait_status(pid, "the daemon", |_| true);
+    opens(&dir.file("marker"), 20);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!ran.exists(), "exec ran with the file system nearly empty");
+    fill(&fs.0.join("filler1"), Some(40 << 20));
+    opens(&dir.file("marker"), 20);
+    wait_status(pid, "the space_left action", |v| v["disk_actions"] == 1);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ran.exists() {
+        assert!(Instant::now() < end, "the exec program never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "low\n");
+    assert_eq!(wait_status(pid, "writing", |_| true)["writing"], true);
+
+    fill(&fs.0.join("filler2"), Some(20 << 20));
+    opens(&dir.file("marker"), 20);
+    let v = wait_status(pid, "suspended", |v| v["writing"] == false);
+    assert_eq!(v["disk_actions"], 2);
+    let size = std::fs::metadata(&log).unwrap().len();
+    let events = v["events"].as_u64().unwrap();
+    let written = v["events_written"].as_u64().unwrap();
+    opens(&dir.file("marker"), 50);
+    let v = wait_status(pid, "more events counted", |v| v["events"].as_u64().unwrap() >= events + 50);
+    assert_eq!(v["events_written"].as_u64().unwrap(), written);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), size, "written while suspended");
+    let text = String::from_utf8(status(&[]).stdout).unwrap();
+    assert!(text.contains("writing 0\n") && text.contains("disk_actions 2\n"), "{text}");
+    let err = stop(daemon);
+    assert!(err.contains("space_left reached") && err.contains("action exec"), "{err}");
+    assert!(err.contains("admin_space_left reached") && err.contains("action suspend"), "{err}");
+    assert!(err.contains("writing the log is suspended"), "{err}");
+}
+
+/// A full file system (ENOSPC): disk_full_action suspend keeps the daemon running and says
+/// so; the thresholds' syslog actions are said on stderr. Then rotate frees space: a big
+/// old LOG.1 is dropped by the space_left rotation (num_logs 2).
+#[test]
+fn disk_full_suspends_syslog_says_and_rotate_frees_space() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("daemon-diskfull");
+    let fs = SmallFs::new(dir.file("fs"));
+    let log = fs.0.join("tracer.log");
+    let conf = dir.file("tracer.conf");
+    let text = format!(
+        "log_file = {}\nmax_log_file = 0\nspace_left = 8\nspace_left_action = syslog\n\
+         admin_space_left = 0\nadmin_space_left_action = email\ndisk_full_action = suspend\n",
+        log.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let daemon = daemon_on(&conf);
+    let pid = daemon.id();
+    wait_status(pid, "the daemon", |_| true);
+    fill(&fs.0.join("filler1"), Some(58 << 20));
+    opens(&dir.file("marker"), 20);
+    wait_status(pid, "the space_left action", |v| v["disk_actions"] == 1);
+    fill(&fs.0.join("filler2"), None);
+    opens(&dir.file("marker"), 200);
+    let v = wait_status(pid, "suspended", |v| v["writing"] == false);
+    let events = v["events"].as_u64().unwrap();
+    opens(&dir.file("marker"), 50);
+    let v = wait_status(pid, "still counting", |v| v["events"].as_u64().unwrap() >= events + 50);
+    assert!(v["disk_actions"].as_u64().unwrap() >= 3, "{v}");
+    let err = stop(daemon);
+    assert!(
+        err.contains("No space left on device") && err.contains("disk full") && err.contains("action suspend"),
+        "{err}"
+    );
+    assert!(err.contains("space_left reached") && err.contains("action syslog"), "{err}");
+    assert!(err.contains("email acts as syslog"), "{err}");
+
+    std::fs::remove_file(fs.0.join("filler1")).unwrap();
+    std::fs::remove_file(fs.0.join("filler2")).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    let old = numbered(&log, 1);
+    fill(&old, Some(40 << 20));
+    let text = format!(
+        "log_file = {}\nmax_log_file = 0\nnum_logs = 2\nspace_left = 50%\nspace_left_action = rotate\n\
+         admin_space_left = 0\nadmin_space_left_action = syslog\n",
+        log.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let daemon = daemon_on(&conf);
+    let pid = daemon.id();
+    opens(&dir.file("marker"), 20);
+    let v = wait_status(pid, "the rotation", |v| v["rotations"] == 1);
+    assert_eq!(v["disk_actions"], 1);
+    assert!(std::fs::metadata(&old).unwrap().len() < 40 << 20, "the old LOG.1 is still there");
+    assert_eq!(v["writing"], true);
+    let err = stop(daemon);
+    assert!(err.contains("action rotate"), "{err}");
 }

@@ -42,7 +42,7 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<i32> {
                 out,
                 "running 1\npid {}\nuptime {}s\nconfig {}\nrules {} (not read yet)\nlog_file {}\nlog_format {}\n\
                  log_size {}\nwriting {}\nevents {}\nevents_written {}\nlost {}\nundecodable {}\nrotations {}\n\
-                 last_rotation {}\nreloads {}\nreloads_refused {}\n",
+                 last_rotation {}\nreloads {}\nreloads_refused {}\ndisk_actions {}\n",
                 s.pid,
                 state::now().saturating_sub(s.started),
                 s.config.display(),
@@ -59,6 +59,7 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<i32> {
                 rot,
                 s.reloads,
                 s.reloads_refused,
+                s.disk_actions,
             )?;
         }
     }

@@ -31,9 +31,8 @@ pub(crate) enum SizeAction {
     KeepLogs,
 }
 
-/// The disk actions (`space_left_action` etc.): auditd's values. Only `ignore`, `syslog`,
-/// `rotate` and `suspend` act here; `email`, `exec`, `single` and `halt` are accepted and
-/// act as `suspend` plus a log line (README says so).
+/// The disk actions (`space_left_action` etc.): auditd's values (auditd.conf(5)). `exec`
+/// carries its program in the config's `*_exec` field; `email` acts as `syslog` (no MTA setting).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DiskAction {
     Ignore,
@@ -72,6 +71,10 @@ pub(crate) struct Config {
     pub admin_space_left_action: DiskAction,
     pub disk_full_action: DiskAction,
     pub disk_error_action: DiskAction,
+    /// The programs of `exec` actions (`space_left_action = exec /path`).
+    pub space_left_exec: Option<PathBuf>,
+    pub admin_space_left_exec: Option<PathBuf>,
+    pub disk_full_exec: Option<PathBuf>,
     /// Rules directory (read once the rules language exists).
     pub rules: PathBuf,
     /// Ring buffer MiB.
@@ -97,6 +100,9 @@ impl Default for Config {
             admin_space_left_action: DiskAction::Suspend,
             disk_full_action: DiskAction::Suspend,
             disk_error_action: DiskAction::Suspend,
+            space_left_exec: None,
+            admin_space_left_exec: None,
+            disk_full_exec: None,
             rules: "/etc/tracer/rules.d".into(),
             buffer_size: 8,
         }
@@ -148,6 +154,18 @@ fn disk_action(v: &str) -> Result<DiskAction, String> {
             ("halt", Halt),
         ],
     )
+}
+
+/// `ACTION` or `exec /absolute/program`.
+fn disk_action_exec(v: &str) -> Result<(DiskAction, Option<PathBuf>), String> {
+    let (word, rest) = v.split_once(char::is_whitespace).map_or((v, ""), |(a, b)| (a, b.trim()));
+    let a = disk_action(word)?;
+    match (a, rest.is_empty()) {
+        (DiskAction::Exec, true) => Err("exec needs a program: `exec /path/to/program`".into()),
+        (DiskAction::Exec, false) => Ok((a, Some(absolute(rest)?))),
+        (_, true) => Ok((a, None)),
+        (_, false) => Err(format!("'{v}': only exec takes an argument")),
+    }
 }
 
 fn space(v: &str) -> Result<Space, String> {
@@ -244,10 +262,10 @@ fn apply(c: &mut Config, key: &str, v: &str) -> Result<(), String> {
             c.max_log_file_action = pick(v, &t)?;
         }
         "space_left" => c.space_left = space(v)?,
-        "space_left_action" => c.space_left_action = disk_action(v)?,
+        "space_left_action" => (c.space_left_action, c.space_left_exec) = disk_action_exec(v)?,
         "admin_space_left" => c.admin_space_left = space(v)?,
-        "admin_space_left_action" => c.admin_space_left_action = disk_action(v)?,
-        "disk_full_action" => c.disk_full_action = disk_action(v)?,
+        "admin_space_left_action" => (c.admin_space_left_action, c.admin_space_left_exec) = disk_action_exec(v)?,
+        "disk_full_action" => (c.disk_full_action, c.disk_full_exec) = disk_action_exec(v)?,
         "disk_error_action" => c.disk_error_action = disk_action(v)?,
         "rules" => c.rules = absolute(v)?,
         "buffer_size" => c.buffer_size = super::super::parse_buffer_mib(v)?,

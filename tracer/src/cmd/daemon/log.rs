@@ -15,7 +15,10 @@ use std::{
     },
 };
 
-use super::config::{Config, DiskAction, Flush, SizeAction};
+use super::{
+    config::{Config, DiskAction, Flush, SizeAction},
+    disk::{Then, Watch},
+};
 
 /// What the daemon's loop and `tracer status` see of the log (atomics: one writer, no locks).
 #[derive(Debug, Default)]
@@ -30,6 +33,8 @@ pub(crate) struct Shared {
     pub full: AtomicBool,
     /// Writing stopped (suspend actions): events are counted, not written.
     pub suspended: AtomicBool,
+    /// Disk actions run (space_left, admin_space_left, disk_full).
+    pub disk_actions: AtomicU64,
 }
 
 pub(crate) struct LogWriter {
@@ -45,6 +50,7 @@ pub(crate) struct LogWriter {
     write_logs: bool,
     shared: Arc<Shared>,
     said_full: bool,
+    disk: Watch,
 }
 
 fn open(path: &Path, gid: Option<u32>) -> io::Result<File> {
@@ -89,6 +95,7 @@ impl LogWriter {
             write_logs: c.write_logs,
             shared,
             said_full: false,
+            disk: Watch::new(c),
         })
     }
 
@@ -116,6 +123,7 @@ impl LogWriter {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         self.shared.last_rotation.store(now, Relaxed);
         self.said_full = false;
+        self.disk.rearm();
         Ok(())
     }
 
@@ -131,8 +139,33 @@ impl LogWriter {
         Ok(())
     }
 
-    /// A failed write or rotation: said on stderr (the journal), then disk_error_action.
+    /// What a disk action left to the log: rotate or stop writing.
+    fn then(&mut self, then: Then) {
+        self.shared.disk_actions.fetch_add(1, Relaxed);
+        match then {
+            Then::Nothing => {}
+            Then::Rotate => {
+                if let Err(e) = self.rotate(false) {
+                    self.failed("rotating", &e);
+                }
+            }
+            Then::Suspend => {
+                eprintln!("tracer: warning: writing the log is suspended; events are still counted");
+                self.shared.suspended.store(true, Relaxed);
+            }
+        }
+    }
+
+    /// A failed write or rotation: said on stderr (the journal), then disk_full_action for
+    /// ENOSPC, else disk_error_action.
     fn failed(&mut self, what: &str, e: &io::Error) {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            eprintln!("tracer: error: {what} {}: {e}", self.path.display());
+            if let Some(then) = self.disk.full() {
+                self.then(then);
+            }
+            return;
+        }
         eprintln!("tracer: error: {what} {}: {e} (disk_error_action {:?})", self.path.display(), self.disk_error);
         if !matches!(self.disk_error, DiskAction::Ignore | DiskAction::Syslog) {
             eprintln!("tracer: error: writing the log is suspended; events are still counted");
@@ -188,6 +221,11 @@ impl Write for LogWriter {
             }
         } else if self.shared.full.swap(false, Relaxed) {
             self.at_limit();
+        }
+        if self.file.is_some()
+            && let Some(then) = self.disk.check()
+        {
+            self.then(then);
         }
         Ok(())
     }

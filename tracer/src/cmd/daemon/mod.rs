@@ -4,6 +4,7 @@
 //! every pending record, writes the closing counts and exits 0.
 
 pub(crate) mod config;
+mod disk;
 mod log;
 pub(crate) mod state;
 
@@ -173,6 +174,7 @@ fn save(st: &mut State, shared: &Shared, c: crate::reader::Counts, written: u64)
     st.rotations = shared.rotations.load(Relaxed);
     st.last_rotation = Some(shared.last_rotation.load(Relaxed)).filter(|&t| t > 0);
     st.writing = !shared.suspended.load(Relaxed);
+    st.disk_actions = shared.disk_actions.load(Relaxed);
     if let Err(e) = st.save() {
         eprintln!("tracer: warning: cannot write {}: {e}", state::state_path().display());
     }

@@ -43,6 +43,9 @@ pub(crate) struct State {
     pub reloads: u64,
     /// SIGHUPs whose configuration was refused (the old one kept).
     pub reloads_refused: u64,
+    /// Disk actions run (space_left, admin_space_left, disk_full).
+    #[serde(default)]
+    pub disk_actions: u64,
 }
 
 pub(crate) fn now() -> u64 {
