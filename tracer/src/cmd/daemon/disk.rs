@@ -50,8 +50,8 @@ fn statvfs(dir: &Path) -> io::Result<(u64, u64)> {
     if unsafe { libc::statvfs(c.as_ptr(), &raw mut s) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let unit = u64::from(s.f_frsize);
-    Ok((u64::from(s.f_bavail).saturating_mul(unit), u64::from(s.f_blocks).saturating_mul(unit)))
+    let unit = s.f_frsize;
+    Ok((s.f_bavail.saturating_mul(unit), s.f_blocks.saturating_mul(unit)))
 }
 
 fn bytes(s: Space, total: u64) -> u64 {
