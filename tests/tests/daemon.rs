@@ -252,7 +252,7 @@ fn numbered(log: &Path, n: u32) -> PathBuf {
 /// naming the file; disk_full_action suspend stops writing, events are still counted,
 /// and the daemon stays up and stops cleanly.
 #[test]
-fn a_write_error_follows_disk_error_action() {
+fn a_full_device_follows_disk_full_action() {
     let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("daemon-full");
     let conf = dir.file("tracer.conf");

@@ -297,4 +297,14 @@ mod tests {
         assert!(parse("log_group = no-such-group-here").is_err());
         assert_eq!(parse("log_group = root").unwrap().log_group, Some(("root".into(), 0)));
     }
+
+    #[test]
+    fn exec_actions_take_an_absolute_program() {
+        let c = parse("space_left_action = EXEC /usr/local/bin/low\ndisk_full_action = halt\n").unwrap();
+        assert_eq!((c.space_left_action, c.space_left_exec), (DiskAction::Exec, Some("/usr/local/bin/low".into())));
+        assert_eq!((c.disk_full_action, c.disk_full_exec), (DiskAction::Halt, None));
+        assert!(parse("space_left_action = exec\n").unwrap_err().1.contains("exec needs a program"));
+        assert!(parse("space_left_action = exec low\n").unwrap_err().1.contains("not an absolute path"));
+        assert!(parse("admin_space_left_action = syslog now\n").unwrap_err().1.contains("only exec takes"));
+    }
 }
