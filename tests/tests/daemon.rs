@@ -385,10 +385,20 @@ fn space_left_runs_exec_then_admin_space_left_suspends() {
     assert_eq!(std::fs::metadata(&log).unwrap().len(), size, "written while suspended");
     let text = String::from_utf8(status(&[]).stdout).unwrap();
     assert!(text.contains("writing 0\n") && text.contains("disk_actions 2\n"), "{text}");
+
+    // SIGUSR2 resumes writing once there is room again (auditd's resume).
+    std::fs::remove_file(fs.0.join("filler2")).unwrap();
+    std::fs::remove_file(fs.0.join("filler1")).unwrap();
+    kill(pid, libc::SIGUSR2);
+    wait_status(pid, "writing again", |v| v["writing"] == true);
+    opens(&dir.file("marker"), 20);
+    wait_status(pid, "events written again", |v| v["events_written"].as_u64().unwrap() > written);
+    assert!(std::fs::metadata(&log).unwrap().len() > size);
     let err = stop(daemon);
     assert!(err.contains("space_left reached") && err.contains("action exec"), "{err}");
     assert!(err.contains("admin_space_left reached") && err.contains("action suspend"), "{err}");
     assert!(err.contains("writing the log is suspended"), "{err}");
+    assert!(err.contains("writing the log resumed (SIGUSR2)"), "{err}");
 }
 
 /// A full file system (ENOSPC): disk_full_action suspend keeps the daemon running and says

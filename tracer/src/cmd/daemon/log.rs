@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub suspended: AtomicBool,
     /// Disk actions run (space_left, admin_space_left, disk_full).
     pub disk_actions: AtomicU64,
+    /// Set by SIGUSR2 (auditd's "resume logging"): write again at the next flush.
+    pub resume_now: AtomicBool,
 }
 
 pub(crate) struct LogWriter {
@@ -209,6 +211,13 @@ impl Write for LogWriter {
     /// Writes what the sink gave since the last flush (whole events), then rotates if asked
     /// or if the file is full. Errors are handled here by the configured action.
     fn flush(&mut self) -> io::Result<()> {
+        if self.shared.resume_now.swap(false, Relaxed) && self.write_logs {
+            // The thresholds are checked again right away: still too little space suspends again.
+            self.shared.suspended.store(false, Relaxed);
+            self.said_full = false;
+            self.disk.rearm();
+            eprintln!("tracer: writing the log resumed (SIGUSR2)");
+        }
         if !self.buf.is_empty() {
             if let Err(e) = self.write_out() {
                 self.failed("writing", &e);

@@ -90,6 +90,7 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut drain_tick = tokio::time::interval(DRAIN_EVERY);
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -119,6 +120,11 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
                 shared.rotate_now.store(true, Relaxed);
                 sink.flush()?;
                 eprintln!("tracer: log rotated (SIGUSR1)");
+            }
+            _ = usr2.recv() => {
+                drain(&mut reader, &mut sink, &mut written)?;
+                shared.resume_now.store(true, Relaxed);
+                sink.flush()?;
             }
             _ = hup.recv() => {
                 // The programs stay attached and the ring is drained into the old sink up
