@@ -245,7 +245,7 @@ impl Judge {
             }
             Detail::Connect(c) => {
                 let Peer::Unix { path } = &c.peer else { return None };
-                let agent = find_agent(ev.pid, path, watch);
+                let agent = find_agent(ev.pid, path, watch, &self.procs);
                 let reason = match agent {
                     // A denial is always reported, whatever user space thinks of it.
                     Some(a) if ev.ret < 0 => self.agent_reason(ev, a).unwrap_or_else(|| "denied".into()),
@@ -296,12 +296,22 @@ fn find_key<'a>(path: &[u8], watch: &'a Watch) -> Option<&'a KeyFile> {
 
 /// The agent a connect reached, from the socket name as the client gave it (relative names
 /// against its working directory, while it lives).
-fn find_agent<'a>(pid: u32, path: &[u8], watch: &'a Watch) -> Option<&'a Agent> {
+/// The agent a connect reached. A relative name is resolved against the process's working
+/// directory: /proc/PID/cwd while it runs, else the one it had at exec (a short-lived client
+/// such as `ssh-add -l` is often gone before its event is read).
+fn find_agent<'a>(pid: u32, path: &[u8], watch: &'a Watch, procs: &Procs) -> Option<&'a Agent> {
     let name = PathBuf::from(std::ffi::OsStr::from_bytes(path));
-    let full = if name.is_absolute() { name } else { PathBuf::from(format!("/proc/{pid}/cwd")).join(name) };
-    let m = std::fs::metadata(full).ok()?;
-    let key = scan::inode_key(&m);
-    watch.agents.iter().find(|a| a.key == key)
+    let found = |full: PathBuf| {
+        let key = scan::inode_key(&std::fs::metadata(full).ok()?);
+        watch.agents.iter().find(|a| a.key == key)
+    };
+    if name.is_absolute() {
+        return found(name);
+    }
+    found(PathBuf::from(format!("/proc/{pid}/cwd")).join(&name)).or_else(|| {
+        let cwd = procs.get(pid)?.cwd;
+        found(PathBuf::from(std::ffi::OsStr::from_bytes(&cwd)).join(&name))
+    })
 }
 
 /// Attaches the enforcing programs, or says why this kernel cannot run them.

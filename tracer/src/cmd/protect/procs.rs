@@ -16,6 +16,9 @@ pub(crate) struct Proc {
     pub ppid: Option<u32>,
     pub exe: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
+    /// The working directory at exec (relative socket names of a process already gone are
+    /// resolved against it; a later chdir is not seen).
+    pub cwd: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -34,7 +37,7 @@ impl Procs {
             self.known.clear();
         }
         let exe = ev.exe.clone().unwrap_or_else(|| x.filename.clone());
-        self.known.insert(ev.pid, Proc { ppid: ev.ppid, exe, argv: x.argv.clone() });
+        self.known.insert(ev.pid, Proc { ppid: ev.ppid, exe, argv: x.argv.clone(), cwd: x.cwd.clone() });
     }
 
     pub(crate) fn get(&self, pid: u32) -> Option<Proc> {
@@ -72,5 +75,6 @@ fn from_proc(pid: u32) -> Option<Proc> {
         .filter(|a| !a.is_empty())
         .map(<[u8]>::to_vec)
         .collect();
-    Some(Proc { ppid, exe, argv })
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.into_os_string().into_encoded_bytes());
+    Some(Proc { ppid, exe, argv, cwd: cwd.unwrap_or_default() })
 }
