@@ -172,3 +172,18 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Waits for CHILD to exit, at most `secs`; kills it and panics if it does not.
+pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            panic!("process {} did not exit within {secs}s", child.id());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -21,21 +21,6 @@ fn kill(pid: u32, sig: i32) {
     unsafe { libc::kill(pid as i32, sig) };
 }
 
-/// Waits for CHILD to exit, at most `secs`; panics (after killing it) if it does not.
-fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("tracer did not exit within {secs}s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Any process whose command line holds ARG.
 fn running_with_arg(arg: &str) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|e| {

@@ -40,20 +40,6 @@ fn wait_status(pid: u32, what: &str, cond: impl Fn(&serde_json::Value) -> bool) 
     }
 }
 
-fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("the daemon did not exit within {secs}s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn opens(marker: &Path, n: u32) {
     let op = format!("open-n:{n}:{}", marker.display());
     let st = Command::new(W).arg(op).status().unwrap();
