@@ -128,6 +128,15 @@ fn exact_counts_of_opens_execs_connects_and_their_syscalls() {
     assert_eq!(sc["setuid"], 1);
     // The workload's own exec happened before its loginuid was set: not 7005's.
     assert!(!commands.keys().any(|k| k.ends_with(b"/workload") || k.windows(8).any(|w| w == b"workload")));
+    // Aggregated in the kernel: each distinct entry crossed once, its repeats were counted
+    // there (the closing line counts the records that crossed).
+    let err = stderr(&o);
+    let crossed: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("tracer: ")?.split_once(" events,").map(|(n, _)| n.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("no closing line: {err}"));
+    let entries = files.len() + commands.len() + conns.len();
+    assert!(crossed <= entries as u64, "{crossed} records crossed for {entries} entries: {err}");
 }
 
 #[test]

@@ -27,6 +27,9 @@ pub const WANT_CWD: u32 = 1 << 6;
 /// from an executable not in `ALLOWED_EXES`, connects only when they reach an agent socket
 /// (`AGENT_SOCKS`); every other open and connect costs a lookup, not an event.
 pub const PROTECT_ONLY: u32 = 1 << 7;
+/// `tracer report`: a record whose report entry the kernel has seen is counted in `AGG`
+/// instead of sent (`tracer_common::agg`). (A high bit: other families take the next ones.)
+pub const AGGREGATE: u32 = 1 << 15;
 
 /// Most `--comm` values (entries of the COMMS map).
 pub const COMMS_MAX: u32 = 64;

@@ -52,6 +52,8 @@ pub const F_BASE_UNKNOWN: u32 = 1 << 9;
 pub const F_DATA_TRUNCATED: u32 = 1 << 10;
 /// `Header::args` holds the syscall's arguments.
 pub const F_ARGS_PRESENT: u32 = 1 << 11;
+/// The first record of a report entry counted in the kernel's `AGG` map (`AGGREGATE`).
+pub const F_AGG: u32 = 1 << 20;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -17,6 +17,8 @@ pub const SYSCOUNT_NR_MAX: u32 = 1024;
 pub const STAT_LOST: u32 = 0;
 /// Syscount map full: a (auid, nr) pair could not be counted.
 pub const STAT_SYSCOUNT_FULL: u32 = 2;
+/// `AGG` full: a record crossed on its own instead of being counted in the kernel.
+pub const STAT_AGG_FULL: u32 = 3;
 pub const STAT_MAX: u32 = 4;
 
 // SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.

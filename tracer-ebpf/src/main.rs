@@ -6,6 +6,7 @@
 // This package's library only lets the loader name it as a build-dependency.
 use tracer_ebpf as _;
 
+mod agg;
 mod kernel;
 mod maps;
 mod path;

@@ -5,6 +5,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tracer_common::{
+    agg::{AGG_MAX, AggKey},
     config::{Config, Offsets},
     event::PATH_MAX,
     protect::{AGENTS_MAX, ALLOWED_MAX, InodeKey, PROTECTED_MAX},
@@ -101,6 +102,10 @@ pub(crate) static SIGFRAMES32: LruHashMap<u64, u64> = LruHashMap::with_max_entri
 /// (auid, syscall nr) -> calls, for `tracer report`.
 #[map]
 pub(crate) static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);
+
+/// `tracer report` (`AGGREGATE`): report entry -> further occurrences counted here, per CPU.
+#[map]
+pub(crate) static AGG: PerCpuHashMap<AggKey, u64> = PerCpuHashMap::with_max_entries(AGG_MAX, 0);
 
 /// The trusted sshd executables, (inode, device) -> 1; filled by the loader.
 #[map]

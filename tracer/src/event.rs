@@ -72,6 +72,8 @@ pub(crate) struct Event {
     pub args: Option<[u64; 4]>,
     /// fd, 0, or -errno.
     pub ret: i64,
+    /// `tracer report`: the kernel counts this entry's further occurrences under this key.
+    pub agg: Option<tracer_common::agg::AggKey>,
     pub detail: Detail,
 }
 

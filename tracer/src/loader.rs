@@ -11,9 +11,10 @@ use aya::{
 };
 use thiserror::Error;
 use tracer_common::{
+    agg::AggKey,
     config::*,
     sshlog::ExeKey,
-    syscount::{STAT_LOST, STAT_SYSCOUNT_FULL, SYSCOUNT_NR_MAX, SyscountKey},
+    syscount::{STAT_AGG_FULL, STAT_LOST, STAT_SYSCOUNT_FULL, SYSCOUNT_NR_MAX, SyscountKey},
 };
 
 use crate::{btf::Btf, fexit_probe, offsets, tracefs};
@@ -111,6 +112,8 @@ pub(crate) struct Loaded {
 pub(crate) struct KernelStats {
     pub lost: u64,
     pub syscount_full: u64,
+    /// `AGGREGATE`: records sent one by one because the kernel's entry table was full.
+    pub agg_full: u64,
 }
 
 pub(crate) fn check_environment() -> Result<PathBuf, LoadError> {
@@ -399,7 +402,23 @@ impl Loaded {
         let sum = |i: u32| -> Result<u64, LoadError> {
             Ok(arr.get(&i, 0).map_err(|e| LoadError::Map("STATS", e))?.iter().sum())
         };
-        Ok(KernelStats { lost: sum(STAT_LOST)?, syscount_full: sum(STAT_SYSCOUNT_FULL)? })
+        Ok(KernelStats {
+            lost: sum(STAT_LOST)?,
+            syscount_full: sum(STAT_SYSCOUNT_FULL)?,
+            agg_full: sum(STAT_AGG_FULL)?,
+        })
+    }
+
+    /// `AGGREGATE`: occurrences per report entry counted in the kernel (the first included).
+    pub(crate) fn agg_counts(&self) -> Result<HashMap<AggKey, u64>, LoadError> {
+        let map: PerCpuHashMap<&MapData, AggKey, u64> =
+            PerCpuHashMap::try_from(self.ebpf.map("AGG").unwrap()).map_err(|e| LoadError::Map("AGG", e))?;
+        let mut out = HashMap::new();
+        for item in &map {
+            let (k, v) = item.map_err(|e| LoadError::Map("AGG", e))?;
+            out.insert(k, v.iter().sum::<u64>());
+        }
+        Ok(out)
     }
 
     /// Per-(auid, syscall nr) totals counted in the kernel.

@@ -298,6 +298,7 @@ mod tests {
             syscall,
             args: None,
             ret,
+            agg: None,
             detail,
         }
     }
