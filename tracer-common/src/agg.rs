@@ -1,5 +1,5 @@
 //! `tracer report`'s aggregation in the kernel: a record whose report entry was seen before
-//! only increments a counter (`AGG`, per CPU), so a repeated open, exec or connect costs a
+//! only increments a counter (`AGG`, an atomic add), so a repeated open, exec or connect costs a
 //! hash update, not a record. The first record of each entry crosses with `F_AGG`; user
 //! space recomputes its key from the bytes it received and adds the counter at the end.
 

@@ -10,6 +10,9 @@ pub struct SyscountKey {
 /// Set in `SyscountKey::nr` for a 32-bit (ia32) syscall, whose numbers are another table's.
 pub const SYSCOUNT_COMPAT: u32 = 1 << 30;
 
+/// Entries of the (auid, nr) count map.
+pub const SYSCOUNT_MAX: u32 = 16384;
+
 /// Numbers below this are counted in a per-CPU array when one login UID is filtered.
 pub const SYSCOUNT_NR_MAX: u32 = 1024;
 

@@ -3,7 +3,10 @@
 //! in the scratch area just before the ring-buffer copy, so it is exactly the bytes user
 //! space receives with the entry's first record and hashes again.
 
-use core::ffi::c_void;
+use core::{
+    ffi::c_void,
+    intrinsics::{AtomicOrdering, atomic_xadd},
+};
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
@@ -69,11 +72,12 @@ pub(crate) fn counted(h: &mut Header, size: u32) -> bool {
     }
     let key = AggKey { auid: h.auid, kind: h.kind, failed: u32::from(h.ret < 0), _pad: 0, hash: st.h };
     let bump = |key: &AggKey| match AGG.get_ptr_mut(key) {
-        // SAFETY: this CPU's value of the entry; tracepoint programs do not nest on a CPU.
-        Some(p) => unsafe {
-            *p += 1;
+        Some(p) => {
+            // SAFETY: p is the entry's value in the map, valid and 8-aligned while the program runs; other
+            // CPUs update it only through atomic adds too (BPF's atomic add; the old value is unused).
+            unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(p, 1) };
             true
-        },
+        }
         None => false,
     };
     if bump(&key) {
