@@ -11,6 +11,8 @@ use tracer_common::rules::{
 
 use crate::{Arch, syscalls};
 
+// Checked against the running kernel's audit (6.18, a dir= -p wa rule): renameat2 is in
+// the write class; ftruncate, fallocate, fchmodat2 and utimensat are in none.
 const DIR_WRITE: &[&str] = &[
     "rename",
     "mkdir",
@@ -26,6 +28,7 @@ const DIR_WRITE: &[&str] = &[
     "renameat",
     "linkat",
     "symlinkat",
+    "renameat2",
 ];
 const WRITE: &[&str] = &["acct", "swapon", "quotactl", "truncate", "truncate64", "bind"];
 const READ: &[&str] = &[
