@@ -46,16 +46,15 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
     let mut krules = Vec::with_capacity(set_.rules.len());
     let mut user = Vec::with_capacity(set_.rules.len());
     for (i, rule) in set_.rules.iter().enumerate() {
-        let perm = rule.conds.iter().fold(None, |acc: Option<u32>, c| match c {
-            Cond::Perm(p) => Some(acc.map_or(*p, |a| a & *p)),
-            _ => acc,
-        });
+        // Every perm= field must be satisfiable by the call (each is its own condition).
+        let perms: Vec<u32> =
+            rule.conds.iter().filter_map(|c| if let Cond::Perm(p) = c { Some(*p) } else { None }).collect();
         for arch in compats(rule) {
             let c = arch.compat();
-            let fits = |nr: u32| perm.is_none_or(|m| can_satisfy(perm_class(arch, nr), m));
-            match (&rule.syscalls, perm) {
-                (Syscalls::All, None) => set(&mut all[c as usize], i),
-                (Syscalls::All, Some(_)) => {
+            let fits = |nr: u32| perms.iter().all(|&m| can_satisfy(perm_class(arch, nr), m));
+            match (&rule.syscalls, perms.is_empty()) {
+                (Syscalls::All, true) => set(&mut all[c as usize], i),
+                (Syscalls::All, false) => {
                     for nr in syscalls::numbers(arch).filter(|&nr| fits(nr)) {
                         set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
                     }
