@@ -163,7 +163,8 @@ pub fn compile(set: &RuleSet) -> Result<Compiled, RulesError> {
 pub struct Name<'a> {
     /// Absolute, lexically normalised host path.
     pub path: &'a [u8],
-    /// The object's owner (uid, gid), when known.
+    /// The object's owner (uid, gid), when known (`None`: compared as 0, as the kernel does
+    /// for a name it did not resolve).
     pub owner: Option<(u32, u32)>,
 }
 
@@ -194,6 +195,11 @@ pub struct Facts<'a> {
 impl Compiled {
     /// The first candidate, in rule order, whose user-side conditions hold: `Some(rule)` if
     /// its action is `always`, `None` if there is none or it is `never` (the event is dropped).
+    /// As the kernel's audit: the non-`path=` candidates first (the exit list), then, for each
+    /// of `facts.names` in order, the `path=` candidates (`KRULE_WATCH`), whose match
+    /// overrides the exit list's. `facts.names` are the call's audit PATH items (parents
+    /// included, as the kernel's names list); a name without an owner counts as uid/gid 0, as
+    /// the kernel's unresolved names do.
     pub fn decide(&self, cand: &RuleBits, facts: &Facts<'_>) -> Option<usize> {
         decide::decide(self, cand, facts)
     }

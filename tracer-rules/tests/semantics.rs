@@ -113,3 +113,104 @@ fn compare_and_objects() {
     assert_eq!(run(&c, &open, &mine), None);
     assert_eq!(run(&c, &open, &elsewhere), None);
 }
+
+#[test]
+fn control_lines_prepend_and_deletes() {
+    let dir = std::env::temp_dir().join(format!("tracer-rules-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("ctl.rules");
+    std::fs::write(
+        &p,
+        "-a always,exit -F arch=b64 -S ptrace -k gone\n\
+         -D\n-b 8192\n-f 1\n-e 2\n-r 100\n--backlog_wait_time 60000\n--loginuid-immutable\n--reset-lost\n-i\n-c\n\
+         -a always,exit -F arch=b64 -S ptrace -k second\n\
+         -A always,exit -F arch=b64 -S ptrace -k first\n\
+         -w /etc/passwd -p wa -k identity\n\
+         -a always,exit -S unlink -k no-arch\n\
+         -W /etc/passwd -p wa -k identity\n\
+         -d always,exit -F arch=b64 -S ptrace -k second\n",
+    )
+    .unwrap();
+    let set = tracer_rules::load(std::slice::from_ref(&p)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let keys: Vec<&str> = set.rules.iter().map(|r| r.keys[0].as_str()).collect();
+    assert_eq!(keys, ["first", "no-arch"], "-D cleared, -A prepended, -W and -d deleted");
+    let notes: Vec<(usize, &str)> = set.notes.iter().map(|n| (n.at.line, n.text.as_str())).collect();
+    for (line, start) in [
+        (2, "-D: deletes every rule loaded before it (1)"),
+        (3, "-b 8192: "),
+        (4, "-f 1: "),
+        (5, "-e 2: locks"),
+        (6, "-r 100: "),
+        (7, "--backlog_wait_time 60000: "),
+        (8, "--loginuid-immutable: "),
+        (9, "--reset-lost: "),
+        (10, "-i: "),
+        (11, "-c: "),
+        (15, "no arch: the x86_64 numbers of unlink also match the i386 calls"),
+        (16, "deletes the rule of "),
+        (17, "deletes the rule of "),
+    ] {
+        assert!(notes.iter().any(|(l, t)| *l == line && t.starts_with(start)), "line {line}: {start:?} in {notes:?}");
+    }
+}
+
+#[test]
+fn exe_is_the_running_executables_inode() {
+    let c = rules("exe", "-a always,exit -F arch=b64 -S setuid -F a0=0 -F exe=/usr/bin/su -k su\n");
+    let (ino, dev) = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata("/usr/bin/su").expect("/usr/bin/su");
+        (m.ino(), ((libc::major(m.dev())) << 20) | libc::minor(m.dev()))
+    };
+    let call = CallFacts { nr: nr(Arch::B64, "setuid"), exe: Some((ino, dev)), ..CallFacts::default() };
+    assert_eq!(run(&c, &call, &[]), Some(vec!["su".into()]));
+    assert_eq!(run(&c, &CallFacts { exe: Some((ino + 1, dev)), ..call }, &[]), None);
+    assert_eq!(run(&c, &CallFacts { exe: None, ..call }, &[]), None);
+}
+
+#[test]
+fn name_specs_of_both_abis() {
+    use tracer_common::rules::{NAME_FD, NAME_NONE, NAME_PATH, NAME_PATH_AT, NameSpec};
+    let spec = |kind, arg, dirfd_arg| NameSpec { kind, arg, dirfd_arg, _pad: 0 };
+    let none = spec(NAME_NONE, 0, 0);
+    for arch in [Arch::B64, Arch::B32] {
+        let names = |n| syscalls::names(arch, nr(arch, n));
+        assert_eq!(names("renameat"), [spec(NAME_PATH_AT, 1, 0), spec(NAME_PATH_AT, 3, 2)]);
+        assert_eq!(names("rename"), [spec(NAME_PATH, 0, 0), spec(NAME_PATH, 1, 0)]);
+        assert_eq!(names("symlinkat"), [spec(NAME_PATH_AT, 2, 1), none], "the new link");
+        assert_eq!(names("mount"), [spec(NAME_PATH, 1, 0), none], "the mount point");
+        assert_eq!(names("finit_module"), [spec(NAME_FD, 0, 0), none]);
+        assert_eq!(names("fchmodat"), [spec(NAME_PATH_AT, 1, 0), none]);
+        assert_eq!(names("fsetxattr"), [spec(NAME_FD, 0, 0), none]);
+        assert_eq!(names("openat"), [spec(NAME_PATH_AT, 1, 0), none]);
+        assert_eq!(names("ptrace"), [none; 2]);
+    }
+    assert_eq!(syscalls::names(Arch::B32, nr(Arch::B32, "chown32")), [spec(NAME_PATH, 0, 0), none]);
+    assert_eq!(syscalls::names(Arch::B32, nr(Arch::B32, "ftruncate64")), [spec(NAME_FD, 0, 0), none]);
+    // The tables: audit's names both ways.
+    assert_eq!(syscalls::name(Arch::B64, 17), Some("pread"));
+    assert_eq!(syscalls::number(Arch::B32, "stime"), Some(25));
+    assert_eq!(syscalls::number(Arch::B64, "stime"), None);
+    assert_eq!(syscalls::number(Arch::B64, "0x3b"), Some(59));
+}
+
+#[test]
+fn values_as_auditctl_takes_them() {
+    let dir = std::env::temp_dir().join(format!("tracer-rules-val-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("v.rules");
+    std::fs::write(
+        &p,
+        "-a always,exit -F arch=b64 -S 59,openat -F uid=root -F gid=root -F auid=unset -F euid=-1 -F exit=EPERM \
+         -F a1=0x1F -F a2&0100 -F sessionid=unset -F success=1 -F obj_uid>=1000 -F key=a -k b\n",
+    )
+    .unwrap();
+    let set = tracer_rules::load(std::slice::from_ref(&p)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        set.rules[0].describe(),
+        "-a always,exit -F arch=b64 -S execve,openat -F uid=0 -F gid=0 -F auid=-1 -F euid=-1 -F exit=1 -F a1=0x1F \
+         -F a2&0x40 -F sessionid=-1 -F success=1 -F obj_uid>=1000 -F key=a -F key=b"
+    );
+}
