@@ -132,9 +132,10 @@ fn split(rule: &Rule) -> Result<(KRule, UserRule), String> {
             }
             Cond::Perm(p) => push(KField { code: KF_PERM, op: Op::Eq.code(), value2: 0, value: u64::from(*p) })?,
             Cond::Exe { op, path } => {
-                // Not there (yet): an inode no file has, as the kernel's unset watch.
+                // The file itself, not a symlink's target (the kernel marks the dentry). Not
+                // there (yet): an inode no file has, as the kernel's unset mark.
                 let (ino, dev) =
-                    std::fs::metadata(path).map_or((u64::MAX, u32::MAX), |m| (m.ino(), kernel_dev(m.dev())));
+                    std::fs::symlink_metadata(path).map_or((u64::MAX, u32::MAX), |m| (m.ino(), kernel_dev(m.dev())));
                 push(KField { code: KF_EXE, op: op.code(), value2: dev, value: ino })?;
             }
             Cond::Compare { left, op, right } if right.is_obj() => {

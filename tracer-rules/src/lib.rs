@@ -114,6 +114,23 @@ impl Rule {
     pub fn describe(&self) -> String {
         describe::describe(self)
     }
+
+    /// Why the kernel's audit would refuse this rule on this machine now, though it is valid:
+    /// a `dir=` that does not exist, or a `path=`/`exe=` whose directory does not (auditctl
+    /// says "No such file or directory"). tracer takes the rule and matches when it appears.
+    pub fn kernel_refuses_here(&self) -> Option<String> {
+        self.conds.iter().find_map(|c| {
+            let (what, p, need) = match c {
+                Cond::Dir(d) => ("dir", d.as_str(), std::path::Path::new(d)),
+                Cond::Path(p) => ("path", p.as_str(), std::path::Path::new(p).parent()?),
+                Cond::Exe { path, .. } => ("exe", path.as_str(), std::path::Path::new(path).parent()?),
+                _ => return None,
+            };
+            (!need.is_dir()).then(|| {
+                format!("{what}={p}: {} does not exist here, so the kernel's audit (auditctl) refuses this rule; tracer matches it once it exists", need.display())
+            })
+        })
+    }
 }
 
 /// Parsed rule files, in load order.

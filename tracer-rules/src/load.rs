@@ -62,6 +62,9 @@ impl Loader {
                 if let Some(n) = arch_warning(&rule) {
                     self.set.notes.push(n);
                 }
+                if let Some(text) = rule.kernel_refuses_here() {
+                    self.set.notes.push(Note { at: at.clone(), text });
+                }
                 if prepend {
                     self.set.rules.insert(0, rule);
                 } else {

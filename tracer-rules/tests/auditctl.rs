@@ -71,6 +71,8 @@ fn auditctl_lists_what_describe_says() {
             // Only the rule's own line goes to the kernel (never -e/-f/-b/--loginuid-immutable).
             let words: Vec<&str> = lines[r.at.line - 1].split_whitespace().collect();
             let (ok, out) = auditctl(&words);
+            // kernel_refuses_here says which rules the kernel refuses on this machine.
+            assert_eq!(!ok, r.kernel_refuses_here().is_some(), "{}: auditctl: {out}", r.at);
             if ok {
                 want.push(r.describe());
             } else {
