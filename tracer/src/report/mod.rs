@@ -8,7 +8,6 @@
 mod audit_input;
 pub(crate) mod input;
 pub(crate) mod json;
-mod names;
 pub(crate) mod recorded;
 pub(crate) mod syscall;
 // Reports computed by a database (`--input sqlite:|postgresql://`).
