@@ -399,13 +399,22 @@ impl Rec {
         let tgid = h.tgid;
         let ring = core::ptr::addr_of!(EVENTS) as *mut core::ffi::c_void;
         let wakeup = conf!(wakeup_bytes);
-        // SAFETY: ring is the EVENTS map, the query reads its counters only.
-        let flags =
-            if wakeup == 0 || unsafe { bpf_ringbuf_query(ring, u64::from(BPF_RB_AVAIL_DATA)) } >= u64::from(wakeup) {
+        // Wake the reader when this record makes the pending bytes cross the batch size, not
+        // for every record past it: each wakeup is an irq_work self-IPI (an APIC write, a VM
+        // exit under a hypervisor), which took a quarter of a traced open's kernel time while
+        // the reader lagged. The reader drains until the ring is empty, so the next crossing
+        // comes after it; its 20 ms drain timer covers a crossing it missed.
+        let flags = if wakeup == 0 {
+            BPF_RB_FORCE_WAKEUP
+        } else {
+            // SAFETY: ring is the EVENTS map, the query reads its counters only.
+            let pending = unsafe { bpf_ringbuf_query(ring, u64::from(BPF_RB_AVAIL_DATA)) };
+            if pending < u64::from(wakeup) && pending + u64::from(size) >= u64::from(wakeup) {
                 BPF_RB_FORCE_WAKEUP
             } else {
                 BPF_RB_NO_WAKEUP
-            };
+            }
+        };
         // SAFETY: ring is the EVENTS map; base..base+size is inside this CPU's record area (size masked by
         // SIZE_MASK < REC_CAP).
         let ret = unsafe { bpf_ringbuf_output(ring, self.base.cast(), u64::from(size), u64::from(flags)) };
