@@ -29,9 +29,31 @@ fn id(buf: &mut Vec<u8>, v: Id) {
     }
 }
 
-/// A number or a bool, formatted straight into the buffer (writing to a Vec cannot fail).
-fn num(buf: &mut Vec<u8>, v: impl std::fmt::Display) {
-    let _ = write!(buf, "{v}");
+/// A number or a bool, written straight into the buffer: integers by `itoa` (fmt's
+/// machinery per number was a visible share of this hot path under perf).
+trait Scalar {
+    fn put(self, buf: &mut Vec<u8>);
+}
+
+macro_rules! ints {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            fn put(self, buf: &mut Vec<u8>) {
+                buf.extend_from_slice(itoa::Buffer::new().format(self).as_bytes());
+            }
+        }
+    )*};
+}
+ints!(u8, u16, u32, u64, usize, i32, i64);
+
+impl Scalar for bool {
+    fn put(self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(if self { b"true" } else { b"false" });
+    }
+}
+
+fn num(buf: &mut Vec<u8>, v: impl Scalar) {
+    v.put(buf);
 }
 
 macro_rules! field {
