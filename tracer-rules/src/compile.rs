@@ -53,7 +53,15 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
             let c = arch.compat();
             let fits = |nr: u32| perms.iter().all(|&m| can_satisfy(perm_class(arch, nr), m));
             match (&rule.syscalls, perms.is_empty()) {
-                (Syscalls::All, true) => set(&mut all[c as usize], i),
+                (Syscalls::All, true) => {
+                    // Each known number gets its own entry, which says where the call's names
+                    // are (a dir=/path= condition needs them); NR_OTHER serves numbers past
+                    // the table. (An NR_OTHER-only rule reached every call without its names.)
+                    for nr in syscalls::numbers(arch) {
+                        set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
+                    }
+                    set(&mut all[c as usize], i);
+                }
                 (Syscalls::All, false) => {
                     for nr in syscalls::numbers(arch).filter(|&nr| fits(nr)) {
                         set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
