@@ -214,3 +214,36 @@ fn values_as_auditctl_takes_them() {
          -F a2&0x40 -F sessionid=-1 -F success=1 -F obj_uid>=1000 -F key=a -F key=b"
     );
 }
+
+/// What the running kernel's audit did with these rule orders (checked with auditctl on
+/// 6.18): the first rule in order wins, watches included.
+#[test]
+fn watches_take_their_place_in_rule_order() {
+    let f = [Name { path: b"/srv/f", owner: Some((0, 0)) }];
+    let call =
+        CallFacts { nr: nr(Arch::B64, "openat"), ids: user(4242), args: [0, 0, 1, 0], ret: 4, ..CallFacts::default() };
+    let cases = [
+        ("-a never,exit -F arch=b64 -S openat -F uid=4242 -F a2&01\n-w /srv/f -p wa -k watch\n", None),
+        ("-w /srv/f -p wa -k watch\n-a never,exit -F arch=b64 -S openat -F uid=4242 -F a2&01\n", Some("watch")),
+        (
+            "-a always,exit -F arch=b64 -S openat -F uid=4242 -F a2&01 -k exitlist\n-w /srv/f -p wa -k watch\n",
+            Some("exitlist"),
+        ),
+        (
+            "-w /srv/f -p wa -k watch\n-a always,exit -F arch=b64 -S openat -F uid=4242 -F a2&01 -k exitlist\n",
+            Some("watch"),
+        ),
+        (
+            "-a always,exit -F arch=b64 -S openat -F uid=4242 -F a2&01 -k exitlist\n-A always,exit -F path=/srv/f -F perm=wa -k prepended\n",
+            Some("prepended"),
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let c = rules(&format!("order{i}"), text);
+        assert_eq!(run(&c, &call, &f), want.map(|k| vec![k.to_string()]), "{text}");
+    }
+    // Between watches, the first name decides (audit_filter_inodes stops at the first name).
+    let c = rules("names", "-w /srv/b -p wa -k b\n-w /srv/a -p wa -k a\n");
+    let two = [Name { path: b"/srv/a", owner: None }, Name { path: b"/srv/b", owner: None }];
+    assert_eq!(run(&c, &call, &two), Some(vec!["a".to_string()]));
+}
