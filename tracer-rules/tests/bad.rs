@@ -59,6 +59,7 @@ fn each_bad_line_names_its_file_and_line() {
         ("-a always,exit -F arch=b32 -S open -F exit=-ENOTANERRNO", "unknown errno name"),
         ("-a always,exit -F arch=b64 -S open -F auid>=nosuchuser", "unknown user"),
         ("-a always,exit -F arch=b64 -S open -F a0=0x1ffffffff", "32-bit"),
+        ("-a always,exit -F arch=b64 -S open -F euid=-1", "not a valid id"),
         ("-a sometimes,exit -S open", "ACTION,LIST"),
         ("-a always,exit -S open -F arch=b64", "must come before -S"),
         ("-w etc/passwd", "must start with '/'"),

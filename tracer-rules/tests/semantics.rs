@@ -202,7 +202,7 @@ fn values_as_auditctl_takes_them() {
     let p = dir.join("v.rules");
     std::fs::write(
         &p,
-        "-a always,exit -F arch=b64 -S 59,openat -F uid=root -F gid=root -F auid=unset -F euid=-1 -F exit=EPERM \
+        "-a always,exit -F arch=b64 -S 59,openat -F uid=root -F gid=root -F auid=unset -F euid=-2 -F exit=EPERM \
          -F a1=0x1F -F a2&0100 -F sessionid=unset -F success=1 -F obj_uid>=1000 -F key=a -k b\n",
     )
     .unwrap();
@@ -210,7 +210,7 @@ fn values_as_auditctl_takes_them() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
         set.rules[0].describe(),
-        "-a always,exit -F arch=b64 -S execve,openat -F uid=0 -F gid=0 -F auid=-1 -F euid=-1 -F exit=1 -F a1=0x1F \
+        "-a always,exit -F arch=b64 -S execve,openat -F uid=0 -F gid=0 -F auid=-1 -F euid=-2 -F exit=1 -F a1=0x1F \
          -F a2&0x40 -F sessionid=-1 -F success=1 -F obj_uid>=1000 -F key=a -F key=b"
     );
 }
