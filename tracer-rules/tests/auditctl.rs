@@ -114,3 +114,42 @@ fn auditctl_lists_what_describe_says() {
     eprintln!("{compared} rules listed identically by auditctl -l; {refused} refused by auditctl on this machine");
     assert!(compared >= 200, "only {compared} rules compared");
 }
+
+/// Lines both refuse: tracer's errors are auditctl's (or the kernel's) on these.
+#[test]
+fn auditctl_refuses_what_load_refuses() {
+    let _lock = Lock::take();
+    let bad = [
+        "-a always,exit -F arch=b64 -S open -F colour=blue",
+        "-a always,exit -F arch=b64 -S open -F auid~1000",
+        "-a always,exit -F arch=b64 -S open -F perm!=w",
+        "-a always,exit -F arch=b64 -S open -F uid&1",
+        "-a always,exit -F arch=b64 -S open -F euid=-1",
+        "-a always,exit -F arch=b64 -S execve -C uid<euid",
+        "-a always,exit -F arch=b64 -S execve -C uid!=gid",
+        "-w /etc/shadow -p wa -k",
+        "-a always,exit -F arch=b64 -S nosuchcall",
+        "-a always,exit -F arch=b64 -S stime",
+        "-a always,exit -F arch=b32 -S open -F exit=-ENOTANERRNO",
+        "-a always,exit -F arch=b64 -S open -F auid>=nosuchuser",
+        "-a sometimes,exit -S open",
+        "-a always,exit -S open -F arch=b64",
+        "-w etc/passwd",
+        "-a always,exit -F path=/etc/ -F perm=w",
+        "-F uid=0",
+        &format!("-w /etc/passwd -k {}", "k".repeat(257)),
+    ];
+    let dir = std::env::temp_dir().join(format!("tracer-rules-refuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for line in bad {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (ok, out) = auditctl(&words);
+        assert!(!ok, "auditctl took {line:?}: {out}");
+        let f = dir.join("bad.rules");
+        std::fs::write(&f, format!("{line}\n")).expect("write");
+        assert!(tracer_rules::load(&[f]).is_err(), "load took {line:?}");
+    }
+    std::fs::remove_dir_all(&dir).expect("clean");
+    let (ok, listed) = auditctl(&["-l"]);
+    assert!(ok && listed.trim() == "No rules", "{listed}");
+}
