@@ -142,9 +142,16 @@ fn a_directory_loads_its_rules_files_in_augenrules_order() {
     d.file("10-a.rules", b"-w /etc/passwd -k ten\n");
     d.file("9-b.rules", b"-w /etc/passwd -k nine\n");
     d.file("README", b"not rules\n");
+    // augenrules moves -D to the top: a later file's -D deletes nothing of the directory.
+    d.file("11-base.rules", b"-D\n-w /etc/group -k eleven\n");
     let set = tracer_rules::load(std::slice::from_ref(&d.0)).unwrap();
     let keys: Vec<&str> = set.rules.iter().map(|r| r.keys[0].as_str()).collect();
-    assert_eq!(keys, ["nine", "ten"]);
+    assert_eq!(keys, ["nine", "ten", "eleven"]);
+    assert!(
+        set.notes.iter().any(|n| n.text.starts_with("-D: augenrules puts it before every rule")),
+        "{:?}",
+        set.notes
+    );
     // A bad line in the second file: the whole load is refused.
     d.file("20-bad.rules", b"-w /etc/passwd -k\n");
     assert!(tracer_rules::load(std::slice::from_ref(&d.0)).is_err());
