@@ -91,7 +91,7 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
 }
 
 /// The kernel's part of a rule and the user-side part.
-fn split(rule: &Rule) -> Result<(KRule, UserRule), String> {
+pub(crate) fn split(rule: &Rule) -> Result<(KRule, UserRule), String> {
     let mut k =
         KRule { action: if rule.action == Action::Always { ACTION_ALWAYS } else { ACTION_NEVER }, ..KRule::default() };
     let mut u = UserRule { action: rule.action, watch: false, conds: Vec::new(), keys: rule.keys.clone() };

@@ -148,5 +148,11 @@ pub(crate) fn check(paths: &[PathBuf]) -> Check {
         l.augenrules = from_dir;
         let _ = l.file(&f, false);
     }
+    // What compile would refuse, for every rule (compile stops at the first).
+    for r in &l.set.rules {
+        if let Err(msg) = crate::compile::split(r) {
+            l.problems.push((r.at.clone(), msg));
+        }
+    }
     Check { set: l.set, problems: l.problems }
 }

@@ -156,3 +156,17 @@ fn a_directory_loads_its_rules_files_in_augenrules_order() {
     d.file("20-bad.rules", b"-w /etc/passwd -k\n");
     assert!(tracer_rules::load(std::slice::from_ref(&d.0)).is_err());
 }
+
+#[test]
+fn more_kernel_conditions_than_the_tables_hold() {
+    let d = Dir::new("fields");
+    let fields: String = (0..17).map(|i| format!(" -F pid!={}", i + 2)).collect();
+    let p = d.file("f.rules", format!("{GOOD}-a always,exit -F arch=b64 -S open{fields}\n{GOOD}").as_bytes());
+    // auditctl takes it (up to 63 fields); tracer's kernel tables hold 16 conditions a rule.
+    let set = tracer_rules::load(std::slice::from_ref(&p)).unwrap();
+    let err = tracer_rules::compile(&set).expect_err("17 kernel conditions");
+    assert!(err.to_string().starts_with(&format!("{}:2: more than 16 kernel conditions", p.display())), "{err}");
+    let check = tracer_rules::check(&[p]);
+    assert_eq!(check.problems.len(), 1, "{:?}", check.problems);
+    assert_eq!(check.problems[0].0.line, 2);
+}
