@@ -1,0 +1,223 @@
+//! The kernel's own audit decides as `Compiled::candidates` + `decide` predict: rule sets are
+//! loaded with auditctl, this process makes calls, and the SYSCALL records the kernel
+//! multicasts to audit readers (the netlink group journald reads; no auditd is involved)
+//! carry the keys tracer_rules predicts, or no record where it predicts none. Audit's state
+//! is machine-wide: /tmp/auditd.lock is held, the rules deleted and `-e` restored after.
+
+use thiserror as _;
+use tracer_common as _;
+
+use std::{
+    ffi::CString,
+    fs::File,
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tracer_rules::{Arch, CallFacts, Facts, Ids, Name, syscalls};
+
+fn auditctl(args: &[&str]) -> String {
+    // stdin piped, not /dev/null: this process opens nothing while audit is on but its calls.
+    let out = Command::new("auditctl").args(args).stdin(Stdio::piped()).output().expect("auditctl");
+    assert!(out.status.success(), "auditctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Holds the lock; on drop deletes the rules and restores `-e`.
+struct Audit {
+    lock: File,
+    enabled: String,
+}
+
+impl Audit {
+    fn take() -> Audit {
+        let lock = File::options().create(true).append(true).open("/tmp/auditd.lock").expect("lock file");
+        // SAFETY: flock on a descriptor this File owns.
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let status = auditctl(&["-s"]);
+        let enabled = status.lines().find_map(|l| l.strip_prefix("enabled ")).unwrap_or("0").trim().to_string();
+        assert_ne!(enabled, "2", "audit's rules are locked (-e 2) on this machine");
+        auditctl(&["-D"]);
+        Audit { lock, enabled }
+    }
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        let _ = Command::new("auditctl").args(["-e", &self.enabled]).stdin(Stdio::piped()).output();
+        let _ = Command::new("auditctl").arg("-D").stdin(Stdio::piped()).output();
+        // SAFETY: as above.
+        unsafe { libc::flock(self.lock.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// A reader of audit's multicast group (AUDIT_NLGRP_READLOG).
+struct Reader(i32);
+
+impl Reader {
+    fn open() -> Reader {
+        // SAFETY: plain socket call.
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_AUDIT) };
+        assert!(fd >= 0, "netlink audit socket: {}", std::io::Error::last_os_error());
+        // SAFETY: an all-zero sockaddr_nl is valid; the fields are set below.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as u16;
+        sa.nl_groups = 1;
+        // SAFETY: sa is a sockaddr_nl of the size passed.
+        let rc = unsafe { libc::bind(fd, (&raw const sa).cast(), size_of::<libc::sockaddr_nl>() as libc::socklen_t) };
+        assert_eq!(rc, 0, "bind to audit's multicast group: {}", std::io::Error::last_os_error());
+        Reader(fd)
+    }
+
+    /// SYSCALL records of `pid` until nothing comes for a while: (syscall, key).
+    fn syscalls_of(&self, pid: u32) -> Vec<(u32, Option<String>)> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut last = Instant::now();
+        while last.elapsed() < Duration::from_millis(500) {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe { libc::recv(self.0, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            if n <= 0 {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            last = Instant::now();
+            let mut msg = &buf[..n as usize];
+            while msg.len() >= 16 {
+                let len = (u32::from_ne_bytes(msg[0..4].try_into().unwrap()) as usize).clamp(16, msg.len());
+                let kind = u16::from_ne_bytes(msg[4..6].try_into().unwrap());
+                let text = String::from_utf8_lossy(&msg[16..len]);
+                if kind == 1300 && field(&text, "pid") == Some(pid.to_string()) {
+                    let nr = field(&text, "syscall").and_then(|s| s.parse().ok()).unwrap_or(u32::MAX);
+                    let key = field(&text, "key").filter(|k| k != "(null)").map(|k| k.trim_matches('"').to_string());
+                    out.push((nr, key));
+                }
+                msg = &msg[((len + 3) & !3).min(msg.len())..];
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is ours.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+fn field(text: &str, name: &str) -> Option<String> {
+    let pat = format!(" {name}=");
+    let i = text.find(&pat)? + pat.len();
+    Some(text[i..].split(' ').next().unwrap_or("").to_string())
+}
+
+/// One call this process makes, and what decide needs to know of it.
+struct Op {
+    name: &'static str,
+    args: [u64; 4],
+    names: Vec<PathBuf>,
+}
+
+fn cpath(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_encoded_bytes()).unwrap()
+}
+
+fn make(op: &Op) -> i64 {
+    let nr = i64::from(syscalls::number(Arch::B64, op.name).unwrap());
+    let path = cpath(&op.names[op.names.len() - 1]);
+    // SAFETY: raw syscalls on a NUL-terminated path this function owns; fds are closed.
+    unsafe {
+        let ret = match op.name {
+            "openat" => libc::syscall(nr, libc::AT_FDCWD, path.as_ptr(), op.args[2] as i64),
+            "unlink" | "rmdir" => libc::syscall(nr, path.as_ptr()),
+            _ => libc::syscall(nr, path.as_ptr(), op.args[1] as i64),
+        };
+        let ret = if ret < 0 { -i64::from(*libc::__errno_location()) } else { ret };
+        if op.name == "openat" && ret >= 0 {
+            libc::close(ret as i32);
+        }
+        ret
+    }
+}
+
+fn ids() -> Ids {
+    let auid =
+        std::fs::read_to_string("/proc/self/loginuid").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(u32::MAX);
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    Ids { auid, uid, euid: uid, suid: uid, fsuid: uid, gid, egid: gid, sgid: gid, fsgid: gid }
+}
+
+#[test]
+fn the_kernels_audit_decides_as_tracer_rules() {
+    let dir = std::env::temp_dir().join(format!("tracer-rules-kernel-{}", std::process::id()));
+    let sub = dir.join("d");
+    std::fs::create_dir_all(&sub).unwrap();
+    let f = dir.join("f");
+    std::fs::write(&f, "x").unwrap();
+    let pid = std::process::id();
+    let (fs, ds) = (f.display().to_string(), sub.display().to_string());
+    let scenarios = [
+        format!("-a never,exit -F arch=b64 -S openat -F pid={pid} -F a2&01\n-w {fs} -p wa -k watch\n"),
+        format!("-w {fs} -p wa -k watch\n-a never,exit -F arch=b64 -S openat -F pid={pid} -F a2&01\n"),
+        format!("-a always,exit -F arch=b64 -S openat,chmod -F pid={pid} -k exitlist\n-w {fs} -p wa -k watch\n"),
+        format!(
+            "-w {fs} -p r -k read\n-w {ds} -p w -k dirw\n-a always,exit -F arch=b64 -S unlink,mkdir,rmdir -F pid={pid} -k calls\n"
+        ),
+        format!(
+            "-a always,exit -F arch=b64 -S all -F pid={pid} -F perm=a -k attr\n-a always,exit -F arch=b64 -S openat -F pid={pid} -F exit=-ENOENT -k enoent\n"
+        ),
+    ];
+    let ops = |i: usize| -> Vec<Op> {
+        let g = sub.join(format!("g{i}"));
+        let missing = dir.join("missing");
+        vec![
+            Op { name: "openat", args: [0, 0, libc::O_WRONLY as u64, 0], names: vec![f.clone()] },
+            Op { name: "openat", args: [0, 0, libc::O_RDONLY as u64, 0], names: vec![f.clone()] },
+            Op { name: "chmod", args: [0, 0o644, 0, 0], names: vec![f.clone()] },
+            Op { name: "mkdir", args: [0, 0o755, 0, 0], names: vec![sub.clone(), g.clone()] },
+            Op { name: "rmdir", args: [0; 4], names: vec![sub.clone(), g] },
+            Op { name: "openat", args: [0, 0, libc::O_RDONLY as u64, 0], names: vec![missing] },
+        ]
+    };
+    let audit = Audit::take();
+    let ids = ids();
+    let mut predicted_events = 0;
+    for (i, text) in scenarios.iter().enumerate() {
+        let rules = dir.join(format!("{i}.rules"));
+        std::fs::write(&rules, text).unwrap();
+        let compiled = tracer_rules::compile(&tracer_rules::load(std::slice::from_ref(&rules)).unwrap()).unwrap();
+        auditctl(&["-D"]);
+        for line in text.lines() {
+            auditctl(&line.split_whitespace().collect::<Vec<_>>());
+        }
+        let reader = Reader::open();
+        auditctl(&["-e", "1"]);
+        let mut want = Vec::new();
+        for op in ops(i) {
+            let ret = make(&op);
+            let nr = syscalls::number(Arch::B64, op.name).unwrap();
+            let owners: Vec<Option<(u32, u32)>> =
+                op.names.iter().map(|p| std::fs::symlink_metadata(p).ok().map(|m| (m.uid(), m.gid()))).collect();
+            let bytes: Vec<Vec<u8>> = op.names.iter().map(|p| p.as_os_str().as_encoded_bytes().to_vec()).collect();
+            let names: Vec<Name<'_>> = bytes.iter().zip(&owners).map(|(b, o)| Name { path: b, owner: *o }).collect();
+            let call = CallFacts { nr, ret, ids, pid, args: op.args, ..CallFacts::default() };
+            let facts = Facts { arch: Arch::B64, nr, ret, ids: call.ids, names: &names };
+            if let Some(r) = compiled.decide(&compiled.candidates(&call), &facts) {
+                want.push((nr, compiled.keys(r).first().cloned()));
+            }
+        }
+        auditctl(&["-e", &audit.enabled]);
+        let got = reader.syscalls_of(pid);
+        assert_eq!(got, want, "scenario {i} (syscall, key): the kernel (left) vs tracer_rules (right)\n{text}");
+        eprintln!("scenario {i}: {} records, as predicted: {got:?}", got.len());
+        predicted_events += want.len();
+        auditctl(&["-D"]);
+    }
+    drop(audit);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(predicted_events >= 10, "{predicted_events} events");
+}
