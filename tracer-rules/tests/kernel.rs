@@ -18,6 +18,10 @@ use std::{
 
 use tracer_rules::{Arch, CallFacts, Facts, Ids, Name, syscalls};
 
+/// The tests of this file run one at a time: their rules select this process's calls, so
+/// one test's files must not be made while the other's audit window is open.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn auditctl(args: &[&str]) -> String {
     // stdin piped, not /dev/null: this process opens nothing while audit is on but its calls.
     let out = Command::new("auditctl").args(args).stdin(Stdio::piped()).output().expect("auditctl");
@@ -153,6 +157,7 @@ fn ids() -> Ids {
 
 #[test]
 fn the_kernels_audit_decides_as_tracer_rules() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = std::env::temp_dir().join(format!("tracer-rules-kernel-{}", std::process::id()));
     let sub = dir.join("d");
     std::fs::create_dir_all(&sub).unwrap();
@@ -220,4 +225,94 @@ fn the_kernels_audit_decides_as_tracer_rules() {
     drop(audit);
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(predicted_events >= 10, "{predicted_events} events");
+}
+
+/// An i386 syscall from this 64-bit process (`int 0x80`); pointers must be below 4 GiB.
+fn sys32(nr: u32, a: u32, b: u32) -> i64 {
+    let ret: u32;
+    // SAFETY: int 0x80 enters the kernel's i386 entry; rbx (LLVM's) is swapped in and out
+    // around it; the calls made here only read the path passed in `a`.
+    unsafe {
+        std::arch::asm!(
+            "xchg {a:r}, rbx",
+            "int 0x80",
+            "xchg {a:r}, rbx",
+            a = inout(reg) u64::from(a) => _,
+            inlateout("eax") nr => ret,
+            in("ecx") b,
+        );
+    }
+    i64::from(ret.cast_signed())
+}
+
+/// A NUL-terminated copy of `p` in memory below 4 GiB (MAP_32BIT), for i386 calls.
+fn low_path(p: &str) -> u32 {
+    // SAFETY: a fresh private anonymous mapping; written below within its length.
+    unsafe {
+        let m = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+            -1,
+            0,
+        );
+        assert_ne!(m, libc::MAP_FAILED);
+        std::ptr::copy_nonoverlapping(p.as_ptr(), m.cast::<u8>(), p.len());
+        *m.cast::<u8>().add(p.len()) = 0;
+        u32::try_from(m as usize).expect("MAP_32BIT")
+    }
+}
+
+#[test]
+fn b32_rules_take_i386_numbers_and_archless_numbers_apply_to_both() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = std::env::temp_dir().join(format!("tracer-rules-kernel32-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("f");
+    std::fs::write(&f, "x").unwrap();
+    let pid = std::process::id();
+    let text = format!(
+        "-a always,exit -F arch=b32 -S chmod -F pid={pid} -k b32chmod\n-a always,exit -S unlink -F pid={pid} -k noarch\n"
+    );
+    let rules = dir.join("r.rules");
+    std::fs::write(&rules, &text).unwrap();
+    let set = tracer_rules::load(std::slice::from_ref(&rules)).unwrap();
+    let compiled = tracer_rules::compile(&set).unwrap();
+    let (fpath, gone) = (low_path(&f.display().to_string()), low_path("/nonexistent-tracer-rules"));
+    let audit = Audit::take();
+    let ids = ids();
+    for line in text.lines() {
+        auditctl(&line.split_whitespace().collect::<Vec<_>>());
+    }
+    let reader = Reader::open();
+    auditctl(&["-e", "1"]);
+    let nr32 = |n| syscalls::number(Arch::B32, n).unwrap();
+    let nr64 = |n| syscalls::number(Arch::B64, n).unwrap();
+    // (compat, nr, ret): i386 chmod (15); i386 swapon (87, x86_64's unlink number); i386
+    // unlink (10); x86_64 unlink (87); x86_64 chmod (90).
+    let calls = [
+        (true, nr32("chmod"), sys32(nr32("chmod"), fpath, 0o644)),
+        (true, nr32("swapon"), sys32(nr32("swapon"), gone, 0)),
+        (true, nr32("unlink"), sys32(nr32("unlink"), gone, 0)),
+        // SAFETY: raw syscalls on NUL-terminated paths below 4 GiB, as above.
+        (false, nr64("unlink"), unsafe { libc::syscall(i64::from(nr64("unlink")), gone as usize) }),
+        // SAFETY: as above.
+        (false, nr64("chmod"), unsafe { libc::syscall(i64::from(nr64("chmod")), fpath as usize, 0o644) }),
+    ];
+    auditctl(&["-e", &audit.enabled]);
+    let got = reader.syscalls_of(pid);
+    let mut want = Vec::new();
+    for (compat, nr, ret) in calls {
+        let call = CallFacts { compat, nr, ret, ids, pid, ..CallFacts::default() };
+        let facts = Facts { arch: call.arch(), nr, ret, ids, names: &[] };
+        if let Some(r) = compiled.decide(&compiled.candidates(&call), &facts) {
+            want.push((nr, compiled.keys(r).first().cloned()));
+        }
+    }
+    drop(audit);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(got, want, "the kernel (left) vs tracer_rules (right)\n{text}");
+    let keys: Vec<&str> = want.iter().filter_map(|(_, k)| k.as_deref()).collect();
+    assert_eq!(keys, ["b32chmod", "noarch", "noarch"], "i386 chmod, i386 swapon (87), x86_64 unlink (87)");
 }
