@@ -163,8 +163,15 @@ fn the_kernels_audit_decides_as_tracer_rules() {
     std::fs::create_dir_all(&sub).unwrap();
     let f = dir.join("f");
     std::fs::write(&f, "x").unwrap();
+    let theirs = dir.join("theirs");
+    std::fs::write(&theirs, "x").unwrap();
+    std::os::unix::fs::chown(&theirs, Some(1234), Some(1234)).unwrap();
     let pid = std::process::id();
     let (fs, ds) = (f.display().to_string(), sub.display().to_string());
+    let exe_path = std::env::current_exe().unwrap();
+    let exe = exe_path.display();
+    let m = std::fs::metadata(&exe_path).unwrap();
+    let exe_id = (m.ino(), (libc::major(m.dev()) << 20) | libc::minor(m.dev()));
     let scenarios = [
         format!("-a never,exit -F arch=b64 -S openat -F pid={pid} -F a2&01\n-w {fs} -p wa -k watch\n"),
         format!("-w {fs} -p wa -k watch\n-a never,exit -F arch=b64 -S openat -F pid={pid} -F a2&01\n"),
@@ -174,6 +181,14 @@ fn the_kernels_audit_decides_as_tracer_rules() {
         ),
         format!(
             "-a always,exit -F arch=b64 -S all -F pid={pid} -F perm=a -k attr\n-a always,exit -F arch=b64 -S openat -F pid={pid} -F exit=-ENOENT -k enoent\n"
+        ),
+        format!(
+            "-w {fs} -p w -k truncated\n-a always,exit -F arch=b64 -S chmod -F pid={pid} -F obj_uid=1234 -C auid!=obj_uid -k owner\n"
+        ),
+        format!(
+            "-a always,exit -F arch=b64 -S chmod -F pid={pid} -F exe={exe} -F obj_uid!=1234 -k exe\n\
+             -a always,exit -F arch=b64 -S truncate,mkdir -F pid={pid} -F exe!={exe} -k notexe\n\
+             -a always,exit -F arch=b64 -S truncate,mkdir,rmdir -F pid={pid} -F success=1 -k ok\n"
         ),
     ];
     let ops = |i: usize| -> Vec<Op> {
@@ -186,6 +201,8 @@ fn the_kernels_audit_decides_as_tracer_rules() {
             Op { name: "mkdir", args: [0, 0o755, 0, 0], names: vec![sub.clone(), g.clone()] },
             Op { name: "rmdir", args: [0; 4], names: vec![sub.clone(), g] },
             Op { name: "openat", args: [0, 0, libc::O_RDONLY as u64, 0], names: vec![missing] },
+            Op { name: "truncate", args: [0, 1, 0, 0], names: vec![f.clone()] },
+            Op { name: "chmod", args: [0, 0o644, 0, 0], names: vec![theirs.clone()] },
         ]
     };
     let audit = Audit::take();
@@ -209,7 +226,7 @@ fn the_kernels_audit_decides_as_tracer_rules() {
                 op.names.iter().map(|p| std::fs::symlink_metadata(p).ok().map(|m| (m.uid(), m.gid()))).collect();
             let bytes: Vec<Vec<u8>> = op.names.iter().map(|p| p.as_os_str().as_encoded_bytes().to_vec()).collect();
             let names: Vec<Name<'_>> = bytes.iter().zip(&owners).map(|(b, o)| Name { path: b, owner: *o }).collect();
-            let call = CallFacts { nr, ret, ids, pid, args: op.args, ..CallFacts::default() };
+            let call = CallFacts { nr, ret, ids, pid, args: op.args, exe: Some(exe_id), ..CallFacts::default() };
             let facts = Facts { arch: Arch::B64, nr, ret, ids: call.ids, names: &names };
             if let Some(r) = compiled.decide(&compiled.candidates(&call), &facts) {
                 want.push((nr, compiled.keys(r).first().cloned()));
