@@ -245,7 +245,7 @@ fn the_kernels_audit_decides_as_tracer_rules() {
 }
 
 /// An i386 syscall from this 64-bit process (`int 0x80`); pointers must be below 4 GiB.
-fn sys32(nr: u32, a: u32, b: u32) -> i64 {
+fn sys32(nr: u32, a: u32, b: u32, c: u32) -> i64 {
     let ret: u32;
     // SAFETY: int 0x80 enters the kernel's i386 entry; rbx (LLVM's) is swapped in and out
     // around it; the calls made here only read the path passed in `a`.
@@ -257,9 +257,18 @@ fn sys32(nr: u32, a: u32, b: u32) -> i64 {
             a = inout(reg) u64::from(a) => _,
             inlateout("eax") nr => ret,
             in("ecx") b,
+            in("edx") c,
         );
     }
     i64::from(ret.cast_signed())
+}
+
+/// Closes an fd an i386 open returned; the open's return stays the call's.
+fn close32(ret: i64) -> i64 {
+    if let Ok(fd) = u32::try_from(ret) {
+        sys32(6, fd, 0, 0);
+    }
+    ret
 }
 
 /// A NUL-terminated copy of `p` in memory below 4 GiB (MAP_32BIT), for i386 calls.
@@ -290,7 +299,9 @@ fn b32_rules_take_i386_numbers_and_archless_numbers_apply_to_both() {
     std::fs::write(&f, "x").unwrap();
     let pid = std::process::id();
     let text = format!(
-        "-a always,exit -F arch=b32 -S chmod -F pid={pid} -k b32chmod\n-a always,exit -S unlink -F pid={pid} -k noarch\n"
+        "-a always,exit -F arch=b32 -S chmod -F pid={pid} -k b32chmod\n-a always,exit -S unlink -F pid={pid} -k noarch\n\
+         -w {} -p wa -k w32\n",
+        f.display()
     );
     let rules = dir.join("r.rules");
     std::fs::write(&rules, &text).unwrap();
@@ -308,21 +319,30 @@ fn b32_rules_take_i386_numbers_and_archless_numbers_apply_to_both() {
     let nr64 = |n| syscalls::number(Arch::B64, n).unwrap();
     // (compat, nr, ret): i386 chmod (15); i386 swapon (87, x86_64's unlink number); i386
     // unlink (10); x86_64 unlink (87); x86_64 chmod (90).
+    let (wr, rd) = (libc::O_WRONLY as u32, libc::O_RDONLY as u32);
+    // (compat, nr, second argument, on f (else on the missing path), return).
     let calls = [
-        (true, nr32("chmod"), sys32(nr32("chmod"), fpath, 0o644)),
-        (true, nr32("swapon"), sys32(nr32("swapon"), gone, 0)),
-        (true, nr32("unlink"), sys32(nr32("unlink"), gone, 0)),
+        (true, nr32("chmod"), 0o644, true, sys32(nr32("chmod"), fpath, 0o644, 0)),
+        (true, nr32("swapon"), 0, false, sys32(nr32("swapon"), gone, 0, 0)),
+        (true, nr32("unlink"), 0, false, sys32(nr32("unlink"), gone, 0, 0)),
         // SAFETY: raw syscalls on NUL-terminated paths below 4 GiB, as above.
-        (false, nr64("unlink"), unsafe { libc::syscall(i64::from(nr64("unlink")), gone as usize) }),
+        (false, nr64("unlink"), 0, false, unsafe { libc::syscall(i64::from(nr64("unlink")), gone as usize) }),
         // SAFETY: as above.
-        (false, nr64("chmod"), unsafe { libc::syscall(i64::from(nr64("chmod")), fpath as usize, 0o644) }),
+        (false, nr64("chmod"), 0o644, true, unsafe { libc::syscall(i64::from(nr64("chmod")), fpath as usize, 0o644) }),
+        // i386's classes: chown32 changes attributes, open by its access mode.
+        (true, nr32("chown32"), 0, true, sys32(nr32("chown32"), fpath, 0, 0)),
+        (true, nr32("open"), wr, true, close32(sys32(nr32("open"), fpath, wr, 0))),
+        (true, nr32("open"), rd, true, close32(sys32(nr32("open"), fpath, rd, 0))),
     ];
     auditctl(&["-e", &audit.enabled]);
     let got = reader.syscalls_of(pid);
+    let f_bytes = f.as_os_str().as_encoded_bytes().to_vec();
     let mut want = Vec::new();
-    for (compat, nr, ret) in calls {
-        let call = CallFacts { compat, nr, ret, ids, pid, ..CallFacts::default() };
-        let facts = Facts { arch: call.arch(), nr, ret, ids, names: &[] };
+    for (compat, nr, a1, on_f, ret) in calls {
+        let call = CallFacts { compat, nr, ret, ids, pid, args: [0, u64::from(a1), 0, 0], ..CallFacts::default() };
+        let name = if on_f { f_bytes.as_slice() } else { b"/nonexistent-tracer-rules".as_slice() };
+        let names = [Name { path: name, owner: on_f.then_some((0, 0)) }];
+        let facts = Facts { arch: call.arch(), nr, ret, ids, names: &names };
         if let Some(r) = compiled.decide(&compiled.candidates(&call), &facts) {
             want.push((nr, compiled.keys(r).first().cloned()));
         }
@@ -331,5 +351,9 @@ fn b32_rules_take_i386_numbers_and_archless_numbers_apply_to_both() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(got, want, "the kernel (left) vs tracer_rules (right)\n{text}");
     let keys: Vec<&str> = want.iter().filter_map(|(_, k)| k.as_deref()).collect();
-    assert_eq!(keys, ["b32chmod", "noarch", "noarch"], "i386 chmod, i386 swapon (87), x86_64 unlink (87)");
+    assert_eq!(
+        keys,
+        ["b32chmod", "noarch", "noarch", "w32", "w32", "w32"],
+        "i386 chmod, i386 swapon (87), x86_64 unlink (87), x86_64 chmod, i386 chown32 and open for writing"
+    );
 }
