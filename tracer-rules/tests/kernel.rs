@@ -131,13 +131,19 @@ fn cpath(p: &Path) -> CString {
 
 fn make(op: &Op) -> i64 {
     let nr = i64::from(syscalls::number(Arch::B64, op.name).unwrap());
-    let path = cpath(&op.names[op.names.len() - 1]);
-    // SAFETY: raw syscalls on a NUL-terminated path this function owns; fds are closed.
+    let a = op.args.map(|v| v as i64);
+    let path = op.names.last().map(|p| cpath(p)).unwrap_or_default();
+    let first = op.names.first().map(|p| cpath(p)).unwrap_or_default();
+    // SAFETY: raw syscalls on NUL-terminated paths this function owns and on an fd of the
+    // test's; the fds an open returns are closed.
     unsafe {
         let ret = match op.name {
-            "openat" => libc::syscall(nr, libc::AT_FDCWD, path.as_ptr(), op.args[2] as i64),
+            "openat" => libc::syscall(nr, libc::AT_FDCWD, path.as_ptr(), a[2]),
             "unlink" | "rmdir" => libc::syscall(nr, path.as_ptr()),
-            _ => libc::syscall(nr, path.as_ptr(), op.args[1] as i64),
+            "renameat2" => libc::syscall(nr, libc::AT_FDCWD, first.as_ptr(), libc::AT_FDCWD, path.as_ptr(), 0),
+            // On an fd: the arguments as given.
+            "ftruncate" | "fallocate" => libc::syscall(nr, a[0], a[1], a[2], a[3]),
+            _ => libc::syscall(nr, path.as_ptr(), a[1]),
         };
         let ret = if ret < 0 { -i64::from(*libc::__errno_location()) } else { ret };
         if op.name == "openat" && ret >= 0 {
@@ -168,6 +174,10 @@ fn the_kernels_audit_decides_as_tracer_rules() {
     std::os::unix::fs::chown(&theirs, Some(1234), Some(1234)).unwrap();
     let pid = std::process::id();
     let (fs, ds) = (f.display().to_string(), sub.display().to_string());
+    // An fd for the fd-only calls (ftruncate, fallocate), opened before any audit window.
+    let held = File::options().write(true).open(dir.join("theirs")).unwrap();
+    let hfd = held.as_raw_fd() as u64;
+    let (r_old, r_new) = (dir.join("r-old"), dir.join("r-new"));
     let exe_path = std::env::current_exe().unwrap();
     let exe = exe_path.display();
     let m = std::fs::metadata(&exe_path).unwrap();
@@ -185,6 +195,7 @@ fn the_kernels_audit_decides_as_tracer_rules() {
         format!(
             "-w {fs} -p w -k truncated\n-a always,exit -F arch=b64 -S chmod -F pid={pid} -F obj_uid=1234 -C auid!=obj_uid -k owner\n"
         ),
+        format!("-a always,exit -F arch=b64 -S all -F pid={pid} -F perm=w -k w\n"),
         format!(
             "-a always,exit -F arch=b64 -S chmod -F pid={pid} -F exe={exe} -F obj_uid!=1234 -k exe\n\
              -a always,exit -F arch=b64 -S truncate,mkdir -F pid={pid} -F exe!={exe} -k notexe\n\
@@ -203,12 +214,19 @@ fn the_kernels_audit_decides_as_tracer_rules() {
             Op { name: "openat", args: [0, 0, libc::O_RDONLY as u64, 0], names: vec![missing] },
             Op { name: "truncate", args: [0, 1, 0, 0], names: vec![f.clone()] },
             Op { name: "chmod", args: [0, 0o644, 0, 0], names: vec![theirs.clone()] },
+            // audit's write class by number alone: renameat2, ftruncate and fallocate are in
+            // it (the fd calls have no PATH item: no watch could match them).
+            Op { name: "renameat2", args: [0; 4], names: vec![r_old.clone(), r_new.clone()] },
+            Op { name: "ftruncate", args: [hfd, 1, 0, 0], names: vec![] },
+            Op { name: "fallocate", args: [hfd, 0, 0, 16], names: vec![] },
         ]
     };
     let audit = Audit::take();
     let ids = ids();
     let mut predicted_events = 0;
     for (i, text) in scenarios.iter().enumerate() {
+        std::fs::write(&r_old, "x").unwrap();
+        let _ = std::fs::remove_file(&r_new);
         let rules = dir.join(format!("{i}.rules"));
         std::fs::write(&rules, text).unwrap();
         let compiled = tracer_rules::compile(&tracer_rules::load(std::slice::from_ref(&rules)).unwrap()).unwrap();
@@ -240,6 +258,7 @@ fn the_kernels_audit_decides_as_tracer_rules() {
         auditctl(&["-D"]);
     }
     drop(audit);
+    drop(held);
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(predicted_events >= 10, "{predicted_events} events");
 }
