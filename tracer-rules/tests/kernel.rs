@@ -5,7 +5,6 @@
 //! is machine-wide: /tmp/auditd.lock is held, the rules deleted and `-e` restored after.
 
 use thiserror as _;
-use tracer_common as _;
 
 use std::{
     ffi::CString,
@@ -375,4 +374,117 @@ fn b32_rules_take_i386_numbers_and_archless_numbers_apply_to_both() {
         ["b32chmod", "noarch", "noarch", "w32", "w32", "w32"],
         "i386 chmod, i386 swapon (87), x86_64 unlink (87), x86_64 chmod, i386 chown32 and open for writing"
     );
+}
+
+/// audit's static syscall classes, probed by number: for each of `-F perm=w|r|a` over all
+/// calls, the calls the kernel logs are those `perm_class` puts in the class. The calls get
+/// invalid pointers and fds (they fail at once); the class is the number's.
+#[test]
+fn syscall_classes_are_the_kernels() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let pid = std::process::id();
+    let names = [
+        "rename",
+        "mkdir",
+        "rmdir",
+        "creat",
+        "link",
+        "unlink",
+        "symlink",
+        "mknod",
+        "mkdirat",
+        "mknodat",
+        "unlinkat",
+        "renameat",
+        "linkat",
+        "symlinkat",
+        "renameat2",
+        "acct",
+        "swapon",
+        "quotactl",
+        "truncate",
+        "truncate64",
+        "ftruncate",
+        "ftruncate64",
+        "fallocate",
+        "bind",
+        "readlink",
+        "readlinkat",
+        "listxattr",
+        "llistxattr",
+        "flistxattr",
+        "getxattr",
+        "lgetxattr",
+        "fgetxattr",
+        "chmod",
+        "fchmod",
+        "fchmodat",
+        "chown",
+        "lchown",
+        "fchown",
+        "fchownat",
+        "chown32",
+        "lchown32",
+        "fchown32",
+        "setxattr",
+        "lsetxattr",
+        "fsetxattr",
+        "removexattr",
+        "lremovexattr",
+        "fremovexattr",
+        "utimensat",
+        "utimes",
+        "access",
+        "stat",
+        "statx",
+        "swapoff",
+        "mount",
+    ];
+    let numbered = [452, 463, 464, 465, 466];
+    let audit = Audit::take();
+    for arch in [Arch::B64, Arch::B32] {
+        let mut calls: Vec<u32> = names.iter().filter_map(|n| syscalls::number(arch, n)).collect();
+        calls.extend(numbered);
+        let b = if arch == Arch::B64 { "arch=b64" } else { "arch=b32" };
+        for (perm, bit) in [("w", 2), ("r", 4), ("a", 8)] {
+            auditctl(&["-D"]);
+            auditctl(&[
+                "-a",
+                "always,exit",
+                "-F",
+                b,
+                "-S",
+                "all",
+                "-F",
+                &format!("pid={pid}"),
+                "-F",
+                &format!("perm={perm}"),
+            ]);
+            let reader = Reader::open();
+            auditctl(&["-e", "1"]);
+            for &nr in &calls {
+                if arch == Arch::B64 {
+                    // SAFETY: invalid pointers (1, -1) and fds (-1): the call fails at once.
+                    unsafe { libc::syscall(i64::from(nr), -1i64, 1i64, -1i64, 1i64, 0i64, 0i64) };
+                } else {
+                    sys32(nr, u32::MAX, 1, u32::MAX);
+                }
+            }
+            auditctl(&["-e", &audit.enabled]);
+            let mut kernel: Vec<u32> = reader.syscalls_of(pid).into_iter().map(|(nr, _)| nr).collect();
+            kernel.dedup();
+            let ours: Vec<u32> = calls
+                .iter()
+                .copied()
+                .filter(|&nr| {
+                    let c = tracer_rules::perm_class(arch, nr);
+                    c.from == tracer_common::rules::PERM_STATIC && c.perm & bit != 0
+                })
+                .collect();
+            let label = |v: &[u32]| {
+                v.iter().map(|&n| syscalls::name(arch, n).map_or(n.to_string(), str::to_string)).collect::<Vec<_>>()
+            };
+            assert_eq!(label(&kernel), label(&ours), "{arch:?} perm={perm}: the kernel (left) vs perm_class (right)");
+        }
+    }
 }
