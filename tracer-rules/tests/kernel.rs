@@ -376,7 +376,7 @@ fn b32_rules_take_i386_numbers_and_archless_numbers_apply_to_both() {
     );
 }
 
-/// audit's static syscall classes, probed by number: for each of `-F perm=w|r|a` over all
+/// audit's static syscall classes, probed by number: for each of `-F perm=w|r|a|x` over all
 /// calls, the calls the kernel logs are those `perm_class` puts in the class. The calls get
 /// invalid pointers and fds (they fail at once); the class is the number's.
 #[test]
@@ -439,6 +439,8 @@ fn syscall_classes_are_the_kernels() {
         "statx",
         "swapoff",
         "mount",
+        "execve",
+        "execveat",
     ];
     let numbered = [452, 463, 464, 465, 466];
     let audit = Audit::take();
@@ -446,7 +448,7 @@ fn syscall_classes_are_the_kernels() {
         let mut calls: Vec<u32> = names.iter().filter_map(|n| syscalls::number(arch, n)).collect();
         calls.extend(numbered);
         let b = if arch == Arch::B64 { "arch=b64" } else { "arch=b32" };
-        for (perm, bit) in [("w", 2), ("r", 4), ("a", 8)] {
+        for (perm, bit) in [("w", 2), ("r", 4), ("a", 8), ("x", 1)] {
             auditctl(&["-D"]);
             auditctl(&[
                 "-a",
