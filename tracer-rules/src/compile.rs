@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, os::unix::fs::MetadataExt};
 
 use tracer_common::rules::{
     ACTION_ALWAYS, ACTION_NEVER, KF_CMP, KF_EXE, KF_PERM, KField, KRULE_USER, KRULE_WATCH, KRule, NR_OTHER, NrKey,
-    RULE_FIELDS_MAX, RULES_MAX, RuleBits, RuleNr,
+    RULE_FIELDS_MAX, RULE_NRS_MAX, RULES_MAX, RuleBits, RuleNr,
 };
 
 use crate::{
@@ -53,7 +53,15 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
             let c = arch.compat();
             let fits = |nr: u32| perms.iter().all(|&m| can_satisfy(perm_class(arch, nr), m));
             match (&rule.syscalls, perms.is_empty()) {
-                (Syscalls::All, true) => set(&mut all[c as usize], i),
+                (Syscalls::All, true) => {
+                    // Each known number gets its own entry, which says where the call's names
+                    // are (a dir=/path= condition needs them); NR_OTHER serves numbers past
+                    // the table. (An NR_OTHER-only rule reached every call without its names.)
+                    for nr in syscalls::numbers(arch) {
+                        set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
+                    }
+                    set(&mut all[c as usize], i);
+                }
                 (Syscalls::All, false) => {
                     for nr in syscalls::numbers(arch).filter(|&nr| fits(nr)) {
                         set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
@@ -81,6 +89,14 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
             (NrKey { compat, nr }, e)
         })
         .collect();
+    if out.len() + 2 > RULE_NRS_MAX as usize
+        && let Some(last) = set_.rules.last()
+    {
+        return Err(RulesError::Rule {
+            at: last.at.clone(),
+            msg: format!("the rules name more calls than tracer's kernel table holds ({RULE_NRS_MAX})"),
+        });
+    }
     for (compat, bits) in all.iter().enumerate() {
         if bits.words.iter().any(|&w| w != 0) {
             let compat = u32::try_from(compat).unwrap_or_default();

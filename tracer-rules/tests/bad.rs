@@ -170,3 +170,15 @@ fn more_kernel_conditions_than_the_tables_hold() {
     assert_eq!(check.problems.len(), 1, "{:?}", check.problems);
     assert_eq!(check.problems[0].0.line, 2);
 }
+
+#[test]
+fn more_calls_than_the_kernel_table_holds() {
+    let d = Dir::new("nrs");
+    let list: Vec<String> = (0..600).map(|n| n.to_string()).collect();
+    // Arch-less: 600 numbers under both ABIs, 1200 entries.
+    let p = d.file("n.rules", format!("{GOOD}-a always,exit -S {}\n", list.join(",")).as_bytes());
+    let set = tracer_rules::load(std::slice::from_ref(&p)).unwrap();
+    let err = tracer_rules::compile(&set).expect_err("1200 entries");
+    assert!(err.to_string().contains("more calls than tracer's kernel table holds"), "{err}");
+    assert!(err.to_string().starts_with(&format!("{}:2: ", p.display())), "{err}");
+}

@@ -248,3 +248,20 @@ fn watches_take_their_place_in_rule_order() {
     let two = [Name { path: b"/srv/a", owner: None }, Name { path: b"/srv/b", owner: None }];
     assert_eq!(run(&c, &call, &two), Some(vec!["a".to_string()]));
 }
+
+/// A rule on every call still gives each known call its entry with its names: the kernel
+/// side finds a call's names there (a dir= rule on NR_OTHER alone never saw stat's name).
+#[test]
+fn rules_on_every_call_give_each_call_its_names() {
+    let c = rules("all", "-a always,exit -F dir=/home -F uid=0 -C auid!=obj_uid -k power-abuse\n");
+    for arch in [Arch::B64, Arch::B32] {
+        for call in ["stat", "openat", "unlinkat", "renameat", "chmod"] {
+            let nr = nr(arch, call);
+            let e = c.nrs.iter().find(|(k, _)| k.compat == arch.compat() && k.nr == nr).map(|(_, e)| e);
+            let e = e.unwrap_or_else(|| panic!("{arch:?} {call}: no entry"));
+            assert_eq!(e.names, syscalls::names(arch, nr), "{arch:?} {call}");
+            assert_eq!(e.rules.words[0], 1);
+        }
+    }
+    assert!(c.nrs.len() <= tracer_common::rules::RULE_NRS_MAX as usize, "{} entries", c.nrs.len());
+}
