@@ -11,8 +11,10 @@ use tracer_common::rules::{
 
 use crate::{Arch, syscalls};
 
-// Checked against the running kernel's audit (6.18, a dir= -p wa rule): renameat2 is in
-// the write class; ftruncate, fallocate, fchmodat2 and utimensat are in none.
+// As the running kernel's audit has them (6.18, probed by number with `-S all -F perm=`
+// rules, both ABIs): the write class has renameat2, ftruncate(64) and fallocate, the
+// attribute class link and linkat, and calls newer than audit's name table are below by
+// number. Older kernels' headers lack some of these (fchmodat2, the *xattrat calls).
 const DIR_WRITE: &[&str] = &[
     "rename",
     "mkdir",
@@ -30,7 +32,8 @@ const DIR_WRITE: &[&str] = &[
     "symlinkat",
     "renameat2",
 ];
-const WRITE: &[&str] = &["acct", "swapon", "quotactl", "truncate", "truncate64", "bind"];
+const WRITE: &[&str] =
+    &["acct", "swapon", "quotactl", "truncate", "truncate64", "bind", "ftruncate", "ftruncate64", "fallocate"];
 const READ: &[&str] = &[
     "readlink",
     "quotactl",
@@ -59,6 +62,8 @@ const ATTR: &[&str] = &[
     "chown32",
     "fchown32",
     "lchown32",
+    "link",
+    "linkat",
 ];
 
 /// How a call's permission class is found: `RuleNr::{perm_from, perm_arg, perm}`.
@@ -70,10 +75,17 @@ pub struct PermClass {
     pub perm: u32,
 }
 
+/// Calls audit 3.0.9's tables do not name, by number (the same in both ABIs since 5.1's
+/// unified numbering): fchmodat2, setxattrat, getxattrat, listxattrat, removexattrat.
+const NUMBERED: &[(u32, u32)] =
+    &[(452, PERM_ATTR), (463, PERM_ATTR), (464, PERM_READ), (465, PERM_READ), (466, PERM_ATTR)];
+
 /// The class of call `nr` in `arch`.
 pub fn perm_class(arch: Arch, nr: u32) -> PermClass {
     let stat = |perm| PermClass { from: PERM_STATIC, arg: 0, perm };
-    let Some(name) = syscalls::name(arch, nr) else { return stat(0) };
+    let Some(name) = syscalls::name(arch, nr) else {
+        return stat(NUMBERED.iter().find(|(n, _)| *n == nr).map_or(0, |(_, p)| *p));
+    };
     match (arch, name) {
         (_, "open") => PermClass { from: PERM_OPEN_FLAGS, arg: 1, perm: 0 },
         (_, "openat") => PermClass { from: PERM_OPEN_FLAGS, arg: 2, perm: 0 },

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, os::unix::fs::MetadataExt};
 
 use tracer_common::rules::{
     ACTION_ALWAYS, ACTION_NEVER, KF_CMP, KF_EXE, KF_PERM, KField, KRULE_USER, KRULE_WATCH, KRule, NR_OTHER, NrKey,
-    RULE_FIELDS_MAX, RULES_MAX, RuleBits, RuleNr,
+    RULE_FIELDS_MAX, RULE_NRS_MAX, RULES_MAX, RuleBits, RuleNr,
 };
 
 use crate::{
@@ -89,6 +89,14 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
             (NrKey { compat, nr }, e)
         })
         .collect();
+    if out.len() + 2 > RULE_NRS_MAX as usize
+        && let Some(last) = set_.rules.last()
+    {
+        return Err(RulesError::Rule {
+            at: last.at.clone(),
+            msg: format!("the rules name more calls than tracer's kernel table holds ({RULE_NRS_MAX})"),
+        });
+    }
     for (compat, bits) in all.iter().enumerate() {
         if bits.words.iter().any(|&w| w != 0) {
             let compat = u32::try_from(compat).unwrap_or_default();
@@ -99,7 +107,7 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
 }
 
 /// The kernel's part of a rule and the user-side part.
-fn split(rule: &Rule) -> Result<(KRule, UserRule), String> {
+pub(crate) fn split(rule: &Rule) -> Result<(KRule, UserRule), String> {
     let mut k =
         KRule { action: if rule.action == Action::Always { ACTION_ALWAYS } else { ACTION_NEVER }, ..KRule::default() };
     let mut u = UserRule { action: rule.action, watch: false, conds: Vec::new(), keys: rule.keys.clone() };

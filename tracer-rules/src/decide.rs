@@ -2,16 +2,22 @@
 //!
 //! 1. the exit list: rules in order, the first whose conditions all hold decides
 //!    (`audit_filter_syscall`); `dir=` rules are here;
-//! 2. then the inode lists: for each name of the call in order, the `path=` rules watching
-//!    it, in order; the first that holds decides and overrides step 1 (`audit_filter_inodes`).
+//! 2. then the inode lists (`audit_filter_inodes`): for each name of the call in order, the
+//!    `path=` rules watching it, in order; the first that holds decides instead, but only
+//!    among the rules *before* step 1's (audit's rule priorities: `rule->prio <= ctx->prio`
+//!    is skipped). Overall the first rule in order wins; between watches, the first name.
+//!
+//! Checked on the running kernel (6.18): `-a never …` then `-w FILE` logs nothing for the
+//! file, `-w FILE` then `-a never …` logs it with the watch's key, and `-a always … -k a`
+//! then `-w FILE -k b` logs key a.
 //!
 //! The kernel side evaluates what it sees and sends the candidates ([`Compiled::candidates`]
 //! is its reference); [`Compiled::decide`] finishes on the names.
 
 use tracer_common::rules::{
     KF_A0, KF_A1, KF_A2, KF_A3, KF_AUID, KF_CMP, KF_EGID, KF_EUID, KF_EXE, KF_EXIT, KF_FSGID, KF_FSUID, KF_GID,
-    KF_LOGINUID_SET, KF_PERM, KF_PID, KF_PPID, KF_SESSIONID, KF_SGID, KF_SUCCESS, KF_SUID, KF_UID, KRULE_USER,
-    KRULE_WATCH, KRule, NR_OTHER, NrKey, RuleBits,
+    KF_LOGINUID_SET, KF_PERM, KF_PID, KF_PPID, KF_SESSIONID, KF_SGID, KF_SUCCESS, KF_SUID, KF_UID, KRULE_USER, KRule,
+    NR_OTHER, NrKey, RuleBits,
 };
 
 use crate::{
@@ -99,8 +105,13 @@ impl UserRule {
 
 pub(crate) fn decide(c: &Compiled, cand: &RuleBits, facts: &Facts<'_>) -> Option<usize> {
     let exit = bits(cand).filter(|&i| c.user.get(i).is_some_and(|u| !u.watch)).find(|&i| c.user[i].holds(facts, None));
+    // Only watches before the exit list's match can take over (higher priority).
+    let before = exit.unwrap_or(usize::MAX);
     let inode = facts.names.iter().find_map(|n| {
-        bits(cand).filter(|&i| c.user.get(i).is_some_and(|u| u.watch)).find(|&i| c.user[i].holds(facts, Some(n)))
+        bits(cand)
+            .take_while(|&i| i < before)
+            .filter(|&i| c.user.get(i).is_some_and(|u| u.watch))
+            .find(|&i| c.user[i].holds(facts, Some(n)))
     });
     inode.or(exit).filter(|&i| c.user[i].action == Action::Always)
 }
@@ -176,23 +187,20 @@ fn kernel_holds(r: &KRule, f: &CallFacts, class: PermClass) -> bool {
 impl Compiled {
     /// The kernel side's job, for tests and as its reference: the rules of the call's RULE_NRS
     /// entry (or `NR_OTHER`) whose kernel conditions hold, in order, up to and including the
-    /// first that needs nothing from user space; `path=` rules (KRULE_WATCH) after it too.
+    /// first that needs nothing from user space (no later rule can decide: audit's first
+    /// match in rule order holds for `path=` rules too).
     pub fn candidates(&self, f: &CallFacts) -> RuleBits {
         let compat = u32::from(f.compat);
         let lookup = |nr| self.nrs.iter().find(|(k, _)| *k == NrKey { compat, nr }).map(|(_, e)| e);
         let mut out = RuleBits::default();
         let Some(e) = lookup(f.nr).or_else(|| lookup(NR_OTHER)) else { return out };
         let class = PermClass { from: e.perm_from, arg: e.perm_arg, perm: e.perm };
-        let mut decided = false;
         for i in bits(&e.rules) {
             let Some(r) = self.rules.get(i) else { break };
-            if decided && r.flags & KRULE_WATCH == 0 {
-                continue;
-            }
             if kernel_holds(r, f, class) {
                 out.words[i / 64] |= 1 << (i % 64);
                 if r.flags & KRULE_USER == 0 {
-                    decided = true;
+                    break;
                 }
             }
         }

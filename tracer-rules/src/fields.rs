@@ -172,6 +172,10 @@ pub(crate) fn field(pair: &str) -> Result<Parsed, LineError> {
         Var::Pid | Var::Ppid | Var::Success | Var::LoginuidSet => value::unsigned(v),
     }
     .map_err(|e| Bad(format!("{name}: {e}")))?;
+    // The kernel takes no invalid id (-1) in a rule, except auid's `unset`.
+    if value == u32::MAX && var.id_kind().is_some() && var != Var::Auid {
+        return Err(Bad(format!("{name}={v}: not a valid id (the kernel refuses -1 except for auid)")));
+    }
     if matches!(var, Var::Success | Var::LoginuidSet) && value > 1 {
         return Err(Bad(format!("{name} is 0 or 1")));
     }

@@ -93,8 +93,8 @@ pub(crate) fn split(text: &str) -> Vec<String> {
 }
 
 /// `paths` with each directory replaced by its `*.rules` files in augenrules' order (natural
-/// sort of the names, as `ls -v`).
-pub(crate) fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RulesError> {
+/// sort of the names, as `ls -v`); `true` for a file that came from a directory.
+pub(crate) fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, RulesError> {
     let mut out = Vec::new();
     for p in paths {
         let io = |source| RulesError::Io { path: p.clone(), source };
@@ -106,9 +106,9 @@ pub(crate) fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RulesError> {
                 .filter(|f| f.extension().is_some_and(|x| x == "rules"))
                 .collect();
             files.sort_by(|a, b| natural(a.as_os_str().as_encoded_bytes(), b.as_os_str().as_encoded_bytes()));
-            out.extend(files);
+            out.extend(files.into_iter().map(|f| (f, true)));
         } else {
-            out.push(p.clone());
+            out.push((p.clone(), false));
         }
     }
     Ok(out)

@@ -213,8 +213,8 @@ impl Compiled {
     /// The first candidate, in rule order, whose user-side conditions hold: `Some(rule)` if
     /// its action is `always`, `None` if there is none or it is `never` (the event is dropped).
     /// As the kernel's audit: the non-`path=` candidates first (the exit list), then, for each
-    /// of `facts.names` in order, the `path=` candidates (`KRULE_WATCH`), whose match
-    /// overrides the exit list's. `facts.names` are the call's audit PATH items (parents
+    /// of `facts.names` in order, the `path=` candidates (`KRULE_WATCH`) before that match,
+    /// which take over: the first rule in order wins, and between watches the first name. `facts.names` are the call's audit PATH items (parents
     /// included, as the kernel's names list); a name without an owner counts as uid/gid 0, as
     /// the kernel's unresolved names do.
     pub fn decide(&self, cand: &RuleBits, facts: &Facts<'_>) -> Option<usize> {

@@ -14,6 +14,8 @@ struct Loader {
     set: RuleSet,
     problems: Vec<(Source, String)>,
     over_max: bool,
+    /// The file came from a directory: augenrules moves `-D` to the top of the rules.
+    augenrules: bool,
 }
 
 impl Loader {
@@ -81,6 +83,10 @@ impl Loader {
                     None => self.problems.push((at.clone(), "no such rule to delete".into())),
                 }
             }
+            Item::Clear if self.augenrules => self.set.notes.push(Note {
+                at: at.clone(),
+                text: "-D: augenrules puts it before every rule of the directory; nothing to delete".into(),
+            }),
             Item::Clear => {
                 let n = self.set.rules.len();
                 self.set.rules.clear();
@@ -116,29 +122,37 @@ fn arch_warning(r: &Rule) -> Option<Note> {
 }
 
 pub(crate) fn load(paths: &[PathBuf]) -> Result<RuleSet, RulesError> {
-    let mut l = Loader { set: RuleSet::default(), problems: Vec::new(), over_max: false };
-    for f in lexer::expand(paths)? {
+    let mut l = Loader { set: RuleSet::default(), problems: Vec::new(), over_max: false, augenrules: false };
+    for (f, from_dir) in lexer::expand(paths)? {
+        l.augenrules = from_dir;
         l.file(&f, true)?;
     }
     Ok(l.set)
 }
 
 pub(crate) fn check(paths: &[PathBuf]) -> Check {
-    let mut l = Loader { set: RuleSet::default(), problems: Vec::new(), over_max: false };
+    let mut l = Loader { set: RuleSet::default(), problems: Vec::new(), over_max: false, augenrules: false };
     let files = match lexer::expand(paths) {
         Ok(f) => f,
         Err(RulesError::Io { path, source }) => {
             l.problems.push((Source { file: path, line: 0 }, format!("cannot read: {source}")));
             // Still check the paths that can be read.
-            paths.iter().filter(|p| p.is_file()).cloned().collect()
+            paths.iter().filter(|p| p.is_file()).map(|p| (p.clone(), false)).collect()
         }
         Err(RulesError::Rule { at, msg }) => {
             l.problems.push((at, msg));
             Vec::new()
         }
     };
-    for f in files {
+    for (f, from_dir) in files {
+        l.augenrules = from_dir;
         let _ = l.file(&f, false);
+    }
+    // What compile would refuse, for every rule (compile stops at the first).
+    for r in &l.set.rules {
+        if let Err(msg) = crate::compile::split(r) {
+            l.problems.push((r.at.clone(), msg));
+        }
     }
     Check { set: l.set, problems: l.problems }
 }

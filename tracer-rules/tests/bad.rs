@@ -59,6 +59,7 @@ fn each_bad_line_names_its_file_and_line() {
         ("-a always,exit -F arch=b32 -S open -F exit=-ENOTANERRNO", "unknown errno name"),
         ("-a always,exit -F arch=b64 -S open -F auid>=nosuchuser", "unknown user"),
         ("-a always,exit -F arch=b64 -S open -F a0=0x1ffffffff", "32-bit"),
+        ("-a always,exit -F arch=b64 -S open -F euid=-1", "not a valid id"),
         ("-a sometimes,exit -S open", "ACTION,LIST"),
         ("-a always,exit -S open -F arch=b64", "must come before -S"),
         ("-w etc/passwd", "must start with '/'"),
@@ -141,10 +142,43 @@ fn a_directory_loads_its_rules_files_in_augenrules_order() {
     d.file("10-a.rules", b"-w /etc/passwd -k ten\n");
     d.file("9-b.rules", b"-w /etc/passwd -k nine\n");
     d.file("README", b"not rules\n");
+    // augenrules moves -D to the top: a later file's -D deletes nothing of the directory.
+    d.file("11-base.rules", b"-D\n-w /etc/group -k eleven\n");
     let set = tracer_rules::load(std::slice::from_ref(&d.0)).unwrap();
     let keys: Vec<&str> = set.rules.iter().map(|r| r.keys[0].as_str()).collect();
-    assert_eq!(keys, ["nine", "ten"]);
+    assert_eq!(keys, ["nine", "ten", "eleven"]);
+    assert!(
+        set.notes.iter().any(|n| n.text.starts_with("-D: augenrules puts it before every rule")),
+        "{:?}",
+        set.notes
+    );
     // A bad line in the second file: the whole load is refused.
     d.file("20-bad.rules", b"-w /etc/passwd -k\n");
     assert!(tracer_rules::load(std::slice::from_ref(&d.0)).is_err());
+}
+
+#[test]
+fn more_kernel_conditions_than_the_tables_hold() {
+    let d = Dir::new("fields");
+    let fields: String = (0..17).map(|i| format!(" -F pid!={}", i + 2)).collect();
+    let p = d.file("f.rules", format!("{GOOD}-a always,exit -F arch=b64 -S open{fields}\n{GOOD}").as_bytes());
+    // auditctl takes it (up to 63 fields); tracer's kernel tables hold 16 conditions a rule.
+    let set = tracer_rules::load(std::slice::from_ref(&p)).unwrap();
+    let err = tracer_rules::compile(&set).expect_err("17 kernel conditions");
+    assert!(err.to_string().starts_with(&format!("{}:2: more than 16 kernel conditions", p.display())), "{err}");
+    let check = tracer_rules::check(&[p]);
+    assert_eq!(check.problems.len(), 1, "{:?}", check.problems);
+    assert_eq!(check.problems[0].0.line, 2);
+}
+
+#[test]
+fn more_calls_than_the_kernel_table_holds() {
+    let d = Dir::new("nrs");
+    let list: Vec<String> = (0..600).map(|n| n.to_string()).collect();
+    // Arch-less: 600 numbers under both ABIs, 1200 entries.
+    let p = d.file("n.rules", format!("{GOOD}-a always,exit -S {}\n", list.join(",")).as_bytes());
+    let set = tracer_rules::load(std::slice::from_ref(&p)).unwrap();
+    let err = tracer_rules::compile(&set).expect_err("1200 entries");
+    assert!(err.to_string().contains("more calls than tracer's kernel table holds"), "{err}");
+    assert!(err.to_string().starts_with(&format!("{}:2: ", p.display())), "{err}");
 }

@@ -3,7 +3,6 @@
 use libc as _;
 use std::path::PathBuf;
 use thiserror as _;
-use tracer_common as _;
 
 const DIR: &str = "/usr/share/doc/auditd/examples/rules";
 
@@ -63,6 +62,7 @@ fn debian_sets_load_and_compile() {
         let c = tracer_rules::compile(&set).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.rules.len(), set.rules.len());
         assert!(!c.nrs.is_empty(), "{name}: {} RULE_NRS entries", c.nrs.len());
+        assert!(c.nrs.len() <= tracer_common::rules::RULE_NRS_MAX as usize, "{name}: {} entries", c.nrs.len());
         for (i, r) in set.rules.iter().enumerate() {
             assert_eq!(c.keys(i), r.keys.as_slice());
         }

@@ -1,6 +1,7 @@
 //! compile + candidates (the kernel side's reference) + decide against a plain evaluator of
 //! the parsed rules over the full facts of a call, on generated rule sets and calls: the
-//! kernel's audit filter as written in kernel/auditsc.c, without tables or bitmaps.
+//! kernel's audit filter as written in kernel/auditsc.c (audit_filter_syscall, then
+//! audit_filter_inodes under rule priorities), without tables or bitmaps.
 
 use libc as _;
 use thiserror as _;
@@ -229,9 +230,12 @@ fn applies(r: &Rule, c: &Call<'_>) -> bool {
 fn reference(rules: &[Rule], c: &Call<'_>) -> Option<Vec<String>> {
     let holds = |r: &Rule, name| applies(r, c) && r.conds.iter().all(|k| cond(c, k, name));
     let is_watch = |r: &Rule| r.conds.iter().any(|k| matches!(k, Cond::Path(_)));
-    let exit = rules.iter().filter(|r| !is_watch(r)).find(|r| holds(r, None));
-    let inode = c.names.iter().find_map(|n| rules.iter().filter(|r| is_watch(r)).find(|r| holds(r, Some(n))));
-    inode.or(exit).filter(|r| r.action == Action::Always).map(|r| r.keys.clone())
+    // audit_filter_syscall: the exit list, first match; its priority is its place in order.
+    let exit = rules.iter().position(|r| !is_watch(r) && holds(r, None));
+    // audit_filter_inodes: per name, the watches of higher priority (earlier) than that match.
+    let before = exit.unwrap_or(rules.len());
+    let inode = c.names.iter().find_map(|n| (0..before).find(|&i| is_watch(&rules[i]) && holds(&rules[i], Some(n))));
+    inode.or(exit).map(|i| &rules[i]).filter(|r| r.action == Action::Always).map(|r| r.keys.clone())
 }
 
 #[test]

@@ -63,8 +63,8 @@ fn watch_perm_classes() {
     for call in ["unlink", "rename", "truncate", "chmod", "chown", "setxattr", "fchmodat", "renameat", "renameat2"] {
         assert_eq!(run(&c, &b64(call, [0; 4]), &shadow), key, "{call}");
     }
-    // Not in audit's classes (the kernel's audit_match_perm, checked on 6.18).
-    for call in ["getxattr", "readlink", "execve", "stat", "ftruncate", "fallocate", "utimensat"] {
+    // Not in audit's write or attribute classes (the kernel's audit_match_perm, 6.18).
+    for call in ["getxattr", "readlink", "execve", "stat", "utimensat"] {
         assert_eq!(run(&c, &b64(call, [0; 4]), &shadow), None, "{call}");
     }
     // i386: chown32 and socketcall(bind) are in the write/attr classes.
@@ -183,11 +183,12 @@ fn name_specs_of_both_abis() {
         assert_eq!(names("finit_module"), [spec(NAME_FD, 0, 0), none]);
         assert_eq!(names("fchmodat"), [spec(NAME_PATH_AT, 1, 0), none]);
         assert_eq!(names("fsetxattr"), [spec(NAME_FD, 0, 0), none]);
+        assert_eq!(names("ftruncate"), [none; 2], "the kernel records no PATH item for it");
         assert_eq!(names("openat"), [spec(NAME_PATH_AT, 1, 0), none]);
         assert_eq!(names("ptrace"), [none; 2]);
     }
     assert_eq!(syscalls::names(Arch::B32, nr(Arch::B32, "chown32")), [spec(NAME_PATH, 0, 0), none]);
-    assert_eq!(syscalls::names(Arch::B32, nr(Arch::B32, "ftruncate64")), [spec(NAME_FD, 0, 0), none]);
+    assert_eq!(syscalls::names(Arch::B32, nr(Arch::B32, "fchown32")), [spec(NAME_FD, 0, 0), none]);
     // The tables: audit's names both ways.
     assert_eq!(syscalls::name(Arch::B64, 17), Some("pread"));
     assert_eq!(syscalls::number(Arch::B32, "stime"), Some(25));
@@ -202,7 +203,7 @@ fn values_as_auditctl_takes_them() {
     let p = dir.join("v.rules");
     std::fs::write(
         &p,
-        "-a always,exit -F arch=b64 -S 59,openat -F uid=root -F gid=root -F auid=unset -F euid=-1 -F exit=EPERM \
+        "-a always,exit -F arch=b64 -S 59,openat -F uid=root -F gid=root -F auid=unset -F euid=-2 -F exit=EPERM \
          -F a1=0x1F -F a2&0100 -F sessionid=unset -F success=1 -F obj_uid>=1000 -F key=a -k b\n",
     )
     .unwrap();
@@ -210,7 +211,57 @@ fn values_as_auditctl_takes_them() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
         set.rules[0].describe(),
-        "-a always,exit -F arch=b64 -S execve,openat -F uid=0 -F gid=0 -F auid=-1 -F euid=-1 -F exit=1 -F a1=0x1F \
+        "-a always,exit -F arch=b64 -S execve,openat -F uid=0 -F gid=0 -F auid=-1 -F euid=-2 -F exit=1 -F a1=0x1F \
          -F a2&0x40 -F sessionid=-1 -F success=1 -F obj_uid>=1000 -F key=a -F key=b"
     );
+}
+
+/// What the running kernel's audit did with these rule orders (checked with auditctl on
+/// 6.18): the first rule in order wins, watches included.
+#[test]
+fn watches_take_their_place_in_rule_order() {
+    let f = [Name { path: b"/srv/f", owner: Some((0, 0)) }];
+    let call =
+        CallFacts { nr: nr(Arch::B64, "openat"), ids: user(4242), args: [0, 0, 1, 0], ret: 4, ..CallFacts::default() };
+    let cases = [
+        ("-a never,exit -F arch=b64 -S openat -F uid=4242 -F a2&01\n-w /srv/f -p wa -k watch\n", None),
+        ("-w /srv/f -p wa -k watch\n-a never,exit -F arch=b64 -S openat -F uid=4242 -F a2&01\n", Some("watch")),
+        (
+            "-a always,exit -F arch=b64 -S openat -F uid=4242 -F a2&01 -k exitlist\n-w /srv/f -p wa -k watch\n",
+            Some("exitlist"),
+        ),
+        (
+            "-w /srv/f -p wa -k watch\n-a always,exit -F arch=b64 -S openat -F uid=4242 -F a2&01 -k exitlist\n",
+            Some("watch"),
+        ),
+        (
+            "-a always,exit -F arch=b64 -S openat -F uid=4242 -F a2&01 -k exitlist\n-A always,exit -F path=/srv/f -F perm=wa -k prepended\n",
+            Some("prepended"),
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let c = rules(&format!("order{i}"), text);
+        assert_eq!(run(&c, &call, &f), want.map(|k| vec![k.to_string()]), "{text}");
+    }
+    // Between watches, the first name decides (audit_filter_inodes stops at the first name).
+    let c = rules("names", "-w /srv/b -p wa -k b\n-w /srv/a -p wa -k a\n");
+    let two = [Name { path: b"/srv/a", owner: None }, Name { path: b"/srv/b", owner: None }];
+    assert_eq!(run(&c, &call, &two), Some(vec!["a".to_string()]));
+}
+
+/// A rule on every call still gives each known call its entry with its names: the kernel
+/// side finds a call's names there (a dir= rule on NR_OTHER alone never saw stat's name).
+#[test]
+fn rules_on_every_call_give_each_call_its_names() {
+    let c = rules("all", "-a always,exit -F dir=/home -F uid=0 -C auid!=obj_uid -k power-abuse\n");
+    for arch in [Arch::B64, Arch::B32] {
+        for call in ["stat", "openat", "unlinkat", "renameat", "chmod"] {
+            let nr = nr(arch, call);
+            let e = c.nrs.iter().find(|(k, _)| k.compat == arch.compat() && k.nr == nr).map(|(_, e)| e);
+            let e = e.unwrap_or_else(|| panic!("{arch:?} {call}: no entry"));
+            assert_eq!(e.names, syscalls::names(arch, nr), "{arch:?} {call}");
+            assert_eq!(e.rules.words[0], 1);
+        }
+    }
+    assert!(c.nrs.len() <= tracer_common::rules::RULE_NRS_MAX as usize, "{} entries", c.nrs.len());
 }

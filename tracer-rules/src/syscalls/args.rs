@@ -32,9 +32,11 @@ pub(super) fn names(name: &str) -> [NameSpec; 2] {
         "openat" | "openat2" | "mkdirat" | "mknodat" | "unlinkat" | "fchmodat" | "fchmodat2" | "fchownat"
         | "execveat" | "readlinkat" | "newfstatat" | "fstatat64" | "statx" | "faccessat" | "faccessat2"
         | "utimensat" | "futimesat" | "name_to_handle_at" => [at(0, 1), NONE],
-        // An open file.
-        "ftruncate" | "ftruncate64" | "fchmod" | "fchown" | "fchown32" | "fsetxattr" | "fgetxattr" | "flistxattr"
-        | "fremovexattr" | "finit_module" | "fchdir" | "fallocate" => [fd(0), NONE],
+        // An open file (the kernel's audit_file makes it the call's PATH item).
+        "fchmod" | "fchown" | "fchown32" | "fsetxattr" | "fgetxattr" | "flistxattr" | "fremovexattr"
+        | "finit_module" => [fd(0), NONE],
+        // ftruncate, fallocate, fchdir: the kernel records no PATH item (items=0, checked on
+        // 6.18), so no path=/dir= rule can match them in audit; none here either.
         // Two names: the old and the new.
         "rename" | "link" => [path(0), path(1)],
         "renameat" | "renameat2" | "linkat" => [at(0, 1), at(2, 3)],

@@ -34,7 +34,10 @@ pub(crate) fn run(args: RulesArgs) -> anyhow::Result<i32> {
         writeln!(out, "{}: note: {}", n.at, n.text)?;
     }
     let mut problems: Vec<String> = check.problems.iter().map(|(at, why)| format!("{at}: {why}")).collect();
-    if let Err(e) = tracer_rules::compile(&check.set) {
+    // check reports what compile would refuse; compile itself is the last word.
+    if problems.is_empty()
+        && let Err(e) = tracer_rules::compile(&check.set)
+    {
         problems.push(e.to_string());
     }
     writeln!(out, "{} rules, {} problems", check.set.rules.len(), problems.len())?;
