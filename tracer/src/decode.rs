@@ -12,10 +12,14 @@ use tracer_common::{
     event::*,
     exec::ExecBody,
     open::{AT_FDCWD, OpenBody},
+    rules::{NAME_FD, NAME_NONE, RuleBits},
     sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
+    syscall::{NAME_BASE_UNKNOWN, NAME_INODE, NameRec, SyscallBody},
 };
 
-use crate::event::{Connect, Detail, Event, Exec, Id, LogLine, LogPeer, Open, Peer, join, normalize};
+use crate::event::{
+    Connect, Detail, Event, Exec, Id, Inode, LogLine, LogPeer, Name, Open, Peer, Syscall, join, normalize,
+};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub(crate) enum DecodeError {
@@ -97,9 +101,19 @@ impl Decoder {
             EventKind::Open => size_of::<OpenBody>(),
             EventKind::Connect => size_of::<ConnectBody>(),
             EventKind::SshLog => size_of::<SshLogBody>(),
+            EventKind::Syscall => size_of::<SyscallBody>(),
         };
         let size = (h.size as usize).min(rec.len());
-        let rec = &rec[..size];
+        let mut rec = &rec[..size];
+        // The candidate rules trail the record (`trace --rules`).
+        let rules = if h.flags & F_RULES != 0 {
+            let at = rec.len().checked_sub(RULES_TRAILER).ok_or(DecodeError::Short(rec.len()))?;
+            let bits: RuleBits = read_pod(rec, at)?;
+            rec = &rec[..at];
+            Some(bits)
+        } else {
+            None
+        };
         let mut s = Strings { data: rec, pos: HEADER_SIZE + body_size };
         if s.pos > rec.len() {
             return Err(DecodeError::Short(rec.len()));
@@ -182,6 +196,20 @@ impl Decoder {
                     peer: log_peer(&b)?,
                 })
             }
+            EventKind::Syscall => {
+                let b: SyscallBody = read_pod(rec, HEADER_SIZE)?;
+                let mut names = Vec::new();
+                for n in b.names {
+                    let path = s.take(n.path_len as usize)?;
+                    let base = s.take(n.base_len as usize)?;
+                    if n.kind != NAME_NONE {
+                        names.push(name(&n, path, base, h.flags & F_CHROOTED != 0, root));
+                    }
+                }
+                let cwd = s.take(b.cwd_len as usize)?;
+                let sockaddr = s.take(b.sockaddr_len as usize)?.to_vec();
+                Detail::Syscall(Syscall { names, cwd: (!cwd.is_empty()).then(|| cwd.to_vec()), sockaddr })
+            }
         };
         let exe = if h.flags & F_EXE_PRESENT != 0 && !exe.is_empty() {
             if self.exes.len() >= EXE_CACHE_MAX {
@@ -227,9 +255,30 @@ impl Decoder {
             syscall: h.syscall,
             args: (h.flags & F_ARGS_PRESENT != 0).then_some(h.args),
             ret: h.ret,
+            compat: h.flags & F_COMPAT != 0,
+            rules,
+            keys: Vec::new(),
             detail,
         })
     }
+}
+
+/// One name of a generic syscall record: the host path it resolves to (lexically), and the
+/// inode the kernel read for an fd.
+fn name(n: &NameRec, path: &[u8], base: &[u8], chrooted: bool, root: &[u8]) -> Name {
+    let base_unknown = n.flags & NAME_BASE_UNKNOWN != 0 && !path.starts_with(b"/");
+    let host_path = if n.kind == NAME_FD || path.is_empty() {
+        path.to_vec()
+    } else if path.starts_with(b"/") {
+        if chrooted && !root.is_empty() { join(root, &path[1..]) } else { normalize(path) }
+    } else if base_unknown {
+        path.to_vec()
+    } else {
+        join(base, path)
+    };
+    let inode =
+        (n.flags & NAME_INODE != 0).then_some(Inode { uid: n.uid, gid: n.gid, mode: n.mode, ino: n.ino, dev: n.dev });
+    Name { host_path, name: path.to_vec(), fd: n.kind == NAME_FD, base_unknown, inode }
 }
 
 /// NUL-separated argv (as in /proc/PID/cmdline) to a list; a missing final NUL (a cut

@@ -2,31 +2,11 @@
 //! so each program first decides by number, before any filter work.
 
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_RULES, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
 
-use super::{Syscall, connect, entry, exec, nr::*, open, sshlog, sshpeer, syscount};
-use crate::kernel::{Kptr, compat, conf, off, read};
-
-/// The first four syscall arguments from the saved user registers.
-#[inline(always)]
-pub(crate) fn args_of(regs: Kptr) -> [u64; 4] {
-    let r10 = off!(regs_r10);
-    // x86_64's pt_regs keeps r10 r9 r8 ax cx dx si di in a row: one read instead of four.
-    if r10 != u32::MAX
-        && off!(regs_dx) == r10 + 40
-        && off!(regs_si) == r10 + 48
-        && off!(regs_di) == r10 + 56
-        && let Ok(r) = read::<[u64; 8]>(regs, r10)
-    {
-        return [r[7], r[6], r[5], r[0]];
-    }
-    [
-        read(regs, off!(regs_di)).unwrap_or(0),
-        read(regs, off!(regs_si)).unwrap_or(0),
-        read(regs, off!(regs_dx)).unwrap_or(0),
-        read(regs, off!(regs_r10)).unwrap_or(0),
-    ]
-}
+use super::{Syscall, connect, entry, exec, nr::*, open, rules, sshlog, sshpeer, syscount};
+pub(crate) use crate::kernel::args_of;
+use crate::kernel::{compat, conf, off, read};
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub(crate) fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
@@ -55,11 +35,18 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     let child_return = ret == 0 && matches!(nr, NR_CLONE | NR_FORK | NR_VFORK | NR_CLONE3);
     // Read once: counting needs it for every call, the events below for theirs.
     let mut is_compat = None;
-    if conf!(enabled) & ENABLE_SYSCOUNT != 0 && !child_return {
+    let enabled = conf!(enabled);
+    // A new child's return is not audited either (its audit context is not in a syscall).
+    if enabled & (ENABLE_SYSCOUNT | ENABLE_RULES) != 0 && !child_return {
         let c = compat();
         is_compat = Some(c);
         let (entered, entered_compat) = entry::entered(nr, c, ret);
-        syscount::count(entered, entered_compat);
+        if enabled & ENABLE_SYSCOUNT != 0 {
+            syscount::count(entered, entered_compat);
+        }
+        if enabled & ENABLE_RULES != 0 {
+            rules::on_exit(regs, entered, entered_compat, ret);
+        }
     }
     let family = match nr {
         NR_OPEN | NR_CREAT | NR_OPENAT | NR_OPENAT2 => ENABLE_OPEN,
@@ -73,7 +60,7 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     if conf!(enabled) & family == 0 || is_compat.unwrap_or_else(compat) {
         return 0;
     }
-    on_exit(Syscall { nr, args: args_of(regs), ret }, family);
+    on_exit(Syscall { nr, args: args_of(regs), ret, rules: false }, family);
     0
 }
 

@@ -1,0 +1,26 @@
+//! The `nametype=` of each name a syscall record carries, as the kernel's audit marks it
+//! (`audit_inode`'s NORMAL, `audit_inode_child`'s CREATE and DELETE). The tracer carries the
+//! call's names, not the parent directories the kernel also logs, so only the names' own
+//! types are listed, in the call's argument order.
+
+/// Types for the names of `syscall` (audit's name); a name without one is NORMAL.
+pub(super) fn of(syscall: &str, ok: bool) -> &'static [&'static str] {
+    if !ok {
+        // A failed call's names were looked up (or not) before it failed: the kernel's
+        // record has no object for a name it never reached.
+        return match syscall {
+            "unlink" | "unlinkat" | "rmdir" | "rename" | "renameat" | "renameat2" | "mkdir" | "mkdirat" | "mknod"
+            | "mknodat" | "link" | "linkat" | "symlink" | "symlinkat" => &["UNKNOWN", "UNKNOWN"],
+            _ => &["NORMAL", "NORMAL"],
+        };
+    }
+    match syscall {
+        "unlink" | "unlinkat" | "rmdir" => &["DELETE"],
+        "rename" | "renameat" | "renameat2" => &["DELETE", "CREATE"],
+        "mkdir" | "mkdirat" | "mknod" | "mknodat" => &["CREATE"],
+        "link" | "linkat" => &["NORMAL", "CREATE"],
+        "symlink" => &["UNKNOWN", "CREATE"],
+        "symlinkat" => &["UNKNOWN", "CREATE"],
+        _ => &["NORMAL", "NORMAL"],
+    }
+}
