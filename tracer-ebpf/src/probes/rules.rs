@@ -192,21 +192,32 @@ fn field_holds(e: &RuleEval, f: &KField) -> bool {
     }
 }
 
-/// Rule `i`: if RULE_NRS named it and its kernel conditions hold, a candidate. Returns 1 to
-/// stop (after the first candidate user space has nothing to add to).
+/// The next rule RULE_NRS named for this call (the lowest bit left in `e.rules`, which it
+/// clears): if its kernel conditions hold, a candidate. Returns 1 to stop: no rule left, or
+/// after the first candidate user space has nothing to add to. Only the named rules cost a
+/// step, however many rules there are.
 #[inline(never)]
-extern "C" fn rule_step(i: u64, _ctx: *mut c_void) -> i64 {
+extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     let Some(e) = RULE_EVAL.get_ptr_mut(0) else {
         return 1;
     };
     // SAFETY: this CPU's RULE_EVAL entry, as in on_exit (which is waiting in bpf_loop).
     let e = unsafe { &mut *e };
-    let i = i as u32;
-    let w = ((i >> 6) & 3) as usize;
-    let bit = 1u64 << (i & 63);
-    if e.rules.words[w] & bit == 0 {
-        return 0;
-    }
+    let w = if e.rules.words[0] != 0 {
+        0
+    } else if e.rules.words[1] != 0 {
+        1
+    } else if e.rules.words[2] != 0 {
+        2
+    } else if e.rules.words[3] != 0 {
+        3
+    } else {
+        return 1;
+    };
+    let word = e.rules.words[w];
+    let bit = word & word.wrapping_neg();
+    e.rules.words[w] = word & !bit;
+    let i = (w as u32) * 64 + bit.trailing_zeros();
     let Some(r) = RULES.get_ptr(i) else {
         return 1;
     };
