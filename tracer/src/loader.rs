@@ -97,11 +97,9 @@ const PROGS: &[Prog] = &[
     tp("entry_exec", "task", "task_rename", ENABLE_SYSCOUNT | ENABLE_RULES),
     tp("entry_signal", "signal", "signal_deliver", ENABLE_SYSCOUNT),
     // ENABLE_SSHLOG: accept(2) exits of a trusted sshd remember the connection socket.
-    raw(
-        "raw_sys_exit",
-        "sys_exit",
-        ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_RULES,
-    ),
+    raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG),
+    // `trace --rules`: its own program on every exit (the families' one is not attached).
+    raw("raw_sys_exit_rules", "sys_exit", ENABLE_RULES),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
     tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
 ];

@@ -6,7 +6,11 @@
 
 use core::ffi::c_void;
 
-use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_user, generated::bpf_loop};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_user, generated::bpf_loop},
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
+};
 use tracer_common::{
     event::{EventKind, F_COMPAT},
     rules::*,
@@ -14,7 +18,7 @@ use tracer_common::{
 };
 
 use super::{
-    Syscall, connect, exec,
+    Syscall, connect, entry, exec,
     nr::*,
     open,
     sshpeer::{fd_array, inode_key},
@@ -30,10 +34,29 @@ const SOCKADDR_MAX: u32 = 128;
 /// i386 `SYS_BIND` for socketcall's class.
 const SYS_BIND: u64 = 2;
 
+/// Every syscall exit, with `trace --rules` (attached under `ENABLE_RULES` only, so the
+/// other exits' program and its verification stay as they were).
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub(crate) fn raw_sys_exit_rules(ctx: RawTracePointContext) -> i32 {
+    let regs: *const u8 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) else {
+        return 0;
+    };
+    let nr = nr as u32;
+    // A new child's return is not audited (its audit context is not in a syscall).
+    if ret == 0 && matches!(nr, NR_CLONE | NR_FORK | NR_VFORK | NR_CLONE3) {
+        return 0;
+    }
+    let (nr, compat) = entry::entered(nr, crate::kernel::compat(), ret);
+    on_exit(regs, nr, compat, ret);
+    0
+}
+
 /// A syscall exit (`nr`, `compat` as entered). Returns without any work past the lookups
 /// when no rule names the call.
 #[inline(always)]
-pub(crate) fn on_exit(regs: Kptr, nr: u32, compat: bool, ret: i64) {
+fn on_exit(regs: Kptr, nr: u32, compat: bool, ret: i64) {
     let c = u32::from(compat);
     // SAFETY: lookups in our own map with keys on the stack; the loader fills it before attaching and
     // never removes an entry, so the value stays valid for this run.
@@ -223,14 +246,14 @@ extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     };
     // SAFETY: RULES entry i (get_ptr checked the index); plain integers, read only.
     let r = unsafe { &*r };
-    let n = r.nfields;
-    for j in 0..RULE_FIELDS_MAX {
-        if j as u32 >= n {
-            break;
-        }
-        if !field_holds(e, &r.fields[j]) {
-            return 0;
-        }
+    let mut walk = Fields { rule: i, failed: 0 };
+    // SAFETY: field_step is the callback bpf_loop expects and ctx is our live &mut Fields; bpf_loop calls it
+    // synchronously.
+    unsafe {
+        bpf_loop(r.nfields.min(RULE_FIELDS_MAX as u32), field_step as *mut c_void, (&mut walk as *mut Fields).cast(), 0)
+    };
+    if walk.failed != 0 {
+        return 0;
     }
     let decided = r.flags & KRULE_USER == 0;
     if e.ncand == 0 && decided && r.action == ACTION_NEVER {
@@ -240,6 +263,36 @@ extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     e.cand.words[w] |= bit;
     e.ncand += 1;
     i64::from(decided)
+}
+
+#[repr(C)]
+struct Fields {
+    rule: u32,
+    /// 1 once a condition did not hold.
+    failed: u32,
+}
+
+/// Condition `j` of the rule; returns 1 to stop at the first that does not hold.
+#[inline(never)]
+extern "C" fn field_step(j: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the &mut Fields rule_step gave it, alive for the whole loop.
+    let w = unsafe { &mut *(ctx as *mut Fields) };
+    let (Some(e), Some(r)) = (RULE_EVAL.get_ptr(0), RULES.get_ptr(w.rule)) else {
+        w.failed = 1;
+        return 1;
+    };
+    // SAFETY: this CPU's RULE_EVAL entry and RULES entry `rule`, both checked by get_ptr; read only.
+    let (e, r) = unsafe { (&*e, &*r) };
+    let Some(f) = r.fields.get(j as usize) else {
+        w.failed = 1;
+        return 1;
+    };
+    if field_holds(e, f) {
+        0
+    } else {
+        w.failed = 1;
+        1
+    }
 }
 
 /// The generic record: names, cwd and socket address of a call with no record of its own.

@@ -2,9 +2,9 @@
 //! so each program first decides by number, before any filter work.
 
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_RULES, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
 
-use super::{Syscall, connect, entry, exec, nr::*, open, rules, sshlog, sshpeer, syscount};
+use super::{Syscall, connect, entry, exec, nr::*, open, sshlog, sshpeer, syscount};
 pub(crate) use crate::kernel::args_of;
 use crate::kernel::{compat, conf, off, read};
 
@@ -35,18 +35,11 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     let child_return = ret == 0 && matches!(nr, NR_CLONE | NR_FORK | NR_VFORK | NR_CLONE3);
     // Read once: counting needs it for every call, the events below for theirs.
     let mut is_compat = None;
-    let enabled = conf!(enabled);
-    // A new child's return is not audited either (its audit context is not in a syscall).
-    if enabled & (ENABLE_SYSCOUNT | ENABLE_RULES) != 0 && !child_return {
+    if conf!(enabled) & ENABLE_SYSCOUNT != 0 && !child_return {
         let c = compat();
         is_compat = Some(c);
         let (entered, entered_compat) = entry::entered(nr, c, ret);
-        if enabled & ENABLE_SYSCOUNT != 0 {
-            syscount::count(entered, entered_compat);
-        }
-        if enabled & ENABLE_RULES != 0 {
-            rules::on_exit(regs, entered, entered_compat, ret);
-        }
+        syscount::count(entered, entered_compat);
     }
     let family = match nr {
         NR_OPEN | NR_CREAT | NR_OPENAT | NR_OPENAT2 => ENABLE_OPEN,
