@@ -14,7 +14,6 @@ use serde_json::Value;
 #[cfg(test)]
 use rusqlite as _;
 
-pub mod auditd;
 pub mod netns;
 pub mod pg;
 

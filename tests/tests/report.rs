@@ -13,10 +13,7 @@ use std::{
 };
 
 use serde_json::Value;
-use tracer_tests::{
-    auditd::{Auditd, audit_status, ausearch},
-    *,
-};
+use tracer_tests::*;
 
 const W: &str = env!("CARGO_BIN_EXE_workload");
 
@@ -432,24 +429,158 @@ fn malformed_input_names_file_and_line_and_prints_nothing() {
 // ---------------------------------------------------------------------------------------
 // Against the real auditd.
 
-/// auditd (the shared harness, `tracer_tests::auditd`: a machine-wide lock) with one rule
-/// for the test's login UID.
+/// auditd running with one rule for the test's login UID; everything undone on drop
+/// (rule removed, audit switched back off, the daemon stopped if we started it) so other
+/// tests are not slowed by audit.
 struct Audit {
-    _auditd: Auditd,
+    /// auditd is one per machine: one test at a time uses it (held until drop).
+    _one: std::sync::MutexGuard<'static, ()>,
     key: String,
     auid: u32,
+    started: Option<u32>,
+    was_enabled: String,
+    old_backlog: String,
+}
+
+fn auditctl(args: &[&str]) -> String {
+    let o = Command::new("auditctl").args(args).output().expect("run auditctl");
+    assert!(o.status.success(), "auditctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn audit_status(field: &str) -> String {
+    auditctl(&["-s"]).lines().find_map(|l| l.strip_prefix(&format!("{field} ")).map(String::from)).unwrap_or_default()
+}
+
+/// Debian's auditd, installed only if missing (`cargo xtask setup` installs it too).
+fn ensure_auditd_installed() {
+    if Command::new("auditctl").arg("-v").output().is_ok() {
+        return;
+    }
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "auditd"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        assert!(install(), "cannot install auditd (apt-get install auditd)");
+    }
 }
 
 impl Audit {
     fn start(auid: u32) -> Audit {
-        let auditd = Auditd::start();
-        let key = format!("tracer-report-test-{}", std::process::id());
-        // Every call of the login UID, 64-bit and 32-bit.
-        for arch in ["arch=b64", "arch=b32"] {
-            auditd.add(&["-a", "always,exit", "-F", arch, "-S", "all", "-F", &format!("auid={auid}"), "-k", &key]);
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        // A test that failed while holding it poisoned it; the daemon was still put back.
+        let one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ensure_auditd_installed();
+        // Read before auditd starts: it switches audit on itself.
+        let was_enabled = audit_status("enabled");
+        let old_backlog = audit_status("backlog_limit");
+        let mut started = None;
+        if audit_status("pid").trim() == "0" {
+            // No systemd here: auditd forks into the background once it is ready.
+            let st = Command::new("auditd").status().expect("run auditd");
+            assert!(st.success(), "auditd failed to start");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while audit_status("pid").trim() == "0" {
+                assert!(Instant::now() < deadline, "auditd did not register with the kernel");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            started = audit_status("pid").trim().parse().ok();
         }
-        Audit { _auditd: auditd, key, auid }
+        let key = format!("tracer-report-test-{}", std::process::id());
+        let a = Audit { _one: one, key, auid, started, was_enabled, old_backlog };
+        auditctl(&["-e", "1"]);
+        // -S all makes bursts: a deep backlog so the kernel makes processes wait, not drop.
+        auditctl(&["-b", "8192"]);
+        for rule in a.rules() {
+            let mut args = vec!["-a"];
+            args.extend(rule.iter().map(String::as_str));
+            auditctl(&args);
+        }
+        a
     }
+
+    /// Every call of the login UID, 64-bit and 32-bit.
+    fn rules(&self) -> Vec<Vec<String>> {
+        ["arch=b64", "arch=b32"]
+            .iter()
+            .map(|arch| {
+                ["always,exit", "-F", arch, "-S", "all", "-F", &format!("auid={}", self.auid), "-k", &self.key]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        for rule in self.rules() {
+            let mut args = vec!["-d"];
+            args.extend(rule.iter().map(String::as_str));
+            let _ = Command::new("auditctl").args(&args).output();
+        }
+        let _ = Command::new("auditctl").args(["-b", self.old_backlog.trim()]).output();
+        if let Some(pid) = self.started {
+            // SAFETY: kill takes plain integers; an exited pid is an error, not UB.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            // Gone, or a zombie its reaper has not collected yet: either way it has exited.
+            let exited = || {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map_or(true, |s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !exited() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        // Audit back off as we found it, checked: nothing else may be slowed by it.
+        let want = self.was_enabled.trim().to_string();
+        for _ in 0..20 {
+            let _ = Command::new("auditctl").args(["-e", &want]).output();
+            if audit_status("enabled").trim() == want {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// One audit event (records sharing `msg=audit(TIME:SERIAL)`), fields by record type.
+#[derive(Default, Debug)]
+struct AuditEvent {
+    records: Vec<(String, HashMap<String, String>)>,
+}
+
+impl AuditEvent {
+    fn first(&self, ty: &str) -> Option<&HashMap<String, String>> {
+        self.records.iter().find(|(t, _)| t == ty).map(|(_, f)| f)
+    }
+    fn all(&self, ty: &str) -> impl Iterator<Item = &HashMap<String, String>> {
+        self.records.iter().filter(move |(t, _)| t == ty).map(|(_, f)| f)
+    }
+}
+
+/// `ausearch --raw ARGS` grouped into events by id.
+fn ausearch(args: &[&str]) -> BTreeMap<String, AuditEvent> {
+    let o = Command::new("ausearch").arg("--raw").args(args).output().expect("run ausearch");
+    let mut events: BTreeMap<String, AuditEvent> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        // ENRICHED logs append interpreted fields after 0x1d: the raw ones are enough.
+        let line = line.split('\x1d').next().unwrap();
+        let Some(ty) = line.strip_prefix("type=").and_then(|l| l.split(' ').next()) else { continue };
+        let Some(id) = line.split("msg=audit(").nth(1).and_then(|r| r.split(')').next()) else { continue };
+        let rest = line.split_once("): ").map_or("", |(_, r)| r);
+        let fields =
+            rest.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        events.entry(id.to_string()).or_default().records.push((ty.to_string(), fields));
+    }
+    events
 }
 
 /// An untrusted audit string: "quoted" as is, otherwise hex.
