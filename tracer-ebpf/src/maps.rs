@@ -159,8 +159,11 @@ pub(crate) struct RuleEval {
     /// Candidates found so far.
     pub ncand: u32,
     /// 1 when the first candidate is a decided `never`.
-    pub drop: u32,
-    pub _pad: u32,
+    pub first_never: u32,
+    /// 1 once a candidate needs nothing from user space: only watches are collected after.
+    pub decided: u32,
+    /// Watch (`KRULE_WATCH`) candidates: they may override the exit rules' decision.
+    pub nwatch: u32,
     /// The rules RULE_NRS names for this call.
     pub rules: RuleBits,
     /// The candidates: the record's `F_RULES` trailer.

@@ -123,7 +123,12 @@ impl Decoder {
         let detail = match kind {
             EventKind::Exec => {
                 let b: ExecBody = read_pod(rec, HEADER_SIZE)?;
-                let filename = s.take(b.filename_len as usize)?.to_vec();
+                let mut filename = s.take(b.filename_len as usize)?.to_vec();
+                // A successful exec reported at its syscall exit (`trace --rules`) has no
+                // filename of its own: the new image's executable is it.
+                if filename.is_empty() && h.flags & F_RULES != 0 && h.ret == 0 && h.flags & F_EXE_PRESENT != 0 {
+                    filename = exe.to_vec();
+                }
                 let cwd = s.take(b.cwd_len as usize)?.to_vec();
                 let argv_blob = s.take(b.argv_len as usize)?;
                 Detail::Exec(Exec {

@@ -29,6 +29,8 @@ use crate::{
     record::Rec,
 };
 
+/// `KRule::flags`: a `path=` rule (tracer-rules' `KRULE_WATCH`; moves to tracer-common with its merge).
+const KRULE_WATCH: u32 = 1 << 1;
 const AT_FDCWD: i32 = tracer_common::open::AT_FDCWD;
 const SOCKADDR_MAX: u32 = 128;
 /// i386 `SYS_BIND` for socketcall's class.
@@ -86,7 +88,9 @@ fn on_exit(regs: Kptr, nr: u32, compat: bool, ret: i64) {
     // One verified callback per rule index instead of an unrolled loop.
     // SAFETY: rule_step is the callback bpf_loop expects; it takes no context (it finds RULE_EVAL itself).
     unsafe { bpf_loop(RULES_MAX as u32, rule_step as *mut c_void, core::ptr::null_mut(), 0) };
-    if e.ncand == 0 || e.drop != 0 {
+    // Nothing may select the call, or its first candidate is a decided `never` that no
+    // watch can override (audit evaluates the inode rules after the exit list).
+    if e.ncand == 0 || (e.first_never != 0 && e.nwatch == 0) {
         return;
     }
     let call = Syscall { nr, args, ret, rules: true };
@@ -132,7 +136,9 @@ fn gather(e: &mut RuleEval, cur: &Current, rn: &RuleNr, args: [u64; 4], ret: i64
     let task = cur.task;
     e.vals = [0; 32];
     e.ncand = 0;
-    e.drop = 0;
+    e.first_never = 0;
+    e.decided = 0;
+    e.nwatch = 0;
     e.rules = rn.rules;
     e.cand = RuleBits::default();
     let v = &mut e.vals;
@@ -216,9 +222,9 @@ fn field_holds(e: &RuleEval, f: &KField) -> bool {
 }
 
 /// The next rule RULE_NRS named for this call (the lowest bit left in `e.rules`, which it
-/// clears): if its kernel conditions hold, a candidate. Returns 1 to stop: no rule left, or
-/// after the first candidate user space has nothing to add to. Only the named rules cost a
-/// step, however many rules there are.
+/// clears): if its kernel conditions hold, a candidate (`Compiled::candidates` in
+/// tracer-rules is the reference). Returns 1 to stop when no rule is left. Only the named
+/// rules cost a step, however many rules there are.
 #[inline(never)]
 extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     let Some(e) = RULE_EVAL.get_ptr_mut(0) else {
@@ -246,6 +252,11 @@ extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     };
     // SAFETY: RULES entry i (get_ptr checked the index); plain integers, read only.
     let r = unsafe { &*r };
+    let watch = r.flags & KRULE_WATCH != 0;
+    // After the first decided rule only watches matter (audit's inode lists come later).
+    if e.decided != 0 && !watch {
+        return 0;
+    }
     let mut walk = Fields { rule: i, failed: 0 };
     // SAFETY: field_step is the callback bpf_loop expects and ctx is our live &mut Fields; bpf_loop calls it
     // synchronously.
@@ -255,14 +266,18 @@ extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     if walk.failed != 0 {
         return 0;
     }
-    let decided = r.flags & KRULE_USER == 0;
-    if e.ncand == 0 && decided && r.action == ACTION_NEVER {
-        e.drop = 1;
-        return 1;
-    }
     e.cand.words[w] |= bit;
     e.ncand += 1;
-    i64::from(decided)
+    if watch {
+        e.nwatch += 1;
+    }
+    if r.flags & KRULE_USER == 0 && e.decided == 0 {
+        e.decided = 1;
+        if e.ncand == 1 && r.action == ACTION_NEVER {
+            e.first_never = 1;
+        }
+    }
+    0
 }
 
 #[repr(C)]
