@@ -14,6 +14,7 @@ use serde_json::Value;
 #[cfg(test)]
 use rusqlite as _;
 
+pub mod auditd;
 pub mod netns;
 pub mod pg;
 

@@ -62,6 +62,8 @@ pub const F_RULES: u32 = 1 << 12;
 pub const F_COMPAT: u32 = 1 << 13;
 /// Bytes of the `F_RULES` trailer.
 pub const RULES_TRAILER: usize = size_of::<crate::rules::RuleBits>();
+/// The first record of a report entry counted in the kernel's `AGG` map (`AGGREGATE`).
+pub const F_AGG: u32 = 1 << 20;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! straight from kernel bytes: kinds travel as `u32` and are decoded with `TryFrom`.
 #![no_std]
 
+pub mod agg;
 pub mod config;
 pub mod connect;
 pub mod event;

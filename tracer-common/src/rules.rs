@@ -153,6 +153,12 @@ pub const ACTION_ALWAYS: u32 = 1;
 
 /// `KRule::flags`: the rule also has conditions only user space decides (names, objects).
 pub const KRULE_USER: u32 = 1 << 0;
+/// `KRule::flags`: a `path=` rule (a watch on a file). The kernel's audit keeps these on its
+/// inode lists and evaluates them after the exit list, for each name of the call, so a
+/// matching one overrides the exit list's decision: the kernel side keeps collecting these
+/// candidates after the first decided rule (`tracer_rules::Compiled::candidates` is the
+/// reference).
+pub const KRULE_WATCH: u32 = 1 << 1;
 
 /// RULES array value, index = rule index: a rule's kernel conditions, all of which must hold.
 #[repr(C)]

@@ -5,12 +5,13 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tracer_common::{
+    agg::{AGG_MAX, AggKey},
     config::{Config, Offsets},
     event::PATH_MAX,
     protect::{AGENTS_MAX, ALLOWED_MAX, InodeKey, PROTECTED_MAX},
     rules::{KRule, NrKey, RULE_NRS_MAX, RULES_MAX, RuleBits, RuleNr},
     sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
-    syscount::{STAT_MAX, SyscountKey},
+    syscount::{STAT_MAX, SYSCOUNT_MAX, SyscountKey},
 };
 
 /// Bytes of one record under assembly (`record.rs`): two 64 KiB pieces and the fixed part.
@@ -101,7 +102,12 @@ pub(crate) static SIGFRAMES32: LruHashMap<u64, u64> = LruHashMap::with_max_entri
 
 /// (auid, syscall nr) -> calls, for `tracer report`.
 #[map]
-pub(crate) static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);
+pub(crate) static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(SYSCOUNT_MAX, 0);
+
+/// `tracer report` (`AGGREGATE`): report entry -> its occurrences. One shared counter per
+/// entry (atomic adds): a per-CPU map would allocate entries x CPUs at creation.
+#[map]
+pub(crate) static AGG: HashMap<AggKey, u64> = HashMap::with_max_entries(AGG_MAX, 0);
 
 /// The trusted sshd executables, (inode, device) -> 1; filled by the loader.
 #[map]

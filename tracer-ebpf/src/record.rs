@@ -8,11 +8,17 @@ use aya_ebpf::helpers::{
         bpf_probe_read_user, bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query,
     },
 };
-use tracer_common::{config::LEAN_RECORDS, event::*, rules::RuleBits, syscount::STAT_LOST};
+use tracer_common::{
+    config::{AGGREGATE, LEAN_RECORDS},
+    event::*,
+    rules::RuleBits,
+    syscount::STAT_LOST,
+};
 
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 
 use crate::{
+    agg,
     kernel::{Current, Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
     maps::{EVENTS, EXE_SENT, HOST_ROOT, RULE_EVAL, SCRATCH, Scratch, stat_inc},
     path::walk,
@@ -406,6 +412,10 @@ impl Rec {
         let size = self.off() & SIZE_MASK;
         let h = self.header();
         h.size = size;
+        if conf!(enabled) & AGGREGATE != 0 && agg::counted(h, size) {
+            return true;
+        }
+        let h = self.header();
         let exe_sent = h.flags & F_EXE_PRESENT != 0;
         let tgid = h.tgid;
         let ring = core::ptr::addr_of!(EVENTS) as *mut core::ffi::c_void;

@@ -8,6 +8,7 @@ use std::{
 
 use thiserror::Error;
 use tracer_common::{
+    agg::AggKey,
     connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
     event::*,
     exec::ExecBody,
@@ -263,6 +264,14 @@ impl Decoder {
             compat: h.flags & F_COMPAT != 0,
             rules,
             keys: Vec::new(),
+            // The entry's key as the kernel computed it, from the same bytes.
+            agg: (h.flags & F_AGG != 0).then(|| AggKey {
+                auid: h.auid,
+                kind: h.kind,
+                failed: u32::from(h.ret < 0),
+                _pad: 0,
+                hash: tracer_common::agg::hash(&rec[HEADER_SIZE..]),
+            }),
             detail,
         })
     }

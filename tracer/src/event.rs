@@ -78,6 +78,8 @@ pub(crate) struct Event {
     pub rules: Option<tracer_common::rules::RuleBits>,
     /// The keys of the rule that selected the event (`trace --rules`), in the rule's order.
     pub keys: Vec<String>,
+    /// `tracer report`: the kernel counts this entry's further occurrences under this key.
+    pub agg: Option<tracer_common::agg::AggKey>,
     pub detail: Detail,
 }
 

@@ -29,8 +29,6 @@ use crate::{
     record::Rec,
 };
 
-/// `KRule::flags`: a `path=` rule (tracer-rules' `KRULE_WATCH`; moves to tracer-common with its merge).
-const KRULE_WATCH: u32 = 1 << 1;
 const AT_FDCWD: i32 = tracer_common::open::AT_FDCWD;
 const SOCKADDR_MAX: u32 = 128;
 /// i386 `SYS_BIND` for socketcall's class.

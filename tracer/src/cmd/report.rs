@@ -6,10 +6,10 @@
 //! event per call crosses to user space. A recorded file has no such counts, nor a
 //! lost-event count; the report says "not recorded" instead of printing wrong numbers.
 
-use std::{ffi::OsString, io::Write as _, path::PathBuf};
+use std::{collections::HashMap, ffi::OsString, io::Write as _, path::PathBuf};
 
 use clap::Args;
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SYSCOUNT, LEAN_RECORDS};
+use tracer_common::config::{AGGREGATE, ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SYSCOUNT, LEAN_RECORDS};
 
 use super::{Filters, trace::Format};
 use crate::{
@@ -157,28 +157,49 @@ async fn live(
     only: Option<Id>,
 ) -> anyhow::Result<(Reports, i32)> {
     let command = (!command.is_empty()).then_some(command);
-    // Lean records: a report needs no ppid, creds, mount namespace or exe.
-    let opts =
-        filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | LEAN_RECORDS, command.is_some());
+    // Lean records: a report needs no ppid, creds, mount namespace or exe. Aggregated: the
+    // kernel sends each entry once and counts its repeats.
+    let opts = filters.options(
+        ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | LEAN_RECORDS | AGGREGATE,
+        command.is_some(),
+    );
     let mut loaded = crate::error::load_or_usage_error(&opts)?;
     let mut reports = Reports::new(only, true);
+    // The first event of each entry the kernel counts: its repeats are added at the end.
+    let mut firsts = HashMap::new();
     // Aggregated as events arrive: the event list is never kept.
     let outcome = stream::run(
         &mut loaded,
         RunOptions { command, duration, resolve_exe: false },
         |ev| {
             reports.add_event(&ev);
+            if let Some(key) = ev.agg {
+                firsts.entry(key).or_insert(ev);
+            }
             Ok(())
         },
         || Ok(()),
     )
     .await?;
+    // Every record is in (the stream drained the ring): now the kernel's counts are final.
+    let mut unattributed = 0;
+    for (key, n) in loaded.agg_counts()? {
+        match firsts.get(&key) {
+            Some(ev) => reports.add_event_n(ev, n.saturating_sub(1)),
+            // Its first record was lost (ring full): the counts are lost with it, and said so.
+            None => unattributed += n,
+        }
+    }
     reports.add_syscounts(&loaded.syscounts()?);
     let st = outcome.stats;
-    // Everything the report misses: ring full, undecodable records.
-    reports.lost = Some(outcome.counts.lost + outcome.counts.undecodable);
+    // Everything the report misses: ring full, undecodable records, and the repeats of
+    // entries whose first record was lost.
+    reports.lost = Some(outcome.counts.lost + outcome.counts.undecodable + unattributed);
     if st.syscount_full > 0 {
         eprintln!("tracer: warning: {} system calls not counted (the kernel's count table is full)", st.syscount_full);
+    }
+    if st.agg_full > 0 {
+        eprintln!("tracer: note: {} events sent one by one (the kernel's entry table is full)", st.agg_full);
     }
     stream::report_totals(&outcome);
     Ok((reports, outcome.exit_code.unwrap_or(0)))

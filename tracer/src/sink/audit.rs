@@ -320,6 +320,7 @@ mod tests {
             compat: false,
             rules: None,
             keys: Vec::new(),
+            agg: None,
             detail,
         }
     }
