@@ -14,6 +14,21 @@ use tracer_rules::{Arch, Compiled, Facts, Ids, Name};
 
 use crate::event::{Detail, Event, join};
 
+/// `--rules` (and the daemon's rules directory): the files parsed and compiled (control
+/// lines' notes go to stderr); a bad line is `FILE:LINE: reason`, exit 2, nothing attached.
+pub(crate) fn compile(paths: &[std::path::PathBuf]) -> anyhow::Result<Option<std::sync::Arc<Compiled>>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let usage = |e: tracer_rules::RulesError| crate::error::UsageError(e.to_string());
+    let set = tracer_rules::load(paths).map_err(usage)?;
+    for n in &set.notes {
+        eprintln!("tracer: {}: {}", n.at, n.text);
+    }
+    let compiled = tracer_rules::compile(&set).map_err(usage)?;
+    Ok(Some(std::sync::Arc::new(compiled)))
+}
+
 /// (uid, gid) of a name's object.
 type Owner = (u32, u32);
 

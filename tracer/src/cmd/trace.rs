@@ -77,7 +77,7 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         None => None,
     };
     // Bad rules are a usage error before anything is attached.
-    let rules = compile_rules(&args.rules)?;
+    let rules = crate::rules::compile(&args.rules)?;
     let command = (!args.command.is_empty()).then_some(args.command);
     let families = if rules.is_some() { ENABLE_RULES } else { ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT };
     let mut opts = args.filters.options(families, command.is_some());
@@ -124,19 +124,4 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         .into()),
         None => Ok(outcome.exit_code.unwrap_or(0)),
     }
-}
-
-/// `--rules`: the files parsed and compiled (control lines' notes go to stderr); any bad
-/// line is `FILE:LINE: reason`, exit 2.
-pub(crate) fn compile_rules(paths: &[PathBuf]) -> anyhow::Result<Option<std::sync::Arc<tracer_rules::Compiled>>> {
-    if paths.is_empty() {
-        return Ok(None);
-    }
-    let usage = |e: tracer_rules::RulesError| crate::error::UsageError(e.to_string());
-    let set = tracer_rules::load(paths).map_err(usage)?;
-    for n in &set.notes {
-        eprintln!("tracer: {}: {}", n.at, n.text);
-    }
-    let compiled = tracer_rules::compile(&set).map_err(usage)?;
-    Ok(Some(std::sync::Arc::new(compiled)))
 }
