@@ -277,3 +277,54 @@ fn a_bad_rule_file_is_file_and_line_exit_2() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&format!("{}:2:", file.display())), "{err}");
 }
+
+/// `tracer report --rules FILE --key K`: only the events of K's rules, their calls counted.
+#[test]
+fn report_with_rules_and_a_key() {
+    const A: u32 = 7404;
+    let dir = TempDir::new("rules-report");
+    let f = file_owned(&dir, "f", A);
+    let f = f.display();
+    let rules = dir.file("r.rules");
+    std::fs::write(
+        &rules,
+        "-a always,exit -F arch=b64 -S chmod -k k1\n-a always,exit -F arch=b64 -S open -F exit=-EACCES -k k2\n",
+    )
+    .unwrap();
+    let session = cmd(&[
+        "--loginuid".into(),
+        A.to_string(),
+        "--ids".into(),
+        format!("{A}:{A}"),
+        format!("call:90,s={f},420"),
+        format!("call:90,s={f},384"),
+        "call:2,s=/etc/shadow,1".into(),
+    ]);
+    let report = |key: Option<&str>| -> Value {
+        let mut c = Command::new(tracer_bin());
+        c.args(["report", "--format", "json", "--auid", &A.to_string(), "--rules"]).arg(&rules);
+        if let Some(k) = key {
+            c.args(["--key", k]);
+        }
+        let out = dir.file("report.json");
+        let o = c.arg("--output").arg(&out).arg("--").args(&session).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
+    };
+    let calls = |r: &Value| -> Vec<(String, u64)> {
+        r["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["syscall"].as_str().unwrap().to_string(), s["count"].as_u64().unwrap()))
+            .collect()
+    };
+    let all = report(None);
+    let mut got = calls(&all);
+    got.sort();
+    assert_eq!(got, [("chmod".to_string(), 2), ("open".to_string(), 1)], "{all}");
+    assert_eq!(all["files"][0]["path"], "/etc/shadow");
+    let k1 = report(Some("k1"));
+    assert_eq!(calls(&k1), [("chmod".to_string(), 2)], "{k1}");
+    assert_eq!(k1["files"].as_array().unwrap().len(), 0, "{k1}");
+}
