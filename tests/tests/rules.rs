@@ -306,7 +306,8 @@ fn report_with_rules_and_a_key() {
         if let Some(k) = key {
             c.args(["--key", k]);
         }
-        let out = dir.file("report.json");
+        // --output appends: one file per report.
+        let out = dir.file(&format!("report-{}.json", key.unwrap_or("all")));
         let o = c.arg("--output").arg(&out).arg("--").args(&session).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
