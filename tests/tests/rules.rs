@@ -329,3 +329,46 @@ fn report_with_rules_and_a_key() {
     assert_eq!(calls(&k1), [("chmod".to_string(), 2)], "{k1}");
     assert_eq!(k1["files"].as_array().unwrap().len(), 0, "{k1}");
 }
+
+/// `exe=` (the running executable by inode and device) and `-C uid!=euid` on a setuid-root
+/// exec, evaluated with the credentials after the exec as audit does.
+#[test]
+fn exe_and_a_setuid_exec_compared_after_the_exec() {
+    const A: u32 = 7405;
+    let dir = TempDir::new("rules-exe");
+    let f = file_owned(&dir, "f", A);
+    let suid = dir.file("suid-true");
+    std::fs::copy("/usr/bin/true", &suid).unwrap();
+    std::fs::set_permissions(&suid, std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
+    let rules = format!(
+        "-a always,exit -F arch=b64 -S chmod,fchmodat -F exe={W} -k by-exe\n\
+         -a always,exit -F arch=b64 -S execve -C uid!=euid -F euid=0 -k setuid\n"
+    );
+    let t = traced(
+        &dir,
+        &rules,
+        &cmd(&[
+            "--ids".into(),
+            format!("{A}:{A}"),
+            format!("call:90,s={},420", f.display()),
+            "exec-n:1:/usr/bin/true".into(),
+            "--".into(),
+            "/usr/bin/chmod".into(),
+            "644".into(),
+            f.display().to_string(),
+            "--".into(),
+        ]),
+    );
+    let by_exe = with_key(&t, "by-exe");
+    assert_eq!(by_exe.len(), 1, "{:?}", t.events);
+    assert_eq!(by_exe[0]["exe"], W);
+    assert!(with_key(&t, "setuid").is_empty(), "{:?}", t.events);
+    let t = traced(&dir, &rules, &cmd(&["--ids".into(), format!("{A}:{A}"), "--".into(), suid.display().to_string()]));
+    let setuid = with_key(&t, "setuid");
+    assert_eq!(setuid.len(), 1, "{:?}", t.events);
+    assert_eq!(setuid[0]["event"], "exec");
+    assert_eq!(setuid[0]["uid"], A);
+    assert_eq!(setuid[0]["euid"], 0);
+    assert_eq!(setuid[0]["filename"], suid.display().to_string());
+    assert_eq!(t.events.len(), 1, "{:?}", t.events);
+}

@@ -158,7 +158,7 @@ pub(crate) struct RuleEval {
     pub vals: [u32; 32],
     pub exe_ino: u64,
     pub exe_dev: u32,
-    /// 1 when `exe_*` are known.
+    /// 1 when `exe_*` are known, 0 when the executable could not be read, 2 before it was.
     pub exe_known: u32,
     /// The call's audit permission class (`PERM_*`).
     pub perm: u32,

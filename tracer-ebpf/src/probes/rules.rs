@@ -175,14 +175,27 @@ fn gather(e: &mut RuleEval, cur: &Current, rn: &RuleNr, args: [u64; 4], ret: i64
         PERM_SOCKETCALL => 0,
         _ => rn.perm,
     };
-    match super::sshpeer::exe_key(task) {
-        Ok(k) => {
-            e.exe_ino = k.ino;
-            e.exe_dev = k.dev;
-            e.exe_known = 1;
+    // Read on first use: most rules never look at the executable.
+    e.exe_known = EXE_UNREAD;
+}
+
+/// `RuleEval::exe_known` before the executable was looked at.
+const EXE_UNREAD: u32 = 2;
+
+/// Whether the running executable is (`ino`, `dev`), reading it once per call.
+#[inline(always)]
+fn exe_is(e: &mut RuleEval, ino: u64, dev: u32) -> bool {
+    if e.exe_known == EXE_UNREAD {
+        match super::sshpeer::exe_key(current_task()) {
+            Ok(k) => {
+                e.exe_ino = k.ino;
+                e.exe_dev = k.dev;
+                e.exe_known = 1;
+            }
+            Err(_) => e.exe_known = 0,
         }
-        Err(_) => e.exe_known = 0,
     }
+    e.exe_known == 1 && e.exe_ino == ino && e.exe_dev == dev
 }
 
 /// audit_comparator on u32 operands.
@@ -202,12 +215,12 @@ fn compare(left: u32, op: u16, right: u32) -> bool {
 }
 
 #[inline(always)]
-fn field_holds(e: &RuleEval, f: &KField) -> bool {
+fn field_holds(e: &mut RuleEval, f: &KField) -> bool {
     match f.code {
         // audit_match_perm: the operator is not used.
         KF_PERM => e.perm & (f.value as u32) != 0,
         KF_EXE => {
-            let same = e.exe_known != 0 && e.exe_ino == f.value && e.exe_dev == f.value2;
+            let same = exe_is(e, f.value, f.value2);
             if f.op == OP_NE { !same } else { same }
         }
         KF_CMP => {
@@ -290,12 +303,14 @@ struct Fields {
 extern "C" fn field_step(j: u64, ctx: *mut c_void) -> i64 {
     // SAFETY: bpf_loop passes back the &mut Fields rule_step gave it, alive for the whole loop.
     let w = unsafe { &mut *(ctx as *mut Fields) };
-    let (Some(e), Some(r)) = (RULE_EVAL.get_ptr(0), RULES.get_ptr(w.rule)) else {
+    let (Some(e), Some(r)) = (RULE_EVAL.get_ptr_mut(0), RULES.get_ptr(w.rule)) else {
         w.failed = 1;
         return 1;
     };
-    // SAFETY: this CPU's RULE_EVAL entry and RULES entry `rule`, both checked by get_ptr; read only.
-    let (e, r) = unsafe { (&*e, &*r) };
+    // SAFETY: this CPU's RULE_EVAL entry and RULES entry `rule` (read only), both checked by get_ptr*; the
+    // callers up the stack (rule_step, on_exit) touch the entry only before and after their bpf_loop
+    // returns, and no other program runs on this CPU meanwhile.
+    let (e, r) = unsafe { (&mut *e, &*r) };
     let Some(f) = r.fields.get(j as usize) else {
         w.failed = 1;
         return 1;
