@@ -19,8 +19,8 @@ pub(super) fn of(syscall: &str, ok: bool) -> &'static [&'static str] {
         "rename" | "renameat" | "renameat2" => &["DELETE", "CREATE"],
         "mkdir" | "mkdirat" | "mknod" | "mknodat" => &["CREATE"],
         "link" | "linkat" => &["NORMAL", "CREATE"],
-        "symlink" => &["UNKNOWN", "CREATE"],
-        "symlinkat" => &["UNKNOWN", "CREATE"],
+        // Its one name is the new link (the target is a string stored in it).
+        "symlink" | "symlinkat" => &["CREATE"],
         _ => &["NORMAL", "NORMAL"],
     }
 }
