@@ -24,3 +24,19 @@ pub(super) fn of(syscall: &str, ok: bool) -> &'static [&'static str] {
         _ => &["NORMAL", "NORMAL"],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::of;
+
+    #[test]
+    fn deletes_creates_and_failures() {
+        assert_eq!(of("unlinkat", true), ["DELETE"]);
+        assert_eq!(of("renameat2", true), ["DELETE", "CREATE"]);
+        assert_eq!(of("mkdir", true), ["CREATE"]);
+        assert_eq!(of("symlink", true), ["CREATE"]);
+        assert_eq!(of("chmod", true)[0], "NORMAL");
+        assert_eq!(of("unlink", false)[0], "UNKNOWN");
+        assert_eq!(of("chmod", false)[0], "NORMAL");
+    }
+}
