@@ -469,4 +469,41 @@ mod tests {
         assert_eq!(split_argv(b"a\0\0b\0"), vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
         assert_eq!(split_argv(b"a\0b"), vec![b"a".to_vec(), b"b".to_vec()]);
     }
+
+    /// A generic syscall record with the candidate-rules trailer: names joined to their
+    /// bases, the trailer stripped into `rules`, and a record too short for its trailer an
+    /// error, not a panic.
+    #[test]
+    fn syscall_record_and_rules_trailer() {
+        use tracer_common::rules::{NAME_PATH, NAME_PATH_AT};
+        let mut b = SyscallBody::default();
+        b.names[0] = NameRec { kind: NAME_PATH, path_len: 7, base_len: 5, ..Default::default() };
+        b.names[1] = NameRec { kind: NAME_PATH_AT, path_len: 11, ..Default::default() };
+        b.cwd_len = 5;
+        let mut bits = RuleBits::default();
+        bits.words[1] = 1 << 3;
+        let rec = record(
+            EventKind::Syscall,
+            F_RULES | F_COMPAT,
+            bytes_of(&b),
+            &[b"a/../b2", b"/home", b"/etc/shadow", b"/home", bytes_of(&bits)],
+            0,
+            0,
+        );
+        let mut d = Decoder::new();
+        d.resolve_exe = false;
+        let ev = d.decode(&rec).unwrap();
+        assert_eq!(ev.rules, Some(bits));
+        assert!(ev.compat);
+        let Detail::Syscall(c) = &ev.detail else { panic!("{ev:?}") };
+        assert_eq!(c.names.len(), 2);
+        assert_eq!(c.names[0].host_path, b"/home/b2");
+        assert_eq!(c.names[0].name, b"a/../b2");
+        assert_eq!(c.names[1].host_path, b"/etc/shadow");
+        assert_eq!(c.cwd.as_deref(), Some(b"/home".as_slice()));
+        // Claims a trailer it has no room for.
+        let short = record(EventKind::Syscall, F_RULES, bytes_of(&b), &[], 0, 0);
+        assert!(d.decode(&short[..HEADER_SIZE + 8]).is_err());
+        assert!(d.decode(&short).is_err());
+    }
 }
