@@ -372,3 +372,34 @@ fn exe_and_a_setuid_exec_compared_after_the_exec() {
     assert_eq!(setuid[0]["filename"], suid.display().to_string());
     assert_eq!(t.events.len(), 1, "{:?}", t.events);
 }
+
+/// Rules on every syscall (no `-S`, or `-S all`) with name and permission conditions, and no
+/// other rule naming the calls: each call is still judged by its own names and class.
+#[test]
+fn rules_on_every_call_judge_each_call_by_its_names_and_class() {
+    let dir = TempDir::new("rules-all");
+    let a = file_owned(&dir, "w/a", 0);
+    let c = file_owned(&dir, "x/c", 0);
+    let d = dir.path().display();
+    let rules = format!(
+        "-a always,exit -F dir={d}/w -F perm=wa -F key=all-wa\n-a always,exit -S all -F path={d}/x/c -F key=all-c\n"
+    );
+    let t = traced(
+        &dir,
+        &rules,
+        &cmd(&[
+            format!("call:2,s={},0", a.display()),
+            format!("call:82,s={},s={d}/w/b", a.display()),
+            format!("call:2,s={d}/w/b,0"),
+            format!("call:90,s={d}/w/b,420"),
+            format!("call:2,s={},0", c.display()),
+        ]),
+    );
+    let wa: Vec<u64> = with_key(&t, "all-wa").iter().map(|e| e["syscall"].as_u64().unwrap()).collect();
+    // rename (write class) and chmod (attribute class); the reads are not in -p wa.
+    assert_eq!(wa, [82, 90], "{:?}", t.events);
+    // path= with no perm: the read open of c.
+    let c: Vec<u64> = with_key(&t, "all-c").iter().map(|e| e["syscall"].as_u64().unwrap()).collect();
+    assert_eq!(c, [2], "{:?}", t.events);
+    assert_eq!(t.events.len(), 3, "{:?}", t.events);
+}

@@ -170,6 +170,10 @@ pub(crate) struct RuleEval {
     pub decided: u32,
     /// Watch (`KRULE_WATCH`) candidates: they may override the exit rules' decision.
     pub nwatch: u32,
+    /// 1 when the call has names (`RuleNr::names`): without any, no user-side condition
+    /// (all are about names and their objects) can hold.
+    pub has_names: u32,
+    pub _pad: u32,
     /// The rules RULE_NRS names for this call.
     pub rules: RuleBits,
     /// The candidates: the record's `F_RULES` trailer.

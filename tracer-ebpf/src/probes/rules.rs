@@ -137,6 +137,7 @@ fn gather(e: &mut RuleEval, cur: &Current, rn: &RuleNr, args: [u64; 4], ret: i64
     e.first_never = 0;
     e.decided = 0;
     e.nwatch = 0;
+    e.has_names = u32::from(rn.names[0].kind != NAME_NONE || rn.names[1].kind != NAME_NONE);
     e.rules = rn.rules;
     e.cand = RuleBits::default();
     let v = &mut e.vals;
@@ -266,6 +267,10 @@ extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     let watch = r.flags & KRULE_WATCH != 0;
     // After the first decided rule only watches matter (audit's inode lists come later).
     if e.decided != 0 && !watch {
+        return 0;
+    }
+    // Conditions on names cannot hold for a call that has none (`-S all -F dir=…` on close).
+    if r.flags & KRULE_USER != 0 && e.has_names == 0 {
         return 0;
     }
     let mut walk = Fields { rule: i, failed: 0 };
