@@ -27,6 +27,9 @@ pub const WANT_CWD: u32 = 1 << 6;
 /// from an executable not in `ALLOWED_EXES`, connects only when they reach an agent socket
 /// (`AGENT_SOCKS`); every other open and connect costs a lookup, not an event.
 pub const PROTECT_ONLY: u32 = 1 << 7;
+/// `trace --rules`: every syscall exit is looked up in `RULE_NRS` and evaluated against
+/// `RULES` (`tracer_common::rules`); only calls a rule may select become records.
+pub const ENABLE_RULES: u32 = 1 << 8;
 /// `tracer report`: a record whose report entry the kernel has seen is counted in `AGG`
 /// instead of sent (`tracer_common::agg`). (A high bit: other families take the next ones.)
 pub const AGGREGATE: u32 = 1 << 15;

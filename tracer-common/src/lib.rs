@@ -15,6 +15,7 @@ pub mod open;
 pub mod protect;
 pub mod rules;
 pub mod sshlog;
+pub mod syscall;
 pub mod syscount;
 
 pub use config::{Config, Offsets};

@@ -11,6 +11,7 @@ use aya_ebpf::helpers::{
 use tracer_common::{
     config::{AGGREGATE, LEAN_RECORDS},
     event::*,
+    rules::RuleBits,
     syscount::STAT_LOST,
 };
 
@@ -19,7 +20,7 @@ use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEU
 use crate::{
     agg,
     kernel::{Current, Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
-    maps::{EVENTS, EXE_SENT, HOST_ROOT, SCRATCH, Scratch, stat_inc},
+    maps::{EVENTS, EXE_SENT, HOST_ROOT, RULE_EVAL, SCRATCH, Scratch, stat_inc},
     path::walk,
 };
 
@@ -383,6 +384,26 @@ impl Rec {
         }
         let (mnt, dentry) = read_path(file as Kptr, off!(file_f_path))?;
         self.push_walk(mnt, dentry)
+    }
+
+    /// Appends the candidate rules (`RULE_EVAL.cand`) as the `F_RULES` trailer: the last
+    /// thing pushed before `submit`.
+    #[inline(always)]
+    pub(crate) fn push_rules(&mut self) {
+        let Some(e) = RULE_EVAL.get_ptr(0) else {
+            return;
+        };
+        if self.off() > OFF_MASK {
+            // No room even for the trailer: drop the strings' tail rather than the decision.
+            self.set_off(OFF_MASK);
+            self.header().flags |= F_DATA_TRUNCATED;
+        }
+        let dst = self.dst();
+        // SAFETY: e is this CPU's RULE_EVAL entry; dst is masked below 64 KiB inside the REC_CAP-byte record
+        // area, which has room for 32 more bytes; RuleBits is plain integers (written unaligned).
+        unsafe { core::ptr::write_unaligned(dst as *mut RuleBits, (*e).cand) };
+        self.advance(RULES_TRAILER as u32);
+        self.header().flags |= F_RULES;
     }
 
     /// Copies the record into the ring buffer; a full buffer is counted, never silent.

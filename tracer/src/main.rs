@@ -15,6 +15,7 @@ mod offsets;
 mod openflags;
 mod reader;
 mod report;
+mod rules;
 mod runlock;
 mod sink;
 mod sshd_exe;

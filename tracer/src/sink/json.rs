@@ -179,6 +179,47 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
                 }
             }
         }
+        Detail::Syscall(c) => {
+            let arch = if ev.compat { tracer_rules::Arch::B32 } else { tracer_rules::Arch::B64 };
+            buf.extend_from_slice(b",\"name\":");
+            match tracer_rules::syscalls::name(arch, ev.syscall) {
+                Some(n) => json_str(buf, n.as_bytes()),
+                None => buf.extend_from_slice(b"null"),
+            }
+            buf.extend_from_slice(if ev.compat { b",\"arch\":\"b32\"".as_slice() } else { b",\"arch\":\"b64\"" });
+            if let Some(a) = ev.args {
+                let _ = write!(buf, ",\"args\":[{},{},{},{}]", a[0], a[1], a[2], a[3]);
+            }
+            buf.extend_from_slice(b",\"paths\":[");
+            for (i, n) in c.names.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                json_str(buf, ev.in_root(&n.host_path));
+            }
+            buf.push(b']');
+            if let Some(cwd) = &c.cwd {
+                buf.extend_from_slice(b",\"cwd\":");
+                json_str(buf, cwd);
+            }
+        }
+    }
+    match ev.keys.as_slice() {
+        [] => {}
+        [k] => {
+            buf.extend_from_slice(b",\"key\":");
+            json_str(buf, k.as_bytes());
+        }
+        keys => {
+            buf.extend_from_slice(b",\"key\":[");
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                json_str(buf, k.as_bytes());
+            }
+            buf.push(b']');
+        }
     }
     buf.push(b'}');
 }
