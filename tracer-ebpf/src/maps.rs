@@ -166,14 +166,9 @@ pub(crate) struct RuleEval {
     pub ncand: u32,
     /// 1 when the first candidate is a decided `never`.
     pub first_never: u32,
-    /// 1 once a candidate needs nothing from user space: only watches are collected after.
-    pub decided: u32,
-    /// Watch (`KRULE_WATCH`) candidates: they may override the exit rules' decision.
-    pub nwatch: u32,
     /// 1 when the call has names (`RuleNr::names`): without any, no user-side condition
     /// (all are about names and their objects) can hold.
     pub has_names: u32,
-    pub _pad: u32,
     /// The rules RULE_NRS names for this call.
     pub rules: RuleBits,
     /// The candidates: the record's `F_RULES` trailer.

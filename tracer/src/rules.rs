@@ -25,43 +25,8 @@ pub(crate) fn compile(paths: &[std::path::PathBuf]) -> anyhow::Result<Option<std
     for n in &set.notes {
         eprintln!("tracer: {}: {}", n.at, n.text);
     }
-    let mut compiled = tracer_rules::compile(&set).map_err(usage)?;
-    own_entries_for_all(&mut compiled);
+    let compiled = tracer_rules::compile(&set).map_err(usage)?;
     Ok(Some(std::sync::Arc::new(compiled)))
-}
-
-/// Local adapter (tracer-rules' compile, milestone 1): rules naming every syscall (`-S all`,
-/// or no `-S`) are only in the `NR_OTHER` entry, which has no names and no permission class,
-/// so their `dir=`/`path=`/`perm=` conditions could never hold on a call no other rule
-/// names. Every call that has names or a class gets its own entry here, with those rules.
-fn own_entries_for_all(c: &mut Compiled) {
-    use tracer_common::rules::{NAME_NONE, NR_OTHER, NrKey, RuleNr};
-    for arch in [Arch::B64, Arch::B32] {
-        let compat = arch.compat();
-        let Some(other) = c.nrs.iter().find(|(k, _)| *k == NrKey { compat, nr: NR_OTHER }).map(|(_, e)| e.rules) else {
-            continue;
-        };
-        for nr in 0..1024 {
-            if tracer_rules::syscalls::name(arch, nr).is_none() || c.nrs.iter().any(|(k, _)| *k == NrKey { compat, nr })
-            {
-                continue;
-            }
-            let names = tracer_rules::syscalls::names(arch, nr);
-            let class = tracer_rules::perm_class(arch, nr);
-            if names.iter().all(|n| n.kind == NAME_NONE) && class.from == 0 && class.perm == 0 {
-                continue;
-            }
-            let e = RuleNr {
-                rules: other,
-                names,
-                perm_from: class.from,
-                perm_arg: class.arg,
-                perm: class.perm,
-                ..RuleNr::default()
-            };
-            c.nrs.push((NrKey { compat, nr }, e));
-        }
-    }
 }
 
 /// (uid, gid) of a name's object.

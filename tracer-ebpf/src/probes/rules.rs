@@ -86,9 +86,9 @@ fn on_exit(regs: Kptr, nr: u32, compat: bool, ret: i64) {
     // One verified callback per rule index instead of an unrolled loop.
     // SAFETY: rule_step is the callback bpf_loop expects; it takes no context (it finds RULE_EVAL itself).
     unsafe { bpf_loop(RULES_MAX as u32, rule_step as *mut c_void, core::ptr::null_mut(), 0) };
-    // Nothing may select the call, or its first candidate is a decided `never` that no
-    // watch can override (audit evaluates the inode rules after the exit list).
-    if e.ncand == 0 || (e.first_never != 0 && e.nwatch == 0) {
+    // Nothing may select the call, or its first candidate is a decided `never`: the first
+    // rule in order wins, watches included (audit's rule priorities).
+    if e.ncand == 0 || e.first_never != 0 {
         return;
     }
     let call = Syscall { nr, args, ret, rules: true };
@@ -135,8 +135,6 @@ fn gather(e: &mut RuleEval, cur: &Current, rn: &RuleNr, args: [u64; 4], ret: i64
     e.vals = [0; 32];
     e.ncand = 0;
     e.first_never = 0;
-    e.decided = 0;
-    e.nwatch = 0;
     e.has_names = u32::from(rn.names[0].kind != NAME_NONE || rn.names[1].kind != NAME_NONE);
     e.rules = rn.rules;
     e.cand = RuleBits::default();
@@ -264,11 +262,6 @@ extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     };
     // SAFETY: RULES entry i (get_ptr checked the index); plain integers, read only.
     let r = unsafe { &*r };
-    let watch = r.flags & KRULE_WATCH != 0;
-    // After the first decided rule only watches matter (audit's inode lists come later).
-    if e.decided != 0 && !watch {
-        return 0;
-    }
     // Conditions on names cannot hold for a call that has none (`-S all -F dir=…` on close).
     if r.flags & KRULE_USER != 0 && e.has_names == 0 {
         return 0;
@@ -284,14 +277,12 @@ extern "C" fn rule_step(_n: u64, _ctx: *mut c_void) -> i64 {
     }
     e.cand.words[w] |= bit;
     e.ncand += 1;
-    if watch {
-        e.nwatch += 1;
-    }
-    if r.flags & KRULE_USER == 0 && e.decided == 0 {
-        e.decided = 1;
+    if r.flags & KRULE_USER == 0 {
+        // Decided: no later rule can come before it.
         if e.ncand == 1 && r.action == ACTION_NEVER {
             e.first_never = 1;
         }
+        return 1;
     }
     0
 }
