@@ -105,6 +105,26 @@ impl Pg {
         Ok(pg)
     }
 
+    /// Connects for reports only: nothing is created, migrated or dropped (a role with SELECT
+    /// alone may report). A database without the tracer's schema, or with another version
+    /// of it, is an error.
+    pub fn connect_read(url: &str) -> Result<Pg, Error> {
+        let mut client = client(url)?;
+        let check = |client: &mut Client| -> Result<(), Error> {
+            let exists: bool = client.query_one("SELECT to_regclass('tracer_schema') IS NOT NULL", &[])?.get(0);
+            if !exists {
+                return Err(Error::NoSchema(redact(url)));
+            }
+            let found: i64 = client.query_one("SELECT COALESCE(MAX(version), 0) FROM tracer_schema", &[])?.get(0);
+            crate::check_read_version(found)
+        };
+        check(&mut client).map_err(|e| match e {
+            Error::NoSchema(_) => e,
+            e => Error::Connect(format!("{}: {e}", redact(url))),
+        })?;
+        Ok(Pg { client, days: HashSet::new(), retention_days: 0 })
+    }
+
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
     }

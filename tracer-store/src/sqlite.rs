@@ -27,6 +27,29 @@ impl Sqlite {
         Ok(Sqlite { conn, insert: schema::sqlite_insert() })
     }
 
+    /// Opens PATH read-only for reports: never created, never migrated; a file without the
+    /// tracer's schema, or with another version of it, is an error.
+    pub fn open_read(path: &Path) -> Result<Sqlite, Error> {
+        use rusqlite::OpenFlags;
+        if !path.exists() {
+            return Err(Error::Connect(format!("{}: no such database file", path.display())));
+        }
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let has: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'tracer_schema'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            return Err(Error::NoSchema(path.display().to_string()));
+        }
+        let found: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM tracer_schema", [], |r| r.get(0))?;
+        crate::check_read_version(found)?;
+        Ok(Sqlite { conn, insert: String::new() })
+    }
+
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
@@ -142,6 +165,23 @@ mod tests {
         db.conn().execute("UPDATE tracer_schema SET version = 99", []).unwrap();
         drop(db);
         assert!(matches!(Sqlite::open(&p), Err(Error::SchemaTooNew { found: 99, .. })));
+        assert!(matches!(Sqlite::open_read(&p), Err(Error::SchemaTooNew { found: 99, .. })));
+        let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
+    fn a_reader_never_creates_nor_migrates() {
+        let p = tmp("reader");
+        assert!(matches!(Sqlite::open_read(&p), Err(Error::Connect(_))));
+        assert!(!p.exists(), "a report does not create the file");
+        drop(Connection::open(&p).unwrap());
+        assert!(matches!(Sqlite::open_read(&p), Err(Error::NoSchema(_))));
+        drop(Sqlite::open(&p).unwrap());
+        Sqlite::open(&p).unwrap().conn().execute("UPDATE tracer_schema SET version = 0", []).unwrap();
+        assert!(matches!(Sqlite::open_read(&p), Err(Error::SchemaTooOld { found: 0, .. })));
+        let v: i64 =
+            Connection::open(&p).unwrap().query_row("SELECT version FROM tracer_schema", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 0, "the reader left the version as it was");
         let _ = std::fs::remove_file(&p);
     }
 }
