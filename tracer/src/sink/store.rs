@@ -21,6 +21,20 @@ pub(crate) struct StoreSink {
 
 impl StoreSink {
     pub(crate) fn new(writer: Writer) -> Self {
+        // The run's loop sees SIGINT/SIGTERM only between events: a sink waiting on a full
+        // spool (--spool-full block) is released here, its rest spooled over the limit.
+        let closing = writer.closing();
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            let closing = closing.clone();
+            // SAFETY: the action only stores to an atomic, which is async-signal-safe; the
+            // registry chains it with tokio's handler for the same signal.
+            let r = unsafe {
+                signal_hook_registry::register(sig, move || closing.store(true, std::sync::atomic::Ordering::Relaxed))
+            };
+            if let Err(e) = r {
+                eprintln!("tracer: warning: cannot watch signal {sig}: {e}");
+            }
+        }
         Self { writer: Some(writer) }
     }
 
