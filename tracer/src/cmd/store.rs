@@ -53,29 +53,44 @@ pub(crate) fn target(output: Option<&Path>) -> anyhow::Result<Option<Target>> {
     }
 }
 
+/// Where spools live unless told otherwise (one directory per database under it).
+pub(crate) const SPOOL_ROOT: &str = "/var/spool/tracer";
+
 /// Opens the store: schema migrated, sequence known, spool picked up.
 pub(crate) fn open(target: Target, args: &StoreArgs, key: Option<String>) -> anyhow::Result<StoreSink> {
-    let spool_dir = args.spool.clone().unwrap_or_else(|| default_spool(&target));
-    let opts = Options {
+    let spool_dir = args.spool.clone().unwrap_or_else(|| Path::new(SPOOL_ROOT).join(spool_name(&target)));
+    start(Options {
         target,
         retention_days: args.retention_days,
         spool_dir,
         spool_bytes: args.spool_size,
         on_full: args.spool_full,
         key,
-    };
+    })
+}
+
+/// Starts the writer; a database that cannot be used is a usage error (exit 2).
+pub(crate) fn start(opts: Options) -> anyhow::Result<StoreSink> {
     let w = Writer::start(opts).map_err(|e| UsageError(format!("cannot use the database: {e}")))?;
     Ok(StoreSink::new(w))
 }
 
+/// The database as messages and status name it: its URL without the password.
+pub(crate) fn display(t: &Target) -> String {
+    match t {
+        Target::Postgres(u) => tracer_store::pg::redact(u),
+        Target::Sqlite(p) => format!("sqlite:{}", p.display()),
+    }
+}
+
 /// One spool per database (its URL without the password, hashed: FNV-1a).
-fn default_spool(t: &Target) -> PathBuf {
+pub(crate) fn spool_name(t: &Target) -> String {
     let name = match t {
         Target::Postgres(u) => tracer_store::pg::redact(u),
         Target::Sqlite(p) => p.display().to_string(),
     };
     let h = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    PathBuf::from(format!("/var/spool/tracer/{h:016x}"))
+    format!("{h:016x}")
 }
 
 /// `report --input DATABASE`: the report computed by the database, rendered as the others.

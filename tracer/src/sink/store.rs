@@ -38,6 +38,11 @@ impl StoreSink {
         Self { writer: Some(writer) }
     }
 
+    /// The live counts, for the daemon's status.
+    pub(crate) fn stats(&self) -> Option<std::sync::Arc<tracer_store::writer::Stats>> {
+        self.writer.as_ref().map(Writer::stats)
+    }
+
     /// Stores what is left and says what happened (the closing line's store part).
     pub(crate) fn close(&mut self) -> Result<Summary, tracer_store::Error> {
         match self.writer.take() {

@@ -1,0 +1,146 @@
+//! `tracer daemon` writing to databases beside its log (`output =` in tracer.conf): the real
+//! daemon on the running kernel, a real SQLite file and a real PostgreSQL 15 that the test
+//! stops and starts again. Every event lands once in each; `tracer status` shows each
+//! output's counts, and a SIGHUP that keeps the outputs keeps their counts. The daemon is a
+//! machine-wide singleton (its lock is /run/tracer/daemon.lock): one test runs it.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tracer_tests::{pg::Postgres, *};
+
+const W: &str = env!("CARGO_BIN_EXE_workload");
+
+fn kill(pid: u32, sig: i32) {
+    // SAFETY: kill takes plain integers.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+fn status_json() -> Option<serde_json::Value> {
+    let out = Command::new(tracer_bin()).args(["status", "--format", "json"]).output().unwrap();
+    out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn wait_status(pid: u32, what: &str, cond: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = status_json();
+        if let Some(v) = &v
+            && v["pid"] == pid
+            && cond(v)
+        {
+            return v.clone();
+        }
+        assert!(Instant::now() < end, "status never showed {what}: {v:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn opens(marker: &Path, n: u32) {
+    let st = Command::new(W).arg(format!("open-n:{n}:{}", marker.display())).status().unwrap();
+    assert!(st.success());
+}
+
+fn config(dir: &TempDir, pg: &Postgres, num_logs: u32) -> String {
+    format!(
+        "log_file = {log}\nlog_format = json\nnum_logs = {num_logs}\noutput = sqlite:{db}\noutput = {url}\n\
+         spool_dir = {spool}\nspool_size = 64\nspool_full_action = block\n",
+        log = dir.file("log/tracer.log").display(),
+        db = dir.file("events.db").display(),
+        url = pg.url(),
+        spool = dir.file("spool").display(),
+    )
+}
+
+fn stored(v: &serde_json::Value, i: usize) -> u64 {
+    v["outputs"][i]["stored"].as_u64().unwrap()
+}
+
+#[test]
+fn daemon_writes_every_event_to_sqlite_and_postgresql_through_an_outage_and_a_reload() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("daemon-store");
+    let (conf, marker) = (dir.file("tracer.conf"), dir.file("marker"));
+    std::fs::write(&marker, "x").unwrap();
+    std::fs::write(&conf, config(&dir, &pg, 5)).unwrap();
+
+    // A database that cannot be used stops the daemon at start: one line, exit 2.
+    let bad = dir.file("bad.conf");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        &bad,
+        format!("log_file = {}\noutput = postgresql://tracer@127.0.0.1:{closed}/events\n", dir.file("b.log").display()),
+    )
+    .unwrap();
+    let o = Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&bad).env("PGPASSWORD", pg::PASSWORD).output();
+    let o = o.unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("Connection refused") && e.lines().count() == 1 && !e.contains(pg::PASSWORD), "{e}");
+    std::fs::write(&bad, "output = /var/log/x.json\n").unwrap();
+    let o = Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&bad).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains(&format!("{}:1: output: ", bad.display())), "{e}");
+
+    let mut daemon = Command::new(tracer_bin())
+        .args(["daemon", "--config"])
+        .arg(&conf)
+        .env("PGPASSWORD", pg::PASSWORD)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = daemon.id();
+    let v = wait_status(pid, "two outputs", |v| v["outputs"].as_array().is_some_and(|a| a.len() == 2));
+    assert_eq!(v["outputs"][0]["target"], format!("sqlite:{}", dir.file("events.db").display()));
+    assert_eq!(v["outputs"][1]["target"], pg.url());
+
+    opens(&marker, 1000);
+    let v = wait_status(pid, "the first events stored", |v| stored(v, 0) > 1000 && stored(v, 1) > 1000);
+    // A reload that keeps the outputs keeps their writers and counts.
+    std::fs::write(&conf, config(&dir, &pg, 4)).unwrap();
+    kill(pid, libc::SIGHUP);
+    let r = wait_status(pid, "the reload", |v| v["reloads"] == 1);
+    assert!(stored(&r, 0) >= stored(&v, 0) && stored(&r, 1) >= stored(&v, 1), "counts kept: {v} {r}");
+
+    // PostgreSQL away: its events wait in the spool (status says so), SQLite goes on.
+    pg.stop();
+    opens(&marker, 1000);
+    let down = wait_status(pid, "events spooled", |v| v["outputs"][1]["spooled"].as_u64().unwrap() > 0);
+    pg.start_again();
+    opens(&marker, 1000);
+    wait_status(pid, "the spool replayed", |v| v["outputs"][1]["spooled"] == 0 && stored(v, 1) > stored(&down, 1));
+    let text = Command::new(tracer_bin()).arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("\noutput {} stored ", pg.url())), "{text}");
+
+    kill(pid, libc::SIGTERM);
+    let st = wait_exit(&mut daemon, 30);
+    let mut err = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(st.code(), Some(0), "{err}");
+    assert!(err.contains(" 0 lost"), "{err}");
+    assert!(err.contains(&format!("output {}: store: ", pg.url())) && err.contains(", 0 spooled, 0 dropped"), "{err}");
+
+    // Each database holds every marker open once, as the log does.
+    let m = marker.display().to_string();
+    let conn = rusqlite::Connection::open(dir.file("events.db")).unwrap();
+    let sq = |sql: &str| -> i64 { conn.query_row(sql, [&m], |r| r.get(0)).unwrap() };
+    assert_eq!(sq("SELECT COUNT(*) FROM events WHERE event = 'open' AND path = ?1"), 3000);
+    let pgc = |sql: &str| -> u64 { pg.psql("events", &sql.replace("?1", &format!("'{m}'"))).parse().unwrap() };
+    assert_eq!(pgc("SELECT COUNT(*) FROM events WHERE event = 'open' AND path = ?1"), 3000);
+    let all_sqlite: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!(pgc("SELECT COUNT(*) FROM events WHERE ?1 = ?1"), all_sqlite as u64, "both hold the same events");
+    assert_eq!(pgc("SELECT COUNT(DISTINCT (machine_id, seq)) FROM events WHERE ?1 = ?1"), all_sqlite as u64);
+    let mut logged = 0;
+    for f in std::fs::read_dir(dir.file("log")).unwrap() {
+        let body = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        logged += body.lines().filter(|l| l.contains("\"event\":\"open\"") && l.contains(&m)).count();
+    }
+    assert_eq!(logged, 3000, "the log has them too");
+}
