@@ -4,10 +4,12 @@ use std::fmt::Write;
 
 use super::{
     BenchArgs,
+    fleet::FleetLatency,
     guard::GuardLatency,
     machine, median,
     overhead::{Mode, Overhead},
     rate::RateRow,
+    store::InsertRow,
 };
 
 fn find_row(o: &Overhead, m: Mode) -> Option<&super::overhead::Row> {
@@ -169,4 +171,77 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
         let _ = writeln!(s, "- guard ban latency ≤ 50 ms: median {med:.1} ms — {}", check(med <= 50.0));
     }
     s
+}
+
+/// The heading of the database section; `splice` finds it by this.
+const STORE_HEADING: &str = "## Database sinks and fleet bans";
+
+/// The insert rates and the fleet's ban propagation.
+pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{STORE_HEADING}\n");
+    let recorded = rows.first().map_or(0, |r| r.recorded);
+    let _ = writeln!(
+        s,
+        "Sustained insert rate: the sink fed from a recorded JSON file ({recorded} real events of the workload's opens, \
+         execs and connects, `tracer trace --format json`), as fast as it takes them, through tracer-store's writer \
+         (the engine of `trace --output` and the daemon's `output =`: its own thread, {} rows a batch, exactly-once \
+         inserts); timed from the first row to the writer's close (all committed), then the rows counted in the \
+         database. {} runs of {} rows each; PostgreSQL 15 on this machine over TCP, Debian's settings (fsync on).\n",
+        rows.first().map_or(0, |r| r.batch),
+        rows.first().map_or(0, |r| r.rates.len()),
+        rows.first().map_or(0, |r| r.rows),
+    );
+    let _ = writeln!(s, "| database | median events/s | runs events/s | lost | goal |");
+    let _ = writeln!(s, "| --- | ---: | --- | ---: | --- |");
+    for r in rows {
+        if let Some(n) = &r.note {
+            let _ = writeln!(s, "| {} | — | {n} | — | ≥ 100 000 |", r.target);
+            continue;
+        }
+        let runs: Vec<String> = r.rates.iter().map(|v| format!("{v:.0}")).collect();
+        let m = r.median();
+        let goal = if m >= 100_000.0 { "met".to_string() } else { format!("**missed** by {:.0}", 100_000.0 - m) };
+        let _ = writeln!(s, "| {} | {m:.0} | {} | {} | {goal} |", r.target, runs.join(", "), r.missing);
+    }
+    let _ = writeln!(
+        s,
+        "\nFleet ban propagation: three `tracer guard` in three network namespaces (each its own nftables) sharing one \
+         PostgreSQL (`bansync`); {} bans, each made on the next guard in turn; from the banning guard printing \
+         `Ban ADDR` (its set holds it, then it publishes) to each other guard printing `fleet ban of ADDR` (its own set \
+         holds it).\n",
+        fleet.bans
+    );
+    let mut v = fleet.samples_ms.clone();
+    if v.is_empty() {
+        let _ = writeln!(s, "Not measured: {}", fleet.note.as_deref().unwrap_or("no sample"));
+    } else {
+        let m = median(&mut v);
+        let max = v.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "| samples | median ms | max ms | goal |\n| ---: | ---: | ---: | --- |\n| {} | {m:.1} | {max:.1} | median ≤ 200 ms: {} |",
+            v.len(),
+            if m <= 200.0 { "met" } else { "**missed**" }
+        );
+        if let Some(n) = &fleet.note {
+            let _ = writeln!(s, "\n- {n}");
+        }
+    }
+    s
+}
+
+/// TEXT with its database section replaced by SECTION (or SECTION put before `## Targets`,
+/// or at the end).
+pub(super) fn splice(text: &str, section: &str) -> String {
+    let section = format!("{}\n\n", section.trim_end());
+    if let Some(i) = text.find(STORE_HEADING) {
+        let rest = &text[i + STORE_HEADING.len()..];
+        let end = rest.find("\n## ").map_or(text.len(), |j| i + STORE_HEADING.len() + j + 1);
+        return format!("{}{section}{}", &text[..i], &text[end..]);
+    }
+    match text.find("\n## Targets") {
+        Some(i) => format!("{}\n{section}{}", &text[..i], &text[i + 1..]),
+        None => format!("{}\n\n{section}", text.trim_end()),
+    }
 }
