@@ -117,3 +117,36 @@ fn a_read_only_role_reports_and_bad_stores_are_refused() {
     rusqlite::Connection::open(&other).unwrap().execute("CREATE TABLE t (x INTEGER)", []).unwrap();
     refused(&report(&format!("sqlite:{}", other.display()), &[]), "foreign sqlite", "no tracer schema");
 }
+
+/// Batches go straight into `events` by COPY; a batch already stored (a replay after a lost
+/// acknowledgement) breaks the unique key, rolls back whole and is stored again through
+/// `ON CONFLICT DO NOTHING`: only its new rows land.
+#[test]
+fn a_batch_stored_again_lands_once_in_postgresql() {
+    use tracer_store::{Row, pg::Pg};
+    let pg = Postgres::start();
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let mut db = Pg::connect(&url, 0).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let rows = |from: i64, to: i64| -> Vec<Row> {
+        (from..to)
+            .map(|seq| Row {
+                machine_id: "replay-host".into(),
+                hostname: "replay".into(),
+                seq,
+                event: "exec".into(),
+                time_ns: now - 1_000_000 + seq,
+                comm: "x".into(),
+                root: "/".into(),
+                ..Row::default()
+            })
+            .collect()
+    };
+    assert_eq!(db.insert(&rows(0, 100)).unwrap(), 100);
+    assert_eq!(db.insert(&rows(0, 100)).unwrap(), 0, "a replayed batch adds nothing");
+    assert_eq!(db.insert(&rows(50, 150)).unwrap(), 50, "half new: the new half lands");
+    assert_eq!(db.insert(&rows(150, 200)).unwrap(), 50, "and the fast path works after a fallback");
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'replay-host'"), 200);
+    assert_eq!(count("SELECT COUNT(DISTINCT seq) FROM events WHERE machine_id = 'replay-host'"), 200);
+}
