@@ -62,13 +62,24 @@ fn main() {
             db.client().query_one("SELECT COUNT(*) FROM events WHERE time_ns >= $1", &[&base]).expect("count").get(0)
         }
     };
+    let cpu = cpu_secs();
     println!(
-        "feed: rows={total} batch={} recorded={} secs={secs:.3} stored={} spooled={} in_db={in_db}",
+        "feed: rows={total} batch={} cpu={cpu:.3} recorded={} secs={secs:.3} stored={} spooled={} in_db={in_db}",
         tracer_store::writer::BATCH,
         rows.len(),
         sum.stored,
         sum.spooled
     );
+}
+
+/// User + system CPU seconds of this process so far (both threads).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime, in 1/100 s) are the 12th and 13th after the name.
+    let tick = |i: usize| f.get(i).and_then(|w| w.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
 }
 
 /// A JSON-format event as the store's row (the fields have the same names).

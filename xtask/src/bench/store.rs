@@ -20,6 +20,9 @@ pub(super) struct InsertRow {
     pub batch: u64,
     /// Events per second of each run.
     pub rates: Vec<f64>,
+    /// Events per CPU second of the feeder process (writer thread included; PostgreSQL's
+    /// server is not in it), each run.
+    pub cpu_rates: Vec<f64>,
     /// Rows found in the database after each run minus rows fed (0: none lost).
     pub missing: i64,
     pub note: Option<String>,
@@ -43,24 +46,42 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
     let recorded = std::fs::read_to_string(&json)?.lines().count() as u64;
     eprintln!("bench: {recorded} events recorded for the insert-rate rows");
     let mut out = Vec::new();
-    let mut sqlite =
-        InsertRow { target: "SQLite", rows: TOTAL, recorded, batch: 0, rates: vec![], missing: 0, note: None };
+    let mut sqlite = InsertRow {
+        target: "SQLite",
+        rows: TOTAL,
+        recorded,
+        batch: 0,
+        rates: vec![],
+        cpu_rates: vec![],
+        missing: 0,
+        note: None,
+    };
     for i in 0..RUNS {
         let db = dir.join(format!("events-{i}.db"));
-        let (secs, n, batch) = feed(&feeder, &json, &format!("sqlite:{}", db.display()), &dir)?;
+        let (secs, n, batch, cpu) = feed(&feeder, &json, &format!("sqlite:{}", db.display()), &dir)?;
         sqlite.batch = batch;
+        sqlite.cpu_rates.push(TOTAL as f64 / cpu);
         sqlite.missing += TOTAL as i64 - n;
         sqlite.rates.push(TOTAL as f64 / secs);
         eprintln!("bench: SQLite run {i}: {:.0} events/s, {n} rows", TOTAL as f64 / secs);
     }
     out.push(sqlite);
-    let mut pg =
-        InsertRow { target: "PostgreSQL 15", rows: TOTAL, recorded, batch: 0, rates: vec![], missing: 0, note: None };
+    let mut pg = InsertRow {
+        target: "PostgreSQL 15",
+        rows: TOTAL,
+        recorded,
+        batch: 0,
+        rates: vec![],
+        cpu_rates: vec![],
+        missing: 0,
+        note: None,
+    };
     match Cluster::start("insert") {
         Ok(c) => {
             for i in 0..RUNS {
-                let (secs, n, batch) = feed(&feeder, &json, &c.url(), &dir)?;
+                let (secs, n, batch, cpu) = feed(&feeder, &json, &c.url(), &dir)?;
                 pg.batch = batch;
+                pg.cpu_rates.push(TOTAL as f64 / cpu);
                 pg.missing += TOTAL as i64 - n;
                 pg.rates.push(TOTAL as f64 / secs);
                 eprintln!("bench: PostgreSQL run {i}: {:.0} events/s, {n} rows", TOTAL as f64 / secs);
@@ -75,7 +96,7 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
 
 /// Seconds from the first row pushed to the writer's close (everything committed), and the
 /// run's rows counted in the database.
-fn feed(feeder: &Path, json: &Path, target: &str, dir: &Path) -> anyhow::Result<(f64, i64, u64)> {
+fn feed(feeder: &Path, json: &Path, target: &str, dir: &Path) -> anyhow::Result<(f64, i64, u64, f64)> {
     let out = Command::new(feeder)
         .arg(json)
         .arg(target)
@@ -90,7 +111,8 @@ fn feed(feeder: &Path, json: &Path, target: &str, dir: &Path) -> anyhow::Result<
     let secs = field_f64(&text, "secs").ok_or_else(|| anyhow::anyhow!("no secs= in {text}"))?;
     let n = super::field(&text, "in_db").ok_or_else(|| anyhow::anyhow!("no in_db= in {text}"))?;
     let batch = super::field(&text, "batch").unwrap_or(0);
-    Ok((secs, i64::try_from(n)?, u64::try_from(batch)?))
+    let cpu = field_f64(&text, "cpu").unwrap_or(f64::NAN);
+    Ok((secs, i64::try_from(n)?, u64::try_from(batch)?, cpu))
 }
 
 /// Real events: the workload's opens, execs and connects, traced into a JSON file.
