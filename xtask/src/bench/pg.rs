@@ -65,6 +65,31 @@ impl Cluster {
         format!("postgresql://postgres@{}:{}/events", self.sock().display().to_string().replace('/', "%2F"), self.port)
     }
 
+    /// CPU seconds the cluster has used so far: the postmaster and its live children, plus
+    /// the children it has reaped (a client's backend ends with its connection).
+    pub(super) fn cpu_secs(&self) -> f64 {
+        let pid = std::fs::read_to_string(self.dir.join("data/postmaster.pid")).unwrap_or_default();
+        let Some(pm) = pid.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else { return f64::NAN };
+        // After the name: state, ppid, ... utime (12th), stime, cutime, cstime (in 1/100 s).
+        let fields = |p: &str| -> Vec<String> {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().map(str::to_owned).collect()
+        };
+        let num = |f: &[String], i: usize| f.get(i).and_then(|w| w.parse::<f64>().ok()).unwrap_or(0.0);
+        let f = fields(&pm.to_string());
+        let mut ticks = num(&f, 11) + num(&f, 12) + num(&f, 13) + num(&f, 14);
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.bytes().all(|b| b.is_ascii_digit()) {
+                let f = fields(&name);
+                if f.get(1).is_some_and(|pp| *pp == pm.to_string()) {
+                    ticks += num(&f, 11) + num(&f, 12);
+                }
+            }
+        }
+        ticks / 100.0
+    }
+
     pub(super) fn psql(&self, db: &str, sql: &str) -> anyhow::Result<String> {
         let (sock, port) = (self.sock().display().to_string(), self.port.to_string());
         as_postgres(&[

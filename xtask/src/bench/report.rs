@@ -199,20 +199,35 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
         "Load average at the end of these rows: {load} (2 cores shared with other builds and tests: wall-clock rates \
          are bounded by it). *Per feeder CPU second* divides the rows by the feeder process's own CPU time (the \
          row building and the writer thread; for PostgreSQL the server's work is not in it): what the sink costs \
-         this side.\n"
+         this side; *per server CPU second* divides them by the PostgreSQL cluster's CPU time over the run (postmaster \
+         and backends).\n"
     );
-    let _ = writeln!(s, "| database | median events/s | runs events/s | per feeder CPU s (median) | lost | goal |");
-    let _ = writeln!(s, "| --- | ---: | --- | ---: | ---: | --- |");
+    let _ = writeln!(
+        s,
+        "| database | median events/s | runs events/s | per feeder CPU s (median) | per server CPU s (median) | lost | goal |"
+    );
+    let _ = writeln!(s, "| --- | ---: | --- | ---: | ---: | ---: | --- |");
     for r in rows {
         if let Some(n) = &r.note {
-            let _ = writeln!(s, "| {} | — | {n} | — | — | ≥ 100 000 |", r.target);
+            let _ = writeln!(s, "| {} | — | {n} | — | — | — | ≥ 100 000 |", r.target);
             continue;
         }
         let runs: Vec<String> = r.rates.iter().map(|v| format!("{v:.0}")).collect();
         let m = r.median();
         let goal = if m >= 100_000.0 { "met".to_string() } else { format!("**missed** by {:.0}", 100_000.0 - m) };
         let cpu = median(&mut r.cpu_rates.clone());
-        let _ = writeln!(s, "| {} | {m:.0} | {} | {cpu:.0} | {} | {goal} |", r.target, runs.join(", "), r.missing);
+        let server = if r.server_rates.is_empty() {
+            "—".to_string()
+        } else {
+            format!("{:.0}", median(&mut r.server_rates.clone()))
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {m:.0} | {} | {cpu:.0} | {server} | {} | {goal} |",
+            r.target,
+            runs.join(", "),
+            r.missing
+        );
     }
     let _ = writeln!(
         s,

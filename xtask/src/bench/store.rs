@@ -23,6 +23,8 @@ pub(super) struct InsertRow {
     /// Events per CPU second of the feeder process (writer thread included; PostgreSQL's
     /// server is not in it), each run.
     pub cpu_rates: Vec<f64>,
+    /// PostgreSQL: events per CPU second of the database cluster, each run.
+    pub server_rates: Vec<f64>,
     /// Rows found in the database after each run minus rows fed (0: none lost).
     pub missing: i64,
     pub note: Option<String>,
@@ -53,6 +55,7 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
         batch: 0,
         rates: vec![],
         cpu_rates: vec![],
+        server_rates: vec![],
         missing: 0,
         note: None,
     };
@@ -73,13 +76,16 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
         batch: 0,
         rates: vec![],
         cpu_rates: vec![],
+        server_rates: vec![],
         missing: 0,
         note: None,
     };
     match Cluster::start("insert") {
         Ok(c) => {
             for i in 0..RUNS {
+                let before = c.cpu_secs();
                 let (secs, n, batch, cpu) = feed(&feeder, &json, &c.url(), &dir)?;
+                pg.server_rates.push(TOTAL as f64 / (c.cpu_secs() - before));
                 pg.batch = batch;
                 pg.cpu_rates.push(TOTAL as f64 / cpu);
                 pg.missing += TOTAL as i64 - n;
