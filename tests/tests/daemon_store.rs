@@ -107,6 +107,13 @@ fn daemon_writes_every_event_to_sqlite_and_postgresql_through_an_outage_and_a_re
     kill(pid, libc::SIGHUP);
     let r = wait_status(pid, "the reload", |v| v["reloads"] == 1);
     assert!(stored(&r, 0) >= stored(&v, 0) && stored(&r, 1) >= stored(&v, 1), "counts kept: {v} {r}");
+    // A new output that cannot be used refuses the reload: the old outputs go on.
+    let unusable = format!("output = postgresql://tracer@127.0.0.1:{closed}/events\n");
+    std::fs::write(&conf, config(&dir, &pg, 4) + &unusable).unwrap();
+    kill(pid, libc::SIGHUP);
+    let r = wait_status(pid, "the refused reload", |v| v["reloads_refused"] == 1);
+    assert_eq!(r["outputs"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["reloads"], 1);
 
     // PostgreSQL away: its events wait in the spool (status says so), SQLite goes on.
     pg.stop();
