@@ -62,9 +62,11 @@ fn main() {
             db.client().query_one("SELECT COUNT(*) FROM events WHERE time_ns >= $1", &[&base]).expect("count").get(0)
         }
     };
-    let cpu = cpu_secs();
+    let cpu = cpu_secs("/proc/self/stat");
+    // The writer thread has ended: its time is the process's minus this (main) thread's.
+    let writer_cpu = cpu - cpu_secs("/proc/thread-self/stat");
     println!(
-        "feed: rows={total} batch={} cpu={cpu:.3} recorded={} secs={secs:.3} stored={} spooled={} in_db={in_db}",
+        "feed: rows={total} batch={} cpu={cpu:.3} writer_cpu={writer_cpu:.3} recorded={} secs={secs:.3} stored={} spooled={} in_db={in_db}",
         tracer_store::writer::BATCH,
         rows.len(),
         sum.stored,
@@ -72,9 +74,9 @@ fn main() {
     );
 }
 
-/// User + system CPU seconds of this process so far (both threads).
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// User + system CPU seconds so far of the process or thread whose stat file is STAT.
+fn cpu_secs(stat: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime, in 1/100 s) are the 12th and 13th after the name.

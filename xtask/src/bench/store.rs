@@ -23,6 +23,8 @@ pub(super) struct InsertRow {
     /// Events per CPU second of the feeder process (writer thread included; PostgreSQL's
     /// server is not in it), each run.
     pub cpu_rates: Vec<f64>,
+    /// Events per CPU second of the writer thread alone (binding and the database client).
+    pub writer_rates: Vec<f64>,
     /// PostgreSQL: events per CPU second of the database cluster, each run.
     pub server_rates: Vec<f64>,
     /// Rows found in the database after each run minus rows fed (0: none lost).
@@ -55,6 +57,7 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
         batch: 0,
         rates: vec![],
         cpu_rates: vec![],
+        writer_rates: vec![],
         server_rates: vec![],
         missing: 0,
         note: None,
@@ -63,7 +66,8 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
         let db = dir.join(format!("events-{i}.db"));
         let (secs, n, batch, cpu) = feed(&feeder, &json, &format!("sqlite:{}", db.display()), &dir)?;
         sqlite.batch = batch;
-        sqlite.cpu_rates.push(TOTAL as f64 / cpu);
+        sqlite.cpu_rates.push(TOTAL as f64 / cpu.0);
+        sqlite.writer_rates.push(TOTAL as f64 / cpu.1);
         sqlite.missing += TOTAL as i64 - n;
         sqlite.rates.push(TOTAL as f64 / secs);
         eprintln!("bench: SQLite run {i}: {:.0} events/s, {n} rows", TOTAL as f64 / secs);
@@ -76,6 +80,7 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
         batch: 0,
         rates: vec![],
         cpu_rates: vec![],
+        writer_rates: vec![],
         server_rates: vec![],
         missing: 0,
         note: None,
@@ -87,7 +92,8 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
                 let (secs, n, batch, cpu) = feed(&feeder, &json, &c.url(), &dir)?;
                 pg.server_rates.push(TOTAL as f64 / (c.cpu_secs() - before));
                 pg.batch = batch;
-                pg.cpu_rates.push(TOTAL as f64 / cpu);
+                pg.cpu_rates.push(TOTAL as f64 / cpu.0);
+                pg.writer_rates.push(TOTAL as f64 / cpu.1);
                 pg.missing += TOTAL as i64 - n;
                 pg.rates.push(TOTAL as f64 / secs);
                 eprintln!("bench: PostgreSQL run {i}: {:.0} events/s, {n} rows", TOTAL as f64 / secs);
@@ -102,7 +108,7 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
 
 /// Seconds from the first row pushed to the writer's close (everything committed), and the
 /// run's rows counted in the database.
-fn feed(feeder: &Path, json: &Path, target: &str, dir: &Path) -> anyhow::Result<(f64, i64, u64, f64)> {
+fn feed(feeder: &Path, json: &Path, target: &str, dir: &Path) -> anyhow::Result<(f64, i64, u64, (f64, f64))> {
     let out = Command::new(feeder)
         .arg(json)
         .arg(target)
@@ -117,7 +123,7 @@ fn feed(feeder: &Path, json: &Path, target: &str, dir: &Path) -> anyhow::Result<
     let secs = field_f64(&text, "secs").ok_or_else(|| anyhow::anyhow!("no secs= in {text}"))?;
     let n = super::field(&text, "in_db").ok_or_else(|| anyhow::anyhow!("no in_db= in {text}"))?;
     let batch = super::field(&text, "batch").unwrap_or(0);
-    let cpu = field_f64(&text, "cpu").unwrap_or(f64::NAN);
+    let cpu = (field_f64(&text, "cpu").unwrap_or(f64::NAN), field_f64(&text, "writer_cpu").unwrap_or(f64::NAN));
     Ok((secs, i64::try_from(n)?, u64::try_from(batch)?, cpu))
 }
 
