@@ -247,7 +247,7 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          SQLite files get 16 KiB pages and values are bound in place — about 20 % less CPU per row. What is left \
          to try: fewer or narrower indexes (each costs a B-tree insertion per row in both databases), a rowid \
          SQLite table (rows of ~600 bytes are large for a WITHOUT ROWID key tree), and several writer connections \
-         for PostgreSQL (one backend is one core).\n"
+         for PostgreSQL (one backend is one core)."
     );
     let _ = writeln!(
         s,
