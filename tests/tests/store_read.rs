@@ -109,6 +109,27 @@ fn a_read_only_role_reports_and_bad_stores_are_refused() {
     refused(&report(&format!("postgresql://reader@127.0.0.1:{port}x/events"), &renv), "bad port", "bad database URL");
     refused(&report("postgresql://127.0.0.1/events", &renv), "no user", "USER@HOST");
 
+    // A misspelled target is an error, never a local file of that name.
+    for bad in ["sqlite3:events.db", "postgresq://reader@127.0.0.1/events", "mysql://u:pw@h/db"] {
+        let o = Command::new(tracer_bin())
+            .args(["trace", "--output", bad, "--", "/bin/true"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        refused(&o, bad, "unknown scheme");
+        assert!(!stderr(&o).contains(":pw@"), "{}", stderr(&o));
+        let o = Command::new(tracer_bin()).args(["report", "--input", bad]).current_dir(dir.path()).output().unwrap();
+        refused(&o, bad, "unknown scheme");
+        let o = Command::new(tracer_bin())
+            .args(["report", "--input", "/dev/null", "--output", bad])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "report --output {bad}: {}", stderr(&o));
+    }
+    let made: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!made.iter().any(|n| n.to_string_lossy().contains(':')), "no file named like a URL: {made:?}");
+
     // SQLite: a missing file is not created; a file without the schema is not the tracer's.
     let missing = dir.file("missing.db");
     refused(&report(&format!("sqlite:{}", missing.display()), &[]), "missing sqlite", "no such database file");
