@@ -57,12 +57,16 @@ fn config(dir: &TempDir, pg: &Postgres, num_logs: u32) -> String {
     )
 }
 
+/// One daemon at a time on a machine (the pid lock): the tests that start one take turns.
+static ONE_DAEMON: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn stored(v: &serde_json::Value, i: usize) -> u64 {
     v["outputs"][i]["stored"].as_u64().unwrap()
 }
 
 #[test]
 fn daemon_writes_every_event_to_sqlite_and_postgresql_through_an_outage_and_a_reload() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
     let pg = Postgres::start();
     let dir = TempDir::new("daemon-store");
     let (conf, marker) = (dir.file("tracer.conf"), dir.file("marker"));
@@ -150,4 +154,68 @@ fn daemon_writes_every_event_to_sqlite_and_postgresql_through_an_outage_and_a_re
         logged += body.lines().filter(|l| l.contains("\"event\":\"open\"") && l.contains(&m)).count();
     }
     assert_eq!(logged, 3000, "the log has them too");
+}
+
+/// spool_full_action = drop_oldest: PostgreSQL down, a 1 MiB spool overflows; status counts
+/// what was dropped, the spool keeps to its size, and stored + spooled + dropped accounts for
+/// every event the daemon took.
+#[test]
+fn daemon_drop_oldest_counts_what_a_full_spool_drops() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+    let pg = Postgres::start();
+    let dir = TempDir::new("daemon-drop");
+    let (conf, marker) = (dir.file("tracer.conf"), dir.file("marker"));
+    std::fs::write(&marker, "x").unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "log_file = {}\nlog_format = json\noutput = {}\nspool_dir = {}\nspool_size = 1\nspool_full_action = drop_oldest\n",
+            dir.file("log/tracer.log").display(),
+            pg.url(),
+            dir.file("spool").display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(tracer_bin())
+        .args(["daemon", "--config"])
+        .arg(&conf)
+        .env("PGPASSWORD", pg::PASSWORD)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = daemon.id();
+    wait_status(pid, "the output", |v| v["outputs"].as_array().is_some_and(|a| a.len() == 1));
+    pg.stop();
+    // About 600 bytes a row in the spool: 5000 opens are well over 1 MiB.
+    opens(&marker, 5000);
+    let v = wait_status(pid, "drops counted", |v| v["outputs"][0]["dropped"].as_u64().unwrap() > 0);
+    let text = Command::new(tracer_bin()).arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("output {} stored ", pg.url())) && !text.contains(" dropped 0 "), "{text}");
+    let bytes: u64 = std::fs::read_dir(dir.file("spool"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|f| f.metadata().unwrap().len())
+        .sum();
+    assert!(bytes <= 1 << 20, "the spool keeps to its size: {bytes} ({v})");
+    kill(pid, libc::SIGTERM);
+    let st = wait_exit(&mut daemon, 30);
+    let mut err = String::new();
+    std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(st.code(), Some(0), "{err}");
+    // `daemon stopping: N events, ...` and `output URL: store: S stored, P spooled, D dropped`.
+    let events: u64 = err
+        .lines()
+        .find_map(|l| l.split("daemon stopping: ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    let line =
+        err.lines().find(|l| l.contains("output ") && l.contains(": store: ")).unwrap_or_else(|| panic!("{err}"));
+    let num = |suffix: &str| -> u64 {
+        let i = line.find(suffix).unwrap_or_else(|| panic!("{suffix} in {line}"));
+        line[..i].rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (stored, spooled, dropped) = (num(" stored"), num(" spooled"), num(" dropped"));
+    assert!(dropped > 0, "{line}");
+    assert_eq!(stored + spooled + dropped, events, "every event accounted for: {err}");
 }
