@@ -178,6 +178,39 @@ mod tests {
     }
 
     #[test]
+    fn a_file_made_with_the_earlier_key_tree_works_the_same() {
+        let p = tmp("without-rowid");
+        {
+            // Version 1 as files were made before the rowid table.
+            let c = Connection::open(&p).unwrap();
+            let ddl = schema::migrations(Dialect::Sqlite)[0][0]
+                .replace(", UNIQUE (machine_id, seq))", ", PRIMARY KEY (machine_id, seq)) WITHOUT ROWID");
+            c.execute_batch(&format!(
+                "CREATE TABLE tracer_schema (version INTEGER NOT NULL); INSERT INTO tracer_schema VALUES (1); {ddl};"
+            ))
+            .unwrap();
+        }
+        let mut db = Sqlite::open(&p).unwrap();
+        let batch: Vec<Row> = (1..=10).map(row).collect();
+        assert_eq!(db.insert(&batch).unwrap(), 10);
+        assert_eq!(db.insert(&batch[3..]).unwrap(), 0, "exactly once there too");
+        assert_eq!(db.next_seq("m1").unwrap(), 11);
+        let sql: String =
+            db.conn().query_row("SELECT sql FROM sqlite_master WHERE name = 'events'", [], |r| r.get(0)).unwrap();
+        assert!(sql.contains("WITHOUT ROWID"), "left as it was: {sql}");
+        drop(db);
+        let fresh = tmp("rowid");
+        let db = Sqlite::open(&fresh).unwrap();
+        let sql: String =
+            db.conn().query_row("SELECT sql FROM sqlite_master WHERE name = 'events'", [], |r| r.get(0)).unwrap();
+        assert!(!sql.contains("WITHOUT ROWID") && sql.contains("UNIQUE (machine_id, seq)"), "{sql}");
+        let page: i64 = db.conn().query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(page, 16_384);
+        let _ = std::fs::remove_file(&p);
+        let _ = std::fs::remove_file(&fresh);
+    }
+
+    #[test]
     fn a_reader_never_creates_nor_migrates() {
         let p = tmp("reader");
         assert!(matches!(Sqlite::open_read(&p), Err(Error::Connect(_))));
