@@ -10,9 +10,11 @@ use std::{
 
 use serde_json::Value;
 
-// A dev-dependency of the test binaries (store.rs), not of this library's own tests.
+// Dev-dependencies of the test binaries (store*.rs), not of this library's own tests.
 #[cfg(test)]
 use rusqlite as _;
+#[cfg(test)]
+use tracer_store as _;
 
 pub mod auditd;
 pub mod netns;

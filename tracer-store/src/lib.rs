@@ -136,6 +136,13 @@ pub enum Error {
     Pg(String),
     #[error("schema version {found} is newer than this tracer knows ({known}): upgrade the tracer")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error(
+        "schema version {found} is older than this tracer's ({known}): a writer (`tracer trace --output`, the daemon) \
+         migrates it when it next connects with a role that may"
+    )]
+    SchemaTooOld { found: i64, known: i64 },
+    #[error("{0}: no tracer schema (no tracer_schema table): not a database the tracer wrote")]
+    NoSchema(String),
     #[error("spool {path}: {err}")]
     Spool { path: String, err: std::io::Error },
 }
@@ -143,6 +150,17 @@ pub enum Error {
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
         Error::Pg(pg::describe(&e))
+    }
+}
+
+/// A reader's check of the version a database holds: it must be exactly this tracer's (a
+/// reader never migrates).
+pub(crate) fn check_read_version(found: i64) -> Result<(), Error> {
+    let known = schema::latest();
+    match found.cmp(&known) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(Error::SchemaTooNew { found, known }),
+        std::cmp::Ordering::Less => Err(Error::SchemaTooOld { found, known }),
     }
 }
 

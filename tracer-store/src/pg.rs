@@ -8,6 +8,7 @@ use postgres::{
     Client, Config, NoTls,
     binary_copy::BinaryCopyInWriter,
     config::{Host, SslMode},
+    error::SqlState,
     types::{ToSql, Type},
 };
 
@@ -105,6 +106,26 @@ impl Pg {
         Ok(pg)
     }
 
+    /// Connects for reports only: nothing is created, migrated or dropped (a role with SELECT
+    /// alone may report). A database without the tracer's schema, or with another version
+    /// of it, is an error.
+    pub fn connect_read(url: &str) -> Result<Pg, Error> {
+        let mut client = client(url)?;
+        let check = |client: &mut Client| -> Result<(), Error> {
+            let exists: bool = client.query_one("SELECT to_regclass('tracer_schema') IS NOT NULL", &[])?.get(0);
+            if !exists {
+                return Err(Error::NoSchema(redact(url)));
+            }
+            let found: i64 = client.query_one("SELECT COALESCE(MAX(version), 0) FROM tracer_schema", &[])?.get(0);
+            crate::check_read_version(found)
+        };
+        check(&mut client).map_err(|e| match e {
+            Error::NoSchema(_) => e,
+            e => Error::Connect(format!("{}: {e}", redact(url))),
+        })?;
+        Ok(Pg { client, days: HashSet::new(), retention_days: 0 })
+    }
+
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
     }
@@ -157,26 +178,23 @@ impl Pg {
                 self.days.insert(d);
             }
         }
-        let types: Vec<Type> = COLUMNS
-            .iter()
-            .map(|c| match c.1 {
-                Kind::Text => Type::TEXT,
-                Kind::Int => Type::INT8,
-                Kind::Bool => Type::BOOL,
-                Kind::Time => Type::TIMESTAMPTZ,
-            })
-            .collect();
+        // The common case, a batch never stored: one COPY straight into `events` (each row
+        // routed to its day). A batch that was (a replay after a lost acknowledgement) breaks
+        // the unique key and rolls back whole; it then goes through a temp table and
+        // `ON CONFLICT DO NOTHING`, which skips the rows already there (exactly once).
         let cols = schema::column_list();
         let mut tx = self.client.transaction()?;
-        tx.batch_execute("TRUNCATE events_in")?;
-        let sink = tx.copy_in(&format!("COPY events_in ({cols}) FROM STDIN BINARY"))?;
-        let mut w = BinaryCopyInWriter::new(sink, &types);
-        for row in rows {
-            let vals: Vec<PgVal> = row.values().into_iter().map(pg_val).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(PgVal::as_sql).collect();
-            w.write(&refs)?;
+        match copy(&mut tx, &format!("COPY events ({cols}) FROM STDIN BINARY"), rows) {
+            Ok(n) => {
+                tx.commit()?;
+                return Ok(n);
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => drop(tx),
+            Err(e) => return Err(e.into()),
         }
-        w.finish()?;
+        let mut tx = self.client.transaction()?;
+        tx.batch_execute("TRUNCATE events_in")?;
+        copy(&mut tx, &format!("COPY events_in ({cols}) FROM STDIN BINARY"), rows)?;
         let n = tx.execute(
             &format!("INSERT INTO events ({cols}) SELECT {cols} FROM events_in ON CONFLICT DO NOTHING"),
             &[],
@@ -220,6 +238,27 @@ impl Pg {
         }
         Ok(())
     }
+}
+
+/// Binary COPY of ROWS by STATEMENT; how many rows went in.
+fn copy(tx: &mut postgres::Transaction<'_>, statement: &str, rows: &[Row]) -> Result<u64, postgres::Error> {
+    let types: Vec<Type> = COLUMNS
+        .iter()
+        .map(|c| match c.1 {
+            Kind::Text => Type::TEXT,
+            Kind::Int => Type::INT8,
+            Kind::Bool => Type::BOOL,
+            Kind::Time => Type::TIMESTAMPTZ,
+        })
+        .collect();
+    let sink = tx.copy_in(statement)?;
+    let mut w = BinaryCopyInWriter::new(sink, &types);
+    for row in rows {
+        let vals: Vec<PgVal> = row.values().into_iter().map(pg_val).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(PgVal::as_sql).collect();
+        w.write(&refs)?;
+    }
+    w.finish()
 }
 
 enum PgVal<'a> {

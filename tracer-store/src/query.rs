@@ -104,11 +104,11 @@ fn queries(w: &str) -> [String; 3] {
     ]
 }
 
-/// Every report entry the filter selects, from either database.
+/// Every report entry the filter selects, from either database, read-only (never migrated).
 pub fn groups(target: &Target, f: &Filter) -> Result<Vec<Group>, Error> {
     match target {
-        Target::Sqlite(path) => sqlite_groups(&Sqlite::open(path)?, f),
-        Target::Postgres(url) => pg_groups(&mut Pg::connect(url, 0)?, f),
+        Target::Sqlite(path) => sqlite_groups(&Sqlite::open_read(path)?, f),
+        Target::Postgres(url) => pg_groups(&mut Pg::connect_read(url)?, f),
     }
 }
 

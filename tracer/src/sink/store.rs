@@ -21,7 +21,26 @@ pub(crate) struct StoreSink {
 
 impl StoreSink {
     pub(crate) fn new(writer: Writer) -> Self {
+        // The run's loop sees SIGINT/SIGTERM only between events: a sink waiting on a full
+        // spool (--spool-full block) is released here, its rest spooled over the limit.
+        let closing = writer.closing();
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            let closing = closing.clone();
+            // SAFETY: the action only stores to an atomic, which is async-signal-safe; the
+            // registry chains it with tokio's handler for the same signal.
+            let r = unsafe {
+                signal_hook_registry::register(sig, move || closing.store(true, std::sync::atomic::Ordering::Relaxed))
+            };
+            if let Err(e) = r {
+                eprintln!("tracer: warning: cannot watch signal {sig}: {e}");
+            }
+        }
         Self { writer: Some(writer) }
+    }
+
+    /// The live counts, for the daemon's status.
+    pub(crate) fn stats(&self) -> Option<std::sync::Arc<tracer_store::writer::Stats>> {
+        self.writer.as_ref().map(Writer::stats)
     }
 
     /// Stores what is left and says what happened (the closing line's store part).

@@ -2,10 +2,13 @@
 //! configurations interleaved (A B C ... A B C ...) so drift hits all alike; medians and
 //! ratios come from the same run. Writes BENCHMARKS.md and prints the table.
 
+mod fleet;
 mod guard;
 mod overhead;
+mod pg;
 mod rate;
 mod report;
+mod store;
 
 use std::{path::PathBuf, process::Command};
 
@@ -30,6 +33,10 @@ pub(crate) struct BenchArgs {
     /// Skip auditd and strace (quick runs while profiling).
     #[arg(long)]
     pub tracer_only: bool,
+    /// Only the database rows (insert rates, fleet ban propagation): their section of
+    /// BENCHMARKS.md is replaced, the rest kept.
+    #[arg(long)]
+    pub store_only: bool,
 }
 
 pub(crate) struct Bins {
@@ -41,10 +48,21 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(crate::util::is_root(), "the benchmark loads eBPF programs and drives auditd: run it as root");
     let ws = workspace();
     let bins = Bins { tracer: ws.join("target/release/tracer"), workload: ws.join("target/release/workload") };
+    if args.store_only {
+        let section = report::store_section(&store::run(&bins)?, &fleet::run(&bins)?);
+        let path = ws.join("BENCHMARKS.md");
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(&path, report::splice(&old, &section))?;
+        println!("{section}");
+        return Ok(());
+    }
     let overhead = overhead::run(&args, &bins)?;
     let rate = rate::run(&bins)?;
     let guard = guard::run(&bins)?;
+    let stores = store::run(&bins)?;
+    let fleet = fleet::run(&bins)?;
     let md = report::markdown(&args, &overhead, &rate, &guard);
+    let md = report::splice(&md, &report::store_section(&stores, &fleet));
     std::fs::write(ws.join("BENCHMARKS.md"), &md)?;
     println!("{md}");
     Ok(())
@@ -65,6 +83,11 @@ pub(crate) fn wall_ns() -> u128 {
 
 /// `key=VALUE` from the workload's summary line.
 pub(crate) fn field(text: &str, key: &str) -> Option<u128> {
+    text.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+/// `key=VALUE` (a decimal number) from a summary line.
+pub(crate) fn field_f64(text: &str, key: &str) -> Option<f64> {
     text.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 

@@ -4,10 +4,12 @@ use std::fmt::Write;
 
 use super::{
     BenchArgs,
+    fleet::FleetLatency,
     guard::GuardLatency,
     machine, median,
     overhead::{Mode, Overhead},
     rate::RateRow,
+    store::InsertRow,
 };
 
 fn find_row(o: &Overhead, m: Mode) -> Option<&super::overhead::Row> {
@@ -169,4 +171,123 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
         let _ = writeln!(s, "- guard ban latency ≤ 50 ms: median {med:.1} ms — {}", check(med <= 50.0));
     }
     s
+}
+
+/// The heading of the database section; `splice` finds it by this.
+const STORE_HEADING: &str = "## Database sinks and fleet bans";
+
+/// The insert rates and the fleet's ban propagation.
+pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{STORE_HEADING}\n");
+    let recorded = rows.first().map_or(0, |r| r.recorded);
+    let _ = writeln!(
+        s,
+        "Sustained insert rate: the sink fed from a recorded JSON file ({recorded} real events of the workload's opens, \
+         execs and connects, `tracer trace --format json`), as fast as it takes them, through tracer-store's writer \
+         (the engine of `trace --output` and the daemon's `output =`: its own thread, {} rows a batch, exactly-once \
+         inserts); timed from the first row to the writer's close (all committed), then the rows counted in the \
+         database. {} runs of {} rows each; PostgreSQL 15 on this machine over TCP, Debian's settings (fsync on).\n",
+        rows.first().map_or(0, |r| r.batch),
+        rows.first().map_or(0, |r| r.rates.len()),
+        rows.first().map_or(0, |r| r.rows),
+    );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    let _ = writeln!(
+        s,
+        "Load average at the end of these rows: {load} (2 cores shared with other builds and tests: wall-clock rates \
+         are bounded by it). *Per feeder CPU second* divides the rows by the feeder process's own CPU time (the \
+         row building and the writer thread; for PostgreSQL the server's work is not in it): what the sink costs \
+         this side; *per writer-thread CPU second* counts only the writer's thread (binding, the database client, \
+         and for SQLite the database engine itself), the rate one idle core for it gives; *per server CPU second* divides them by the PostgreSQL cluster's CPU time over the run (postmaster \
+         and backends).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| database | median events/s | runs events/s | per feeder CPU s | per writer-thread CPU s | per server CPU s | lost | goal |"
+    );
+    let _ = writeln!(s, "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |");
+    for r in rows {
+        if let Some(n) = &r.note {
+            let _ = writeln!(s, "| {} | — | {n} | — | — | — | — | ≥ 100 000 |", r.target);
+            continue;
+        }
+        let runs: Vec<String> = r.rates.iter().map(|v| format!("{v:.0}")).collect();
+        let m = r.median();
+        let goal = if m >= 100_000.0 { "met".to_string() } else { format!("**missed** by {:.0}", 100_000.0 - m) };
+        let cpu = median(&mut r.cpu_rates.clone());
+        let writer = median(&mut r.writer_rates.clone());
+        let server = if r.server_rates.is_empty() {
+            "—".to_string()
+        } else {
+            format!("{:.0}", median(&mut r.server_rates.clone()))
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {m:.0} | {} | {cpu:.0} | {writer:.0} | {server} | {} | {goal} |",
+            r.target,
+            runs.join(", "),
+            r.missing
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nWhat bounds it (profiled with `perf record -g` on the feeder and, for PostgreSQL, the whole machine): \
+         SQLite's writer thread is nearly all of the feeder's CPU, and in it SQLite's own B-tree work (the row in the \
+         `(machine_id, seq)` key's tree plus four indexes: `sqlite3VdbeExec`, `sqlite3BtreeIndexMoveto`, record \
+         compares, `memcmp`) dominates; binding values and building rows are a few per cent. So the per writer-thread \
+         CPU second column is the rate one idle core for the writer gives; the wall-clock rate falls below it when the \
+         machine is busy (all medians over the runs). \
+         For PostgreSQL the client side costs little (the per feeder CPU second column) and the server's work per \
+         row (five B-tree insertions, partition routing, WAL) is the bound: the per server CPU second column is what \
+         one idle core for the server gives. Changed on the way: PostgreSQL batches are now copied straight into \
+         `events` (they went through a temp table and `INSERT ... ON CONFLICT`, which is kept only for a batch that \
+         breaks the unique key: a replay) — about twice the rate (21 600 → 41 000 events/s by hand at the same load); \
+         new SQLite files get 16 KiB pages, values are bound in place (about 20 % less CPU per row) and a rowid \
+         table with a unique `(machine_id, seq)` index instead of a WITHOUT ROWID key tree (rows of ~600 bytes are \
+         large for one; about 13 % less again). What is left to try: fewer or narrower indexes (each costs a B-tree \
+         insertion per row in both databases) and several writer connections for PostgreSQL (one backend is one \
+         core)."
+    );
+    let _ = writeln!(
+        s,
+        "\nFleet ban propagation: three `tracer guard` in three network namespaces (each its own nftables) sharing one \
+         PostgreSQL (`bansync`); {} bans, each made on the next guard in turn; from the banning guard printing \
+         `Ban ADDR` (its set holds it, then it publishes) to each other guard printing `fleet ban of ADDR` (its own set \
+         holds it).\n",
+        fleet.bans
+    );
+    let mut v = fleet.samples_ms.clone();
+    if v.is_empty() {
+        let _ = writeln!(s, "Not measured: {}", fleet.note.as_deref().unwrap_or("no sample"));
+    } else {
+        let m = median(&mut v);
+        let max = v.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "| samples | median ms | max ms | goal |\n| ---: | ---: | ---: | --- |\n| {} | {m:.1} | {max:.1} | median ≤ 200 ms: {} |",
+            v.len(),
+            if m <= 200.0 { "met" } else { "**missed**" }
+        );
+        if let Some(n) = &fleet.note {
+            let _ = writeln!(s, "\n- {n}");
+        }
+    }
+    s
+}
+
+/// TEXT with its database section replaced by SECTION (or SECTION put before `## Targets`,
+/// or at the end).
+pub(super) fn splice(text: &str, section: &str) -> String {
+    let section = format!("{}\n\n", section.trim_end());
+    if let Some(i) = text.find(STORE_HEADING) {
+        let rest = &text[i + STORE_HEADING.len()..];
+        let end = rest.find("\n## ").map_or(text.len(), |j| i + STORE_HEADING.len() + j + 1);
+        return format!("{}{section}{}", &text[..i], &text[end..]);
+    }
+    match text.find("\n## Targets") {
+        Some(i) => format!("{}\n{section}{}", &text[..i], &text[i + 1..]),
+        None => format!("{}\n\n{section}", text.trim_end()),
+    }
 }

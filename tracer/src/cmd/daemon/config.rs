@@ -79,6 +79,15 @@ pub(crate) struct Config {
     pub rules: PathBuf,
     /// Ring buffer MiB.
     pub buffer_size: u32,
+    /// `output = sqlite:PATH | postgresql://...`: databases written beside the log, in order.
+    pub outputs: Vec<tracer_store::Target>,
+    /// Each PostgreSQL output spools in its own directory under this one.
+    pub spool_dir: PathBuf,
+    /// MiB per output's spool.
+    pub spool_size: u64,
+    pub spool_full_action: tracer_store::spool::OnFull,
+    /// PostgreSQL outputs: days of partitions kept (0: all).
+    pub retention_days: u32,
 }
 
 impl Default for Config {
@@ -105,6 +114,11 @@ impl Default for Config {
             disk_full_exec: None,
             rules: "/etc/tracer/rules.d".into(),
             buffer_size: 8,
+            outputs: Vec::new(),
+            spool_dir: "/var/spool/tracer".into(),
+            spool_size: 1024,
+            spool_full_action: tracer_store::spool::OnFull::Block,
+            retention_days: 0,
         }
     }
 }
@@ -192,6 +206,17 @@ fn group(v: &str) -> Result<(String, u32), String> {
     if rc == 0 && !found.is_null() { Ok((v.to_string(), gr.gr_gid)) } else { Err(format!("no group named '{v}'")) }
 }
 
+/// A database the daemon writes to; the message never holds a password.
+fn output(v: &str) -> Result<tracer_store::Target, String> {
+    match tracer_store::Target::parse(v) {
+        Some(t) => t.map_err(|e| e.to_string()),
+        None => Err(format!(
+            "'{}' is not sqlite:PATH or postgresql://USER@HOST[:PORT]/DB (the log itself is log_file)",
+            tracer_store::pg::redact(v)
+        )),
+    }
+}
+
 fn absolute(v: &str) -> Result<PathBuf, String> {
     let p = PathBuf::from(v);
     if p.is_absolute() { Ok(p) } else { Err(format!("'{v}' is not an absolute path")) }
@@ -211,10 +236,14 @@ pub(crate) fn parse(text: &str) -> Result<Config, (usize, String)> {
             return Err((n, format!("'{line}' is not `key = value`")));
         };
         let (key, v) = (key.trim().to_ascii_lowercase(), value.trim());
-        if seen.contains(&key) {
+        // `output` names one database per line; the same one twice is still an error.
+        if seen.contains(&key) && (key != "output" || seen.iter().any(|k| *k == format!("output {v}"))) {
             return Err((n, format!("{key}: set twice")));
         }
         apply(&mut c, &key, v).map_err(|m| (n, format!("{key}: {m}")))?;
+        if key == "output" {
+            seen.push(format!("output {v}"));
+        }
         seen.push(key);
     }
     Ok(c)
@@ -269,6 +298,17 @@ fn apply(c: &mut Config, key: &str, v: &str) -> Result<(), String> {
         "disk_error_action" => c.disk_error_action = disk_action(v)?,
         "rules" => c.rules = absolute(v)?,
         "buffer_size" => c.buffer_size = super::super::parse_buffer_mib(v)?,
+        "output" => c.outputs.push(output(v)?),
+        "spool_dir" => c.spool_dir = absolute(v)?,
+        "spool_size" => match number::<u64>(v, "a size in MiB")? {
+            0 => return Err("'0' is not a size in MiB (at least 1)".into()),
+            n => c.spool_size = n,
+        },
+        "spool_full_action" => {
+            use tracer_store::spool::OnFull;
+            c.spool_full_action = pick(v, &[("block", OnFull::Block), ("drop_oldest", OnFull::DropOldest)])?;
+        }
+        "retention_days" => c.retention_days = number(v, "a number of days")?,
         _ => return Err("unknown key".into()),
     }
     Ok(())
@@ -296,6 +336,34 @@ mod tests {
         assert!(parse("just words").is_err());
         assert!(parse("log_group = no-such-group-here").is_err());
         assert_eq!(parse("log_group = root").unwrap().log_group, Some(("root".into(), 0)));
+    }
+
+    #[test]
+    fn outputs_and_spool_settings() {
+        use tracer_store::{Target, spool::OnFull};
+        let c = parse(
+            "output = sqlite:/var/lib/tracer/events.db\noutput = postgresql://t@db:5432/events\n\
+             spool_dir = /srv/spool\nspool_size = 64\nspool_full_action = DROP_OLDEST\nretention_days = 30\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.outputs,
+            vec![
+                Target::Sqlite("/var/lib/tracer/events.db".into()),
+                Target::Postgres("postgresql://t@db:5432/events".into())
+            ]
+        );
+        assert_eq!((c.spool_size, c.spool_full_action, c.retention_days), (64, OnFull::DropOldest, 30));
+        assert_eq!(c.spool_dir, Path::new("/srv/spool"));
+        assert_eq!(parse("output = sqlite:/a\noutput = sqlite:/a\n").unwrap_err(), (2, "output: set twice".into()));
+        let e = parse("output = postgres://t:pw@h:x/db\n").unwrap_err();
+        assert!(e.1.starts_with("output: ") && !e.1.contains("pw"), "{e:?}");
+        let e = parse("output = /var/log/x.json\n").unwrap_err();
+        assert!(e.1.contains("not sqlite:PATH"), "{e:?}");
+        assert!(parse("output = postgresq://t:pw@h/db\n").unwrap_err().1.contains("postgresq://t@h/db"));
+        assert!(parse("spool_size = 0").is_err());
+        assert!(parse("spool_full_action = wait").is_err());
+        assert!(parse("spool_dir = spool").is_err());
     }
 
     #[test]

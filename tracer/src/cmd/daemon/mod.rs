@@ -6,6 +6,7 @@
 pub(crate) mod config;
 mod disk;
 mod log;
+mod outputs;
 pub(crate) mod state;
 
 use std::{
@@ -21,6 +22,7 @@ use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_RUL
 use self::{
     config::{Config, LogFormat},
     log::{LogWriter, Shared},
+    outputs::Outputs,
     state::State,
 };
 use crate::{
@@ -84,6 +86,8 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     })?;
     let shared = Arc::new(Shared::default());
     let mut sink = log_sink(&cfg, &shared)?;
+    // Every database reached (schema up to date) before anything is attached.
+    let mut outputs = Outputs::open(&cfg)?;
     let mut loaded = crate::error::load_or_usage_error(&options(&cfg)?)?;
     let rules = loaded.rules.clone();
     let mut reader = Reader::new(&mut loaded, true)?;
@@ -111,10 +115,15 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     let mut drain_tick = tokio::time::interval(DRAIN_EVERY);
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     eprintln!("tracer: daemon started (pid {}), logging to {}", st.pid, cfg.log_file.display());
+    st.outputs = outputs.states();
 
     // Every event goes to the sink; when the file is full the sink is flushed (and the log
     // rotated) right after the event, never inside one.
-    let drain = |reader: &mut Reader, sink: &mut Box<dyn Sink>, written: &mut u64| -> std::io::Result<()> {
+    let drain = |reader: &mut Reader,
+                 sink: &mut Box<dyn Sink>,
+                 outputs: &mut Outputs,
+                 written: &mut u64|
+     -> std::io::Result<()> {
         reader.drain(|mut ev| {
             // The user-side end of the rule decision, as `stream.rs` does for trace.
             if let Some(r) = &rules
@@ -123,28 +132,30 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
                 return Ok(());
             }
             sink.event(&ev)?;
+            outputs.event(&ev);
             if !shared.suspended.load(Relaxed) {
                 *written += 1;
             }
             if shared.full.load(Relaxed) { sink.flush() } else { Ok(()) }
         })?;
+        outputs.flush();
         sink.flush()
     };
     loop {
         tokio::select! {
             r = reader.readable() => {
                 r?;
-                drain(&mut reader, &mut sink, &mut written)?;
+                drain(&mut reader, &mut sink, &mut outputs, &mut written)?;
             }
-            _ = drain_tick.tick() => drain(&mut reader, &mut sink, &mut written)?,
+            _ = drain_tick.tick() => drain(&mut reader, &mut sink, &mut outputs, &mut written)?,
             _ = usr1.recv() => {
-                drain(&mut reader, &mut sink, &mut written)?;
+                drain(&mut reader, &mut sink, &mut outputs, &mut written)?;
                 shared.rotate_now.store(true, Relaxed);
                 sink.flush()?;
                 eprintln!("tracer: log rotated (SIGUSR1)");
             }
             _ = usr2.recv() => {
-                drain(&mut reader, &mut sink, &mut written)?;
+                drain(&mut reader, &mut sink, &mut outputs, &mut written)?;
                 shared.resume_now.store(true, Relaxed);
                 sink.flush()?;
             }
@@ -153,8 +164,8 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
                 // to the switch: no event is missed.
                 match config::read(&args.config) {
                     Ok(new) => {
-                        drain(&mut reader, &mut sink, &mut written)?;
-                        match log_sink(&new, &shared) {
+                        drain(&mut reader, &mut sink, &mut outputs, &mut written)?;
+                        match log_sink(&new, &shared).and_then(|s| outputs.reload(&new).map(|()| s)) {
                             Ok(s) => {
                                 if new.buffer_size != cfg.buffer_size {
                                     eprintln!("tracer: warning: buffer_size takes effect at the next start");
@@ -184,14 +195,16 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
             _ = int.recv() => break,
             _ = tick.tick() => {
                 let c = reader.counts(&loaded)?;
+                st.outputs = outputs.states();
                 save(&mut st, &shared, c, written);
             }
         }
     }
-    drain(&mut reader, &mut sink, &mut written)?;
+    drain(&mut reader, &mut sink, &mut outputs, &mut written)?;
     sink.flush()?;
     let c = reader.counts(&loaded)?;
     eprintln!("tracer: daemon stopping: {c}, {written} written to {}", cfg.log_file.display());
+    outputs.close();
     let _ = std::fs::remove_file(state::state_path());
     Ok(0)
 }

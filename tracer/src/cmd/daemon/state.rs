@@ -46,6 +46,28 @@ pub(crate) struct State {
     /// Disk actions run (space_left, admin_space_left, disk_full).
     #[serde(default)]
     pub disk_actions: u64,
+    /// The databases written beside the log (`output =`), in configuration order.
+    #[serde(default)]
+    pub outputs: Vec<OutputState>,
+}
+
+/// One `output` database: what its writer has done since it was opened (a reload that keeps
+/// the output keeps its counts).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct OutputState {
+    /// The URL without its password, or `sqlite:PATH`.
+    pub target: String,
+    pub stored: u64,
+    /// Events waiting in the spool now (the database is down).
+    pub spooled: u64,
+    /// Events dropped from a full spool (spool_full_action = drop_oldest).
+    pub dropped: u64,
+    /// Milliseconds the daemon waited on a full spool (spool_full_action = block).
+    pub blocked_ms: u64,
+    /// Waiting on a full spool now.
+    pub blocked: bool,
+    /// The writer failed (said on stderr); events no longer go to this output.
+    pub failed: bool,
 }
 
 pub(crate) fn now() -> u64 {

@@ -1,0 +1,173 @@
+//! `tracer report --input DATABASE` reads, never writes: a role with SELECT alone (in a
+//! read-only session, without the right to make even a temp table) reports; a database
+//! without the tracer's schema, or with another version of it, is one clear error (exit 2)
+//! and is left as it was. Against a real PostgreSQL 15 and real SQLite files.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
+
+use std::process::{Command, Output};
+
+use tracer_tests::{pg::Postgres, *};
+
+const READER_PW: &str = "read-0nly-pw";
+
+fn report(input: &str, env: &[(&str, &str)]) -> Output {
+    Command::new(tracer_bin())
+        .args(["report", "--input", input])
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", "/nonexistent")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit 2, one line on stderr holding WANT, no password, nothing on stdout.
+fn refused(o: &Output, what: &str, want: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{what}: {e}");
+    assert_eq!(e.lines().count(), 1, "{what}: one line: {e}");
+    assert!(e.contains(want), "{what}: wanted {want:?} in: {e}");
+    assert!(!e.contains(pg::PASSWORD) && !e.contains(READER_PW), "{what}: {e}");
+    assert!(o.stdout.is_empty(), "{what}: no partial report");
+}
+
+/// What a writer would change: tables, their columns and the recorded version.
+fn shape(pg: &Postgres) -> String {
+    pg.psql(
+        "events",
+        "SELECT (SELECT string_agg(relname::text || ':' || relkind::text, ' ' ORDER BY relname) FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public') || ' v' || \
+         (SELECT string_agg(version::text, ',') FROM tracer_schema)",
+    )
+}
+
+#[test]
+fn a_read_only_role_reports_and_bad_stores_are_refused() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("pgread");
+    let spool = dir.file("spool").display().to_string();
+    let writer = [("PGPASSWORD", pg::PASSWORD)];
+    let o = Command::new(tracer_bin())
+        .args(["trace", "--output", &pg.url(), "--spool", &spool, "--", "/bin/sh", "-c"])
+        .arg("for i in 1 2 3 4 5; do /bin/true read-mark; done")
+        .envs(writer)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A role that may read and nothing else: SELECT on the tables, a read-only session, no
+    // temp tables (revoked from PUBLIC; the writer owns the database and keeps them).
+    pg.psql("postgres", &format!("CREATE ROLE reader LOGIN PASSWORD '{READER_PW}'"));
+    pg.psql("postgres", "ALTER ROLE reader SET default_transaction_read_only = on");
+    pg.psql("events", "REVOKE TEMPORARY ON DATABASE events FROM PUBLIC");
+    pg.psql("events", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader");
+    let reader = format!("postgresql://reader@127.0.0.1:{}/events", pg.port);
+    let renv = [("PGPASSWORD", READER_PW)];
+    let before = shape(&pg);
+
+    let as_writer = report(&pg.url(), &writer);
+    assert!(as_writer.status.success(), "{}", stderr(&as_writer));
+    let as_reader = report(&reader, &renv);
+    assert!(as_reader.status.success(), "the read-only role reports: {}", stderr(&as_reader));
+    let text = String::from_utf8(as_reader.stdout).unwrap();
+    assert!(text.contains("/bin/true read-mark"), "{text}");
+    assert_eq!(text.as_bytes(), as_writer.stdout, "the same report whoever asks");
+    assert_eq!(shape(&pg), before, "reports changed nothing");
+
+    // The reader may not write: the store as its target is refused at start (it would migrate
+    // or insert), one line.
+    let o = Command::new(tracer_bin())
+        .args(["trace", "--output", &reader, "--spool", &spool, "--", "/bin/true"])
+        .env("PGPASSFILE", "/nonexistent")
+        .envs(renv)
+        .output()
+        .unwrap();
+    refused(&o, "trace as the reader", "read-only transaction");
+
+    // Another version of the schema: a reader neither guesses nor migrates.
+    pg.psql("events", "UPDATE tracer_schema SET version = 0");
+    refused(&report(&reader, &renv), "older schema", "schema version 0 is older");
+    pg.psql("events", "UPDATE tracer_schema SET version = 99");
+    refused(&report(&reader, &renv), "newer schema", "schema version 99 is newer");
+    pg.psql("events", "UPDATE tracer_schema SET version = 1");
+    assert_eq!(shape(&pg), before);
+
+    // A database the tracer never wrote, an unreachable server, a wrong password, a bad URL.
+    let port = pg.port;
+    refused(&report(&format!("postgresql://reader@127.0.0.1:{port}/postgres"), &renv), "no schema", "no tracer schema");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    refused(
+        &report(&format!("postgresql://reader@127.0.0.1:{closed}/events"), &renv),
+        "unreachable",
+        "Connection refused",
+    );
+    refused(&report(&reader, &[("PGPASSWORD", "wrong")]), "wrong password", "password authentication failed");
+    refused(&report(&format!("postgresql://reader@127.0.0.1:{port}x/events"), &renv), "bad port", "bad database URL");
+    refused(&report("postgresql://127.0.0.1/events", &renv), "no user", "USER@HOST");
+
+    // A misspelled target is an error, never a local file of that name.
+    for bad in ["sqlite3:events.db", "postgresq://reader@127.0.0.1/events", "mysql://u:pw@h/db"] {
+        let o = Command::new(tracer_bin())
+            .args(["trace", "--output", bad, "--", "/bin/true"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        refused(&o, bad, "unknown scheme");
+        assert!(!stderr(&o).contains(":pw@"), "{}", stderr(&o));
+        let o = Command::new(tracer_bin()).args(["report", "--input", bad]).current_dir(dir.path()).output().unwrap();
+        refused(&o, bad, "unknown scheme");
+        let o = Command::new(tracer_bin())
+            .args(["report", "--input", "/dev/null", "--output", bad])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "report --output {bad}: {}", stderr(&o));
+    }
+    let made: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!made.iter().any(|n| n.to_string_lossy().contains(':')), "no file named like a URL: {made:?}");
+
+    // SQLite: a missing file is not created; a file without the schema is not the tracer's.
+    let missing = dir.file("missing.db");
+    refused(&report(&format!("sqlite:{}", missing.display()), &[]), "missing sqlite", "no such database file");
+    assert!(!missing.exists(), "a report creates no database");
+    let other = dir.file("other.db");
+    rusqlite::Connection::open(&other).unwrap().execute("CREATE TABLE t (x INTEGER)", []).unwrap();
+    refused(&report(&format!("sqlite:{}", other.display()), &[]), "foreign sqlite", "no tracer schema");
+}
+
+/// Batches go straight into `events` by COPY; a batch already stored (a replay after a lost
+/// acknowledgement) breaks the unique key, rolls back whole and is stored again through
+/// `ON CONFLICT DO NOTHING`: only its new rows land.
+#[test]
+fn a_batch_stored_again_lands_once_in_postgresql() {
+    use tracer_store::{Row, pg::Pg};
+    let pg = Postgres::start();
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let mut db = Pg::connect(&url, 0).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let rows = |from: i64, to: i64| -> Vec<Row> {
+        (from..to)
+            .map(|seq| Row {
+                machine_id: "replay-host".into(),
+                hostname: "replay".into(),
+                seq,
+                event: "exec".into(),
+                time_ns: now - 1_000_000 + seq,
+                comm: "x".into(),
+                root: "/".into(),
+                ..Row::default()
+            })
+            .collect()
+    };
+    assert_eq!(db.insert(&rows(0, 100)).unwrap(), 100);
+    assert_eq!(db.insert(&rows(0, 100)).unwrap(), 0, "a replayed batch adds nothing");
+    assert_eq!(db.insert(&rows(50, 150)).unwrap(), 50, "half new: the new half lands");
+    assert_eq!(db.insert(&rows(150, 200)).unwrap(), 50, "and the fast path works after a fallback");
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'replay-host'"), 200);
+    assert_eq!(count("SELECT COUNT(DISTINCT seq) FROM events WHERE machine_id = 'replay-host'"), 200);
+}
