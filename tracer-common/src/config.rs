@@ -27,6 +27,9 @@ pub const WANT_CWD: u32 = 1 << 6;
 /// from an executable not in `ALLOWED_EXES`, connects only when they reach an agent socket
 /// (`AGENT_SOCKS`); every other open and connect costs a lookup, not an event.
 pub const PROTECT_ONLY: u32 = 1 << 7;
+/// Report each traced process's end with its exit status (`tracer ci`). A high bit: the
+/// ones below are left to other families.
+pub const ENABLE_EXIT: u32 = 1 << 12;
 
 /// Most `--comm` values (entries of the COMMS map).
 pub const COMMS_MAX: u32 = 64;

@@ -16,6 +16,8 @@ pub enum EventKind {
     Connect = 3,
     /// A write by sshd to syslog or stderr (the guard's source).
     SshLog = 4,
+    /// A process ended (`tracer ci`: exit status per process). 5 is the generic syscall event.
+    Exit = 6,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -26,6 +28,7 @@ impl TryFrom<u32> for EventKind {
             2 => Ok(Self::Open),
             3 => Ok(Self::Connect),
             4 => Ok(Self::SshLog),
+            6 => Ok(Self::Exit),
             other => Err(other),
         }
     }

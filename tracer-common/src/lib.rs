@@ -9,6 +9,7 @@ pub mod config;
 pub mod connect;
 pub mod event;
 pub mod exec;
+pub mod exit;
 pub mod offsets;
 pub mod open;
 pub mod protect;

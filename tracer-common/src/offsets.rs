@@ -115,6 +115,8 @@ kernel_fields! {
     unix_peer: "unix_sock" "peer",
     unix_path_dentry: "unix_sock" "path.dentry",
     dentry_d_inode: "dentry" "d_inode",
+    /// `tracer ci`: a process's exit status at sched_process_exit.
+    task_exit_code: "task_struct" "exit_code",
 }
 
 impl Default for Offsets {

@@ -11,11 +11,12 @@ use tracer_common::{
     connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
     event::*,
     exec::ExecBody,
+    exit::ExitBody,
     open::{AT_FDCWD, OpenBody},
     sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
 };
 
-use crate::event::{Connect, Detail, Event, Exec, Id, LogLine, LogPeer, Open, Peer, join, normalize};
+use crate::event::{Connect, Detail, Event, Exec, Exit, Id, LogLine, LogPeer, Open, Peer, join, normalize};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub(crate) enum DecodeError {
@@ -97,6 +98,7 @@ impl Decoder {
             EventKind::Open => size_of::<OpenBody>(),
             EventKind::Connect => size_of::<ConnectBody>(),
             EventKind::SshLog => size_of::<SshLogBody>(),
+            EventKind::Exit => size_of::<ExitBody>(),
         };
         let size = (h.size as usize).min(rec.len());
         let rec = &rec[..size];
@@ -170,6 +172,10 @@ impl Decoder {
                     other => return Err(DecodeError::Family(other)),
                 };
                 Detail::Connect(Connect { fd: b.fd, peer })
+            }
+            EventKind::Exit => {
+                let b: ExitBody = read_pod(rec, HEADER_SIZE)?;
+                Detail::Exit(Exit { code: (b.known != 0).then_some(b.code) })
             }
             EventKind::SshLog => {
                 let b: SshLogBody = read_pod(rec, HEADER_SIZE)?;

@@ -82,6 +82,25 @@ pub(crate) enum Detail {
     Connect(Connect),
     /// A message sshd wrote (the guard's source).
     Log(LogLine),
+    /// A traced process ended (`tracer ci`).
+    Exit(Exit),
+}
+
+/// A process's end: `code` is wait(2)'s status word (None: the kernel could not tell).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Exit {
+    pub code: Option<u32>,
+}
+
+impl Exit {
+    /// The exit status of a normal exit.
+    pub(crate) fn status(&self) -> Option<i32> {
+        self.code.filter(|c| c & 0x7f == 0).map(|c| ((c >> 8) & 0xff) as i32)
+    }
+    /// The signal that killed the process.
+    pub(crate) fn signal(&self) -> Option<i32> {
+        self.code.map(|c| (c & 0x7f) as i32).filter(|&s| s != 0)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,6 +213,7 @@ impl Detail {
             Detail::Open(_) => "open",
             Detail::Connect(_) => "connect",
             Detail::Log(_) => "log",
+            Detail::Exit(_) => "exit",
         }
     }
 }

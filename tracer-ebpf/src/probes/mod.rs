@@ -7,6 +7,7 @@ pub(crate) mod connect;
 pub(crate) mod enforce;
 pub(crate) mod entry;
 pub(crate) mod exec;
+pub(crate) mod exit;
 pub(crate) mod fexit;
 pub(crate) mod nr;
 pub(crate) mod open;

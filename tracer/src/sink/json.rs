@@ -132,6 +132,14 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
                 buf.extend_from_slice(b",\"base_unknown\":true");
             }
         }
+        Detail::Exit(x) => {
+            if let Some(st) = x.status() {
+                field!(buf, "status", st);
+            }
+            if let Some(sig) = x.signal() {
+                field!(buf, "signal", sig);
+            }
+        }
         Detail::Log(l) => {
             buf.extend_from_slice(if l.via_syslog {
                 b",\"via\":\"syslog\"".as_slice()

@@ -58,6 +58,15 @@ pub(crate) fn render(s: &mut String, ev: &Event) {
             quoted(s, &o.host_path);
             let _ = write!(s, " flags={:#o}({})", o.flags, crate::openflags::Names(o.flags));
         }
+        Detail::Exit(x) => match (x.status(), x.signal()) {
+            (Some(st), _) => {
+                let _ = write!(s, " status={st}");
+            }
+            (_, Some(sig)) => {
+                let _ = write!(s, " signal={sig}");
+            }
+            _ => s.push_str(" status=unknown"),
+        },
         Detail::Log(l) => {
             s.push_str(if l.via_syslog { " syslog " } else { " stderr " });
             quoted(s, &l.data);
