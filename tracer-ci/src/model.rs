@@ -1,0 +1,396 @@
+//! The job model: events folded into processes, files, sensitive reads, egress, DNS names
+//! and unix sockets, then turned into a [`Summary`].
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    net::IpAddr,
+};
+
+use glob::{MatchOptions, Pattern};
+
+use crate::{
+    event::{
+        ConnectResult, Event, FsOp, O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, O_WRONLY, Peer, What, escape, signal_name,
+    },
+    summary::{self, Summary},
+};
+
+/// Credentials and tokens a build has no business reading (`~` is the job's HOME).
+pub const DEFAULT_SENSITIVE: &[&str] = &[
+    "~/.ssh/**",
+    "~/.aws/**",
+    "~/.docker/config.json",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.config/gh/hosts.yml",
+    "~/.npmrc",
+    "~/.pypirc",
+    "~/.kube/config",
+    "~/.runner",
+    "~/.credentials",
+    "~/.credentials_rsaparams",
+    "/proc/*/environ",
+];
+
+pub(crate) const MATCH: MatchOptions =
+    MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+
+/// What the model needs to know about the run.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub workspace: Vec<u8>,
+    pub home: Vec<u8>,
+    /// The job's first process (CMD).
+    pub root_pid: u32,
+    /// Sensitive-file patterns, `~` already expanded.
+    pub sensitive: Vec<Pattern>,
+}
+
+impl Context {
+    pub fn new(workspace: Vec<u8>, home: Vec<u8>, root_pid: u32) -> Self {
+        let sensitive = DEFAULT_SENSITIVE.iter().filter_map(|p| Pattern::new(&expand_home(p, &home)).ok()).collect();
+        Self { workspace, home, root_pid, sensitive }
+    }
+
+    /// The path as a person reads it: workspace-relative, `~/...`, or absolute.
+    pub fn display(&self, path: &[u8]) -> String {
+        if let Some(rest) = strip_dir(path, &self.workspace) {
+            return if rest.is_empty() { ".".into() } else { escape(rest) };
+        }
+        if !self.home.is_empty()
+            && self.home != b"/"
+            && let Some(rest) = strip_dir(path, &self.home)
+        {
+            return format!("~/{}", escape(rest));
+        }
+        escape(path)
+    }
+}
+
+/// `~` or `~/x` at the start of a pattern, as HOME.
+pub(crate) fn expand_home(p: &str, home: &[u8]) -> String {
+    match p.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", String::from_utf8_lossy(home).trim_end_matches('/'))
+        }
+        _ => p.to_string(),
+    }
+}
+
+/// `path` below `dir` (the part after `dir/`), or `Some("")` for `dir` itself.
+pub(crate) fn strip_dir<'a>(path: &'a [u8], dir: &[u8]) -> Option<&'a [u8]> {
+    let dir = if dir.len() > 1 { dir.strip_suffix(b"/").unwrap_or(dir) } else { dir };
+    let rest = path.strip_prefix(dir)?;
+    if rest.is_empty() || dir == b"/" { Some(rest) } else { rest.strip_prefix(b"/") }
+}
+
+#[derive(Debug, Default)]
+struct Proc {
+    pid: u32,
+    ppid: Option<u32>,
+    comm: Vec<u8>,
+    exe: Option<Vec<u8>>,
+    argv: Vec<Vec<u8>>,
+    start_ns: u64,
+    end_ns: Option<u64>,
+    status: Option<i32>,
+    signal: Option<i32>,
+    /// It did something worth a line (exec'ed, failed, touched a file or the network).
+    notable: bool,
+}
+
+#[derive(Debug, Default)]
+struct FileFacts {
+    ops: BTreeSet<String>,
+    pids: BTreeSet<u32>,
+}
+
+#[derive(Debug, Default)]
+struct Dest {
+    pids: BTreeSet<u32>,
+    attempts: u32,
+    established: u32,
+    in_progress: u32,
+    failed: BTreeMap<String, u32>,
+}
+
+#[derive(Debug)]
+pub struct Job {
+    ctx: Context,
+    start_ns: Option<u64>,
+    end_ns: u64,
+    procs: Vec<Proc>,
+    /// pid → index of its latest process in `procs` (a pid may be reused).
+    by_pid: HashMap<u32, usize>,
+    files: BTreeMap<Vec<u8>, FileFacts>,
+    sensitive: Vec<(Vec<u8>, u32, Option<String>)>,
+    egress: BTreeMap<(IpAddr, u16), Dest>,
+    dns: BTreeMap<Vec<u8>, BTreeSet<u32>>,
+    unix: BTreeMap<Vec<u8>, BTreeSet<u32>>,
+}
+
+impl Job {
+    pub fn new(ctx: Context) -> Self {
+        Self {
+            ctx,
+            start_ns: None,
+            end_ns: 0,
+            procs: Vec::new(),
+            by_pid: HashMap::new(),
+            files: BTreeMap::new(),
+            sensitive: Vec::new(),
+            egress: BTreeMap::new(),
+            dns: BTreeMap::new(),
+            unix: BTreeMap::new(),
+        }
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    fn proc(&mut self, ev: &Event) -> &mut Proc {
+        let idx = match self.by_pid.get(&ev.pid) {
+            Some(&i) if self.procs[i].end_ns.is_none() => i,
+            _ => {
+                self.procs.push(Proc {
+                    pid: ev.pid,
+                    ppid: ev.ppid,
+                    comm: ev.comm.clone(),
+                    start_ns: ev.time_ns,
+                    ..Default::default()
+                });
+                let i = self.procs.len() - 1;
+                self.by_pid.insert(ev.pid, i);
+                i
+            }
+        };
+        let p = &mut self.procs[idx];
+        if p.ppid.is_none() {
+            p.ppid = ev.ppid;
+        }
+        p
+    }
+
+    pub fn add(&mut self, ev: &Event) {
+        self.start_ns = Some(self.start_ns.map_or(ev.time_ns, |s| s.min(ev.time_ns)));
+        self.end_ns = self.end_ns.max(ev.time_ns);
+        let pid = ev.pid;
+        match &ev.what {
+            What::Exec { filename, argv, ok } => {
+                let p = self.proc(ev);
+                p.notable = true;
+                if *ok {
+                    p.exe = Some(filename.clone());
+                    p.argv.clone_from(argv);
+                    p.comm.clone_from(&ev.comm);
+                }
+            }
+            What::Exit { status, signal } => {
+                let p = self.proc(ev);
+                p.end_ns = Some(ev.time_ns);
+                p.status = *status;
+                p.signal = *signal;
+                if *status != Some(0) {
+                    p.notable = true;
+                }
+            }
+            What::Open { path, flags, error } => {
+                self.proc(ev).notable = true;
+                let acc = flags & O_ACCMODE;
+                if acc != O_WRONLY && self.is_sensitive(path, pid) {
+                    self.sensitive.push((path.clone(), pid, error.clone()));
+                }
+                if error.is_some() {
+                    return;
+                }
+                let op = if flags & (O_CREAT | O_EXCL) == (O_CREAT | O_EXCL) {
+                    "created"
+                } else if acc != 0 || flags & O_TRUNC != 0 {
+                    "written"
+                } else {
+                    return;
+                };
+                let f = self.files.entry(path.clone()).or_default();
+                f.ops.insert(op.into());
+                f.pids.insert(pid);
+            }
+            What::Fs { op, path, to, error } => {
+                self.proc(ev).notable = true;
+                if error.is_some() {
+                    return;
+                }
+                let f = self.files.entry(path.clone()).or_default();
+                f.pids.insert(pid);
+                match (op, to) {
+                    (FsOp::Rename, Some(to)) => {
+                        f.ops.insert(format!("renamed to {}", self.ctx.display(to)));
+                        let t = self.files.entry(to.clone()).or_default();
+                        t.ops.insert("renamed here".into());
+                        t.pids.insert(pid);
+                    }
+                    _ => {
+                        f.ops.insert(op.name().into());
+                    }
+                }
+            }
+            What::Connect { peer, result } => {
+                self.proc(ev).notable = true;
+                match peer {
+                    Peer::Unix(path) => {
+                        self.unix.entry(path.clone()).or_default().insert(pid);
+                    }
+                    Peer::Inet(sa) => {
+                        let d = self.egress.entry((sa.ip().to_canonical(), sa.port())).or_default();
+                        d.pids.insert(pid);
+                        d.attempts += 1;
+                        match result {
+                            ConnectResult::Connected => d.established += 1,
+                            ConnectResult::InProgress => d.in_progress += 1,
+                            ConnectResult::Failed(e) => *d.failed.entry(e.clone()).or_default() += 1,
+                        }
+                    }
+                }
+            }
+            What::Dns { names } => {
+                self.proc(ev).notable = true;
+                for n in names {
+                    self.dns.entry(n.clone()).or_default().insert(pid);
+                }
+            }
+        }
+    }
+
+    fn is_sensitive(&self, path: &[u8], pid: u32) -> bool {
+        let Ok(s) = std::str::from_utf8(path) else { return false };
+        // Only another process's environment is a secret worth reporting.
+        if let Some(rest) = s.strip_prefix("/proc/") {
+            let who = rest.split('/').next().unwrap_or("");
+            if who == "self" || who == "thread-self" || who == pid.to_string() {
+                return false;
+            }
+        }
+        self.ctx.sensitive.iter().any(|p| p.matches_with(s, MATCH))
+    }
+
+    /// The facts, ordered for reading: processes as a tree, everything else sorted.
+    pub fn summary(&self) -> Summary {
+        let start = self.start_ns.unwrap_or(0);
+        let ms = |ns: u64| ns.saturating_sub(start) / 1_000_000;
+        let mut s =
+            Summary { workspace: escape(&self.ctx.workspace), duration_ms: ms(self.end_ns), ..Default::default() };
+        // Depth-first from the roots (processes whose parent is not in the job).
+        let known: BTreeSet<u32> = self.procs.iter().map(|p| p.pid).collect();
+        let mut children: BTreeMap<Option<u32>, Vec<usize>> = BTreeMap::new();
+        for (i, p) in self.procs.iter().enumerate() {
+            let parent = p.ppid.filter(|pp| known.contains(pp) && *pp != p.pid);
+            children.entry(parent).or_default().push(i);
+        }
+        let mut stack: Vec<(usize, usize)> = children.get(&None).into_iter().flatten().rev().map(|&i| (i, 0)).collect();
+        let mut seen = vec![false; self.procs.len()];
+        while let Some((i, depth)) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let p = &self.procs[i];
+            let failed = p.status.is_some_and(|s| s != 0) || p.signal.is_some();
+            s.processes.push(summary::Process {
+                pid: p.pid,
+                ppid: p.ppid,
+                depth,
+                exe: p.exe.as_deref().map(escape),
+                argv: p.argv.iter().map(|a| escape(a)).collect(),
+                comm: escape(&p.comm),
+                start_ms: ms(p.start_ns),
+                duration_ms: p.end_ns.map(|e| e.saturating_sub(p.start_ns) / 1_000_000),
+                status: p.status,
+                signal: p.signal.map(signal_name),
+                failed,
+            });
+            for &c in children.get(&Some(p.pid)).into_iter().flatten().rev() {
+                stack.push((c, depth + 1));
+            }
+        }
+        // Forks that did nothing but exit cleanly are noise in a CI summary; they stay in
+        // the chains of their children through `ppid`.
+        let notable: BTreeSet<u32> = self.procs.iter().filter(|p| p.notable).map(|p| p.pid).collect();
+        s.tree = s.processes.clone();
+        s.processes.retain(|p| notable.contains(&p.pid) || p.pid == self.ctx.root_pid);
+        for (path, f) in &self.files {
+            let display = self.ctx.display(path);
+            let dir = match display.rfind('/') {
+                Some(0) => "/".to_string(),
+                Some(i) => display[..i].to_string(),
+                None => ".".to_string(),
+            };
+            s.files.push(summary::File {
+                path: escape(path),
+                display,
+                dir,
+                ops: f.ops.iter().cloned().collect(),
+                pids: f.pids.iter().copied().collect(),
+            });
+        }
+        for (path, pid, error) in &self.sensitive {
+            if s.sensitive_reads.iter().any(|r| r.path == escape(path) && r.pid == *pid) {
+                continue;
+            }
+            s.sensitive_reads.push(summary::SensitiveRead {
+                path: escape(path),
+                display: self.ctx.display(path),
+                pid: *pid,
+                error: error.clone(),
+                chain: Vec::new(),
+            });
+        }
+        for ((addr, port), d) in &self.egress {
+            let failed: u32 = d.failed.values().sum();
+            let errors: Vec<&str> = d.failed.keys().map(String::as_str).collect();
+            let outcome = match (d.established, d.in_progress, failed) {
+                (_, 0, 0) => "established".to_string(),
+                (0, _, 0) => "in progress".to_string(),
+                (0, 0, _) => format!("failed ({})", errors.join(", ")),
+                (e, i, f) => {
+                    let mut parts = Vec::new();
+                    if e > 0 {
+                        parts.push(format!("established {e}"));
+                    }
+                    if i > 0 {
+                        parts.push(format!("in progress {i}"));
+                    }
+                    if f > 0 {
+                        parts.push(format!("failed {f} ({})", errors.join(", ")));
+                    }
+                    parts.join(", ")
+                }
+            };
+            s.egress.push(summary::Destination {
+                address: addr.to_string(),
+                port: *port,
+                family: if addr.is_ipv4() { "inet" } else { "inet6" }.into(),
+                names: Vec::new(),
+                pids: d.pids.iter().copied().collect(),
+                attempts: d.attempts,
+                established: d.established,
+                in_progress: d.in_progress,
+                failed,
+                outcome,
+            });
+        }
+        for (name, pids) in &self.dns {
+            s.dns.push(summary::DnsName { name: escape(name), pids: pids.iter().copied().collect() });
+        }
+        for (path, pids) in &self.unix {
+            let path = match path.strip_prefix(b"\0") {
+                Some(abs) => format!("@{}", escape(abs)),
+                None => escape(path),
+            };
+            s.unix_sockets.push(summary::UnixSocket { path, pids: pids.iter().copied().collect() });
+        }
+        let chains: Vec<_> = s.sensitive_reads.iter().map(|r| s.tree_chain(r.pid)).collect();
+        for (r, c) in s.sensitive_reads.iter_mut().zip(chains) {
+            r.chain = c;
+        }
+        s
+    }
+}
