@@ -84,6 +84,14 @@ pub(crate) fn strip_dir<'a>(path: &'a [u8], dir: &[u8]) -> Option<&'a [u8]> {
     if rest.is_empty() || dir == b"/" { Some(rest) } else { rest.strip_prefix(b"/") }
 }
 
+/// Written by every shell and never a finding: the null device, terminals, own /proc.
+pub(crate) const DEVICES: &[&str] =
+    &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/pts", "/dev/shm", "/proc/self"];
+
+fn is_device(path: &[u8]) -> bool {
+    DEVICES.iter().any(|d| strip_dir(path, d.as_bytes()).is_some())
+}
+
 #[derive(Debug, Default)]
 struct Proc {
     pid: u32,
@@ -211,6 +219,9 @@ impl Job {
                 } else {
                     return;
                 };
+                if is_device(path) {
+                    return;
+                }
                 let f = self.files.entry(path.clone()).or_default();
                 f.ops.insert(op.into());
                 f.pids.insert(pid);

@@ -76,10 +76,6 @@ pub struct Policy {
     pub forbidden_programs: Vec<Pattern>,
 }
 
-/// Always writable: the null device, terminals, the process's own /proc entries.
-const IMPLICIT_WRITES: &[&str] =
-    &["/dev/null", "/dev/zero", "/dev/tty", "/dev/full", "/dev/pts", "/dev/shm", "/proc/self"];
-
 fn line_of(text: &str, at: usize) -> usize {
     text.as_bytes()[..at.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
@@ -231,7 +227,7 @@ impl Policy {
                 let inside = roots
                     .iter()
                     .map(Vec::as_slice)
-                    .chain(IMPLICIT_WRITES.iter().map(|r| r.as_bytes()))
+                    .chain(crate::model::DEVICES.iter().map(|r| r.as_bytes()))
                     .any(|r| crate::model::strip_dir(path, r).is_some());
                 if !inside {
                     for &pid in &f.pids {

@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 
 use crate::summary::Summary;
 
-/// A table cell: every ASCII punctuation character backslash-escaped (CommonMark), so
-/// nothing in a name is markup, a pipe or a link. Values are already printable ASCII.
+/// A table cell: the characters that could be markup, a cell boundary, math or a link are
+/// backslash-escaped (CommonMark), so a name renders as itself. Values are printable ASCII.
 pub fn cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c.is_ascii_punctuation() {
+        if "\\`*_[]<>|!~&$#:@".contains(c) {
             out.push('\\');
         }
         out.push(c);

@@ -49,6 +49,8 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Watch SSH private-key reads and ssh-agent hijacking (ssh-key / ssh-agent events); --check, --enforce.
     Protect(cmd::protect::ProtectArgs),
+    /// Trace a CI job (-- CMD): process tree with exit statuses, files changed, sensitive reads, egress; policy and baseline; Markdown/JSON summary.
+    Ci(cmd::ci::CiArgs),
     /// Man pages or shell completions from these definitions (for packaging).
     #[command(hide = true)]
     Generate(cmd::generate::GenerateArgs),
@@ -67,6 +69,7 @@ fn main() {
             Command::Status(a) => cmd::status::run(a),
             Command::Generate(a) => cmd::generate::run(a, <Cli as clap::CommandFactory>::command()),
             Command::Protect(a) => cmd::protect::run(a).await,
+            Command::Ci(a) => cmd::ci::run(a).await,
         }
     });
     match result {

@@ -17,6 +17,9 @@ pub(crate) struct RunOptions {
     /// Look up /proc/PID/exe for processes whose exe the kernel did not send (reports,
     /// which use lean records, need none).
     pub resolve_exe: bool,
+    /// Run the command in a process group of its own and pass signals to the whole group
+    /// (`tracer ci`: a CI timeout stops the job's tree, not only its first process).
+    pub group: bool,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +32,8 @@ pub(crate) struct Outcome {
     /// (the reader went away, as with `| head`) the traced command was killed: it must not
     /// run on untraced.
     pub write_error: Option<std::io::Error>,
+    /// The signal that stopped the run (SIGINT, SIGTERM, SIGHUP to the tracer).
+    pub stopped_by: Option<i32>,
 }
 
 pub(crate) async fn run(
@@ -43,15 +48,16 @@ pub(crate) async fn run(
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut child = match &opts.command {
-        Some(cmd) => Some(
+        Some(cmd) => {
             // Resolved here: a PATH search in the forked child would show up as failed
             // execs of the tracer's own image.
-            tokio::process::Command::new(resolve_command(&cmd[0])?)
-                .arg0(&cmd[0])
-                .args(&cmd[1..])
-                .spawn()
-                .map_err(|e| anyhow::anyhow!("cannot run {:?}: {e}", cmd[0]))?,
-        ),
+            let mut c = tokio::process::Command::new(resolve_command(&cmd[0])?);
+            c.arg0(&cmd[0]).args(&cmd[1..]);
+            if opts.group {
+                c.process_group(0);
+            }
+            Some(c.spawn().map_err(|e| anyhow::anyhow!("cannot run {:?}: {e}", cmd[0]))?)
+        }
         None => None,
     };
     let deadline = tokio::time::sleep(opts.duration.unwrap_or(Duration::from_secs(u64::MAX / 4)));
@@ -79,14 +85,17 @@ pub(crate) async fn run(
                 break;
             }
             _ = sigint.recv() => {
-                if !forward(&child, libc::SIGINT) { break; }
+                out.stopped_by = Some(libc::SIGINT);
+                if !forward(&child, libc::SIGINT, opts.group) { break; }
             }
             _ = sigterm.recv() => {
-                if !forward(&child, libc::SIGTERM) { break; }
+                out.stopped_by = Some(libc::SIGTERM);
+                if !forward(&child, libc::SIGTERM, opts.group) { break; }
             }
             // A closed terminal ends the run like SIGTERM: drained, counted, summed up.
             _ = sighup.recv() => {
-                if !forward(&child, libc::SIGHUP) { break; }
+                out.stopped_by = Some(libc::SIGHUP);
+                if !forward(&child, libc::SIGHUP, opts.group) { break; }
             }
             _ = &mut deadline => break,
             _ = drain_tick.tick() => {
@@ -143,11 +152,12 @@ pub(crate) fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path
 
 /// Passes a signal to the traced command so it can exit and be drained; false when there
 /// is no command (the tracer itself stops).
-fn forward(child: &Option<tokio::process::Child>, sig: i32) -> bool {
+fn forward(child: &Option<tokio::process::Child>, sig: i32, group: bool) -> bool {
     match child.as_ref().and_then(|c| c.id()) {
         Some(pid) => {
+            let target = if group { -(pid as i32) } else { pid as i32 };
             // SAFETY: kill takes plain integers; a pid that has exited is an error (ESRCH), not UB.
-            unsafe { libc::kill(pid as i32, sig) };
+            unsafe { libc::kill(target, sig) };
             true
         }
         None => false,

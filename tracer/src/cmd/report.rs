@@ -165,7 +165,7 @@ async fn live(
     // Aggregated as events arrive: the event list is never kept.
     let outcome = stream::run(
         &mut loaded,
-        RunOptions { command, duration, resolve_exe: false },
+        RunOptions { command, duration, resolve_exe: false, group: false },
         |ev| {
             reports.add_event(&ev);
             Ok(())
