@@ -32,6 +32,12 @@ pub enum What {
         peer: Peer,
         result: ConnectResult,
     },
+    /// How a TCP connect ended, seen by the kernel after (or, for a blocking connect, just
+    /// before) connect(2) returned: it settles an `InProgress` connect to the same peer.
+    ConnectOutcome {
+        peer: SocketAddr,
+        result: ConnectResult,
+    },
     /// The process ended: its exit status, or the signal that killed it.
     Exit {
         status: Option<i32>,

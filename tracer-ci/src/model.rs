@@ -2,7 +2,7 @@
 //! and unix sockets, then turned into a [`Summary`].
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     net::IpAddr,
 };
 
@@ -135,6 +135,21 @@ pub struct Job {
     egress: BTreeMap<(IpAddr, u16), Dest>,
     dns: BTreeMap<Vec<u8>, BTreeSet<u32>>,
     unix: BTreeMap<Vec<u8>, BTreeSet<u32>>,
+    /// In-progress connects per (pid, address, port) not settled yet.
+    unsettled: HashMap<(u32, IpAddr, u16), u32>,
+    /// Outcomes that arrived before their connect (a blocking connect's outcome is
+    /// reported inside the call): the next connect to the peer takes one.
+    early: HashMap<(u32, IpAddr, u16), VecDeque<ConnectResult>>,
+}
+
+impl Dest {
+    fn apply(&mut self, r: &ConnectResult) {
+        match r {
+            ConnectResult::Connected => self.established += 1,
+            ConnectResult::InProgress => self.in_progress += 1,
+            ConnectResult::Failed(e) => *self.failed.entry(e.clone()).or_default() += 1,
+        }
+    }
 }
 
 impl Job {
@@ -150,6 +165,8 @@ impl Job {
             egress: BTreeMap::new(),
             dns: BTreeMap::new(),
             unix: BTreeMap::new(),
+            unsettled: HashMap::new(),
+            early: HashMap::new(),
         }
     }
 
@@ -252,15 +269,33 @@ impl Job {
                         self.unix.entry(path.clone()).or_default().insert(pid);
                     }
                     Peer::Inet(sa) => {
-                        let d = self.egress.entry((sa.ip().to_canonical(), sa.port())).or_default();
+                        let (ip, port) = (sa.ip().to_canonical(), sa.port());
+                        let early = self.early.get_mut(&(pid, ip, port)).and_then(VecDeque::pop_front);
+                        let d = self.egress.entry((ip, port)).or_default();
                         d.pids.insert(pid);
                         d.attempts += 1;
-                        match result {
-                            ConnectResult::Connected => d.established += 1,
-                            ConnectResult::InProgress => d.in_progress += 1,
-                            ConnectResult::Failed(e) => *d.failed.entry(e.clone()).or_default() += 1,
+                        match (result, early) {
+                            (ConnectResult::InProgress, Some(settled)) => d.apply(&settled),
+                            (ConnectResult::InProgress, None) => {
+                                d.apply(result);
+                                *self.unsettled.entry((pid, ip, port)).or_default() += 1;
+                            }
+                            // The call's own result says it all.
+                            (r, _) => d.apply(r),
                         }
                     }
+                }
+            }
+            What::ConnectOutcome { peer, result } => {
+                let key = (pid, peer.ip().to_canonical(), peer.port());
+                match self.unsettled.get_mut(&key) {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        let d = self.egress.entry((key.1, key.2)).or_default();
+                        d.in_progress = d.in_progress.saturating_sub(1);
+                        d.apply(result);
+                    }
+                    _ => self.early.entry(key).or_default().push_back(result.clone()),
                 }
             }
             What::Dns { names } => {

@@ -37,6 +37,10 @@ fn connect(t: u64, pid: u32, to: &str, result: ConnectResult) -> Event {
     ev(t, pid, 100, What::Connect { peer: Peer::Inet(to.parse::<SocketAddr>().unwrap()), result })
 }
 
+fn outcome(t: u64, pid: u32, to: &str, result: ConnectResult) -> Event {
+    ev(t, pid, 100, What::ConnectOutcome { peer: to.parse::<SocketAddr>().unwrap(), result })
+}
+
 /// sh job.sh (100) → cc (101), python3 (102) → curl (103, killed)
 fn job() -> Job {
     let mut j = Job::new(Context::new(WS.to_vec(), HOME.to_vec(), 100));
@@ -53,6 +57,13 @@ fn job() -> Job {
         connect(43, 102, "10.7.0.1:8080", ConnectResult::Connected),
         connect(44, 102, "10.99.0.1:443", ConnectResult::Failed("ECONNREFUSED".into())),
         connect(45, 102, "[fd00::1]:443", ConnectResult::InProgress),
+        // Non-blocking connects settled later, and a blocking one whose outcome came first.
+        connect(45, 102, "10.7.0.2:80", ConnectResult::InProgress),
+        outcome(45, 102, "10.7.0.2:80", ConnectResult::Failed("ETIMEDOUT".into())),
+        connect(45, 102, "10.7.0.3:80", ConnectResult::InProgress),
+        outcome(45, 102, "10.7.0.3:80", ConnectResult::Connected),
+        outcome(45, 102, "10.7.0.4:80", ConnectResult::Connected),
+        connect(45, 102, "10.7.0.4:80", ConnectResult::Connected),
         ev(
             46,
             102,
@@ -97,6 +108,9 @@ fn summary_holds_each_fact() {
         egress,
         [
             ("10.7.0.1:8080".to_string(), "established"),
+            ("10.7.0.2:80".into(), "failed (ETIMEDOUT)"),
+            ("10.7.0.3:80".into(), "established"),
+            ("10.7.0.4:80".into(), "established"),
             ("10.99.0.1:443".into(), "failed (ECONNREFUSED)"),
             ("[fd00::1]:443".into(), "in progress")
         ]
@@ -144,7 +158,7 @@ forbidden = ["curl"]
     // Ports narrow the allowed addresses.
     let ports =
         Policy::parse("p.toml", "[egress]\ncidrs = [\"0.0.0.0/0\", \"::/0\"]\nports = [443]\n", WS, HOME).unwrap();
-    assert_eq!(ports.check(&s).len(), 1);
+    assert_eq!(ports.check(&s).len(), 4, "10.7.0.1:8080 and the three on port 80");
 }
 
 #[test]

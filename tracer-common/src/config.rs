@@ -30,6 +30,8 @@ pub const PROTECT_ONLY: u32 = 1 << 7;
 /// Report each traced process's end with its exit status (`tracer ci`). A high bit: the
 /// ones below are left to other families.
 pub const ENABLE_EXIT: u32 = 1 << 12;
+/// Follow traced TCP connects to their end: established or failed (`tracer ci`).
+pub const ENABLE_CONNECT_OUTCOME: u32 = 1 << 13;
 
 /// Most `--comm` values (entries of the COMMS map).
 pub const COMMS_MAX: u32 = 64;

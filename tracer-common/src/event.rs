@@ -18,6 +18,8 @@ pub enum EventKind {
     SshLog = 4,
     /// A process ended (`tracer ci`: exit status per process). 5 is the generic syscall event.
     Exit = 6,
+    /// How a TCP connect ended (`tracer ci`).
+    ConnectOutcome = 7,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -29,6 +31,7 @@ impl TryFrom<u32> for EventKind {
             3 => Ok(Self::Connect),
             4 => Ok(Self::SshLog),
             6 => Ok(Self::Exit),
+            7 => Ok(Self::ConnectOutcome),
             other => Err(other),
         }
     }

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod exit;
 pub mod offsets;
 pub mod open;
+pub mod outcome;
 pub mod protect;
 pub mod rules;
 pub mod sshlog;

@@ -117,6 +117,8 @@ kernel_fields! {
     dentry_d_inode: "dentry" "d_inode",
     /// `tracer ci`: a process's exit status at sched_process_exit.
     task_exit_code: "task_struct" "exit_code",
+    /// Why a connect failed (ECONNREFUSED, ETIMEDOUT), set before the socket closes.
+    sk_err: "sock" "sk_err",
 }
 
 impl Default for Offsets {

@@ -7,6 +7,7 @@ use aya_ebpf::{
 use tracer_common::{
     config::{Config, Offsets},
     event::PATH_MAX,
+    outcome::{PENDING_MAX, PendingConnect},
     protect::{AGENTS_MAX, ALLOWED_MAX, InodeKey, PROTECTED_MAX},
     sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
     syscount::{STAT_MAX, SyscountKey},
@@ -142,3 +143,8 @@ pub(crate) fn stat_inc(idx: u32) {
         unsafe { *p += 1 };
     }
 }
+
+/// `tracer ci`: traced TCP connects in SYN_SENT, by `struct sock` address, until their
+/// outcome (probes/outcome.rs).
+#[map]
+pub(crate) static PENDING_CONNECTS: LruHashMap<u64, PendingConnect> = LruHashMap::with_max_entries(PENDING_MAX, 0);

@@ -13,10 +13,13 @@ use tracer_common::{
     exec::ExecBody,
     exit::ExitBody,
     open::{AT_FDCWD, OpenBody},
+    outcome::OutcomeBody,
     sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
 };
 
-use crate::event::{Connect, Detail, Event, Exec, Exit, Id, LogLine, LogPeer, Open, Peer, join, normalize};
+use crate::event::{
+    Connect, ConnectOutcome, Detail, Event, Exec, Exit, Id, LogLine, LogPeer, Open, Peer, join, normalize,
+};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub(crate) enum DecodeError {
@@ -99,6 +102,7 @@ impl Decoder {
             EventKind::Connect => size_of::<ConnectBody>(),
             EventKind::SshLog => size_of::<SshLogBody>(),
             EventKind::Exit => size_of::<ExitBody>(),
+            EventKind::ConnectOutcome => size_of::<OutcomeBody>(),
         };
         let size = (h.size as usize).min(rec.len());
         let rec = &rec[..size];
@@ -172,6 +176,18 @@ impl Decoder {
                     other => return Err(DecodeError::Family(other)),
                 };
                 Detail::Connect(Connect { fd: b.fd, peer })
+            }
+            EventKind::ConnectOutcome => {
+                let b: OutcomeBody = read_pod(rec, HEADER_SIZE)?;
+                let address = match b.family {
+                    AF_INET => IpAddr::V4(Ipv4Addr::new(b.addr[0], b.addr[1], b.addr[2], b.addr[3])),
+                    AF_INET6 => IpAddr::V6(Ipv6Addr::from(b.addr)),
+                    other => return Err(DecodeError::Family(other)),
+                };
+                Detail::ConnectOutcome(ConnectOutcome {
+                    peer: Peer::Inet { address, port: b.port },
+                    established: b.established != 0,
+                })
             }
             EventKind::Exit => {
                 let b: ExitBody = read_pod(rec, HEADER_SIZE)?;

@@ -84,6 +84,14 @@ pub(crate) enum Detail {
     Log(LogLine),
     /// A traced process ended (`tracer ci`).
     Exit(Exit),
+    /// How a traced TCP connect ended (`tracer ci`): `ret` is 0 or -errno.
+    ConnectOutcome(ConnectOutcome),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectOutcome {
+    pub peer: Peer,
+    pub established: bool,
 }
 
 /// A process's end: `code` is wait(2)'s status word (None: the kernel could not tell).
@@ -214,6 +222,7 @@ impl Detail {
             Detail::Connect(_) => "connect",
             Detail::Log(_) => "log",
             Detail::Exit(_) => "exit",
+            Detail::ConnectOutcome(_) => "connect_outcome",
         }
     }
 }

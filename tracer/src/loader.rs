@@ -66,6 +66,8 @@ enum Hook {
     Tracepoint(&'static str, &'static str),
     /// A raw tracepoint by name (always `raw_syscalls` here).
     Raw(&'static str),
+    /// A raw tracepoint of another category: (category, name).
+    RawIn(&'static str, &'static str),
 }
 
 struct Prog {
@@ -97,6 +99,8 @@ const PROGS: &[Prog] = &[
     raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
     tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
+    // `tracer ci`: TCP connects followed to established or failed.
+    Prog { func: "conn_state", hook: Hook::RawIn("sock", "inet_sock_set_state"), families: ENABLE_CONNECT_OUTCOME },
 ];
 
 pub(crate) struct Loaded {
@@ -243,6 +247,7 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         let (category, name) = match prog.hook {
             Hook::Tracepoint(c, n) => (c, n),
             Hook::Raw(n) => ("raw_syscalls", n),
+            Hook::RawIn(c, n) => (c, n),
         };
         if !tracefs::exists(&tracefs, category, name) {
             return Err(LoadError::MissingTracepoint(format!("{category}/{name}")));
@@ -258,7 +263,7 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
                 p.load().map_err(err)?;
                 p.attach(category, name).map_err(err)?;
             }
-            Hook::Raw(..) => {
+            Hook::Raw(..) | Hook::RawIn(..) => {
                 let p: &mut RawTracePoint = program.try_into().map_err(err)?;
                 p.load().map_err(err)?;
                 p.attach(name).map_err(err)?;

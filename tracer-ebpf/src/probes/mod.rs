@@ -11,6 +11,7 @@ pub(crate) mod exit;
 pub(crate) mod fexit;
 pub(crate) mod nr;
 pub(crate) mod open;
+pub(crate) mod outcome;
 pub(crate) mod protect;
 pub(crate) mod sched;
 pub(crate) mod sshlog;

@@ -12,7 +12,7 @@ use std::{
 
 use clap::Args;
 use tracer_ci::{Baseline, ConnectResult, Context, Job, Peer, Policy, What, event::escape, render};
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_EXIT, ENABLE_OPEN};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_CONNECT_OUTCOME, ENABLE_EXEC, ENABLE_EXIT, ENABLE_OPEN};
 
 use crate::{
     error::UsageError,
@@ -91,7 +91,7 @@ pub(crate) async fn run(args: CiArgs) -> anyhow::Result<i32> {
     }
     let opts = loader::Options {
         follow_children: true,
-        enabled: ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_EXIT,
+        enabled: ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_EXIT | ENABLE_CONNECT_OUTCOME,
         ring_bytes: args.buffer_size << 20,
         wakeup_bytes: 64 << 10,
         ..Default::default()
@@ -173,6 +173,16 @@ fn to_ci(ev: &Event) -> Option<tracer_ci::Event> {
             What::Connect { peer, result }
         }
         Detail::Exit(x) => What::Exit { status: x.status(), signal: x.signal() },
+        Detail::ConnectOutcome(o) => {
+            let crate::event::Peer::Inet { address, port } = o.peer else { return None };
+            let result = if o.established {
+                ConnectResult::Connected
+            } else {
+                // A socket closed before the handshake has no error of its own.
+                ConnectResult::Failed(error().unwrap_or_else(|| "closed".into()))
+            };
+            What::ConnectOutcome { peer: SocketAddr::new(address, port), result }
+        }
         Detail::Log(_) => return None,
     };
     Some(tracer_ci::Event { time_ns: ev.time_ns, pid: ev.pid, ppid: ev.ppid, comm: ev.comm.clone(), what })

@@ -132,6 +132,12 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
                 buf.extend_from_slice(b",\"base_unknown\":true");
             }
         }
+        Detail::ConnectOutcome(o) => {
+            if let Peer::Inet { address, port } = &o.peer {
+                let _ = write!(buf, ",\"family\":\"{}\",\"address\":\"{address}\",\"port\":{port}", o.peer.family());
+            }
+            field!(buf, "established", o.established);
+        }
         Detail::Exit(x) => {
             if let Some(st) = x.status() {
                 field!(buf, "status", st);

@@ -58,6 +58,12 @@ pub(crate) fn render(s: &mut String, ev: &Event) {
             quoted(s, &o.host_path);
             let _ = write!(s, " flags={:#o}({})", o.flags, crate::openflags::Names(o.flags));
         }
+        Detail::ConnectOutcome(o) => {
+            if let Peer::Inet { address, port } = &o.peer {
+                let _ = write!(s, " {} {address} port {port}", o.peer.family());
+            }
+            s.push_str(if o.established { " established" } else { " failed" });
+        }
         Detail::Exit(x) => match (x.status(), x.signal()) {
             (Some(st), _) => {
                 let _ = write!(s, " status={st}");
