@@ -44,12 +44,15 @@ pub struct Context {
     pub root_pid: u32,
     /// Sensitive-file patterns, `~` already expanded.
     pub sensitive: Vec<Pattern>,
+    /// The kernel reports TCP connect outcomes (`What::ConnectOutcome`): a connect that
+    /// succeeded without one made no handshake (UDP).
+    pub outcomes: bool,
 }
 
 impl Context {
     pub fn new(workspace: Vec<u8>, home: Vec<u8>, root_pid: u32) -> Self {
         let sensitive = DEFAULT_SENSITIVE.iter().filter_map(|p| Pattern::new(&expand_home(p, &home)).ok()).collect();
-        Self { workspace, home, root_pid, sensitive }
+        Self { workspace, home, root_pid, sensitive, outcomes: false }
     }
 
     /// The path as a person reads it: workspace-relative, `~/...`, or absolute.
@@ -119,6 +122,10 @@ struct Dest {
     attempts: u32,
     established: u32,
     in_progress: u32,
+    /// Connected without a handshake (no TCP outcome came): UDP.
+    datagram: u32,
+    /// Outcomes the kernel reported (a TCP handshake was tried).
+    handshakes: u32,
     failed: BTreeMap<String, u32>,
 }
 
@@ -275,7 +282,15 @@ impl Job {
                         d.pids.insert(pid);
                         d.attempts += 1;
                         match (result, early) {
-                            (ConnectResult::InProgress, Some(settled)) => d.apply(&settled),
+                            (ConnectResult::InProgress, Some(settled)) => {
+                                d.handshakes += 1;
+                                d.apply(&settled);
+                            }
+                            (ConnectResult::Connected, None) if self.ctx.outcomes => d.datagram += 1,
+                            (r, Some(_)) => {
+                                d.handshakes += 1;
+                                d.apply(r);
+                            }
                             (ConnectResult::InProgress, None) => {
                                 d.apply(result);
                                 *self.unsettled.entry((pid, ip, port)).or_default() += 1;
@@ -293,6 +308,7 @@ impl Job {
                         *n -= 1;
                         let d = self.egress.entry((key.1, key.2)).or_default();
                         d.in_progress = d.in_progress.saturating_sub(1);
+                        d.handshakes += 1;
                         d.apply(result);
                     }
                     _ => self.early.entry(key).or_default().push_back(result.clone()),
@@ -392,23 +408,26 @@ impl Job {
         for ((addr, port), d) in &self.egress {
             let failed: u32 = d.failed.values().sum();
             let errors: Vec<&str> = d.failed.keys().map(String::as_str).collect();
-            let outcome = match (d.established, d.in_progress, failed) {
-                (_, 0, 0) => "established".to_string(),
-                (0, _, 0) => "in progress".to_string(),
-                (0, 0, _) => format!("failed ({})", errors.join(", ")),
-                (e, i, f) => {
-                    let mut parts = Vec::new();
-                    if e > 0 {
-                        parts.push(format!("established {e}"));
-                    }
-                    if i > 0 {
-                        parts.push(format!("in progress {i}"));
-                    }
-                    if f > 0 {
-                        parts.push(format!("failed {f} ({})", errors.join(", ")));
-                    }
-                    parts.join(", ")
-                }
+            let failed_label = format!("failed ({})", errors.join(", "));
+            let parts: Vec<(&str, u32)> = [
+                ("established", d.established),
+                ("udp", d.datagram),
+                ("in progress", d.in_progress),
+                (failed_label.as_str(), failed),
+            ]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+            let outcome = match parts.as_slice() {
+                [(label, _)] => (*label).to_string(),
+                _ => parts.iter().map(|(l, n)| format!("{l} {n}")).collect::<Vec<_>>().join(", "),
+            };
+            let protocol = if d.datagram > 0 {
+                "udp"
+            } else if d.established > 0 || d.handshakes > 0 {
+                "tcp"
+            } else {
+                "?"
             };
             s.egress.push(summary::Destination {
                 address: addr.to_string(),
@@ -420,6 +439,7 @@ impl Job {
                 established: d.established,
                 in_progress: d.in_progress,
                 failed,
+                protocol: protocol.into(),
                 outcome,
             });
         }

@@ -106,7 +106,9 @@ pub struct Destination {
     pub established: u32,
     pub in_progress: u32,
     pub failed: u32,
-    /// "established", "failed (ECONNREFUSED)", "in progress", "established 2, failed 1".
+    /// "tcp" (a handshake was seen), "udp" (connected without one), "?" (failed before).
+    pub protocol: String,
+    /// "established", "udp", "failed (ECONNREFUSED)", "in progress", "established 2, failed 1".
     pub outcome: String,
 }
 

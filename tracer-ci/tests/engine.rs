@@ -43,7 +43,9 @@ fn outcome(t: u64, pid: u32, to: &str, result: ConnectResult) -> Event {
 
 /// sh job.sh (100) → cc (101), python3 (102) → curl (103, killed)
 fn job() -> Job {
-    let mut j = Job::new(Context::new(WS.to_vec(), HOME.to_vec(), 100));
+    let mut ctx = Context::new(WS.to_vec(), HOME.to_vec(), 100);
+    ctx.outcomes = true;
+    let mut j = Job::new(ctx);
     for e in [
         exec(0, 100, 1, &["sh", "job.sh"]),
         exec(10, 101, 100, &["cc", "-c", "a.c", "-o", "out/a.o"]),
@@ -54,7 +56,10 @@ fn job() -> Job {
         exec(40, 102, 100, &["python3", "x.py"]),
         open(41, 102, "/home/ci/.aws/credentials", 0),
         open(42, 102, "/work/ws/README", 0),
+        outcome(43, 102, "10.7.0.1:8080", ConnectResult::Connected),
         connect(43, 102, "10.7.0.1:8080", ConnectResult::Connected),
+        // No handshake: a UDP socket's connect.
+        connect(43, 102, "10.7.0.1:53", ConnectResult::Connected),
         connect(44, 102, "10.99.0.1:443", ConnectResult::Failed("ECONNREFUSED".into())),
         connect(45, 102, "[fd00::1]:443", ConnectResult::InProgress),
         // Non-blocking connects settled later, and a blocking one whose outcome came first.
@@ -107,7 +112,8 @@ fn summary_holds_each_fact() {
     assert_eq!(
         egress,
         [
-            ("10.7.0.1:8080".to_string(), "established"),
+            ("10.7.0.1:53".to_string(), "udp"),
+            ("10.7.0.1:8080".into(), "established"),
             ("10.7.0.2:80".into(), "failed (ETIMEDOUT)"),
             ("10.7.0.3:80".into(), "established"),
             ("10.7.0.4:80".into(), "established"),
@@ -158,7 +164,7 @@ forbidden = ["curl"]
     // Ports narrow the allowed addresses.
     let ports =
         Policy::parse("p.toml", "[egress]\ncidrs = [\"0.0.0.0/0\", \"::/0\"]\nports = [443]\n", WS, HOME).unwrap();
-    assert_eq!(ports.check(&s).len(), 4, "10.7.0.1:8080 and the three on port 80");
+    assert_eq!(ports.check(&s).len(), 5, "10.7.0.1:53, :8080 and the three on port 80");
 }
 
 #[test]
