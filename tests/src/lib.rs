@@ -13,6 +13,9 @@ use serde_json::Value;
 // A dev-dependency of the test binaries (store.rs), not of this library's own tests.
 #[cfg(test)]
 use rusqlite as _;
+// Likewise (ci.rs).
+#[cfg(test)]
+use pulldown_cmark as _;
 
 pub mod netns;
 pub mod pg;

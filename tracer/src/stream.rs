@@ -60,6 +60,8 @@ pub(crate) async fn run(
         }
         None => None,
     };
+    // The group's id is the first process's pid (process_group(0)).
+    let group = child.as_ref().and_then(|c| c.id()).filter(|_| opts.group);
     let deadline = tokio::time::sleep(opts.duration.unwrap_or(Duration::from_secs(u64::MAX / 4)));
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -103,6 +105,11 @@ pub(crate) async fn run(
             }
             _ = tick.tick() => warn_growth(reader.grown(loaded)?),
         }
+    }
+    // Stopped by a signal: the rest of the job's tree got it too; its ends belong in the
+    // summary, so wait for the group to go (SIGKILL after a grace period).
+    if let (Some(pgid), Some(_)) = (group, out.stopped_by) {
+        wait_group(pgid).await;
     }
     // Records committed before the command exited (or the signal) are all in the ring.
     if failed.is_none() {
@@ -161,6 +168,22 @@ fn forward(child: &Option<tokio::process::Child>, sig: i32, group: bool) -> bool
             true
         }
         None => false,
+    }
+}
+
+/// Waits up to 5 s for process group `pgid` to be empty, then kills what is left.
+async fn wait_group(pgid: u32) {
+    // SAFETY: kill takes plain integers; signal 0 only checks that the group exists.
+    let alive = || unsafe { libc::kill(-(pgid as i32), 0) } == 0;
+    for round in 0..300 {
+        if !alive() {
+            return;
+        }
+        if round == 250 {
+            // SAFETY: as above.
+            unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -37,7 +37,8 @@ pub(crate) fn conn_state(ctx: RawTracePointContext) -> i32 {
     let sk: Kptr = ctx.arg(0);
     let old: i64 = ctx.arg(1);
     let new: i64 = ctx.arg(2);
-    let _ = try_state(sk, old as i32 as i64, new as i32 as i64);
+    // The states are ints: only the low 32 bits of the argument slots are theirs.
+    let _ = try_state(sk, i64::from(old as i32), i64::from(new as i32));
     0
 }
 
@@ -54,14 +55,14 @@ fn try_state(sk: Kptr, old: i64, new: i64) -> Result<(), i64> {
             gid: (cur.uid_gid >> 32) as u32,
             comm: bpf_get_current_comm().unwrap_or([0; 16]),
         };
-        return PENDING_CONNECTS.insert(&key, &p, 0).map_err(i64::from);
+        return PENDING_CONNECTS.insert(key, p, 0).map_err(i64::from);
     }
     if old != TCP_SYN_SENT {
         return Ok(());
     }
     // SAFETY: a map lookup; the value is copied out before the entry is removed.
-    let p = unsafe { PENDING_CONNECTS.get(&key) }.copied().ok_or(-1i64)?;
-    let _ = PENDING_CONNECTS.remove(&key);
+    let p = unsafe { PENDING_CONNECTS.get(key) }.copied().ok_or(-1i64)?;
+    let _ = PENDING_CONNECTS.remove(key);
     let established = new == TCP_ESTABLISHED;
     let err: i32 = if established { 0 } else { read(sk, off!(sk_err)).unwrap_or(0) };
     let family: u16 = read(sk, off!(sk_family))?;
