@@ -230,6 +230,11 @@ fn ci_summary_shows_what_the_job_did() {
     let reg = destination(&j, &format!("{REGISTRY}:8080"));
     assert_eq!((reg["protocol"].as_str(), reg["outcome"].as_str()), (Some("tcp"), Some("established")));
     assert_eq!(destination(&j, FORBIDDEN)["outcome"], "failed (ENETUNREACH)");
+    // The names asked, captured in the kernel, and the destination they resolved to.
+    let names: Vec<&str> = j["dns"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["registry.test"]);
+    assert_eq!(strs(&reg["names"]), ["registry.test"]);
+    assert!(destination(&j, FORBIDDEN)["names"].as_array().unwrap().is_empty());
     assert!(j["violations"].as_array().unwrap().is_empty());
 
     // The Markdown renders, and its tables hold the JSON's facts.
@@ -246,10 +251,11 @@ fn ci_summary_shows_what_the_job_did() {
     for p in j["processes"].as_array().unwrap() {
         assert!(has(&p["pid"].to_string()), "{p} not in {cells:?}");
     }
-    assert!(has("~/.aws/credentials") && has("exit 7"));
+    assert!(has("~/.aws/credentials") && has("exit 7") && has("registry.test"));
     // The same summary, short, on stdout.
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains(&format!("egress: {FORBIDDEN} failed (ENETUNREACH)")), "{out}");
+    assert!(out.contains(&format!("egress: {REGISTRY}:8080 (registry.test) established")), "{out}");
     assert!(out.contains("sensitive read: ~/.aws/credentials by /bin/sh ./job.sh"), "{out}");
 }
 

@@ -43,9 +43,9 @@ pub enum What {
         status: Option<i32>,
         signal: Option<i32>,
     },
-    /// Names asked of a DNS server.
+    /// A DNS message sent to or read from port 53, as captured (untrusted bytes).
     Dns {
-        names: Vec<Vec<u8>>,
+        message: Vec<u8>,
     },
     /// A file-system change other than a write through open(2).
     Fs {

@@ -5,6 +5,7 @@
 //! kernel's records, so everything here is tested without the kernel.
 
 pub mod baseline;
+pub mod dns;
 pub mod event;
 pub mod model;
 pub mod policy;

@@ -142,6 +142,8 @@ pub struct Job {
     egress: BTreeMap<(IpAddr, u16), Dest>,
     dns: BTreeMap<Vec<u8>, BTreeSet<u32>>,
     unix: BTreeMap<Vec<u8>, BTreeSet<u32>>,
+    /// Addresses the job's DNS answers gave, with the names asked.
+    resolved: HashMap<IpAddr, BTreeSet<Vec<u8>>>,
     /// In-progress connects per (pid, address, port) not settled yet.
     unsettled: HashMap<(u32, IpAddr, u16), u32>,
     /// Outcomes that arrived before their connect (a blocking connect's outcome is
@@ -172,6 +174,7 @@ impl Job {
             egress: BTreeMap::new(),
             dns: BTreeMap::new(),
             unix: BTreeMap::new(),
+            resolved: HashMap::new(),
             unsettled: HashMap::new(),
             early: HashMap::new(),
         }
@@ -314,10 +317,14 @@ impl Job {
                     _ => self.early.entry(key).or_default().push_back(result.clone()),
                 }
             }
-            What::Dns { names } => {
+            What::Dns { message } => {
                 self.proc(ev).notable = true;
-                for n in names {
-                    self.dns.entry(n.clone()).or_default().insert(pid);
+                let Some(m) = crate::dns::parse(message) else { return };
+                for n in m.names {
+                    self.dns.entry(n).or_default().insert(pid);
+                }
+                for (name, ip) in m.answers {
+                    self.resolved.entry(ip.to_canonical()).or_default().insert(name);
                 }
             }
         }
@@ -433,7 +440,7 @@ impl Job {
                 address: addr.to_string(),
                 port: *port,
                 family: if addr.is_ipv4() { "inet" } else { "inet6" }.into(),
-                names: Vec::new(),
+                names: self.resolved.get(addr).into_iter().flatten().map(|n| escape(n)).collect(),
                 pids: d.pids.iter().copied().collect(),
                 attempts: d.attempts,
                 established: d.established,

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 // The library's own dependencies, not used here directly.
-use {glob as _, ipnet as _, serde as _, thiserror as _, toml as _};
+use {glob as _, ipnet as _, serde as _, simple_dns as _, thiserror as _, toml as _};
 
 use pulldown_cmark::{Event as Md, Options, Parser, Tag, TagEnd};
 use tracer_ci::{
@@ -35,6 +35,22 @@ fn open(t: u64, pid: u32, path: &str, flags: u32) -> Event {
 
 fn connect(t: u64, pid: u32, to: &str, result: ConnectResult) -> Event {
     ev(t, pid, 100, What::Connect { peer: Peer::Inet(to.parse::<SocketAddr>().unwrap()), result })
+}
+
+/// A DNS query for `name`, or its response with one A record.
+fn dns(name: &[&[u8]], answer: Option<[u8; 4]>) -> Vec<u8> {
+    let mut m =
+        vec![0x12, 0x34, if answer.is_some() { 0x81 } else { 1 }, 0, 0, 1, 0, u8::from(answer.is_some()), 0, 0, 0, 0];
+    for l in name {
+        m.push(l.len() as u8);
+        m.extend_from_slice(l);
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    if let Some(ip) = answer {
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        m.extend_from_slice(&ip);
+    }
+    m
 }
 
 fn outcome(t: u64, pid: u32, to: &str, result: ConnectResult) -> Event {
@@ -75,7 +91,9 @@ fn job() -> Job {
             100,
             What::Connect { peer: Peer::Unix(b"\0abstract|x".to_vec()), result: ConnectResult::Connected },
         ),
-        ev(47, 102, 100, What::Dns { names: vec![b"registry.test".to_vec(), b"evil\n| x |".to_vec()] }),
+        ev(42, 102, 100, What::Dns { message: dns(&[b"registry", b"test"], Some([10, 7, 0, 1])) }),
+        ev(47, 102, 100, What::Dns { message: dns(&[b"evil\n| x |"], None) }),
+        ev(47, 102, 100, What::Dns { message: b"\xff\xff garbage".to_vec() }),
         exit(50, 102, 100, Some(1), None),
         exec(60, 103, 100, &["curl", "http://10.99.0.1/"]),
         exit(70, 103, 100, None, Some(15)),
@@ -124,6 +142,13 @@ fn summary_holds_each_fact() {
     assert_eq!(s.unix_sockets[0].path, "@abstract|x");
     let names: Vec<_> = s.dns.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["evil\\x0a| x |", "registry.test"]);
+    // The answer names the destinations at its address.
+    let named: Vec<_> =
+        s.egress.iter().filter(|d| !d.names.is_empty()).map(|d| (d.endpoint(), d.names.join(" "))).collect();
+    assert_eq!(
+        named,
+        [("10.7.0.1:53".to_string(), "registry.test".to_string()), ("10.7.0.1:8080".into(), "registry.test".into())]
+    );
 }
 
 #[test]
@@ -158,6 +183,13 @@ forbidden = ["curl"]
             ("program".into(), "ran /usr/bin/curl".into(), "sh job.sh (100) > curl http://10.99.0.1/ (103)".into()),
         ]
     );
+    // Hosts allow by the names the job's DNS answers gave; names asked beyond them are
+    // violations of their own.
+    let hosts = Policy::parse("p.toml", "[egress]\nhosts = [\"*.test\"]\n", WS, HOME).unwrap();
+    let v: Vec<_> = hosts.check(&s).into_iter().map(|v| (v.rule, v.what)).collect();
+    assert!(v.contains(&("dns".into(), "DNS query for evil\\x0a| x |".into())), "{v:?}");
+    assert!(!v.iter().any(|(_, w)| w.contains("10.7.0.1:")), "{v:?}");
+    assert!(v.contains(&("egress".into(), "connect to 10.99.0.1:443 (failed (ECONNREFUSED))".into())), "{v:?}");
     // An allowed run has none.
     let open = Policy::parse("p.toml", "[egress]\ncidrs = [\"0.0.0.0/0\", \"::/0\"]\n", WS, HOME).unwrap();
     assert!(open.check(&s).is_empty());

@@ -32,6 +32,8 @@ pub const PROTECT_ONLY: u32 = 1 << 7;
 pub const ENABLE_EXIT: u32 = 1 << 12;
 /// Follow traced TCP connects to their end: established or failed (`tracer ci`).
 pub const ENABLE_CONNECT_OUTCOME: u32 = 1 << 13;
+/// DNS messages to and from port 53 (`tracer ci`); needs the raw syscall-exit hook.
+pub const ENABLE_DNS: u32 = 1 << 14;
 
 /// Most `--comm` values (entries of the COMMS map).
 pub const COMMS_MAX: u32 = 64;

@@ -20,6 +20,8 @@ pub enum EventKind {
     Exit = 6,
     /// How a TCP connect ended (`tracer ci`).
     ConnectOutcome = 7,
+    /// A DNS message a traced process sent or read (`tracer ci`).
+    Dns = 8,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -32,6 +34,7 @@ impl TryFrom<u32> for EventKind {
             4 => Ok(Self::SshLog),
             6 => Ok(Self::Exit),
             7 => Ok(Self::ConnectOutcome),
+            8 => Ok(Self::Dns),
             other => Err(other),
         }
     }

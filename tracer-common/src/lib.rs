@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod connect;
+pub mod dns;
 pub mod event;
 pub mod exec;
 pub mod exit;

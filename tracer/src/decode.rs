@@ -9,6 +9,7 @@ use std::{
 use thiserror::Error;
 use tracer_common::{
     connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
+    dns::{DIR_SEND, DnsBody},
     event::*,
     exec::ExecBody,
     exit::ExitBody,
@@ -18,7 +19,7 @@ use tracer_common::{
 };
 
 use crate::event::{
-    Connect, ConnectOutcome, Detail, Event, Exec, Exit, Id, LogLine, LogPeer, Open, Peer, join, normalize,
+    Connect, ConnectOutcome, Detail, DnsMsg, Event, Exec, Exit, Id, LogLine, LogPeer, Open, Peer, join, normalize,
 };
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -103,6 +104,7 @@ impl Decoder {
             EventKind::SshLog => size_of::<SshLogBody>(),
             EventKind::Exit => size_of::<ExitBody>(),
             EventKind::ConnectOutcome => size_of::<OutcomeBody>(),
+            EventKind::Dns => size_of::<DnsBody>(),
         };
         let size = (h.size as usize).min(rec.len());
         let rec = &rec[..size];
@@ -176,6 +178,11 @@ impl Decoder {
                     other => return Err(DecodeError::Family(other)),
                 };
                 Detail::Connect(Connect { fd: b.fd, peer })
+            }
+            EventKind::Dns => {
+                let b: DnsBody = read_pod(rec, HEADER_SIZE)?;
+                let data = s.take(b.len as usize)?.to_vec();
+                Detail::Dns(DnsMsg { fd: b.fd, sent: b.dir == DIR_SEND, truncated: b.total > b.len, data })
             }
             EventKind::ConnectOutcome => {
                 let b: OutcomeBody = read_pod(rec, HEADER_SIZE)?;

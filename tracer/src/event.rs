@@ -86,6 +86,17 @@ pub(crate) enum Detail {
     Exit(Exit),
     /// How a traced TCP connect ended (`tracer ci`): `ret` is 0 or -errno.
     ConnectOutcome(ConnectOutcome),
+    /// A DNS message sent to or read from port 53 (`tracer ci`).
+    Dns(DnsMsg),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DnsMsg {
+    pub fd: i32,
+    pub sent: bool,
+    /// The message's first bytes (at most 512).
+    pub data: Vec<u8>,
+    pub truncated: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,6 +234,7 @@ impl Detail {
             Detail::Log(_) => "log",
             Detail::Exit(_) => "exit",
             Detail::ConnectOutcome(_) => "connect_outcome",
+            Detail::Dns(_) => "dns",
         }
     }
 }

@@ -96,7 +96,11 @@ const PROGS: &[Prog] = &[
     tp("entry_exec", "task", "task_rename", ENABLE_SYSCOUNT),
     tp("entry_signal", "signal", "signal_deliver", ENABLE_SYSCOUNT),
     // ENABLE_SSHLOG: accept(2) exits of a trusted sshd remember the connection socket.
-    raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG),
+    raw(
+        "raw_sys_exit",
+        "sys_exit",
+        ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS,
+    ),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
     tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
     // `tracer ci`: TCP connects followed to established or failed.
@@ -214,7 +218,8 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
     // syscall is to be counted (only the watched calls pay); else the raw tracepoint.
     let exit_families = ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT;
     // The guard's accept(2) hook lives on the raw tracepoint only.
-    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG) == 0
+    // So does `tracer ci`'s DNS capture (read/write/sendto/recvfrom).
+    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS) == 0
         && opts.enabled & exit_families != 0
         && std::env::var_os("TRACER_NO_FEXIT").is_none()
         && fexit_probe::fexit_allowed(&btf, "__x64_sys_openat");

@@ -4,6 +4,7 @@
 //! between entry and exit.
 
 pub(crate) mod connect;
+pub(crate) mod dns;
 pub(crate) mod enforce;
 pub(crate) mod entry;
 pub(crate) mod exec;

@@ -132,6 +132,12 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
                 buf.extend_from_slice(b",\"base_unknown\":true");
             }
         }
+        Detail::Dns(d) => {
+            field!(buf, "fd", d.fd);
+            field!(buf, "sent", d.sent);
+            field!(buf, "len", d.data.len());
+            field!(buf, "data_truncated", d.truncated);
+        }
         Detail::ConnectOutcome(o) => {
             if let Peer::Inet { address, port } = &o.peer {
                 let _ = write!(buf, ",\"family\":\"{}\",\"address\":\"{address}\",\"port\":{port}", o.peer.family());

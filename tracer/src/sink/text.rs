@@ -58,6 +58,9 @@ pub(crate) fn render(s: &mut String, ev: &Event) {
             quoted(s, &o.host_path);
             let _ = write!(s, " flags={:#o}({})", o.flags, crate::openflags::Names(o.flags));
         }
+        Detail::Dns(d) => {
+            let _ = write!(s, " fd={} {} {} bytes", d.fd, if d.sent { "sent" } else { "received" }, d.data.len());
+        }
         Detail::ConnectOutcome(o) => {
             if let Peer::Inet { address, port } = &o.peer {
                 let _ = write!(s, " {} {address} port {port}", o.peer.family());
