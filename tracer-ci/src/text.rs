@@ -44,5 +44,8 @@ pub fn text(s: &Summary) -> String {
         let n = s.files.iter().filter(|f| f.dir == dir).count();
         let _ = writeln!(t, "  files changed in {dir}: {n}");
     }
+    if s.exit.code == 3 && !s.violations.is_empty() {
+        let _ = writeln!(t, "tracer ci: exit 3: the job broke the policy");
+    }
     t
 }

@@ -72,6 +72,11 @@ fn job() -> Job {
         exec(40, 102, 100, &["python3", "x.py"]),
         open(41, 102, "/home/ci/.aws/credentials", 0),
         open(42, 102, "/work/ws/README", 0),
+        // A failed attempt counts; another process's environment is a secret, its own is not.
+        ev(42, 102, 100, What::Open { path: b"/home/ci/.ssh/id_rsa".to_vec(), flags: 0, error: Some("ENOENT".into()) }),
+        open(42, 102, "/proc/1/environ", 0),
+        open(42, 102, "/proc/102/environ", 0),
+        open(42, 102, "/proc/self/environ", 0),
         outcome(43, 102, "10.7.0.1:8080", ConnectResult::Connected),
         connect(43, 102, "10.7.0.1:8080", ConnectResult::Connected),
         // No handshake: a UDP socket's connect.
@@ -123,8 +128,9 @@ fn summary_holds_each_fact() {
     assert!(s.processes[3].failed && !s.processes[1].failed);
     let files: Vec<_> = s.files.iter().map(|f| (f.display.as_str(), f.dir.as_str(), f.ops.join(","))).collect();
     assert_eq!(files, [("/tmp/cc123.s", "/tmp", "created,deleted".to_string()), ("out/a.o", "out", "written".into())]);
-    assert_eq!(s.sensitive_reads.len(), 1);
-    assert_eq!(s.sensitive_reads[0].display, "~/.aws/credentials");
+    let reads: Vec<_> =
+        s.sensitive_reads.iter().map(|r| (r.display.as_str(), r.error.as_deref().unwrap_or("read"))).collect();
+    assert_eq!(reads, [("~/.aws/credentials", "read"), ("~/.ssh/id_rsa", "ENOENT"), ("/proc/1/environ", "read")]);
     assert_eq!(s.sensitive_reads[0].chain, ["sh job.sh (100)", "python3 x.py (102)"]);
     let egress: Vec<_> = s.egress.iter().map(|d| (d.endpoint(), d.outcome.as_str())).collect();
     assert_eq!(
