@@ -33,6 +33,7 @@ getent hosts registry.test > out/resolved
 curl -sf http://registry.test:8080/ -o out/index.html
 if [ -n "$EXTRA" ]; then curl -s --connect-timeout 2 "http://$FORBIDDEN/" || true; fi
 if [ -n "$SLEEP" ]; then sleep "$SLEEP"; fi
+if [ -n "$STUBBORN" ]; then trap '' TERM; while :; do sleep 0.2 || true; done; fi
 exit "${STATUS:-0}"
 "#;
 
@@ -121,6 +122,18 @@ impl Env {
 
     fn file(&self, name: &str) -> String {
         self.out.file(name).to_str().unwrap().to_string()
+    }
+
+    /// Until the job fetched from the registry: the tracer is running (its signal handlers
+    /// are set only once the programs are loaded, which parallel tests slow down).
+    fn wait_started(&self) {
+        for _ in 0..600 {
+            if self.ws.file("out/index.html").exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the job did not start");
     }
 
     fn json(&self, name: &str) -> Value {
@@ -347,11 +360,14 @@ fn ci_failing_and_killed_jobs_still_get_a_summary() {
     assert!(std::fs::read_to_string(e.out.file("f.md")).unwrap().contains("exit 1 in"));
 
     // A CI timeout: SIGTERM to the tracer 2 s in stops the whole tree and still sums up.
+    // (`out/` goes first: its index.html tells when this run is under way.)
+    std::fs::remove_dir_all(e.ws.file("out")).unwrap();
     let mut child = e
         .command(&["--summary", &e.file("k.md"), "--json", &e.file("k.json")], &[("SLEEP", "60")])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    e.wait_started();
     std::thread::sleep(Duration::from_secs(2));
     // `ip netns exec` execs the tracer: the child's pid is the tracer's.
     // SAFETY: kill takes plain integers.
@@ -369,4 +385,23 @@ fn ci_failing_and_killed_jobs_still_get_a_summary() {
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(out.contains("killed by SIGTERM (stopped by the tracer)"), "{out}");
     assert!(std::fs::read_to_string(e.out.file("k.md")).unwrap().contains("killed by SIGTERM"));
+}
+
+#[test]
+fn ci_job_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let e = env();
+    let mut child =
+        e.command(&["--json", &e.file("s.json")], &[("STUBBORN", "1")]).stdout(Stdio::null()).spawn().unwrap();
+    e.wait_started();
+    std::thread::sleep(Duration::from_secs(2));
+    let t = std::time::Instant::now();
+    // SAFETY: kill takes plain integers.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let st = wait_exit(&mut child, 20);
+    // The shell ignores SIGTERM: the group gets SIGKILL 5 s later.
+    assert!(t.elapsed() >= Duration::from_secs(4), "{:?}", t.elapsed());
+    assert_eq!(st.code(), Some(128 + 9));
+    let j = e.json("s.json");
+    assert_eq!((j["exit"]["signal"].as_str(), j["exit"]["stopped"].as_bool()), (Some("SIGKILL"), Some(true)));
+    assert_eq!(process(&j, "/bin/sh")["signal"], "SIGKILL");
 }

@@ -73,9 +73,24 @@ pub(crate) async fn run(
         on_batch_end()
     };
 
+    // A stopped group that ignores the signal gets SIGKILL after GRACE.
+    let grace = tokio::time::sleep(Duration::from_secs(u64::MAX / 4));
+    tokio::pin!(grace);
+    let mut grace_armed = false;
     let mut failed = None;
     loop {
+        if let (Some(_), Some(_), false) = (group, out.stopped_by, grace_armed) {
+            grace.as_mut().reset(tokio::time::Instant::now() + GRACE);
+            grace_armed = true;
+        }
         tokio::select! {
+            () = &mut grace, if grace_armed => {
+                if let Some(pgid) = group {
+                    // SAFETY: kill takes plain integers.
+                    unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
+                }
+                grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(u64::MAX / 4));
+            }
             r = reader.readable() => {
                 r?;
                 if let Err(e) = drain(&mut reader) { failed = Some(e); break; }
@@ -171,7 +186,11 @@ fn forward(child: &Option<tokio::process::Child>, sig: i32, group: bool) -> bool
     }
 }
 
-/// Waits up to 5 s for process group `pgid` to be empty, then kills what is left.
+/// How long a stopped job's group has to end before SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Waits for process group `pgid` to be empty (the rest of a stopped job's tree), killing
+/// what is left after GRACE.
 async fn wait_group(pgid: u32) {
     // SAFETY: kill takes plain integers; signal 0 only checks that the group exists.
     let alive = || unsafe { libc::kill(-(pgid as i32), 0) } == 0;
