@@ -31,6 +31,7 @@ rm "$t"
 cat "$HOME/.aws/credentials" > /dev/null
 getent hosts registry.test > out/resolved
 curl -sf http://registry.test:8080/ -o out/index.html
+/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); print(s.getsockname()[1])' > out/port
 if [ -n "$EXTRA" ]; then curl -s --connect-timeout 2 "http://$FORBIDDEN/" || true; fi
 if [ -n "$SLEEP" ]; then sleep "$SLEEP"; fi
 if [ -n "$STUBBORN" ]; then trap '' TERM; while :; do sleep 0.2 || true; done; fi
@@ -224,6 +225,7 @@ fn ci_summary_shows_what_the_job_did() {
             tmp.clone(),
             ("out/hello.o".into(), "written".into()),
             ("out/index.html".into(), "written".into()),
+            ("out/port".into(), "written".into()),
             ("out/resolved".into(), "written".into()),
         ]
     );
@@ -249,6 +251,12 @@ fn ci_summary_shows_what_the_job_did() {
     assert_eq!(strs(&reg["names"]), ["registry.test"]);
     assert!(destination(&j, FORBIDDEN)["names"].as_array().unwrap().is_empty());
     assert!(j["violations"].as_array().unwrap().is_empty());
+    // The listening socket the job opened, with the process.
+    let port: u64 = std::fs::read_to_string(e.ws.file("out/port")).unwrap().trim().parse().unwrap();
+    let l = &j["listeners"].as_array().unwrap()[..];
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!((l[0]["address"].as_str(), l[0]["port"].as_u64()), (Some("127.0.0.1"), Some(port)));
+    assert_eq!(l[0]["pids"][0], process(&j, "/usr/bin/python3")["pid"]);
 
     // The Markdown renders, and its tables hold the JSON's facts.
     let md = std::fs::read_to_string(e.out.file("s.md")).unwrap();
@@ -264,7 +272,7 @@ fn ci_summary_shows_what_the_job_did() {
     for p in j["processes"].as_array().unwrap() {
         assert!(has(&p["pid"].to_string()), "{p} not in {cells:?}");
     }
-    assert!(has("~/.aws/credentials") && has("exit 7") && has("registry.test"));
+    assert!(has("~/.aws/credentials") && has("exit 7") && has("registry.test") && has(&port.to_string()));
     // The same summary, short, on stdout.
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains(&format!("egress: {FORBIDDEN} failed (ENETUNREACH)")), "{out}");

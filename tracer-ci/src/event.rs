@@ -43,6 +43,10 @@ pub enum What {
         status: Option<i32>,
         signal: Option<i32>,
     },
+    /// A socket made to listen on this address.
+    Listen {
+        local: SocketAddr,
+    },
     /// A DNS message sent to or read from port 53, as captured (untrusted bytes).
     Dns {
         message: Vec<u8>,

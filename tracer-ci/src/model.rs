@@ -3,7 +3,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
-    net::IpAddr,
+    net::{IpAddr, SocketAddr},
 };
 
 use glob::{MatchOptions, Pattern};
@@ -142,6 +142,7 @@ pub struct Job {
     egress: BTreeMap<(IpAddr, u16), Dest>,
     dns: BTreeMap<Vec<u8>, BTreeSet<u32>>,
     unix: BTreeMap<Vec<u8>, BTreeSet<u32>>,
+    listeners: BTreeMap<SocketAddr, BTreeSet<u32>>,
     /// Addresses the job's DNS answers gave, with the names asked.
     resolved: HashMap<IpAddr, BTreeSet<Vec<u8>>>,
     /// In-progress connects per (pid, address, port) not settled yet.
@@ -174,6 +175,7 @@ impl Job {
             egress: BTreeMap::new(),
             dns: BTreeMap::new(),
             unix: BTreeMap::new(),
+            listeners: BTreeMap::new(),
             resolved: HashMap::new(),
             unsettled: HashMap::new(),
             early: HashMap::new(),
@@ -317,6 +319,10 @@ impl Job {
                     _ => self.early.entry(key).or_default().push_back(result.clone()),
                 }
             }
+            What::Listen { local } => {
+                self.proc(ev).notable = true;
+                self.listeners.entry(*local).or_default().insert(pid);
+            }
             What::Dns { message } => {
                 self.proc(ev).notable = true;
                 let Some(m) = crate::dns::parse(message) else { return };
@@ -452,6 +458,13 @@ impl Job {
         }
         for (name, pids) in &self.dns {
             s.dns.push(summary::DnsName { name: escape(name), pids: pids.iter().copied().collect() });
+        }
+        for (local, pids) in &self.listeners {
+            s.listeners.push(summary::Listener {
+                address: local.ip().to_string(),
+                port: local.port(),
+                pids: pids.iter().copied().collect(),
+            });
         }
         for (path, pids) in &self.unix {
             let path = match path.strip_prefix(b"\0") {

@@ -156,6 +156,17 @@ pub fn markdown(s: &Summary) -> String {
         }
         m.push('\n');
     }
+    if !s.listeners.is_empty() {
+        let _ = writeln!(
+            m,
+            "### Listening sockets ({})\n\n| address | port | pids |\n| --- | --- | --- |",
+            s.listeners.len()
+        );
+        for l in &s.listeners {
+            let _ = writeln!(m, "| {} | {} | {} |", cell(&l.address), l.port, pids(&l.pids));
+        }
+        m.push('\n');
+    }
     if !s.unix_sockets.is_empty() {
         let _ = writeln!(m, "<details><summary>Unix sockets ({})</summary>\n", s.unix_sockets.len());
         m.push_str("| socket | pids |\n| --- | --- |\n");

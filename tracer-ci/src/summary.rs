@@ -18,6 +18,8 @@ pub struct Summary {
     pub egress: Vec<Destination>,
     pub dns: Vec<DnsName>,
     pub unix_sockets: Vec<UnixSocket>,
+    /// Sockets the job made listen (a server, or a backdoor).
+    pub listeners: Vec<Listener>,
     pub violations: Vec<Violation>,
     /// With `--baseline`: what this run did that the baseline run did not.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +128,13 @@ impl Destination {
 #[derive(Clone, Debug, Serialize)]
 pub struct DnsName {
     pub name: String,
+    pub pids: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Listener {
+    pub address: String,
+    pub port: u16,
     pub pids: Vec<u32>,
 }
 

@@ -39,6 +39,9 @@ pub fn text(s: &Summary) -> String {
         let names = if d.names.is_empty() { String::new() } else { format!(" ({})", d.names.join(" ")) };
         let _ = writeln!(t, "  egress: {}{names} {}", d.endpoint(), d.outcome);
     }
+    for l in &s.listeners {
+        let _ = writeln!(t, "  listening: {}:{} by {}", l.address, l.port, s.tree_chain(l.pids[0]).join(" > "));
+    }
     let dirs: std::collections::BTreeSet<&str> = s.files.iter().map(|f| f.dir.as_str()).collect();
     for dir in dirs {
         let n = s.files.iter().filter(|f| f.dir == dir).count();

@@ -99,6 +99,7 @@ fn job() -> Job {
         ev(42, 102, 100, What::Dns { message: dns(&[b"registry", b"test"], Some([10, 7, 0, 1])) }),
         ev(47, 102, 100, What::Dns { message: dns(&[b"evil\n| x |"], None) }),
         ev(47, 102, 100, What::Dns { message: b"\xff\xff garbage".to_vec() }),
+        ev(48, 102, 100, What::Listen { local: "0.0.0.0:9999".parse().unwrap() }),
         exit(50, 102, 100, Some(1), None),
         exec(60, 103, 100, &["curl", "http://10.99.0.1/"]),
         exit(70, 103, 100, None, Some(15)),
@@ -146,6 +147,8 @@ fn summary_holds_each_fact() {
         ]
     );
     assert_eq!(s.unix_sockets[0].path, "@abstract|x");
+    let listeners: Vec<_> = s.listeners.iter().map(|l| (l.address.as_str(), l.port, l.pids.clone())).collect();
+    assert_eq!(listeners, [("0.0.0.0", 9999, vec![102])]);
     let names: Vec<_> = s.dns.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["evil\\x0a| x |", "registry.test"]);
     // The answer names the destinations at its address.

@@ -34,6 +34,8 @@ pub const ENABLE_EXIT: u32 = 1 << 12;
 pub const ENABLE_CONNECT_OUTCOME: u32 = 1 << 13;
 /// DNS messages to and from port 53 (`tracer ci`); needs the raw syscall-exit hook.
 pub const ENABLE_DNS: u32 = 1 << 14;
+/// Successful listen(2) calls on IPv4/IPv6 sockets (`tracer ci`); raw syscall-exit hook.
+pub const ENABLE_LISTEN: u32 = 1 << 15;
 
 /// Most `--comm` values (entries of the COMMS map).
 pub const COMMS_MAX: u32 = 64;

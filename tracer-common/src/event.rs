@@ -22,6 +22,8 @@ pub enum EventKind {
     ConnectOutcome = 7,
     /// A DNS message a traced process sent or read (`tracer ci`).
     Dns = 8,
+    /// A traced process made an IPv4/IPv6 socket listen (`tracer ci`).
+    Listen = 9,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -35,6 +37,7 @@ impl TryFrom<u32> for EventKind {
             6 => Ok(Self::Exit),
             7 => Ok(Self::ConnectOutcome),
             8 => Ok(Self::Dns),
+            9 => Ok(Self::Listen),
             other => Err(other),
         }
     }

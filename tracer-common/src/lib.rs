@@ -11,6 +11,7 @@ pub mod dns;
 pub mod event;
 pub mod exec;
 pub mod exit;
+pub mod listen;
 pub mod offsets;
 pub mod open;
 pub mod outcome;

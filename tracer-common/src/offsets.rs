@@ -119,6 +119,10 @@ kernel_fields! {
     task_exit_code: "task_struct" "exit_code",
     /// Why a connect failed (ECONNREFUSED, ETIMEDOUT), set before the socket closes.
     sk_err: "sock" "sk_err",
+    /// A listening socket's local port (host order) and address.
+    sk_num: "sock" "__sk_common.skc_num",
+    sk_rcv_saddr: "sock" "__sk_common.skc_rcv_saddr",
+    sk_v6_rcv_saddr: "sock" "__sk_common.skc_v6_rcv_saddr",
 }
 
 impl Default for Offsets {

@@ -13,13 +13,15 @@ use tracer_common::{
     event::*,
     exec::ExecBody,
     exit::ExitBody,
+    listen::ListenBody,
     open::{AT_FDCWD, OpenBody},
     outcome::OutcomeBody,
     sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
 };
 
 use crate::event::{
-    Connect, ConnectOutcome, Detail, DnsMsg, Event, Exec, Exit, Id, LogLine, LogPeer, Open, Peer, join, normalize,
+    Connect, ConnectOutcome, Detail, DnsMsg, Event, Exec, Exit, Id, Listen, LogLine, LogPeer, Open, Peer, join,
+    normalize,
 };
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -105,6 +107,7 @@ impl Decoder {
             EventKind::Exit => size_of::<ExitBody>(),
             EventKind::ConnectOutcome => size_of::<OutcomeBody>(),
             EventKind::Dns => size_of::<DnsBody>(),
+            EventKind::Listen => size_of::<ListenBody>(),
         };
         let size = (h.size as usize).min(rec.len());
         let rec = &rec[..size];
@@ -178,6 +181,15 @@ impl Decoder {
                     other => return Err(DecodeError::Family(other)),
                 };
                 Detail::Connect(Connect { fd: b.fd, peer })
+            }
+            EventKind::Listen => {
+                let b: ListenBody = read_pod(rec, HEADER_SIZE)?;
+                let ip = match b.family {
+                    AF_INET => IpAddr::V4(Ipv4Addr::new(b.addr[0], b.addr[1], b.addr[2], b.addr[3])),
+                    AF_INET6 => IpAddr::V6(Ipv6Addr::from(b.addr)),
+                    other => return Err(DecodeError::Family(other)),
+                };
+                Detail::Listen(Listen { fd: b.fd, local: std::net::SocketAddr::new(ip, b.port) })
             }
             EventKind::Dns => {
                 let b: DnsBody = read_pod(rec, HEADER_SIZE)?;

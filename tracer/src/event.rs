@@ -88,6 +88,14 @@ pub(crate) enum Detail {
     ConnectOutcome(ConnectOutcome),
     /// A DNS message sent to or read from port 53 (`tracer ci`).
     Dns(DnsMsg),
+    /// A traced process made an IPv4/IPv6 socket listen (`tracer ci`).
+    Listen(Listen),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Listen {
+    pub fd: i32,
+    pub local: std::net::SocketAddr,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,6 +243,7 @@ impl Detail {
             Detail::Exit(_) => "exit",
             Detail::ConnectOutcome(_) => "connect_outcome",
             Detail::Dns(_) => "dns",
+            Detail::Listen(_) => "listen",
         }
     }
 }

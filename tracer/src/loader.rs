@@ -99,7 +99,7 @@ const PROGS: &[Prog] = &[
     raw(
         "raw_sys_exit",
         "sys_exit",
-        ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS,
+        ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS | ENABLE_LISTEN,
     ),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
     tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
@@ -218,8 +218,8 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
     // syscall is to be counted (only the watched calls pay); else the raw tracepoint.
     let exit_families = ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT;
     // The guard's accept(2) hook lives on the raw tracepoint only.
-    // So does `tracer ci`'s DNS capture (read/write/sendto/recvfrom).
-    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS) == 0
+    // So do `tracer ci`'s DNS capture (read/write/sendto/recvfrom) and listen(2).
+    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS | ENABLE_LISTEN) == 0
         && opts.enabled & exit_families != 0
         && std::env::var_os("TRACER_NO_FEXIT").is_none()
         && fexit_probe::fexit_allowed(&btf, "__x64_sys_openat");

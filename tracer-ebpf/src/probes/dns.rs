@@ -16,7 +16,7 @@ use super::{
     sshpeer::fd_array,
 };
 use crate::{
-    kernel::{off, read, read_ptr},
+    kernel::{Kptr, off, read, read_ptr},
     record::Rec,
 };
 
@@ -25,6 +25,23 @@ const S_IFSOCK: u16 = 0o140000;
 const DNS_PORT: u16 = 53;
 /// A DNS header is 12 bytes: anything shorter is no message.
 const HEADER: i64 = 12;
+
+/// The `struct sock` behind descriptor `fd` of `task`, if it is a socket.
+#[inline(always)]
+pub(crate) fn sock_of_fd(task: Kptr, fd: i32) -> Result<Kptr, i64> {
+    let (array, max) = fd_array(task)?;
+    if fd < 0 || fd as u32 >= max {
+        return Err(-1);
+    }
+    let file = read_ptr(array, (fd as u32) * 8)?;
+    let inode = read_ptr(file, off!(file_f_inode))?;
+    let mode: u16 = read(inode, off!(inode_i_mode))?;
+    if mode & S_IFMT != S_IFSOCK {
+        return Err(-1);
+    }
+    let socket = read_ptr(file, off!(file_private_data))?;
+    read_ptr(socket, off!(socket_sk))
+}
 
 #[inline(always)]
 pub(crate) fn on_exit(call: Syscall) {
@@ -38,18 +55,7 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     }
     let cur = current_if_traced(ENABLE_DNS).ok_or(-1i64)?;
     let fd = call.args[0] as i32;
-    let (array, max) = fd_array(cur.task)?;
-    if fd < 0 || fd as u32 >= max {
-        return Ok(());
-    }
-    let file = read_ptr(array, (fd as u32) * 8)?;
-    let inode = read_ptr(file, off!(file_f_inode))?;
-    let mode: u16 = read(inode, off!(inode_i_mode))?;
-    if mode & S_IFMT != S_IFSOCK {
-        return Ok(());
-    }
-    let socket = read_ptr(file, off!(file_private_data))?;
-    let sk = read_ptr(socket, off!(socket_sk))?;
+    let sk = sock_of_fd(cur.task, fd)?;
     if u16::from_be(read::<u16>(sk, off!(sk_dport))?) != DNS_PORT {
         return Ok(());
     }

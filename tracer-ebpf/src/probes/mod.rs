@@ -10,6 +10,7 @@ pub(crate) mod entry;
 pub(crate) mod exec;
 pub(crate) mod exit;
 pub(crate) mod fexit;
+pub(crate) mod listen;
 pub(crate) mod nr;
 pub(crate) mod open;
 pub(crate) mod outcome;

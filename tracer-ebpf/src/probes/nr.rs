@@ -8,6 +8,7 @@ pub(crate) const NR_CONNECT: u32 = 42;
 pub(crate) const NR_ACCEPT: u32 = 43;
 pub(crate) const NR_SENDTO: u32 = 44;
 pub(crate) const NR_RECVFROM: u32 = 45;
+pub(crate) const NR_LISTEN: u32 = 50;
 pub(crate) const NR_CLONE: u32 = 56;
 pub(crate) const NR_FORK: u32 = 57;
 pub(crate) const NR_VFORK: u32 = 58;

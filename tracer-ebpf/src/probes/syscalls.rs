@@ -2,9 +2,11 @@
 //! so each program first decides by number, before any filter work.
 
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_DNS, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
+use tracer_common::config::{
+    ENABLE_CONNECT, ENABLE_DNS, ENABLE_EXEC, ENABLE_LISTEN, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT,
+};
 
-use super::{Syscall, connect, dns, entry, exec, nr::*, open, sshlog, sshpeer, syscount};
+use super::{Syscall, connect, dns, entry, exec, listen, nr::*, open, sshlog, sshpeer, syscount};
 use crate::kernel::{Kptr, compat, conf, off, read};
 
 /// The first four syscall arguments from the saved user registers.
@@ -70,6 +72,7 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
         NR_EXECVE | NR_EXECVEAT if ret < 0 => ENABLE_EXEC,
         // `tracer ci`: DNS messages (probes/dns.rs checks the socket).
         NR_READ | NR_WRITE | NR_SENDTO | NR_RECVFROM if ret > 0 => ENABLE_DNS,
+        NR_LISTEN if ret == 0 => ENABLE_LISTEN,
         _ => return 0,
     };
     if conf!(enabled) & family == 0 || is_compat.unwrap_or_else(compat) {
@@ -87,6 +90,7 @@ pub(crate) fn on_exit(call: Syscall, family: u32) {
         ENABLE_CONNECT => connect::on_exit(call),
         ENABLE_SSHLOG => sshpeer::on_accept(call),
         ENABLE_DNS => dns::on_exit(call),
+        ENABLE_LISTEN => listen::on_exit(call),
         // Successful execs are reported by sched_process_exec.
         _ if call.ret < 0 => exec::on_failed(call),
         _ => {}

@@ -13,7 +13,7 @@ use std::{
 use clap::Args;
 use tracer_ci::{Baseline, ConnectResult, Context, Job, Peer, Policy, What, event::escape, render};
 use tracer_common::config::{
-    ENABLE_CONNECT, ENABLE_CONNECT_OUTCOME, ENABLE_DNS, ENABLE_EXEC, ENABLE_EXIT, ENABLE_OPEN,
+    ENABLE_CONNECT, ENABLE_CONNECT_OUTCOME, ENABLE_DNS, ENABLE_EXEC, ENABLE_EXIT, ENABLE_LISTEN, ENABLE_OPEN,
 };
 
 use crate::{
@@ -94,7 +94,13 @@ pub(crate) async fn run(args: CiArgs) -> anyhow::Result<i32> {
     }
     let opts = loader::Options {
         follow_children: true,
-        enabled: ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_EXIT | ENABLE_CONNECT_OUTCOME | ENABLE_DNS,
+        enabled: ENABLE_EXEC
+            | ENABLE_OPEN
+            | ENABLE_CONNECT
+            | ENABLE_EXIT
+            | ENABLE_CONNECT_OUTCOME
+            | ENABLE_DNS
+            | ENABLE_LISTEN,
         ring_bytes: args.buffer_size << 20,
         wakeup_bytes: 64 << 10,
         ..Default::default()
@@ -187,6 +193,7 @@ fn to_ci(ev: &Event) -> Option<tracer_ci::Event> {
             What::ConnectOutcome { peer: SocketAddr::new(address, port), result }
         }
         Detail::Dns(d) => What::Dns { message: d.data.clone() },
+        Detail::Listen(l) => What::Listen { local: l.local },
         Detail::Log(_) => return None,
     };
     Some(tracer_ci::Event { time_ns: ev.time_ns, pid: ev.pid, ppid: ev.ppid, comm: ev.comm.clone(), what })

@@ -142,7 +142,12 @@ fn args(ev: &Event, saddr_len: usize) -> [u64; 4] {
             _ => [(o.dfd as u32).into(), 0, 0, 0],      // openat2(dfd, name, how, size)
         },
         Detail::Connect(c) => [(c.fd as u32).into(), 0, saddr_len as u64, 0],
-        Detail::Exec(_) | Detail::Log(_) | Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_) => [0; 4],
+        Detail::Exec(_)
+        | Detail::Log(_)
+        | Detail::Exit(_)
+        | Detail::ConnectOutcome(_)
+        | Detail::Dns(_)
+        | Detail::Listen(_) => [0; 4],
     }
 }
 
@@ -177,7 +182,7 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
             names.push((name, t));
         }
         Detail::Connect(c) => saddr = Some(sockaddr(&c.peer)),
-        Detail::Log(_) | Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_) => return,
+        Detail::Log(_) | Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_) | Detail::Listen(_) => return,
     }
 
     let a = args(ev, saddr.as_ref().map_or(0, Vec::len));
@@ -254,7 +259,10 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
 impl<W: Write> Sink for AuditSink<W> {
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         // sshd's captured log lines (the guard's source) are not syscall audit events.
-        if matches!(ev.detail, Detail::Log(_) | Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_)) {
+        if matches!(
+            ev.detail,
+            Detail::Log(_) | Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_) | Detail::Listen(_)
+        ) {
             return Ok(());
         }
         self.serial += 1;

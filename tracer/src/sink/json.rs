@@ -132,6 +132,10 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
                 buf.extend_from_slice(b",\"base_unknown\":true");
             }
         }
+        Detail::Listen(l) => {
+            field!(buf, "fd", l.fd);
+            let _ = write!(buf, ",\"address\":\"{}\",\"port\":{}", l.local.ip(), l.local.port());
+        }
         Detail::Dns(d) => {
             field!(buf, "fd", d.fd);
             field!(buf, "sent", d.sent);

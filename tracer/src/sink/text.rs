@@ -58,6 +58,9 @@ pub(crate) fn render(s: &mut String, ev: &Event) {
             quoted(s, &o.host_path);
             let _ = write!(s, " flags={:#o}({})", o.flags, crate::openflags::Names(o.flags));
         }
+        Detail::Listen(l) => {
+            let _ = write!(s, " fd={} {}", l.fd, l.local);
+        }
         Detail::Dns(d) => {
             let _ = write!(s, " fd={} {} {} bytes", d.fd, if d.sent { "sent" } else { "received" }, d.data.len());
         }
