@@ -376,6 +376,37 @@ mod tests {
         assert_eq!(ev.in_root(&o.host_path), b"/etc/hostname");
     }
 
+    /// `tracer ci`'s kinds: exit status and signal, connect outcome, DNS message, listen.
+    #[test]
+    fn decodes_ci_kinds() {
+        let d = |kind, body: &[u8], strings: &[&[u8]]| Decoder::new().decode(&record(kind, 0, body, strings, 0, 0));
+        let ev = d(EventKind::Exit, bytes_of(&ExitBody { code: 3 << 8, known: 1 }), &[]).unwrap();
+        let Detail::Exit(x) = ev.detail else { panic!() };
+        assert_eq!((x.status(), x.signal()), (Some(3), None));
+        let ev = d(EventKind::Exit, bytes_of(&ExitBody { code: 15, known: 1 }), &[]).unwrap();
+        let Detail::Exit(x) = ev.detail else { panic!() };
+        assert_eq!((x.status(), x.signal()), (None, Some(15)));
+        let ev = d(EventKind::Exit, bytes_of(&ExitBody { code: 0, known: 0 }), &[]).unwrap();
+        let Detail::Exit(x) = ev.detail else { panic!() };
+        assert_eq!((x.status(), x.signal()), (None, None));
+        let mut o = OutcomeBody { family: AF_INET, port: 443, established: 1, ..Default::default() };
+        o.addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let ev = d(EventKind::ConnectOutcome, bytes_of(&o), &[]).unwrap();
+        let peer = Peer::Inet { address: "10.0.0.1".parse().unwrap(), port: 443 };
+        assert_eq!(ev.detail, Detail::ConnectOutcome(ConnectOutcome { peer, established: true }));
+        let b = DnsBody { fd: 5, dir: DIR_SEND, total: 600, len: 3 };
+        let ev = d(EventKind::Dns, bytes_of(&b), &[b"abc"]).unwrap();
+        assert_eq!(ev.detail, Detail::Dns(DnsMsg { fd: 5, sent: true, data: b"abc".to_vec(), truncated: true }));
+        // A length past the record is an error, not a read past it.
+        let b = DnsBody { fd: 5, dir: DIR_SEND, total: 600, len: 300 };
+        assert!(d(EventKind::Dns, bytes_of(&b), &[b"abc"]).is_err());
+        let l = ListenBody { fd: 4, family: AF_INET6, port: 8080, addr: [0; 16] };
+        let ev = d(EventKind::Listen, bytes_of(&l), &[]).unwrap();
+        assert_eq!(ev.detail, Detail::Listen(Listen { fd: 4, local: "[::]:8080".parse().unwrap() }));
+        let l = ListenBody { family: 99, ..l };
+        assert!(d(EventKind::Listen, bytes_of(&l), &[]).is_err());
+    }
+
     #[test]
     fn decodes_connect_families() {
         let mut body = ConnectBody { fd: 3, family: AF_INET, port: 9, ..Default::default() };
