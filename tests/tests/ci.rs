@@ -25,6 +25,7 @@ const JOB: &str = r#"#!/bin/sh
 set -e
 mkdir -p out
 cc -c hello.c -o out/hello.o
+: > "out/$(printf 'x|y\n<img src=x>')"
 t=$(mktemp)
 echo scratch > "$t"
 rm "$t"
@@ -227,6 +228,8 @@ fn ci_summary_shows_what_the_job_did() {
             ("out/index.html".into(), "written".into()),
             ("out/port".into(), "written".into()),
             ("out/resolved".into(), "written".into()),
+            // A hostile name stays one escaped entry.
+            ("out/x|y\\x0a<img src=x>".into(), "written".into()),
         ]
     );
     assert!(tmp.1.starts_with("created"), "{tmp:?}");
@@ -271,6 +274,30 @@ fn ci_summary_shows_what_the_job_did() {
     }
     for p in j["processes"].as_array().unwrap() {
         assert!(has(&p["pid"].to_string()), "{p} not in {cells:?}");
+    }
+    // No name broke a table: every row has its header's cells.
+    let mut rows = Vec::new();
+    for e in Parser::new_ext(&md, Options::ENABLE_TABLES) {
+        match e {
+            Md::Start(Tag::TableHead | Tag::TableRow) => rows.push(0),
+            Md::Start(Tag::TableCell) => *rows.last_mut().unwrap() += 1,
+            Md::Start(Tag::Table(a)) => rows.push(-(a.len() as i64)),
+            _ => {}
+        }
+    }
+    let mut want = 0;
+    for r in rows {
+        if r < 0 {
+            want = -r;
+        } else {
+            assert_eq!(r, want, "{md}");
+        }
+    }
+    // The name's `<img ...>` is text, never HTML.
+    for e in Parser::new_ext(&md, Options::ENABLE_TABLES) {
+        if let Md::Html(h) | Md::InlineHtml(h) = e {
+            assert!(!h.contains("img"), "raw HTML from a file name: {h}");
+        }
     }
     assert!(has("~/.aws/credentials") && has("exit 7") && has("registry.test") && has(&port.to_string()));
     // The same summary, short, on stdout.
