@@ -35,7 +35,11 @@ fn name_bytes(n: &Name) -> Vec<u8> {
 }
 
 pub fn parse(msg: &[u8]) -> Option<Message> {
-    let p = Packet::parse(msg).ok()?;
+    // Over TCP a message follows its 2-byte length.
+    let p = Packet::parse(msg).ok().or_else(|| {
+        let (len, rest) = msg.split_first_chunk::<2>()?;
+        (usize::from(u16::from_be_bytes(*len)) >= rest.len()).then(|| Packet::parse(rest).ok()).flatten()
+    })?;
     let names: Vec<Vec<u8>> = p.questions.iter().map(|q| name_bytes(&q.qname)).collect();
     let asked = names.first().cloned()?;
     let answers = p
@@ -73,6 +77,15 @@ mod tests {
         let m = parse(&response(&[b"Registry", b"test"], [10, 88, 0, 2])).unwrap();
         assert_eq!(m.names, [b"registry.test".to_vec()]);
         assert_eq!(m.answers, [(b"registry.test".to_vec(), IpAddr::V4(Ipv4Addr::new(10, 88, 0, 2)))]);
+    }
+
+    #[test]
+    fn tcp_messages_have_a_length_first() {
+        let m = response(&[b"registry", b"test"], [10, 88, 0, 2]);
+        let mut tcp = u16::try_from(m.len()).unwrap().to_be_bytes().to_vec();
+        tcp.extend_from_slice(&m);
+        assert_eq!(parse(&tcp), parse(&m));
+        assert!(parse(&tcp).is_some());
     }
 
     #[test]
