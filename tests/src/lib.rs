@@ -17,6 +17,7 @@ use rusqlite as _;
 #[cfg(test)]
 use pulldown_cmark as _;
 
+pub mod auditd;
 pub mod netns;
 pub mod pg;
 

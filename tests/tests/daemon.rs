@@ -445,3 +445,45 @@ fn disk_full_suspends_syslog_says_and_rotate_frees_space() {
     let err = stop(daemon);
     assert!(err.contains("action rotate"), "{err}");
 }
+
+/// The configuration's `rules` directory: with `*.rules` in it the log holds exactly what
+/// they select, with their keys (audit's `key=`); a bad rule file refuses to start.
+#[test]
+fn the_rules_directory_selects_and_keys_the_events() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("daemon-rules");
+    let (conf, log, rules, marker) =
+        (dir.file("tracer.conf"), dir.file("log/tracer.log"), dir.file("rules.d"), dir.file("marker"));
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(&marker, "x").unwrap();
+    std::fs::write(rules.join("10-marker.rules"), format!("-w {} -p wa -k marker-watch\n", marker.display())).unwrap();
+    std::fs::write(rules.join("README"), "not a rule file\n").unwrap();
+    write_config(&conf, &log, 9);
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!("rules = {}\n", rules.display()));
+    std::fs::write(&conf, &text).unwrap();
+
+    let daemon = daemon_on(&conf);
+    let pid = daemon.id();
+    wait_status(pid, "the daemon", |_| true);
+    // Reads do not match -p wa; writes and a chmod do.
+    let st = Command::new(W)
+        .args([format!("open-n:5:{}", marker.display()), format!("call:2,s={},1", marker.display())])
+        .arg(format!("call:90,s={},420", marker.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_status(pid, "the events", |v| v["events"].as_u64().unwrap_or(0) >= 2);
+    let err = stop(daemon);
+    let body = std::fs::read_to_string(&log).unwrap();
+    let keyed = body.lines().filter(|l| l.starts_with("type=SYSCALL ") && l.ends_with(" key=\"marker-watch\"")).count();
+    assert_eq!(keyed, 2, "{body}\n{err}");
+    assert_eq!(body.lines().filter(|l| l.starts_with("type=SYSCALL ")).count(), 2, "{body}");
+
+    // A bad rule file: exit 2 naming it, nothing started.
+    std::fs::write(rules.join("20-bad.rules"), "-a always,exit -F nosuchfield=1\n").unwrap();
+    let o = Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&conf).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}:1:", rules.join("20-bad.rules").display())), "{err}");
+}

@@ -13,7 +13,7 @@ use std::{
 };
 
 use serde_json::Value;
-use tracer_tests::*;
+use tracer_tests::{auditd::Auditd, *};
 
 const W: &str = env!("CARGO_BIN_EXE_workload");
 
@@ -128,6 +128,15 @@ fn exact_counts_of_opens_execs_connects_and_their_syscalls() {
     assert_eq!(sc["setuid"], 1);
     // The workload's own exec happened before its loginuid was set: not 7005's.
     assert!(!commands.keys().any(|k| k.ends_with(b"/workload") || k.windows(8).any(|w| w == b"workload")));
+    // Aggregated in the kernel: each distinct entry crossed once, its repeats were counted
+    // there (the closing line counts the records that crossed).
+    let err = stderr(&o);
+    let crossed: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("tracer: ")?.split_once(" events,").map(|(n, _)| n.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("no closing line: {err}"));
+    let entries = files.len() + commands.len() + conns.len();
+    assert!(crossed <= entries as u64, "{crossed} records crossed for {entries} entries: {err}");
 }
 
 #[test]
@@ -429,125 +438,23 @@ fn malformed_input_names_file_and_line_and_prints_nothing() {
 // ---------------------------------------------------------------------------------------
 // Against the real auditd.
 
-/// auditd running with one rule for the test's login UID; everything undone on drop
-/// (rule removed, audit switched back off, the daemon stopped if we started it) so other
-/// tests are not slowed by audit.
+/// auditd (the shared handle: one test at a time, across test binaries) with one rule per
+/// arch for the test's login UID; everything undone on drop.
 struct Audit {
-    /// auditd is one per machine: one test at a time uses it (held until drop).
-    _one: std::sync::MutexGuard<'static, ()>,
+    inner: Auditd,
     key: String,
     auid: u32,
-    started: Option<u32>,
-    was_enabled: String,
-    old_backlog: String,
-}
-
-fn auditctl(args: &[&str]) -> String {
-    let o = Command::new("auditctl").args(args).output().expect("run auditctl");
-    assert!(o.status.success(), "auditctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn audit_status(field: &str) -> String {
-    auditctl(&["-s"]).lines().find_map(|l| l.strip_prefix(&format!("{field} ")).map(String::from)).unwrap_or_default()
-}
-
-/// Debian's auditd, installed only if missing (`cargo xtask setup` installs it too).
-fn ensure_auditd_installed() {
-    if Command::new("auditctl").arg("-v").output().is_ok() {
-        return;
-    }
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "auditd"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-        assert!(install(), "cannot install auditd (apt-get install auditd)");
-    }
 }
 
 impl Audit {
     fn start(auid: u32) -> Audit {
-        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        // A test that failed while holding it poisoned it; the daemon was still put back.
-        let one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        ensure_auditd_installed();
-        // Read before auditd starts: it switches audit on itself.
-        let was_enabled = audit_status("enabled");
-        let old_backlog = audit_status("backlog_limit");
-        let mut started = None;
-        if audit_status("pid").trim() == "0" {
-            // No systemd here: auditd forks into the background once it is ready.
-            let st = Command::new("auditd").status().expect("run auditd");
-            assert!(st.success(), "auditd failed to start");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while audit_status("pid").trim() == "0" {
-                assert!(Instant::now() < deadline, "auditd did not register with the kernel");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            started = audit_status("pid").trim().parse().ok();
-        }
+        let mut inner = Auditd::start();
         let key = format!("tracer-report-test-{}", std::process::id());
-        let a = Audit { _one: one, key, auid, started, was_enabled, old_backlog };
-        auditctl(&["-e", "1"]);
-        // -S all makes bursts: a deep backlog so the kernel makes processes wait, not drop.
-        auditctl(&["-b", "8192"]);
-        for rule in a.rules() {
-            let mut args = vec!["-a"];
-            args.extend(rule.iter().map(String::as_str));
-            auditctl(&args);
+        // Every call of the login UID, 64-bit and 32-bit.
+        for arch in ["arch=b64", "arch=b32"] {
+            inner.add_rule(&["always,exit", "-F", arch, "-S", "all", "-F", &format!("auid={auid}"), "-k", &key]);
         }
-        a
-    }
-
-    /// Every call of the login UID, 64-bit and 32-bit.
-    fn rules(&self) -> Vec<Vec<String>> {
-        ["arch=b64", "arch=b32"]
-            .iter()
-            .map(|arch| {
-                ["always,exit", "-F", arch, "-S", "all", "-F", &format!("auid={}", self.auid), "-k", &self.key]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-impl Drop for Audit {
-    fn drop(&mut self) {
-        for rule in self.rules() {
-            let mut args = vec!["-d"];
-            args.extend(rule.iter().map(String::as_str));
-            let _ = Command::new("auditctl").args(&args).output();
-        }
-        let _ = Command::new("auditctl").args(["-b", self.old_backlog.trim()]).output();
-        if let Some(pid) = self.started {
-            // SAFETY: kill takes plain integers; an exited pid is an error, not UB.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-            // Gone, or a zombie its reaper has not collected yet: either way it has exited.
-            let exited = || {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .map_or(true, |s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !exited() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        // Audit back off as we found it, checked: nothing else may be slowed by it.
-        let want = self.was_enabled.trim().to_string();
-        for _ in 0..20 {
-            let _ = Command::new("auditctl").args(["-e", &want]).output();
-            if audit_status("enabled").trim() == want {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        Audit { inner, key, auid }
     }
 }
 
@@ -731,7 +638,7 @@ fn audit_view(key: &str, auid: u32, names: &HashMap<(bool, u32), String>) -> Aud
 /// `tracer report --auid` of `session` while auditd records it too: the report and what
 /// auditd logged, once its log holds as many calls as the tracer counted.
 fn with_auditd(audit: &Audit, names: &HashMap<(bool, u32), String>, session: &[OsString]) -> (Value, AuditView) {
-    let lost_before: u64 = audit_status("lost").trim().parse().unwrap_or(0);
+    let lost_before = audit.inner.lost();
     let o = report(&["--auid", &audit.auid.to_string(), "--format", "json"], session);
     let r = json_report(&o);
     assert_eq!(r["lost_events"], 0);
@@ -746,7 +653,7 @@ fn with_auditd(audit: &Audit, names: &HashMap<(bool, u32), String>, session: &[O
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    let lost_after: u64 = audit_status("lost").trim().parse().unwrap_or(0);
+    let lost_after = audit.inner.lost();
     assert_eq!(lost_before, lost_after, "the kernel dropped audit records: the comparison would be meaningless");
     (r, view)
 }

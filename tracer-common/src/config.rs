@@ -27,6 +27,12 @@ pub const WANT_CWD: u32 = 1 << 6;
 /// from an executable not in `ALLOWED_EXES`, connects only when they reach an agent socket
 /// (`AGENT_SOCKS`); every other open and connect costs a lookup, not an event.
 pub const PROTECT_ONLY: u32 = 1 << 7;
+/// `trace --rules`: every syscall exit is looked up in `RULE_NRS` and evaluated against
+/// `RULES` (`tracer_common::rules`); only calls a rule may select become records.
+pub const ENABLE_RULES: u32 = 1 << 8;
+/// `tracer report`: a record whose report entry the kernel has seen is counted in `AGG`
+/// instead of sent (`tracer_common::agg`). (A high bit: other families take the next ones.)
+pub const AGGREGATE: u32 = 1 << 15;
 /// Report each traced process's end with its exit status (`tracer ci`). A high bit: the
 /// ones below are left to other families.
 pub const ENABLE_EXIT: u32 = 1 << 12;
@@ -35,7 +41,7 @@ pub const ENABLE_CONNECT_OUTCOME: u32 = 1 << 13;
 /// DNS messages to and from port 53 (`tracer ci`); needs the raw syscall-exit hook.
 pub const ENABLE_DNS: u32 = 1 << 14;
 /// Successful listen(2) calls on IPv4/IPv6 sockets (`tracer ci`); raw syscall-exit hook.
-pub const ENABLE_LISTEN: u32 = 1 << 15;
+pub const ENABLE_LISTEN: u32 = 1 << 16;
 
 /// Most `--comm` values (entries of the COMMS map).
 pub const COMMS_MAX: u32 = 64;

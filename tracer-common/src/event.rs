@@ -16,7 +16,9 @@ pub enum EventKind {
     Connect = 3,
     /// A write by sshd to syslog or stderr (the guard's source).
     SshLog = 4,
-    /// A process ended (`tracer ci`: exit status per process). 5 is the generic syscall event.
+    /// Any other syscall a rule selected (`syscall::SyscallBody`).
+    Syscall = 5,
+    /// A process ended (`tracer ci`: exit status per process).
     Exit = 6,
     /// How a TCP connect ended (`tracer ci`).
     ConnectOutcome = 7,
@@ -34,6 +36,7 @@ impl TryFrom<u32> for EventKind {
             2 => Ok(Self::Open),
             3 => Ok(Self::Connect),
             4 => Ok(Self::SshLog),
+            5 => Ok(Self::Syscall),
             6 => Ok(Self::Exit),
             7 => Ok(Self::ConnectOutcome),
             8 => Ok(Self::Dns),
@@ -64,6 +67,15 @@ pub const F_BASE_UNKNOWN: u32 = 1 << 9;
 pub const F_DATA_TRUNCATED: u32 = 1 << 10;
 /// `Header::args` holds the syscall's arguments.
 pub const F_ARGS_PRESENT: u32 = 1 << 11;
+/// The record ends with a `rules::RuleBits` trailer (`RULES_TRAILER` bytes, counted in
+/// `size`): the rules whose kernel conditions held (`trace --rules`).
+pub const F_RULES: u32 = 1 << 12;
+/// The call is a 32-bit (i386) one: `syscall` is an i386 number.
+pub const F_COMPAT: u32 = 1 << 13;
+/// Bytes of the `F_RULES` trailer.
+pub const RULES_TRAILER: usize = size_of::<crate::rules::RuleBits>();
+/// The first record of a report entry counted in the kernel's `AGG` map (`AGGREGATE`).
+pub const F_AGG: u32 = 1 << 20;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

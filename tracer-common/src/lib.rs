@@ -5,6 +5,7 @@
 //! straight from kernel bytes: kinds travel as `u32` and are decoded with `TryFrom`.
 #![no_std]
 
+pub mod agg;
 pub mod config;
 pub mod connect;
 pub mod dns;
@@ -18,6 +19,7 @@ pub mod outcome;
 pub mod protect;
 pub mod rules;
 pub mod sshlog;
+pub mod syscall;
 pub mod syscount;
 
 pub use config::{Config, Offsets};

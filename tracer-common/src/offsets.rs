@@ -95,6 +95,9 @@ kernel_fields! {
     regs_dx: "pt_regs" "dx" required,
     regs_r10: "pt_regs" "r10" required,
     regs_orig_ax: "pt_regs" "orig_ax" required,
+    /// i386 calls pass their arguments in bx, cx, dx, si, di, bp.
+    regs_bx: "pt_regs" "bx",
+    regs_cx: "pt_regs" "cx",
     /// The new image's stack pointer at exec: argc is the word it points at.
     regs_sp: "pt_regs" "sp",
     /// thread_info.status, whose TS_COMPAT bit marks a 32-bit syscall (other numbers).
@@ -103,6 +106,9 @@ kernel_fields! {
     file_f_inode: "file" "f_inode",
     file_private_data: "file" "private_data",
     inode_i_mode: "inode" "i_mode",
+    /// `trace --rules`: the owner of an fd's file (audit's PATH ouid/ogid).
+    inode_i_uid: "inode" "i_uid",
+    inode_i_gid: "inode" "i_gid",
     inode_i_ino: "inode" "i_ino",
     inode_i_sb: "inode" "i_sb",
     sb_s_dev: "super_block" "s_dev",

@@ -153,6 +153,12 @@ pub const ACTION_ALWAYS: u32 = 1;
 
 /// `KRule::flags`: the rule also has conditions only user space decides (names, objects).
 pub const KRULE_USER: u32 = 1 << 0;
+/// `KRule::flags`: a `path=` rule (a watch on a file). The kernel's audit keeps these on its
+/// inode lists and tries them per name of the call after the exit list, among the rules
+/// before the exit list's match (audit's rule priorities): overall the first rule in order
+/// still wins, so the kernel side needs no candidate after the first decided rule; user
+/// space (`tracer_rules::Compiled::decide`) orders watches by name.
+pub const KRULE_WATCH: u32 = 1 << 1;
 
 /// RULES array value, index = rule index: a rule's kernel conditions, all of which must hold.
 #[repr(C)]

@@ -76,6 +76,27 @@ pub(crate) fn current_task() -> Kptr {
     unsafe { bpf_get_current_task() as Kptr }
 }
 
+/// The first four syscall arguments from the saved user registers.
+#[inline(always)]
+pub(crate) fn args_of(regs: Kptr) -> [u64; 4] {
+    let r10 = off!(regs_r10);
+    // x86_64's pt_regs keeps r10 r9 r8 ax cx dx si di in a row: one read instead of four.
+    if r10 != u32::MAX
+        && off!(regs_dx) == r10 + 40
+        && off!(regs_si) == r10 + 48
+        && off!(regs_di) == r10 + 56
+        && let Ok(r) = read::<[u64; 8]>(regs, r10)
+    {
+        return [r[7], r[6], r[5], r[0]];
+    }
+    [
+        read(regs, off!(regs_di)).unwrap_or(0),
+        read(regs, off!(regs_si)).unwrap_or(0),
+        read(regs, off!(regs_dx)).unwrap_or(0),
+        read(regs, off!(regs_r10)).unwrap_or(0),
+    ]
+}
+
 /// x86 TS_COMPAT: a 32-bit syscall, numbered from another table.
 const TS_COMPAT: u32 = 0x0002;
 

@@ -5,12 +5,14 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tracer_common::{
+    agg::{AGG_MAX, AggKey},
     config::{Config, Offsets},
     event::PATH_MAX,
     outcome::{PENDING_MAX, PendingConnect},
     protect::{AGENTS_MAX, ALLOWED_MAX, InodeKey, PROTECTED_MAX},
+    rules::{KRule, NrKey, RULE_NRS_MAX, RULES_MAX, RuleBits, RuleNr},
     sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
-    syscount::{STAT_MAX, SyscountKey},
+    syscount::{STAT_MAX, SYSCOUNT_MAX, SyscountKey},
 };
 
 /// Bytes of one record under assembly (`record.rs`): two 64 KiB pieces and the fixed part.
@@ -101,7 +103,12 @@ pub(crate) static SIGFRAMES32: LruHashMap<u64, u64> = LruHashMap::with_max_entri
 
 /// (auid, syscall nr) -> calls, for `tracer report`.
 #[map]
-pub(crate) static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(16384, 0);
+pub(crate) static SYSCOUNT: PerCpuHashMap<SyscountKey, u64> = PerCpuHashMap::with_max_entries(SYSCOUNT_MAX, 0);
+
+/// `tracer report` (`AGGREGATE`): report entry -> its occurrences. One shared counter per
+/// entry (atomic adds): a per-CPU map would allocate entries x CPUs at creation.
+#[map]
+pub(crate) static AGG: HashMap<AggKey, u64> = HashMap::with_max_entries(AGG_MAX, 0);
 
 /// The trusted sshd executables, (inode, device) -> 1; filled by the loader.
 #[map]
@@ -134,6 +141,48 @@ pub(crate) static AGENT_OWNERS: HashMap<InodeKey, u64> = HashMap::with_max_entri
 /// syscall's exit reports it (with the name the call gave) and removes the entry.
 #[map]
 pub(crate) static DENIED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+
+/// `trace --rules`: (ABI, syscall number) -> the rules that may select it and how to read
+/// its names and permission class; filled by the loader from `tracer_rules::compile`.
+#[map]
+pub(crate) static RULE_NRS: HashMap<NrKey, RuleNr> = HashMap::with_max_entries(RULE_NRS_MAX, 0);
+
+/// `trace --rules`: each rule's kernel conditions, index = rule index (file order).
+#[map]
+pub(crate) static RULES: Array<KRule> = Array::with_max_entries(RULES_MAX as u32, 0);
+
+/// One call's facts as the rule walk compares them (`probes/rules.rs`), per CPU: too big
+/// for the stack next to the record code, and the `bpf_loop` callback finds it here.
+#[repr(C)]
+pub(crate) struct RuleEval {
+    /// Left operands indexed by `KF_*` code (ids, exit, success, a0..a3, arch).
+    pub vals: [u32; 32],
+    pub exe_ino: u64,
+    pub exe_dev: u32,
+    /// 1 when `exe_*` are known, 0 when the executable could not be read, 2 before it was.
+    pub exe_known: u32,
+    /// The call's audit permission class (`PERM_*`).
+    pub perm: u32,
+    /// Candidates found so far.
+    pub ncand: u32,
+    /// 1 when the first candidate is a decided `never`.
+    pub first_never: u32,
+    /// 1 once a candidate needs nothing from user space: only watches are collected after.
+    pub decided: u32,
+    /// Watch (`KRULE_WATCH`) candidates: they may override the exit rules' decision.
+    pub nwatch: u32,
+    /// 1 when the call has names (`RuleNr::names`): without any, no user-side condition
+    /// (all are about names and their objects) can hold.
+    pub has_names: u32,
+    pub _pad: u32,
+    /// The rules RULE_NRS names for this call.
+    pub rules: RuleBits,
+    /// The candidates: the record's `F_RULES` trailer.
+    pub cand: RuleBits,
+}
+
+#[map]
+pub(crate) static RULE_EVAL: PerCpuArray<RuleEval> = PerCpuArray::with_max_entries(1, 0);
 
 #[inline(always)]
 pub(crate) fn stat_inc(idx: u32) {

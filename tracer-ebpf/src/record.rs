@@ -8,13 +8,19 @@ use aya_ebpf::helpers::{
         bpf_probe_read_user, bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query,
     },
 };
-use tracer_common::{config::LEAN_RECORDS, event::*, syscount::STAT_LOST};
+use tracer_common::{
+    config::{AGGREGATE, LEAN_RECORDS},
+    event::*,
+    rules::RuleBits,
+    syscount::STAT_LOST,
+};
 
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 
 use crate::{
+    agg,
     kernel::{Current, Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
-    maps::{EVENTS, EXE_SENT, HOST_ROOT, SCRATCH, Scratch, stat_inc},
+    maps::{EVENTS, EXE_SENT, HOST_ROOT, RULE_EVAL, SCRATCH, Scratch, stat_inc},
     path::walk,
 };
 
@@ -380,23 +386,56 @@ impl Rec {
         self.push_walk(mnt, dentry)
     }
 
+    /// Appends the candidate rules (`RULE_EVAL.cand`) as the `F_RULES` trailer: the last
+    /// thing pushed before `submit`.
+    #[inline(always)]
+    pub(crate) fn push_rules(&mut self) {
+        let Some(e) = RULE_EVAL.get_ptr(0) else {
+            return;
+        };
+        if self.off() > OFF_MASK {
+            // No room even for the trailer: drop the strings' tail rather than the decision.
+            self.set_off(OFF_MASK);
+            self.header().flags |= F_DATA_TRUNCATED;
+        }
+        let dst = self.dst();
+        // SAFETY: e is this CPU's RULE_EVAL entry; dst is masked below 64 KiB inside the REC_CAP-byte record
+        // area, which has room for 32 more bytes; RuleBits is plain integers (written unaligned).
+        unsafe { core::ptr::write_unaligned(dst as *mut RuleBits, (*e).cand) };
+        self.advance(RULES_TRAILER as u32);
+        self.header().flags |= F_RULES;
+    }
+
     /// Copies the record into the ring buffer; a full buffer is counted, never silent.
     #[inline(always)]
     pub(crate) fn submit(mut self) -> bool {
         let size = self.off() & SIZE_MASK;
         let h = self.header();
         h.size = size;
+        if conf!(enabled) & AGGREGATE != 0 && agg::counted(h, size) {
+            return true;
+        }
+        let h = self.header();
         let exe_sent = h.flags & F_EXE_PRESENT != 0;
         let tgid = h.tgid;
         let ring = core::ptr::addr_of!(EVENTS) as *mut core::ffi::c_void;
         let wakeup = conf!(wakeup_bytes);
-        // SAFETY: ring is the EVENTS map, the query reads its counters only.
-        let flags =
-            if wakeup == 0 || unsafe { bpf_ringbuf_query(ring, u64::from(BPF_RB_AVAIL_DATA)) } >= u64::from(wakeup) {
+        // Wake the reader when this record makes the pending bytes cross the batch size, not
+        // for every record past it: each wakeup is an irq_work self-IPI (an APIC write, a VM
+        // exit under a hypervisor), which took a quarter of a traced open's kernel time while
+        // the reader lagged. The reader drains until the ring is empty, so the next crossing
+        // comes after it; its 20 ms drain timer covers a crossing it missed.
+        let flags = if wakeup == 0 {
+            BPF_RB_FORCE_WAKEUP
+        } else {
+            // SAFETY: ring is the EVENTS map, the query reads its counters only.
+            let pending = unsafe { bpf_ringbuf_query(ring, u64::from(BPF_RB_AVAIL_DATA)) };
+            if pending < u64::from(wakeup) && pending + u64::from(size) >= u64::from(wakeup) {
                 BPF_RB_FORCE_WAKEUP
             } else {
                 BPF_RB_NO_WAKEUP
-            };
+            }
+        };
         // SAFETY: ring is the EVENTS map; base..base+size is inside this CPU's record area (size masked by
         // SIZE_MASK < REC_CAP).
         let ret = unsafe { bpf_ringbuf_output(ring, self.base.cast(), u64::from(size), u64::from(flags)) };

@@ -9,9 +9,25 @@
 //! CONTRACT (the `kaudit` side codes against these signatures; `rules` fills them in and may
 //! add, never change them without telling the lead).
 
+mod classes;
+mod compile;
+mod decide;
+mod describe;
+mod fields;
+mod lexer;
+mod load;
+pub mod model;
+mod parse;
+pub mod syscalls;
+mod value;
+
 use std::{fmt, path::PathBuf};
 
+pub use classes::{PermClass, acc_mode, perm_class};
+pub use decide::CallFacts;
 pub use tracer_common::rules::{KRule, NrKey, RULES_MAX, RuleBits, RuleNr};
+
+use model::{Action, Cond, Op, Syscalls};
 
 /// A call's ABI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,7 +66,12 @@ pub struct Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+        // Line 0: the file as a whole (unreadable, not a regular file).
+        if self.line == 0 {
+            write!(f, "{}", self.file.display())
+        } else {
+            write!(f, "{}:{}", self.file.display(), self.line)
+        }
     }
 }
 
@@ -77,13 +98,38 @@ pub struct Rule {
     pub at: Source,
     /// Keys in the order given (`-k` / `-F key=`), several allowed.
     pub keys: Vec<String>,
-    // The parser's model: `rules` decides the rest of the fields.
+    pub action: Action,
+    /// `-F arch=` (`=` or `!=`); none: the numbers apply to whichever ABI calls.
+    pub arch: Option<(Op, Arch)>,
+    /// Numbers in the table of `arch` (x86_64 without one).
+    pub syscalls: Syscalls,
+    /// The `-F`/`-C` conditions (keys apart), in the order given.
+    pub conds: Vec<Cond>,
+    /// Written as `-w`.
+    pub watch: bool,
 }
 
 impl Rule {
     /// The rule as understood, in auditctl -l's form (for `tracer rules check`).
     pub fn describe(&self) -> String {
-        todo!()
+        describe::describe(self)
+    }
+
+    /// Why the kernel's audit would refuse this rule on this machine now, though it is valid:
+    /// a `dir=` that does not exist, or a `path=`/`exe=` whose directory does not (auditctl
+    /// says "No such file or directory"). tracer takes the rule and matches when it appears.
+    pub fn kernel_refuses_here(&self) -> Option<String> {
+        self.conds.iter().find_map(|c| {
+            let (what, p, need) = match c {
+                Cond::Dir(d) => ("dir", d.as_str(), std::path::Path::new(d)),
+                Cond::Path(p) => ("path", p.as_str(), std::path::Path::new(p).parent()?),
+                Cond::Exe { path, .. } => ("exe", path.as_str(), std::path::Path::new(path).parent()?),
+                _ => return None,
+            };
+            (!need.is_dir()).then(|| {
+                format!("{what}={p}: {} does not exist here, so the kernel's audit (auditctl) refuses this rule; tracer matches it once it exists", need.display())
+            })
+        })
     }
 }
 
@@ -97,8 +143,7 @@ pub struct RuleSet {
 /// Every rule file in `paths` (a directory: its `*.rules` in name order, as augenrules),
 /// in order; the first bad line is the error.
 pub fn load(paths: &[PathBuf]) -> Result<RuleSet, RulesError> {
-    let _ = paths;
-    todo!()
+    load::load(paths)
 }
 
 /// `tracer rules check`: everything parsed, plus every problem (not only the first).
@@ -110,8 +155,7 @@ pub struct Check {
 }
 
 pub fn check(paths: &[PathBuf]) -> Check {
-    let _ = paths;
-    todo!()
+    load::check(paths)
 }
 
 /// The kernel tables and the user-side remainder of a rule set.
@@ -121,13 +165,14 @@ pub struct Compiled {
     pub nrs: Vec<(NrKey, RuleNr)>,
     /// RULES entries, index = rule index.
     pub rules: Vec<KRule>,
+    /// Per rule: its user-side conditions, action and keys.
+    user: Vec<decide::UserRule>,
 }
 
 /// Compiles a rule set (resolving `exe=` to inode and device). More than `RULES_MAX` rules,
 /// or a rule the kernel tables cannot hold, is an error naming its line.
 pub fn compile(set: &RuleSet) -> Result<Compiled, RulesError> {
-    let _ = set;
-    todo!()
+    compile::compile(set)
 }
 
 /// One name (audit PATH item) of an event as user space resolved it.
@@ -135,7 +180,8 @@ pub fn compile(set: &RuleSet) -> Result<Compiled, RulesError> {
 pub struct Name<'a> {
     /// Absolute, lexically normalised host path.
     pub path: &'a [u8],
-    /// The object's owner (uid, gid), when known.
+    /// The object's owner (uid, gid), when known (`None`: compared as 0, as the kernel does
+    /// for a name it did not resolve).
     pub owner: Option<(u32, u32)>,
 }
 
@@ -166,39 +212,17 @@ pub struct Facts<'a> {
 impl Compiled {
     /// The first candidate, in rule order, whose user-side conditions hold: `Some(rule)` if
     /// its action is `always`, `None` if there is none or it is `never` (the event is dropped).
+    /// As the kernel's audit: the non-`path=` candidates first (the exit list), then, for each
+    /// of `facts.names` in order, the `path=` candidates (`KRULE_WATCH`) before that match,
+    /// which take over: the first rule in order wins, and between watches the first name. `facts.names` are the call's audit PATH items (parents
+    /// included, as the kernel's names list); a name without an owner counts as uid/gid 0, as
+    /// the kernel's unresolved names do.
     pub fn decide(&self, cand: &RuleBits, facts: &Facts<'_>) -> Option<usize> {
-        let _ = (cand, facts);
-        todo!()
+        decide::decide(self, cand, facts)
     }
 
     /// The keys of rule `rule` (empty if it has none).
     pub fn keys(&self, rule: usize) -> &[String] {
-        let _ = rule;
-        todo!()
-    }
-}
-
-/// Syscall tables: audit's names (x86_64 and i386), numbers, and each call's names (PATH
-/// items) for the kernel's record.
-pub mod syscalls {
-    use super::Arch;
-    use tracer_common::rules::NameSpec;
-
-    /// audit's name for `nr` (`ausyscall`), if the table has one.
-    pub fn name(arch: Arch, nr: u32) -> Option<&'static str> {
-        let _ = (arch, nr);
-        todo!()
-    }
-
-    /// The number of `name` (or a decimal number) in `arch`'s table.
-    pub fn number(arch: Arch, name: &str) -> Option<u32> {
-        let _ = (arch, name);
-        todo!()
-    }
-
-    /// Where the call's names are in its arguments.
-    pub fn names(arch: Arch, nr: u32) -> [NameSpec; 2] {
-        let _ = (arch, nr);
-        todo!()
+        self.user.get(rule).map_or(&[], |u| u.keys.as_slice())
     }
 }

@@ -8,6 +8,7 @@ use std::{
 
 use thiserror::Error;
 use tracer_common::{
+    agg::AggKey,
     connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
     dns::{DIR_SEND, DnsBody},
     event::*,
@@ -16,12 +17,14 @@ use tracer_common::{
     listen::ListenBody,
     open::{AT_FDCWD, OpenBody},
     outcome::OutcomeBody,
+    rules::{NAME_FD, NAME_NONE, RuleBits},
     sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
+    syscall::{NAME_BASE_UNKNOWN, NAME_INODE, NameRec, SyscallBody},
 };
 
 use crate::event::{
-    Connect, ConnectOutcome, Detail, DnsMsg, Event, Exec, Exit, Id, Listen, LogLine, LogPeer, Open, Peer, join,
-    normalize,
+    Connect, ConnectOutcome, Detail, DnsMsg, Event, Exec, Exit, Id, Inode, Listen, LogLine, LogPeer, Name, Open, Peer,
+    Syscall, join, normalize,
 };
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -108,9 +111,19 @@ impl Decoder {
             EventKind::ConnectOutcome => size_of::<OutcomeBody>(),
             EventKind::Dns => size_of::<DnsBody>(),
             EventKind::Listen => size_of::<ListenBody>(),
+            EventKind::Syscall => size_of::<SyscallBody>(),
         };
         let size = (h.size as usize).min(rec.len());
-        let rec = &rec[..size];
+        let mut rec = &rec[..size];
+        // The candidate rules trail the record (`trace --rules`).
+        let rules = if h.flags & F_RULES != 0 {
+            let at = rec.len().checked_sub(RULES_TRAILER).ok_or(DecodeError::Short(rec.len()))?;
+            let bits: RuleBits = read_pod(rec, at)?;
+            rec = &rec[..at];
+            Some(bits)
+        } else {
+            None
+        };
         let mut s = Strings { data: rec, pos: HEADER_SIZE + body_size };
         if s.pos > rec.len() {
             return Err(DecodeError::Short(rec.len()));
@@ -120,7 +133,12 @@ impl Decoder {
         let detail = match kind {
             EventKind::Exec => {
                 let b: ExecBody = read_pod(rec, HEADER_SIZE)?;
-                let filename = s.take(b.filename_len as usize)?.to_vec();
+                let mut filename = s.take(b.filename_len as usize)?.to_vec();
+                // A successful exec reported at its syscall exit (`trace --rules`) has no
+                // filename of its own: the new image's executable is it.
+                if filename.is_empty() && h.flags & F_RULES != 0 && h.ret == 0 && h.flags & F_EXE_PRESENT != 0 {
+                    filename = exe.to_vec();
+                }
                 let cwd = s.take(b.cwd_len as usize)?.to_vec();
                 let argv_blob = s.take(b.argv_len as usize)?;
                 Detail::Exec(Exec {
@@ -223,6 +241,20 @@ impl Decoder {
                     peer: log_peer(&b)?,
                 })
             }
+            EventKind::Syscall => {
+                let b: SyscallBody = read_pod(rec, HEADER_SIZE)?;
+                let mut names = Vec::new();
+                for n in b.names {
+                    let path = s.take(n.path_len as usize)?;
+                    let base = s.take(n.base_len as usize)?;
+                    if n.kind != NAME_NONE {
+                        names.push(name(&n, path, base, h.flags & F_CHROOTED != 0, root));
+                    }
+                }
+                let cwd = s.take(b.cwd_len as usize)?;
+                let sockaddr = s.take(b.sockaddr_len as usize)?.to_vec();
+                Detail::Syscall(Syscall { names, cwd: (!cwd.is_empty()).then(|| cwd.to_vec()), sockaddr })
+            }
         };
         let exe = if h.flags & F_EXE_PRESENT != 0 && !exe.is_empty() {
             if self.exes.len() >= EXE_CACHE_MAX {
@@ -268,9 +300,38 @@ impl Decoder {
             syscall: h.syscall,
             args: (h.flags & F_ARGS_PRESENT != 0).then_some(h.args),
             ret: h.ret,
+            compat: h.flags & F_COMPAT != 0,
+            rules,
+            keys: Vec::new(),
+            // The entry's key as the kernel computed it, from the same bytes.
+            agg: (h.flags & F_AGG != 0).then(|| AggKey {
+                auid: h.auid,
+                kind: h.kind,
+                failed: u32::from(h.ret < 0),
+                _pad: 0,
+                hash: tracer_common::agg::hash(&rec[HEADER_SIZE..]),
+            }),
             detail,
         })
     }
+}
+
+/// One name of a generic syscall record: the host path it resolves to (lexically), and the
+/// inode the kernel read for an fd.
+fn name(n: &NameRec, path: &[u8], base: &[u8], chrooted: bool, root: &[u8]) -> Name {
+    let base_unknown = n.flags & NAME_BASE_UNKNOWN != 0 && !path.starts_with(b"/");
+    let host_path = if n.kind == NAME_FD || path.is_empty() {
+        path.to_vec()
+    } else if path.starts_with(b"/") {
+        if chrooted && !root.is_empty() { join(root, &path[1..]) } else { normalize(path) }
+    } else if base_unknown {
+        path.to_vec()
+    } else {
+        join(base, path)
+    };
+    let inode =
+        (n.flags & NAME_INODE != 0).then_some(Inode { uid: n.uid, gid: n.gid, mode: n.mode, ino: n.ino, dev: n.dev });
+    Name { host_path, name: path.to_vec(), fd: n.kind == NAME_FD, base_unknown, inode }
 }
 
 /// NUL-separated argv (as in /proc/PID/cmdline) to a list; a missing final NUL (a cut
@@ -477,5 +538,42 @@ mod tests {
         assert_eq!(split_argv(b""), Vec::<Vec<u8>>::new());
         assert_eq!(split_argv(b"a\0\0b\0"), vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
         assert_eq!(split_argv(b"a\0b"), vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    /// A generic syscall record with the candidate-rules trailer: names joined to their
+    /// bases, the trailer stripped into `rules`, and a record too short for its trailer an
+    /// error, not a panic.
+    #[test]
+    fn syscall_record_and_rules_trailer() {
+        use tracer_common::rules::{NAME_PATH, NAME_PATH_AT};
+        let mut b = SyscallBody::default();
+        b.names[0] = NameRec { kind: NAME_PATH, path_len: 7, base_len: 5, ..Default::default() };
+        b.names[1] = NameRec { kind: NAME_PATH_AT, path_len: 11, ..Default::default() };
+        b.cwd_len = 5;
+        let mut bits = RuleBits::default();
+        bits.words[1] = 1 << 3;
+        let rec = record(
+            EventKind::Syscall,
+            F_RULES | F_COMPAT,
+            bytes_of(&b),
+            &[b"a/../b2", b"/home", b"/etc/shadow", b"/home", bytes_of(&bits)],
+            0,
+            0,
+        );
+        let mut d = Decoder::new();
+        d.resolve_exe = false;
+        let ev = d.decode(&rec).unwrap();
+        assert_eq!(ev.rules, Some(bits));
+        assert!(ev.compat);
+        let Detail::Syscall(c) = &ev.detail else { panic!("{ev:?}") };
+        assert_eq!(c.names.len(), 2);
+        assert_eq!(c.names[0].host_path, b"/home/b2");
+        assert_eq!(c.names[0].name, b"a/../b2");
+        assert_eq!(c.names[1].host_path, b"/etc/shadow");
+        assert_eq!(c.cwd.as_deref(), Some(b"/home".as_slice()));
+        // Claims a trailer it has no room for.
+        let short = record(EventKind::Syscall, F_RULES, bytes_of(&b), &[], 0, 0);
+        assert!(d.decode(&short[..HEADER_SIZE + 8]).is_err());
+        assert!(d.decode(&short).is_err());
     }
 }

@@ -72,6 +72,14 @@ pub(crate) struct Event {
     pub args: Option<[u64; 4]>,
     /// fd, 0, or -errno.
     pub ret: i64,
+    /// A 32-bit (i386) call: `syscall` is an i386 number.
+    pub compat: bool,
+    /// `trace --rules`: the rules whose kernel conditions held (the record's trailer).
+    pub rules: Option<tracer_common::rules::RuleBits>,
+    /// The keys of the rule that selected the event (`trace --rules`), in the rule's order.
+    pub keys: Vec<String>,
+    /// `tracer report`: the kernel counts this entry's further occurrences under this key.
+    pub agg: Option<tracer_common::agg::AggKey>,
     pub detail: Detail,
 }
 
@@ -90,6 +98,8 @@ pub(crate) enum Detail {
     Dns(DnsMsg),
     /// A traced process made an IPv4/IPv6 socket listen (`tracer ci`).
     Listen(Listen),
+    /// Any other syscall a rule selected (`trace --rules`).
+    Syscall(Syscall),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +138,40 @@ impl Exit {
     pub(crate) fn signal(&self) -> Option<i32> {
         self.code.map(|c| (c & 0x7f) as i32).filter(|&s| s != 0)
     }
+}
+
+/// A syscall with no record of its own: its names (audit's PATH items), the working
+/// directory and the socket address it passed or got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Syscall {
+    pub names: Vec<Name>,
+    pub cwd: Option<Vec<u8>>,
+    /// The raw `struct sockaddr` bytes (bind, accept).
+    pub sockaddr: Vec<u8>,
+}
+
+/// One name of a syscall.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Name {
+    /// Absolute, lexically normalised host path (the name as passed when its base is unknown).
+    pub host_path: Vec<u8>,
+    /// The name as the call passed it (an fd's path for `fd`).
+    pub name: Vec<u8>,
+    /// The name is an open descriptor's file.
+    pub fd: bool,
+    pub base_unknown: bool,
+    /// The object's inode as the kernel read it (fd names).
+    pub inode: Option<Inode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Inode {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    pub ino: u64,
+    /// The kernel's s_dev (major << 20 | minor).
+    pub dev: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,6 +288,7 @@ impl Detail {
             Detail::ConnectOutcome(_) => "connect_outcome",
             Detail::Dns(_) => "dns",
             Detail::Listen(_) => "listen",
+            Detail::Syscall(_) => "syscall",
         }
     }
 }

@@ -11,9 +11,10 @@ use aya::{
 };
 use thiserror::Error;
 use tracer_common::{
+    agg::{AGG_MAX, AggKey},
     config::*,
     sshlog::ExeKey,
-    syscount::{STAT_LOST, STAT_SYSCOUNT_FULL, SYSCOUNT_NR_MAX, SyscountKey},
+    syscount::{STAT_AGG_FULL, STAT_LOST, STAT_SYSCOUNT_FULL, SYSCOUNT_MAX, SYSCOUNT_NR_MAX, SyscountKey},
 };
 
 use crate::{btf::Btf, fexit_probe, offsets, tracefs};
@@ -58,6 +59,9 @@ pub(crate) struct Options {
     pub wakeup_bytes: u32,
     /// The trusted sshd executables (`ENABLE_SSHLOG`), vetted by `sshd_exe::trusted`.
     pub sshd_exes: Vec<ExeKey>,
+    /// `trace --rules`: the compiled rule set (`ENABLE_RULES`): the kernel tables, and the
+    /// user-side remainder `stream.rs` finishes the decision with.
+    pub rules: Option<std::sync::Arc<tracer_rules::Compiled>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -93,7 +97,7 @@ const PROGS: &[Prog] = &[
     tp("sched_process_fork", "sched", "sched_process_fork", 0),
     tp("sched_process_exit", "sched", "sched_process_exit", 0),
     // Before the syscall exits: they keep entry numbers the kernel rewrites (probes/entry.rs).
-    tp("entry_exec", "task", "task_rename", ENABLE_SYSCOUNT),
+    tp("entry_exec", "task", "task_rename", ENABLE_SYSCOUNT | ENABLE_RULES),
     tp("entry_signal", "signal", "signal_deliver", ENABLE_SYSCOUNT),
     // ENABLE_SSHLOG: accept(2) exits of a trusted sshd remember the connection socket.
     raw(
@@ -101,6 +105,8 @@ const PROGS: &[Prog] = &[
         "sys_exit",
         ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS | ENABLE_LISTEN,
     ),
+    // `trace --rules`: its own program on every exit (the families' one is not attached).
+    raw("raw_sys_exit_rules", "sys_exit", ENABLE_RULES),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
     tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
     // `tracer ci`: TCP connects followed to established or failed.
@@ -112,6 +118,8 @@ pub(crate) struct Loaded {
     pub warnings: Vec<String>,
     /// `--auid`: the kernel counts its syscalls in the per-CPU array `SYSCOUNT_ONE`.
     auid: Option<u32>,
+    /// `trace --rules`: the rule set whose kernel tables were loaded.
+    pub rules: Option<std::sync::Arc<tracer_rules::Compiled>>,
 }
 
 /// Kernel-side counters.
@@ -119,6 +127,8 @@ pub(crate) struct Loaded {
 pub(crate) struct KernelStats {
     pub lost: u64,
     pub syscount_full: u64,
+    /// `AGGREGATE`: records sent one by one because the kernel's entry table was full.
+    pub agg_full: u64,
 }
 
 pub(crate) fn check_environment() -> Result<PathBuf, LoadError> {
@@ -184,6 +194,10 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         .override_global("OFFSETS", &offsets, true)
         .map_max_entries("SCRATCH", cpus)
         .map_max_entries("EVENTS", opts.ring_bytes)
+        // Per-CPU hash maps are allocated in full at creation (16 384 entries took ~20 ms
+        // here): sized only where they are used.
+        .map_max_entries("SYSCOUNT", if opts.enabled & ENABLE_SYSCOUNT != 0 { SYSCOUNT_MAX } else { 1 })
+        .map_max_entries("AGG", if opts.enabled & AGGREGATE != 0 { AGG_MAX } else { 1 })
         .load(PROGRAMS)?;
     if debug {
         eprintln!("tracer: object loaded at {:?}", start.elapsed());
@@ -214,12 +228,17 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         }
     }
 
+    if let Some(rules) = &opts.rules {
+        fill_rules(&mut ebpf, rules)?;
+    }
+
     // Syscall exits: trampolines on the syscall wrappers when the kernel has them and no
     // syscall is to be counted (only the watched calls pay); else the raw tracepoint.
     let exit_families = ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT;
-    // The guard's accept(2) hook lives on the raw tracepoint only.
-    // So do `tracer ci`'s DNS capture (read/write/sendto/recvfrom) and listen(2).
-    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS | ENABLE_LISTEN) == 0
+    // The guard's accept(2) hook lives on the raw tracepoint only; rules may name any call,
+    // so every exit must reach the raw tracepoint; so must `tracer ci`'s DNS capture
+    // (read/write/sendto/recvfrom) and listen(2).
+    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_RULES | ENABLE_DNS | ENABLE_LISTEN) == 0
         && opts.enabled & exit_families != 0
         && std::env::var_os("TRACER_NO_FEXIT").is_none()
         && fexit_probe::fexit_allowed(&btf, "__x64_sys_openat");
@@ -278,7 +297,30 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
             eprintln!("tracer: loaded and attached {} in {:?}", prog.func, t.elapsed());
         }
     }
-    Ok(Loaded { ebpf, warnings, auid: opts.auid })
+    Ok(Loaded { ebpf, warnings, auid: opts.auid, rules: opts.rules.clone() })
+}
+
+/// RULE_NRS and RULES from the compiled rule set, before anything is attached.
+fn fill_rules(ebpf: &mut Ebpf, rules: &tracer_rules::Compiled) -> Result<(), LoadError> {
+    use tracer_common::rules::{KRule, NrKey, RuleNr};
+    if rules.rules.len() > tracer_common::rules::RULES_MAX {
+        return Err(LoadError::Other(format!(
+            "{} rules: the kernel tables hold {}",
+            rules.rules.len(),
+            tracer_common::rules::RULES_MAX
+        )));
+    }
+    let mut nrs: BpfHashMap<_, NrKey, RuleNr> =
+        BpfHashMap::try_from(ebpf.map_mut("RULE_NRS").unwrap()).map_err(|e| LoadError::Map("RULE_NRS", e))?;
+    for (k, v) in &rules.nrs {
+        nrs.insert(k, v, 0).map_err(|e| LoadError::Map("RULE_NRS", e))?;
+    }
+    let mut table: aya::maps::Array<_, KRule> =
+        aya::maps::Array::try_from(ebpf.map_mut("RULES").unwrap()).map_err(|e| LoadError::Map("RULES", e))?;
+    for (i, r) in rules.rules.iter().enumerate() {
+        table.set(i as u32, r, 0).map_err(|e| LoadError::Map("RULES", e))?;
+    }
+    Ok(())
 }
 
 /// (program, syscall wrapper, family) for the trampoline path.
@@ -409,7 +451,18 @@ impl Loaded {
         let sum = |i: u32| -> Result<u64, LoadError> {
             Ok(arr.get(&i, 0).map_err(|e| LoadError::Map("STATS", e))?.iter().sum())
         };
-        Ok(KernelStats { lost: sum(STAT_LOST)?, syscount_full: sum(STAT_SYSCOUNT_FULL)? })
+        Ok(KernelStats {
+            lost: sum(STAT_LOST)?,
+            syscount_full: sum(STAT_SYSCOUNT_FULL)?,
+            agg_full: sum(STAT_AGG_FULL)?,
+        })
+    }
+
+    /// `AGGREGATE`: occurrences per report entry counted in the kernel (the first included).
+    pub(crate) fn agg_counts(&self) -> Result<HashMap<AggKey, u64>, LoadError> {
+        let map: BpfHashMap<&MapData, AggKey, u64> =
+            BpfHashMap::try_from(self.ebpf.map("AGG").unwrap()).map_err(|e| LoadError::Map("AGG", e))?;
+        map.iter().collect::<Result<_, _>>().map_err(|e| LoadError::Map("AGG", e))
     }
 
     /// Per-(auid, syscall nr) totals counted in the kernel.

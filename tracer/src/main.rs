@@ -15,6 +15,7 @@ mod offsets;
 mod openflags;
 mod reader;
 mod report;
+mod rules;
 mod runlock;
 mod sink;
 mod sshd_exe;
@@ -51,6 +52,8 @@ enum Command {
     Protect(cmd::protect::ProtectArgs),
     /// Trace a CI job (-- CMD): process tree with exit statuses, files changed, sensitive reads, egress; policy and baseline; Markdown/JSON summary.
     Ci(cmd::ci::CiArgs),
+    /// auditctl rule files: `rules check PATH...` prints them as understood and every problem.
+    Rules(cmd::rules::RulesArgs),
     /// Man pages or shell completions from these definitions (for packaging).
     #[command(hide = true)]
     Generate(cmd::generate::GenerateArgs),
@@ -70,6 +73,7 @@ fn main() {
             Command::Generate(a) => cmd::generate::run(a, <Cli as clap::CommandFactory>::command()),
             Command::Protect(a) => cmd::protect::run(a).await,
             Command::Ci(a) => cmd::ci::run(a).await,
+            Command::Rules(a) => cmd::rules::run(a),
         }
     });
     match result {

@@ -42,6 +42,16 @@ pub(crate) async fn run(
     mut on_event: impl FnMut(Event) -> std::io::Result<()>,
     mut on_batch_end: impl FnMut() -> std::io::Result<()>,
 ) -> anyhow::Result<Outcome> {
+    // `trace --rules`: the one place the user-side end of the rule decision runs.
+    let rules = loaded.rules.clone();
+    let mut on_event = move |mut ev: Event| -> std::io::Result<()> {
+        if let Some(r) = &rules
+            && !crate::rules::decide(r, &mut ev)
+        {
+            return Ok(());
+        }
+        on_event(ev)
+    };
     let mut reader = Reader::new(loaded, opts.resolve_exe)?;
     let mut out = Outcome::default();
     let mut sigint = signal(SignalKind::interrupt())?;

@@ -15,7 +15,7 @@ use crate::util::workspace;
 const EBPF_RUSTFLAGS: &str = "--cfg=bpf_target_arch=\"x86_64\"";
 
 /// Every crate of the workspace, by directory.
-const CRATES: &[&str] = &["tracer-ebpf", "tracer-common", "tracer", "tracer-guard", "tests", "xtask"];
+const CRATES: &[&str] = &["tracer-ebpf", "tracer-common", "tracer", "tracer-guard", "tracer-rules", "tests", "xtask"];
 
 pub(crate) fn run() -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -33,7 +33,7 @@ enum Task {
     /// Set up, build (release), then measure the tracer against no tracing, auditd and
     /// strace; writes BENCHMARKS.md.
     Bench(bench::BenchArgs),
-    /// Regenerate tracer/src/report/names.rs (audit's syscall names) from the installed
+    /// Regenerate tracer-rules/src/syscalls/table.rs (audit's syscall names) from the installed
     /// `ausyscall`.
     SyscallNames,
     /// Set up, check formatting and clippy (warnings are errors), build, then run every test

@@ -1,4 +1,4 @@
-//! `cargo xtask syscall-names`: regenerates `tracer/src/report/names.rs` from the installed
+//! `cargo xtask syscall-names`: regenerates `tracer-rules/src/syscalls/table.rs` from the installed
 //! audit's own tables (`ausyscall --dump`, `ausyscall i386 --dump`), so the report names
 //! every call exactly as audit prints it; never a hand-typed list.
 
@@ -6,7 +6,7 @@ use std::{fmt::Write, process::Command};
 
 use anyhow::{Context, bail};
 
-const OUT: &str = "tracer/src/report/names.rs";
+const OUT: &str = "tracer-rules/src/syscalls/table.rs";
 
 /// Names by number ("" for gaps); the first name of a number wins, as in `ausyscall`.
 fn table(arch: &str) -> anyhow::Result<Vec<String>> {
@@ -29,7 +29,7 @@ fn table(arch: &str) -> anyhow::Result<Vec<String>> {
 }
 
 fn emit(src: &mut String, name: &str, t: &[String]) {
-    let _ = writeln!(src, "pub(crate) static {name}: [&str; {}] = [", t.len());
+    let _ = writeln!(src, "pub(super) static {name}: [&str; {}] = [", t.len());
     for row in t.chunks(6) {
         let cells: Vec<String> = row.iter().map(|n| format!("\"{n}\",")).collect();
         let _ = writeln!(src, "    {}", cells.join(" "));

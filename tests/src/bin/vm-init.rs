@@ -20,6 +20,8 @@ use tracer_tests::{bytes_of, parse_json_lines};
 
 #[path = "vm-init/protect.rs"]
 mod protect;
+#[path = "vm-init/rules.rs"]
+mod rules;
 
 const JAIL: &str = "/tmp/jail";
 const WORK: &str = "/tmp/work";
@@ -32,6 +34,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("session") {
         session();
+    }
+    if args.first().map(String::as_str) == Some("stig-session") {
+        rules::session();
     }
     if args.first().is_some_and(|a| ["agent", "read", "connect", "connect-as-user"].contains(&a.as_str())) {
         protect::role(&args);
@@ -228,6 +233,7 @@ fn run_checks() -> Result<usize, String> {
         eprintln!("vm-init: this tracer has no `report`: skipped");
     }
     guard_checks(&mut c)?;
+    rules::checks(&mut c)?;
     if Command::new("/bin/tracer").args(["protect", "--help"]).output().is_ok_and(|o| o.status.success()) {
         protect::checks(&mut c)?;
     }

@@ -17,6 +17,11 @@
 //!   abstract:NAME        the same, abstract name
 //!   stderr:TEXT          write TEXT and a newline to fd 2 in one write(2) (as `sshd -e` logs)
 //!   sleep:MS
+//!   call:NR,ARG...       the raw syscall NR with up to six arguments, each a number (decimal,
+//!                        -N, or 0xHEX), 's=TEXT' (a NUL-terminated copy: a pointer to it), or
+//!                        'b=HEX' (a pointer to those bytes); the result is ignored
+//!   ptrace-child:REQ...  fork a child that asks to be traced and stops, then ptrace(REQ, child,
+//!                        ADDR, 0) for each comma-separated request, then kill it
 //!   -- PROG ARGS...      fork + exec PROG with ARGS (bytes as given), wait
 //! Prints `workload: start_ns=WALL elapsed_ns=N cpu_ns=C` on stderr at the end (WALL: when it
 //! began, ns since the epoch, so a benchmark can tell how long the tracer took to attach; C:
@@ -125,6 +130,60 @@ fn unix_connect(path: &[u8], abstract_name: bool) {
         let len = size_of::<libc::sa_family_t>() + start + path.len().min(100) + usize::from(!abstract_name);
         libc::connect(fd, (&sa as *const libc::sockaddr_un).cast(), len as u32);
         libc::close(fd);
+    }
+}
+
+/// `call:NR,ARG...`: the argument words, kept alive (strings, buffers) for the call.
+fn raw_call(spec: &[u8]) {
+    let spec = String::from_utf8_lossy(spec);
+    let mut parts = spec.split(',');
+    let nr: i64 = parts.next().and_then(|n| n.parse().ok()).unwrap_or_else(|| die(format!("bad call {spec}")));
+    let mut keep: Vec<Vec<u8>> = Vec::new();
+    let mut words = [0i64; 6];
+    for (i, a) in parts.enumerate().take(6) {
+        words[i] = if let Some(t) = a.strip_prefix("s=") {
+            keep.push([t.as_bytes(), b"\0"].concat());
+            keep.last().unwrap().as_ptr() as i64
+        } else if let Some(h) = a.strip_prefix("b=") {
+            let bytes = (0..h.len() / 2)
+                .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or_else(|_| die(format!("bad hex {h}"))))
+                .collect();
+            keep.push(bytes);
+            keep.last().unwrap().as_ptr() as i64
+        } else if let Some(h) = a.strip_prefix("0x") {
+            i64::from_str_radix(h, 16).unwrap_or_else(|_| die(format!("bad number {a}")))
+        } else {
+            a.parse().unwrap_or_else(|_| die(format!("bad number {a}")))
+        };
+    }
+    let [a0, a1, a2, a3, a4, a5] = words;
+    // SAFETY: the test asks for this call on purpose; pointer arguments point into `keep`, alive until the
+    // call returns; anything else is a plain number the kernel checks.
+    unsafe { libc::syscall(nr, a0, a1, a2, a3, a4, a5) };
+    drop(keep);
+}
+
+/// `ptrace-child:REQ...`: requests on a child of ours that asked to be traced.
+fn ptrace_child(reqs: &[u8]) {
+    static WORD: u64 = 0;
+    let addr = &WORD as *const u64 as usize;
+    // SAFETY: the child only calls async-signal-safe functions (ptrace, raise, _exit); the parent's calls take
+    // plain integers; the child is killed and reaped here.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
+            libc::raise(libc::SIGSTOP);
+            libc::_exit(0);
+        }
+        let mut st = 0;
+        libc::waitpid(pid, &mut st, 0);
+        for r in String::from_utf8_lossy(reqs).split(',') {
+            let req: u32 = r.parse().unwrap_or_else(|_| die(format!("bad request {r}")));
+            libc::ptrace(req, pid, addr, 0);
+        }
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, &mut st, 0);
     }
 }
 
@@ -238,6 +297,8 @@ fn main() {
                         // SAFETY: the buffer is line's, valid for line.len() bytes.
                         unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
                     }
+                    b"call" => raw_call(rest),
+                    b"ptrace-child" => ptrace_child(rest),
                     b"sleep" => std::thread::sleep(std::time::Duration::from_millis(num(rest))),
                     _ => die(format!("unknown operation {:?}", String::from_utf8_lossy(op))),
                 }

@@ -7,7 +7,7 @@ use tracer_common::{
     event::EventKind,
 };
 
-use super::{Syscall, current_if_traced, protect};
+use super::{Syscall, current_if, protect};
 use crate::{kernel::conf, record::Rec};
 
 const SUN_PATH_MAX: u64 = 108;
@@ -19,11 +19,13 @@ pub(crate) fn on_exit(call: Syscall) {
 
 #[inline(always)]
 fn try_exit(call: Syscall) -> Result<(), i64> {
-    let cur = current_if_traced(ENABLE_CONNECT).ok_or(-1i64)?;
+    let cur = current_if(ENABLE_CONNECT, call.rules).ok_or(-1i64)?;
     let [fd, uaddr, addrlen, _] = call.args;
     // SAFETY: bpf_probe_read_user copies from any user address into our local (a bad address is an error).
-    let family: u16 = unsafe { bpf_probe_read_user(uaddr as *const u16) }.map_err(i64::from)?;
-    if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
+    let family = unsafe { bpf_probe_read_user(uaddr as *const u16) };
+    // A call a rule selected is reported whatever its address (auditd logs it too).
+    let family: u16 = if call.rules { family.unwrap_or(0) } else { family.map_err(i64::from)? };
+    if !call.rules && family != AF_INET && family != AF_INET6 && family != AF_UNIX {
         return Ok(());
     }
     if conf!(enabled) & PROTECT_ONLY != 0
@@ -59,6 +61,9 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     body.port = port;
     body.addr = addr;
     body.path_len = path_len;
+    if call.rules {
+        rec.push_rules();
+    }
     rec.submit();
     Ok(())
 }

@@ -21,7 +21,10 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
-use tracer_common::{config::ENABLE_SYSCOUNT, syscount::SYSCOUNT_COMPAT};
+use tracer_common::{
+    config::{ENABLE_RULES, ENABLE_SYSCOUNT},
+    syscount::SYSCOUNT_COMPAT,
+};
 
 use super::nr::{
     NR_EXECVE, NR_EXECVEAT, NR_IA32_EXECVE, NR_IA32_EXECVEAT, NR_IA32_RT_SIGRETURN, NR_IA32_SIGRETURN, NR_RT_SIGRETURN,
@@ -38,7 +41,7 @@ const SA_SIGINFO: u64 = 4;
 /// Every exec passes here (and `prctl(PR_SET_NAME)`, which is no exec: nothing kept).
 #[tracepoint]
 pub(crate) fn entry_exec(_ctx: TracePointContext) -> u32 {
-    if conf!(enabled) & ENABLE_SYSCOUNT == 0 {
+    if conf!(enabled) & (ENABLE_SYSCOUNT | ENABLE_RULES) == 0 {
         return 0;
     }
     // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read

@@ -15,7 +15,7 @@ use tracer_common::{
 };
 
 use super::{
-    Syscall, current_if_traced,
+    Syscall, current_if, current_if_traced,
     nr::{NR_EXECVE, NR_EXECVEAT},
 };
 use crate::{
@@ -32,7 +32,7 @@ pub(crate) fn on_failed(call: Syscall) {
 
 #[inline(always)]
 fn try_failed(call: Syscall) -> Result<(), i64> {
-    let cur = current_if_traced(ENABLE_EXEC).ok_or(-1i64)?;
+    let cur = current_if(ENABLE_EXEC, call.rules).ok_or(-1i64)?;
     // execve(filename, argv, envp); execveat(dfd, filename, argv, envp, flags)
     let (filename, argv) =
         if call.nr == NR_EXECVEAT { (call.args[1], call.args[2]) } else { (call.args[0], call.args[1]) };
@@ -52,6 +52,9 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
     let argv_len = rec.off() - walk.start;
     // Arguments past the space are still counted: argc is known when the NULL was reached.
     let argc = (walk.done != 0).then_some(walk.count);
+    if call.rules {
+        rec.push_rules();
+    }
     submit(rec, filename_len, cwd_len, argv_len, argc);
     Ok(())
 }
@@ -112,6 +115,48 @@ fn read_user_u64(addr: u64) -> u64 {
     unsafe { aya_ebpf::helpers::bpf_probe_read_user(addr as *const u64).unwrap_or(0) }
 }
 
+/// A successful exec a rule selected, at its syscall exit (`trace --rules`): the new image is
+/// in place, so argv comes from its mm and the credentials are the post-exec ones audit
+/// evaluates; the filename is the new executable (the exe path the record carries).
+#[inline(always)]
+pub(crate) fn on_success_exit(call: Syscall, compat: bool) {
+    let _ = try_success_exit(call, compat);
+}
+
+#[inline(always)]
+fn try_success_exit(call: Syscall, compat: bool) -> Result<(), i64> {
+    let cur = current_if(ENABLE_EXEC, true).ok_or(-1i64)?;
+    let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
+    rec.fill(EventKind::Exec, &cur, call.nr, 0, true);
+    rec.set_args(call.args);
+    if compat {
+        rec.header().flags |= tracer_common::event::F_COMPAT;
+    }
+    let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
+    let argv_len = push_mm_argv(&mut rec, cur.task)?;
+    // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read
+    // through bpf_probe_read_kernel.
+    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
+    let argc = read::<u64>(regs, off!(regs_sp)).ok().map(read_user_u64).and_then(|n| u32::try_from(n).ok());
+    rec.push_rules();
+    submit(rec, 0, cwd_len, argv_len, argc);
+    Ok(())
+}
+
+/// The current image's argv (mm arg_start..arg_end), cut at `ARGV_MAX`.
+#[inline(always)]
+fn push_mm_argv(rec: &mut Rec, task: Kptr) -> Result<u32, i64> {
+    let mm = crate::kernel::read_ptr(task, off!(task_mm))?;
+    let start: u64 = read(mm, off!(mm_arg_start))?;
+    let end: u64 = read(mm, off!(mm_arg_end))?;
+    let mut len = end.saturating_sub(start);
+    if len > ARGV_MAX as u64 {
+        len = ARGV_MAX as u64;
+        rec.header().flags |= F_ARGV_TRUNCATED;
+    }
+    Ok(rec.push_user(start, len as u32))
+}
+
 #[tracepoint]
 pub(crate) fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let _ = try_sched_exec(&ctx);
@@ -135,15 +180,7 @@ fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let filename = (ctx_ptr(ctx) as usize + (loc & 0xFFFF) as usize) as Kptr;
     let filename_len = rec.push_kernel_str(filename);
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
-    let mm = crate::kernel::read_ptr(cur.task, off!(task_mm))?;
-    let start: u64 = read(mm, off!(mm_arg_start))?;
-    let end: u64 = read(mm, off!(mm_arg_end))?;
-    let mut len = end.saturating_sub(start);
-    if len > ARGV_MAX as u64 {
-        len = ARGV_MAX as u64;
-        rec.header().flags |= F_ARGV_TRUNCATED;
-    }
-    let argv_len = rec.push_user(start, len as u32);
+    let argv_len = push_mm_argv(&mut rec, cur.task)?;
     // The new image's stack starts with argc (set up by the binary loader before this
     // tracepoint).
     let argc = read::<u64>(regs, off!(regs_sp)).ok().map(read_user_u64).and_then(|n| u32::try_from(n).ok());

@@ -15,6 +15,7 @@ pub(crate) mod nr;
 pub(crate) mod open;
 pub(crate) mod outcome;
 pub(crate) mod protect;
+pub(crate) mod rules;
 pub(crate) mod sched;
 pub(crate) mod sshlog;
 pub(crate) mod sshpeer;
@@ -28,6 +29,13 @@ use crate::kernel::{Current, conf, current_task, traced};
 /// The current task's identity, when it passes the filters and `family` is enabled.
 #[inline(always)]
 pub(crate) fn current_if_traced(family: u32) -> Option<Current> {
+    current_if(family, false)
+}
+
+/// `current_if_traced`, or for a call the rules selected (`rules`), whatever the family bit.
+#[inline(always)]
+pub(crate) fn current_if(family: u32, rules: bool) -> Option<Current> {
+    let family = if rules { tracer_common::config::ENABLE_RULES } else { family };
     if conf!(enabled) & family == 0 {
         return None;
     }
@@ -43,4 +51,7 @@ pub(crate) struct Syscall {
     pub nr: u32,
     pub args: [u64; 4],
     pub ret: i64,
+    /// Selected by `trace --rules` (`probes/rules.rs`): the record gets the candidate rules'
+    /// trailer and is built whatever the family's own enable bit says.
+    pub rules: bool,
 }

@@ -6,6 +6,7 @@ pub(crate) const NR_WRITE: u32 = 1;
 pub(crate) const NR_OPEN: u32 = 2;
 pub(crate) const NR_CONNECT: u32 = 42;
 pub(crate) const NR_ACCEPT: u32 = 43;
+pub(crate) const NR_BIND: u32 = 49;
 pub(crate) const NR_SENDTO: u32 = 44;
 pub(crate) const NR_RECVFROM: u32 = 45;
 pub(crate) const NR_LISTEN: u32 = 50;

@@ -7,7 +7,7 @@ use tracer_common::{
     open::{AT_FDCWD as AT_FDCWD_I32, OpenBody},
 };
 
-use super::{Syscall, current_if_traced, nr::*, protect};
+use super::{Syscall, current_if, nr::*, protect};
 use crate::{kernel::conf, record::Rec};
 
 const AT_FDCWD: i64 = AT_FDCWD_I32 as i64;
@@ -21,7 +21,7 @@ pub(crate) fn on_exit(call: Syscall) {
 
 #[inline(always)]
 fn try_exit(call: Syscall) -> Result<(), i64> {
-    let cur = current_if_traced(ENABLE_OPEN).ok_or(-1i64)?;
+    let cur = current_if(ENABLE_OPEN, call.rules).ok_or(-1i64)?;
     let a = call.args;
     let (dfd, name, flags, mode) = match call.nr {
         NR_OPEN => (AT_FDCWD, a[0], a[1], a[2]),
@@ -65,6 +65,9 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     body.dfd = dfd as i32;
     body.path_len = path_len;
     body.base_len = base_len;
+    if call.rules {
+        rec.push_rules();
+    }
     rec.submit();
     Ok(())
 }

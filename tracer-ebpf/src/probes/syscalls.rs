@@ -7,28 +7,8 @@ use tracer_common::config::{
 };
 
 use super::{Syscall, connect, dns, entry, exec, listen, nr::*, open, sshlog, sshpeer, syscount};
-use crate::kernel::{Kptr, compat, conf, off, read};
-
-/// The first four syscall arguments from the saved user registers.
-#[inline(always)]
-pub(crate) fn args_of(regs: Kptr) -> [u64; 4] {
-    let r10 = off!(regs_r10);
-    // x86_64's pt_regs keeps r10 r9 r8 ax cx dx si di in a row: one read instead of four.
-    if r10 != u32::MAX
-        && off!(regs_dx) == r10 + 40
-        && off!(regs_si) == r10 + 48
-        && off!(regs_di) == r10 + 56
-        && let Ok(r) = read::<[u64; 8]>(regs, r10)
-    {
-        return [r[7], r[6], r[5], r[0]];
-    }
-    [
-        read(regs, off!(regs_di)).unwrap_or(0),
-        read(regs, off!(regs_si)).unwrap_or(0),
-        read(regs, off!(regs_dx)).unwrap_or(0),
-        read(regs, off!(regs_r10)).unwrap_or(0),
-    ]
-}
+pub(crate) use crate::kernel::args_of;
+use crate::kernel::{compat, conf, off, read};
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub(crate) fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
@@ -78,7 +58,7 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     if conf!(enabled) & family == 0 || is_compat.unwrap_or_else(compat) {
         return 0;
     }
-    on_exit(Syscall { nr, args: args_of(regs), ret }, family);
+    on_exit(Syscall { nr, args: args_of(regs), ret, rules: false }, family);
     0
 }
 

@@ -167,6 +167,7 @@ pub(crate) async fn run(args: CiArgs) -> anyhow::Result<i32> {
 fn to_ci(ev: &Event) -> Option<tracer_ci::Event> {
     let error = || ev.error().map(str::to_string).or_else(|| (ev.ret < 0).then(|| ev.ret.to_string()));
     let what = match &ev.detail {
+        Detail::Syscall(_) => return None,
         Detail::Exec(e) => What::Exec { filename: e.filename.clone(), argv: e.argv.clone(), ok: ev.ok() },
         Detail::Open(o) => What::Open { path: o.host_path.clone(), flags: o.flags, error: error() },
         Detail::Connect(c) => {

@@ -7,6 +7,7 @@ pub(crate) mod guard;
 pub(crate) mod protect;
 pub(crate) mod report;
 pub(crate) mod roots;
+pub(crate) mod rules;
 pub(crate) mod status;
 pub(crate) mod store;
 pub(crate) mod trace;

@@ -6,10 +6,13 @@
 //! event per call crosses to user space. A recorded file has no such counts, nor a
 //! lost-event count; the report says "not recorded" instead of printing wrong numbers.
 
-use std::{ffi::OsString, io::Write as _, path::PathBuf};
+use std::{collections::HashMap, ffi::OsString, io::Write as _, path::PathBuf};
 
 use clap::Args;
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SYSCOUNT, LEAN_RECORDS};
+use tracer_common::{
+    config::{AGGREGATE, ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_RULES, ENABLE_SYSCOUNT, LEAN_RECORDS},
+    syscount::SYSCOUNT_COMPAT,
+};
 
 use super::{Filters, trace::Format};
 use crate::{
@@ -51,6 +54,13 @@ pub(crate) struct ReportArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// auditctl rule FILE or directory (repeatable), as `trace --rules`: the report covers only
+    /// the events the rules select; "System calls made" counts the selected calls.
+    #[arg(long, value_name = "PATH", conflicts_with = "input")]
+    pub rules: Vec<PathBuf>,
+    /// With --rules: only the events of the rules with this key.
+    #[arg(long, value_name = "KEY", requires = "rules")]
+    pub key: Option<String>,
     /// Run CMD, report on its process tree when it ends, and exit with its status.
     #[arg(last = true)]
     pub command: Vec<OsString>,
@@ -95,7 +105,10 @@ pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<i32> {
         let msg = "--host, --since, --until and --by-host need --input sqlite:PATH or postgresql://...";
         return Err(crate::error::UsageError(msg.into()).into());
     }
-    let (reports, code) = if args.input.is_empty() {
+    let rules = crate::rules::compile(&args.rules)?;
+    let (reports, code) = if let Some(rules) = rules {
+        with_rules(args.filters, args.duration, args.command, only, rules, args.key).await?
+    } else if args.input.is_empty() {
         live(args.filters, args.duration, args.command, only).await?
     } else {
         (from_files(&args.input, &args.filters, only)?, 0)
@@ -157,29 +170,88 @@ async fn live(
     only: Option<Id>,
 ) -> anyhow::Result<(Reports, i32)> {
     let command = (!command.is_empty()).then_some(command);
-    // Lean records: a report needs no ppid, creds, mount namespace or exe.
-    let opts =
-        filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | LEAN_RECORDS, command.is_some());
+    // Lean records: a report needs no ppid, creds, mount namespace or exe. Aggregated: the
+    // kernel sends each entry once and counts its repeats.
+    let opts = filters.options(
+        ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | LEAN_RECORDS | AGGREGATE,
+        command.is_some(),
+    );
     let mut loaded = crate::error::load_or_usage_error(&opts)?;
     let mut reports = Reports::new(only, true);
+    // The first event of each entry the kernel counts: its repeats are added at the end.
+    let mut firsts = HashMap::new();
     // Aggregated as events arrive: the event list is never kept.
     let outcome = stream::run(
         &mut loaded,
         RunOptions { command, duration, resolve_exe: false, group: false },
         |ev| {
             reports.add_event(&ev);
+            if let Some(key) = ev.agg {
+                firsts.entry(key).or_insert(ev);
+            }
             Ok(())
         },
         || Ok(()),
     )
     .await?;
+    // Every record is in (the stream drained the ring): now the kernel's counts are final.
+    let mut unattributed = 0;
+    for (key, n) in loaded.agg_counts()? {
+        match firsts.get(&key) {
+            Some(ev) => reports.add_event_n(ev, n.saturating_sub(1)),
+            // Its first record was lost (ring full): the counts are lost with it, and said so.
+            None => unattributed += n,
+        }
+    }
     reports.add_syscounts(&loaded.syscounts()?);
     let st = outcome.stats;
-    // Everything the report misses: ring full, undecodable records.
-    reports.lost = Some(outcome.counts.lost + outcome.counts.undecodable);
+    // Everything the report misses: ring full, undecodable records, and the repeats of
+    // entries whose first record was lost.
+    reports.lost = Some(outcome.counts.lost + outcome.counts.undecodable + unattributed);
     if st.syscount_full > 0 {
         eprintln!("tracer: warning: {} system calls not counted (the kernel's count table is full)", st.syscount_full);
     }
+    if st.agg_full > 0 {
+        eprintln!("tracer: note: {} events sent one by one (the kernel's entry table is full)", st.agg_full);
+    }
+    stream::report_totals(&outcome);
+    Ok((reports, outcome.exit_code.unwrap_or(0)))
+}
+
+/// `--rules`: the events the rules select (`--key`: of the rules with that key), each
+/// counted in its section and its call in "System calls made" (the kernel counts nothing:
+/// the rules already chose the calls).
+async fn with_rules(
+    filters: Filters,
+    duration: Option<std::time::Duration>,
+    command: Vec<OsString>,
+    only: Option<Id>,
+    rules: std::sync::Arc<tracer_rules::Compiled>,
+    key: Option<String>,
+) -> anyhow::Result<(Reports, i32)> {
+    let command = (!command.is_empty()).then_some(command);
+    let mut opts = filters.options(ENABLE_RULES, command.is_some());
+    opts.rules = Some(rules);
+    let mut loaded = crate::error::load_or_usage_error(&opts)?;
+    let mut reports = Reports::new(only, true);
+    let mut calls: HashMap<(u32, u32), u64> = HashMap::new();
+    let outcome = stream::run(
+        &mut loaded,
+        RunOptions { command, duration, resolve_exe: false, group: false },
+        |ev| {
+            if key.as_ref().is_some_and(|k| !ev.keys.contains(k)) {
+                return Ok(());
+            }
+            reports.add_event(&ev);
+            let nr = if ev.compat { ev.syscall | SYSCOUNT_COMPAT } else { ev.syscall };
+            *calls.entry((ev.auid.raw(), nr)).or_default() += 1;
+            Ok(())
+        },
+        || Ok(()),
+    )
+    .await?;
+    reports.add_syscounts(&calls);
+    reports.lost = Some(outcome.counts.lost + outcome.counts.undecodable);
     stream::report_totals(&outcome);
     Ok((reports, outcome.exit_code.unwrap_or(0)))
 }

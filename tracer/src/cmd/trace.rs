@@ -3,7 +3,7 @@
 use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args, ValueEnum};
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, WANT_CWD};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_RULES, WANT_CWD};
 
 use super::Filters;
 use crate::{
@@ -40,6 +40,10 @@ pub(crate) struct TraceArgs {
     /// With --format audit: put key="NAME" on every SYSCALL record, like auditctl -k.
     #[arg(long, value_name = "NAME", value_parser = sink::audit::parse_key)]
     pub key: Option<String>,
+    /// auditctl rule FILE (or directory: its *.rules in name order, as augenrules); repeatable.
+    /// Events are then exactly what the rules select, tagged with the rule's keys.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
     /// Run CMD and trace only its process tree; exit with its status.
     #[arg(last = true)]
     pub command: Vec<OsString>,
@@ -72,8 +76,12 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    // Bad rules are a usage error before anything is attached.
+    let rules = crate::rules::compile(&args.rules)?;
     let command = (!args.command.is_empty()).then_some(args.command);
-    let mut opts = args.filters.options(ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT, command.is_some());
+    let families = if rules.is_some() { ENABLE_RULES } else { ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT };
+    let mut opts = args.filters.options(families, command.is_some());
+    opts.rules = rules;
     if args.format == TraceFormat::Audit {
         // audit writes a CWD record with every path: have the kernel send the cwd.
         opts.enabled |= WANT_CWD;

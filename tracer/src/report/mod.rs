@@ -8,7 +8,6 @@
 mod audit_input;
 pub(crate) mod input;
 pub(crate) mod json;
-mod names;
 pub(crate) mod recorded;
 pub(crate) mod syscall;
 // Reports computed by a database (`--input sqlite:|postgresql://`).
@@ -31,9 +30,9 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, failed: bool) {
-        self.count += 1;
-        self.failed += u64::from(failed);
+    fn add(&mut self, failed: bool, n: u64) {
+        self.count += n;
+        self.failed += if failed { n } else { 0 };
     }
 }
 
@@ -106,7 +105,12 @@ impl Reports {
     }
 
     pub(crate) fn add(&mut self, auid: Id, act: Activity, failed: bool) {
-        if !self.wanted(auid) {
+        self.add_n(auid, act, failed, 1);
+    }
+
+    /// `n` occurrences of one activity (the kernel counts repeats: `Reports::add_event_n`).
+    pub(crate) fn add_n(&mut self, auid: Id, act: Activity, failed: bool, n: u64) {
+        if n == 0 || !self.wanted(auid) {
             return;
         }
         let u = self.user(auid);
@@ -114,25 +118,30 @@ impl Reports {
             // Lookups by slice first: no allocation for an entry seen before.
             Activity::Exec { argv, filename, root } => {
                 match u.commands.get_mut(argv) {
-                    Some(t) if !argv.is_empty() => t.add(failed),
+                    Some(t) if !argv.is_empty() => t.add(failed, n),
                     _ => {
                         let key = if argv.is_empty() { vec![filename.to_vec()] } else { argv.to_vec() };
-                        u.commands.entry(key).or_default().add(failed);
+                        u.commands.entry(key).or_default().add(failed, n);
                     }
                 }
                 if root != b"/" {
-                    u.roots.entry(root.to_vec()).or_default().add(failed);
+                    u.roots.entry(root.to_vec()).or_default().add(failed, n);
                 }
             }
             Activity::Open { path } => match u.files.get_mut(path) {
-                Some(t) => t.add(failed),
-                None => u.files.entry(path.to_vec()).or_default().add(failed),
+                Some(t) => t.add(failed, n),
+                None => u.files.entry(path.to_vec()).or_default().add(failed, n),
             },
-            Activity::Connect { peer } => u.connections.entry(peer.clone()).or_default().add(failed),
+            Activity::Connect { peer } => u.connections.entry(peer.clone()).or_default().add(failed, n),
         }
     }
 
     pub(crate) fn add_event(&mut self, ev: &Event) {
+        self.add_event_n(ev, 1);
+    }
+
+    /// `ev` and `n - 1` more occurrences of the same entry.
+    pub(crate) fn add_event_n(&mut self, ev: &Event, n: u64) {
         let act = match &ev.detail {
             Detail::Exec(e) => Activity::Exec { argv: &e.argv, filename: &e.filename, root: &ev.root },
             Detail::Open(o) => Activity::Open { path: &o.host_path },
@@ -140,7 +149,7 @@ impl Reports {
             // sshd's log lines (the guard's source) are not enabled for reports.
             _ => return,
         };
-        self.add(ev.auid, act, !ev.ok());
+        self.add_n(ev.auid, act, !ev.ok(), n);
     }
 
     /// Kernel counts per (raw auid, x86_64 syscall nr). The kernel keys them by raw value,

@@ -4,8 +4,6 @@ use std::{borrow::Cow, collections::BTreeMap};
 
 use tracer_common::syscount::SYSCOUNT_COMPAT;
 
-use super::names;
-
 /// Number and table of a syscall (the kernel counts `nr | SYSCOUNT_COMPAT` for i386).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Sysno {
@@ -28,10 +26,10 @@ impl Sysno {
     /// The name audit prints (`ausyscall`, `ausearch -i`), from its own tables; a number
     /// its table lacks as audit shows it, `unknown-syscall(N)`.
     pub(crate) fn name(self) -> Cow<'static, str> {
-        let table: &[&'static str] = if self.i386 { &names::I386 } else { &names::X86_64 };
-        match table.get(self.nr as usize) {
-            Some(n) if !n.is_empty() => Cow::Borrowed(n),
-            _ => Cow::Owned(format!("unknown-syscall({})", self.nr)),
+        let arch = if self.i386 { tracer_rules::Arch::B32 } else { tracer_rules::Arch::B64 };
+        match tracer_rules::syscalls::name(arch, self.nr) {
+            Some(n) => Cow::Borrowed(n),
+            None => Cow::Owned(format!("unknown-syscall({})", self.nr)),
         }
     }
 

@@ -8,6 +8,7 @@
 //! inode fields, as for a failed lookup) or, for syscall arguments that are pointers, 0.
 
 mod encode;
+mod nametypes;
 
 use std::{
     collections::HashMap,
@@ -22,6 +23,8 @@ use crate::event::{Detail, Event, Open};
 
 /// AUDIT_ARCH_X86_64: the tracer's syscall numbers are x86_64 ones.
 const ARCH_X86_64: &str = "c000003e";
+/// AUDIT_ARCH_I386: a 32-bit call (`trace --rules` reports them with i386 numbers).
+const ARCH_I386: &str = "40000003";
 const O_CREAT: u32 = 0o100;
 const O_EXCL: u32 = 0o200;
 /// Command lines remembered per process for PROCTITLE (cleared when full, like the
@@ -144,6 +147,7 @@ fn args(ev: &Event, saddr_len: usize) -> [u64; 4] {
         Detail::Connect(c) => [(c.fd as u32).into(), 0, saddr_len as u64, 0],
         Detail::Exec(_)
         | Detail::Log(_)
+        | Detail::Syscall(_)
         | Detail::Exit(_)
         | Detail::ConnectOutcome(_)
         | Detail::Dns(_)
@@ -182,6 +186,18 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
             names.push((name, t));
         }
         Detail::Connect(c) => saddr = Some(sockaddr(&c.peer)),
+        Detail::Syscall(c) => {
+            cwd = c.cwd.as_ref().map(|c| ev.in_root(c).to_vec());
+            let arch = if ev.compat { tracer_rules::Arch::B32 } else { tracer_rules::Arch::B64 };
+            let types = nametypes::of(tracer_rules::syscalls::name(arch, ev.syscall).unwrap_or(""), ev.ok());
+            for (i, n) in c.names.iter().enumerate() {
+                let name = if n.fd || n.base_unknown { n.name.clone() } else { ev.in_root(&n.host_path).to_vec() };
+                names.push((name, types.get(i).copied().unwrap_or("NORMAL")));
+            }
+            if !c.sockaddr.is_empty() {
+                saddr = Some(c.sockaddr.clone());
+            }
+        }
         Detail::Log(_) | Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_) | Detail::Listen(_) => return,
     }
 
@@ -189,9 +205,10 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
     let mut b = Vec::with_capacity(512);
     b.extend_from_slice(
         format!(
-            "arch={ARCH_X86_64} syscall={} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} \
+            "arch={} syscall={} success={} exit={} a0={:x} a1={:x} a2={:x} a3={:x} items={} \
              ppid={} pid={} auid={} uid={} gid={} euid={} suid={} fsuid={} egid={} sgid={} fsgid={} \
              tty=(none) ses={} comm=",
+            if ev.compat { ARCH_I386 } else { ARCH_X86_64 },
             ev.syscall,
             if ev.ok() { "yes" } else { "no" },
             ev.ret,
@@ -222,9 +239,12 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
         None => b.extend_from_slice(b"(null)"),
     }
     b.extend_from_slice(b" key=");
-    match key {
-        Some(k) => untrusted(&mut b, k.as_bytes()),
-        None => b.extend_from_slice(b"(null)"),
+    match (ev.keys.as_slice(), key) {
+        // Several keys are one string to audit, joined by \x01 (AUDIT_KEY_SEPARATOR), which
+        // makes the value hex-encoded like any string with a control character.
+        ([], Some(k)) => untrusted(&mut b, k.as_bytes()),
+        ([], None) => b.extend_from_slice(b"(null)"),
+        (keys, _) => untrusted(&mut b, keys.join("\x01").as_bytes()),
     }
     record(out, "SYSCALL", &b);
 
@@ -306,6 +326,10 @@ mod tests {
             syscall,
             args: None,
             ret,
+            compat: false,
+            rules: None,
+            keys: Vec::new(),
+            agg: None,
             detail,
         }
     }

@@ -29,9 +29,31 @@ fn id(buf: &mut Vec<u8>, v: Id) {
     }
 }
 
-/// A number or a bool, formatted straight into the buffer (writing to a Vec cannot fail).
-fn num(buf: &mut Vec<u8>, v: impl std::fmt::Display) {
-    let _ = write!(buf, "{v}");
+/// A number or a bool, written straight into the buffer: integers by `itoa` (fmt's
+/// machinery per number was a visible share of this hot path under perf).
+trait Scalar {
+    fn put(self, buf: &mut Vec<u8>);
+}
+
+macro_rules! ints {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            fn put(self, buf: &mut Vec<u8>) {
+                buf.extend_from_slice(itoa::Buffer::new().format(self).as_bytes());
+            }
+        }
+    )*};
+}
+ints!(u8, u16, u32, u64, usize, i32, i64);
+
+impl Scalar for bool {
+    fn put(self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(if self { b"true" } else { b"false" });
+    }
+}
+
+fn num(buf: &mut Vec<u8>, v: impl Scalar) {
+    v.put(buf);
 }
 
 macro_rules! field {
@@ -180,6 +202,47 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
                     json_str(buf, path);
                 }
             }
+        }
+        Detail::Syscall(c) => {
+            let arch = if ev.compat { tracer_rules::Arch::B32 } else { tracer_rules::Arch::B64 };
+            buf.extend_from_slice(b",\"name\":");
+            match tracer_rules::syscalls::name(arch, ev.syscall) {
+                Some(n) => json_str(buf, n.as_bytes()),
+                None => buf.extend_from_slice(b"null"),
+            }
+            buf.extend_from_slice(if ev.compat { b",\"arch\":\"b32\"".as_slice() } else { b",\"arch\":\"b64\"" });
+            if let Some(a) = ev.args {
+                let _ = write!(buf, ",\"args\":[{},{},{},{}]", a[0], a[1], a[2], a[3]);
+            }
+            buf.extend_from_slice(b",\"paths\":[");
+            for (i, n) in c.names.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                json_str(buf, ev.in_root(&n.host_path));
+            }
+            buf.push(b']');
+            if let Some(cwd) = &c.cwd {
+                buf.extend_from_slice(b",\"cwd\":");
+                json_str(buf, cwd);
+            }
+        }
+    }
+    match ev.keys.as_slice() {
+        [] => {}
+        [k] => {
+            buf.extend_from_slice(b",\"key\":");
+            json_str(buf, k.as_bytes());
+        }
+        keys => {
+            buf.extend_from_slice(b",\"key\":[");
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                json_str(buf, k.as_bytes());
+            }
+            buf.push(b']');
         }
     }
     buf.push(b'}');

@@ -164,6 +164,8 @@ pub(crate) fn row(ev: &Event) -> Row {
                 Peer::Unix { path } => r.path = Some(text(path)),
             }
         }
+        // The schema has one path column: the call's first name.
+        Detail::Syscall(c) => r.path = c.names.first().map(|n| text(ev.in_root(&n.host_path))),
     }
     r
 }

@@ -98,6 +98,27 @@ pub(crate) fn render(s: &mut String, ev: &Event) {
                 }
             }
         },
+        Detail::Syscall(c) => {
+            let arch = if ev.compat { tracer_rules::Arch::B32 } else { tracer_rules::Arch::B64 };
+            match tracer_rules::syscalls::name(arch, ev.syscall) {
+                Some(n) => {
+                    let _ = write!(s, " {n}");
+                }
+                None => {
+                    let _ = write!(s, " syscall {}", ev.syscall);
+                }
+            }
+            if ev.compat {
+                s.push_str(" (b32)");
+            }
+            for n in &c.names {
+                s.push(' ');
+                quoted(s, &n.host_path);
+            }
+            if let Some([a0, a1, a2, a3]) = ev.args {
+                let _ = write!(s, " a0={a0:x} a1={a1:x} a2={a2:x} a3={a3:x}");
+            }
+        }
     }
     match ev.error() {
         Some(e) => {
@@ -105,6 +126,15 @@ pub(crate) fn render(s: &mut String, ev: &Event) {
         }
         None => {
             let _ = write!(s, " = {}", ev.ret);
+        }
+    }
+    if !ev.keys.is_empty() {
+        s.push_str(" key=");
+        for (i, k) in ev.keys.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            quoted(s, k.as_bytes());
         }
     }
 }

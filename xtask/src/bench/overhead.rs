@@ -22,7 +22,16 @@ pub(super) enum Mode {
     Strace,
     /// The equivalent bpftrace one-liner (`BPFTRACE_SCRIPT`).
     Bpftrace,
+    /// Debian's STIG rule set (`STIG`) evaluated in the kernel by `trace --rules`.
+    RulesStig,
+    /// The same rule set in auditd.
+    AuditdStig,
 }
+
+/// Debian's shipped STIG rules: what `trace --rules` and auditd both load for the rule rows.
+/// The workload trips none of them (its opens succeed, it runs no rule's syscall): the rows
+/// measure what evaluating the rules costs every call.
+const STIG: &str = "/usr/share/doc/auditd/examples/rules/30-stig.rules";
 
 /// What `report` does, as bpftrace would: per-auid syscall counts, and a line per exec,
 /// open and connect of the login UID (paths from the entry arguments).
@@ -42,6 +51,8 @@ impl Mode {
             Mode::Auditd => "auditd -S execve,openat,connect -F auid=N",
             Mode::Strace => "strace -f -e trace=execve,openat,connect",
             Mode::Bpftrace => "bpftrace: per-auid syscall counts, exec/open/connect prints",
+            Mode::RulesStig => "tracer trace --rules 30-stig.rules --format json --output FILE",
+            Mode::AuditdStig => "auditd with 30-stig.rules",
         }
     }
 }
@@ -80,12 +91,21 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     std::fs::write(&file, "x")?;
     let mut notes = Vec::new();
     let mut modes = vec![Mode::Untraced, Mode::Report, Mode::Trace, Mode::HooksOnly];
+    let stig = Path::new(STIG).exists();
+    if stig {
+        modes.push(Mode::RulesStig);
+    } else {
+        notes.push(format!("the STIG rows not measured: {STIG} missing (Debian's auditd package ships it)"));
+    }
     let mut audit = None;
     if !args.tracer_only {
         match auditd_start() {
             Ok(state) => {
                 audit = Some(state);
                 modes.push(Mode::Auditd);
+                if stig {
+                    modes.push(Mode::AuditdStig);
+                }
             }
             Err(e) => notes.push(format!("auditd not measured: {e}")),
         }
@@ -170,7 +190,7 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let auid = AUID.to_string();
     let events = |name: &str| dir.join(name).display().to_string();
     let mut cmd = match mode {
-        Mode::Untraced | Mode::Auditd => {
+        Mode::Untraced | Mode::Auditd | Mode::AuditdStig => {
             let mut c = Command::new(&bins.workload);
             c.args(&wargs);
             c
@@ -196,6 +216,15 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
                 .args(&wargs);
             c
         }
+        Mode::RulesStig => {
+            let mut c = Command::new(&bins.tracer);
+            c.args(["trace", "--rules", STIG, "--format", "json", "--output"])
+                .arg(&events_path)
+                .arg("--")
+                .arg(&w)
+                .args(&wargs);
+            c
+        }
         Mode::Strace => {
             let mut c = Command::new("strace");
             c.args(["-f", "-qq", "-e", "trace=execve,openat,connect", "-o", "/dev/null"]).arg(&w).args(&wargs);
@@ -215,6 +244,10 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
         crate::util::check(Command::new("auditctl").args(["-e", "1"]).stdout(Stdio::null()))?;
         crate::util::check(Command::new("auditctl").args(audit_rule("-a")))?;
     }
+    if mode == Mode::AuditdStig {
+        crate::util::check(Command::new("auditctl").args(["-e", "1"]).stdout(Stdio::null()))?;
+        load_stig();
+    }
     cmd.stdout(Stdio::from(File::create(&out_path)?)).stderr(Stdio::from(File::create(&err_path)?));
     let spawned_at = wall_ns();
     let child = cmd.spawn()?;
@@ -226,6 +259,11 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
     let rc = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
     if mode == Mode::Auditd {
         crate::util::check(Command::new("auditctl").args(audit_rule("-d")))?;
+        crate::util::check(Command::new("auditctl").args(["-e", "0"]).stdout(Stdio::null()))?;
+    }
+    if mode == Mode::AuditdStig {
+        // Only the bench's rules are loaded while it runs (nothing else runs on the machine).
+        crate::util::check(Command::new("auditctl").arg("-D").stdout(Stdio::null()))?;
         crate::util::check(Command::new("auditctl").args(["-e", "0"]).stdout(Stdio::null()))?;
     }
     anyhow::ensure!(
@@ -240,7 +278,7 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
         .find(|l| l.starts_with("workload: "))
         .ok_or_else(|| anyhow::anyhow!("no workload line in {stderr}"))?;
     let mut s = Sample { wall_ns: field(wl, "elapsed_ns").unwrap_or(0) as f64, ..Default::default() };
-    if matches!(mode, Mode::Report | Mode::Trace | Mode::HooksOnly) {
+    if matches!(mode, Mode::Report | Mode::Trace | Mode::HooksOnly | Mode::RulesStig) {
         let tv = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
         let total = tv(ru.ru_utime) + tv(ru.ru_stime);
         s.tracer_cpu_ns = Some((total - field(wl, "cpu_ns").unwrap_or(0) as f64).max(0.0));
@@ -282,6 +320,16 @@ fn report_exact(json: &str, args: &BenchArgs, file: &Path) -> bool {
         && count("commands", &|e| e["command"] == "/bin/true") == args.execs
         && count("connections", &|e| e["port"] == 9) == args.connects
         && r["lost_events"] == 0
+}
+
+/// The STIG file into auditd line by line, as `auditctl -R` does; a line this machine's
+/// kernel refuses (a watched directory that does not exist here) is left out, as by auditd.
+fn load_stig() {
+    let text = std::fs::read_to_string(STIG).unwrap_or_default();
+    for line in text.lines().map(str::trim).filter(|l| l.starts_with('-')) {
+        let _ =
+            Command::new("auditctl").args(line.split_whitespace()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
 }
 
 fn audit_rule(op: &str) -> Vec<String> {

@@ -64,6 +64,8 @@ impl<W: Write> Cpio<W> {
     }
 }
 
+const STIG: &str = "/usr/share/doc/auditd/examples/rules/30-stig.rules";
+
 /// The guest root: the test init as /init, the tracer, the workload, and busybox (its
 /// applets as symlinks) for the chroot jail and the programs the workload execs.
 pub(super) fn write(out: &Path, init: &Path, tracer: &Path, workload: &Path, busybox: &Path) -> anyhow::Result<()> {
@@ -84,6 +86,11 @@ pub(super) fn write(out: &Path, init: &Path, tracer: &Path, workload: &Path, bus
         c.symlink(&format!("bin/{applet}"), "busybox")?;
     }
     c.file("etc/hostname", 0o644, b"vmtest\n")?;
+    // Debian's STIG rules for the guest's `trace --rules` check (the guest fails that check
+    // if the host lacks them: auditd is in `cargo xtask setup`'s packages).
+    if let Ok(stig) = std::fs::read(STIG) {
+        c.file("etc/30-stig.rules", 0o644, &stig)?;
+    }
     c.finish()?.finish()?.flush()?;
     Ok(())
 }

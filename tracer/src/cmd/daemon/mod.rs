@@ -16,7 +16,7 @@ use std::{
 
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, WANT_CWD};
+use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_RULES, WANT_CWD};
 
 use self::{
     config::{Config, LogFormat},
@@ -50,13 +50,28 @@ fn log_sink(c: &Config, shared: &Arc<Shared>) -> anyhow::Result<Box<dyn Sink>> {
     Ok(sink::make(format, Box::new(w), None))
 }
 
-fn options(c: &Config) -> crate::loader::Options {
+fn options(c: &Config) -> anyhow::Result<crate::loader::Options> {
     let filters = super::Filters { buffer_size: c.buffer_size, ..Default::default() };
-    let mut enabled = ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT;
+    // The rules directory's `*.rules` (as augenrules), if it has any: then the log holds
+    // exactly what they select, tagged with their keys; else every exec, open and connect.
+    let rules = match rule_files(&c.rules) {
+        files if files.is_empty() => None,
+        _ => crate::rules::compile(std::slice::from_ref(&c.rules))?,
+    };
+    let mut enabled = if rules.is_some() { ENABLE_RULES } else { ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT };
     if c.log_format == LogFormat::Audit {
         enabled |= WANT_CWD;
     }
-    filters.options(enabled, false)
+    let mut opts = filters.options(enabled, false);
+    opts.rules = rules;
+    Ok(opts)
+}
+
+/// The `*.rules` files of `dir` (none when it does not exist).
+fn rule_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "rules")).collect())
+        .unwrap_or_default()
 }
 
 pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
@@ -69,7 +84,8 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     })?;
     let shared = Arc::new(Shared::default());
     let mut sink = log_sink(&cfg, &shared)?;
-    let mut loaded = crate::error::load_or_usage_error(&options(&cfg))?;
+    let mut loaded = crate::error::load_or_usage_error(&options(&cfg)?)?;
+    let rules = loaded.rules.clone();
     let mut reader = Reader::new(&mut loaded, true)?;
 
     let mut st = State {
@@ -99,7 +115,13 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     // Every event goes to the sink; when the file is full the sink is flushed (and the log
     // rotated) right after the event, never inside one.
     let drain = |reader: &mut Reader, sink: &mut Box<dyn Sink>, written: &mut u64| -> std::io::Result<()> {
-        reader.drain(|ev| {
+        reader.drain(|mut ev| {
+            // The user-side end of the rule decision, as `stream.rs` does for trace.
+            if let Some(r) = &rules
+                && !crate::rules::decide(r, &mut ev)
+            {
+                return Ok(());
+            }
             sink.event(&ev)?;
             if !shared.suspended.load(Relaxed) {
                 *written += 1;
@@ -136,6 +158,9 @@ pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<i32> {
                             Ok(s) => {
                                 if new.buffer_size != cfg.buffer_size {
                                     eprintln!("tracer: warning: buffer_size takes effect at the next start");
+                                }
+                                if new.rules != cfg.rules {
+                                    eprintln!("tracer: warning: rules take effect at the next start");
                                 }
                                 sink = s;
                                 cfg = new;

@@ -3,7 +3,7 @@
 //! `cargo xtask syscall-names` (`ausyscall --dump`, `ausyscall i386 --dump`): do not edit.
 
 /// x86_64 (audit's `arch=x86_64`, `b64`).
-pub(crate) static X86_64: [&str; 451] = [
+pub(super) static X86_64: [&str; 451] = [
     "read",
     "write",
     "open",
@@ -458,7 +458,7 @@ pub(crate) static X86_64: [&str; 451] = [
 ];
 
 /// i386 (audit's `arch=i386`, `b32`): 32-bit calls of a 64-bit kernel.
-pub(crate) static I386: [&str; 451] = [
+pub(super) static I386: [&str; 451] = [
     "restart_syscall",
     "exit",
     "fork",
