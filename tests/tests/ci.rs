@@ -28,7 +28,9 @@ cc -c hello.c -o out/hello.o
 : > "out/$(printf 'x|y\n<img src=x>')"
 t=$(mktemp)
 echo scratch > "$t"
-rm "$t"
+mv "$t" "$t.1"
+chmod 600 "$t.1"
+rm "$t.1"
 cat "$HOME/.aws/credentials" > /dev/null
 getent hosts registry.test > out/resolved
 curl -sf http://registry.test:8080/ -o out/index.html
@@ -216,7 +218,9 @@ fn ci_summary_shows_what_the_job_did() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| !f["display"].as_str().unwrap().starts_with("/tmp/cc"))
+        .filter(|f| {
+            !f["display"].as_str().unwrap().starts_with("/tmp/cc") && !f["display"].as_str().unwrap().ends_with(".1")
+        })
         .map(|f| (f["display"].as_str().unwrap().to_string(), strs(&f["ops"]).join(",")))
         .collect();
     let tmp = files.iter().find(|(p, _)| p.starts_with("/tmp/tmp.")).expect("the mktemp file").clone();
@@ -224,6 +228,8 @@ fn ci_summary_shows_what_the_job_did() {
         files,
         [
             tmp.clone(),
+            // mkdir -p out, seen by the built-in audit rule.
+            ("out".into(), "mkdir".into()),
             ("out/hello.o".into(), "written".into()),
             ("out/index.html".into(), "written".into()),
             ("out/port".into(), "written".into()),
@@ -232,7 +238,10 @@ fn ci_summary_shows_what_the_job_did() {
             ("out/x|y\\x0a<img src=x>".into(), "written".into()),
         ]
     );
-    assert!(tmp.1.starts_with("created"), "{tmp:?}");
+    // mktemp's file: created, written by echo, renamed, chmod-ed and deleted under its new name.
+    assert_eq!(tmp.1, format!("created,renamed to {}.1,written", tmp.0));
+    let moved = j["files"].as_array().unwrap().iter().find(|f| f["display"] == format!("{}.1", tmp.0)).unwrap();
+    assert_eq!(strs(&moved["ops"]), ["chmod", "deleted", "renamed here"]);
     // The credential read, with its chain.
     let reads = j["sensitive_reads"].as_array().unwrap();
     assert_eq!(reads.len(), 1, "{reads:?}");

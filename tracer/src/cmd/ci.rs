@@ -11,9 +11,10 @@ use std::{
 };
 
 use clap::Args;
-use tracer_ci::{Baseline, ConnectResult, Context, Job, Peer, Policy, What, event::escape, render};
+use tracer_ci::{Baseline, ConnectResult, Context, FsOp, Job, Peer, Policy, What, event::escape, render};
 use tracer_common::config::{
     ENABLE_CONNECT, ENABLE_CONNECT_OUTCOME, ENABLE_DNS, ENABLE_EXEC, ENABLE_EXIT, ENABLE_LISTEN, ENABLE_OPEN,
+    ENABLE_RULES,
 };
 
 use crate::{
@@ -100,12 +101,17 @@ pub(crate) async fn run(args: CiArgs) -> anyhow::Result<i32> {
             | ENABLE_EXIT
             | ENABLE_CONNECT_OUTCOME
             | ENABLE_DNS
-            | ENABLE_LISTEN,
+            | ENABLE_LISTEN
+            | ENABLE_RULES,
         ring_bytes: args.buffer_size << 20,
         wakeup_bytes: 64 << 10,
+        rules: Some(fs_rules()?),
         ..Default::default()
     };
     let mut loaded = crate::error::load_or_usage_error(&opts)?;
+    // The built-in rules need no user-side decision (no path or owner conditions), and the
+    // stream's decision drops every record no rule selected: all of this job's other events.
+    loaded.rules = None;
     let mut job = Job::new(ctx);
     let outcome = stream::run(
         &mut loaded,
@@ -163,11 +169,38 @@ pub(crate) async fn run(args: CiArgs) -> anyhow::Result<i32> {
     Ok(s.exit.code)
 }
 
+/// The calls that change files other than through open(2), selected in the kernel by an
+/// audit rule (`trace --rules`' machinery), successful ones only.
+const FS_RULES: &str = "-a always,exit -F arch=b64 -S unlink,unlinkat,rmdir,rename,renameat,renameat2,chmod,fchmod,fchmodat,mkdir,mkdirat -F success=1 -k tracer-ci\n";
+
+fn fs_rules() -> anyhow::Result<std::sync::Arc<tracer_rules::Compiled>> {
+    // tracer-rules reads rule files: this one lives only as long as the compile.
+    let path = std::env::temp_dir().join(format!("tracer-ci-{}.rules", std::process::id()));
+    std::fs::write(&path, FS_RULES)?;
+    let compiled = crate::rules::compile(std::slice::from_ref(&path));
+    let _ = std::fs::remove_file(&path);
+    compiled?.ok_or_else(|| anyhow::anyhow!("the built-in rules compiled to nothing"))
+}
+
+/// What a rule-selected call did to the file system (x86_64 numbers; the rule is b64 only).
+fn fs_change(nr: u32, c: &crate::event::Syscall) -> Option<What> {
+    let op = match nr {
+        87 | 263 | 84 => FsOp::Delete,
+        82 | 264 | 316 => FsOp::Rename,
+        90 | 91 | 268 => FsOp::Chmod,
+        83 | 258 => FsOp::Mkdir,
+        _ => return None,
+    };
+    let path = c.names.first()?.host_path.clone();
+    let to = (op == FsOp::Rename).then(|| c.names.get(1).map(|n| n.host_path.clone())).flatten();
+    Some(What::Fs { op, path, to, error: None })
+}
+
 /// The engine's view of one event (None for what it does not use).
 fn to_ci(ev: &Event) -> Option<tracer_ci::Event> {
     let error = || ev.error().map(str::to_string).or_else(|| (ev.ret < 0).then(|| ev.ret.to_string()));
     let what = match &ev.detail {
-        Detail::Syscall(_) => return None,
+        Detail::Syscall(c) => fs_change(ev.syscall, c)?,
         Detail::Exec(e) => What::Exec { filename: e.filename.clone(), argv: e.argv.clone(), ok: ev.ok() },
         Detail::Open(o) => What::Open { path: o.host_path.clone(), flags: o.flags, error: error() },
         Detail::Connect(c) => {
