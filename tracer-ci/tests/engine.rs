@@ -59,7 +59,7 @@ fn outcome(t: u64, pid: u32, to: &str, result: ConnectResult) -> Event {
 
 /// sh job.sh (100) → cc (101), python3 (102) → curl (103, killed)
 fn job() -> Job {
-    let mut ctx = Context::new(WS.to_vec(), HOME.to_vec(), 100);
+    let mut ctx = Context::new(WS.to_vec(), HOME.to_vec());
     ctx.outcomes = true;
     let mut j = Job::new(ctx);
     for e in [

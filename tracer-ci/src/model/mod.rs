@@ -37,8 +37,6 @@ pub(crate) const MATCH: MatchOptions =
 pub struct Context {
     pub workspace: Vec<u8>,
     pub home: Vec<u8>,
-    /// The job's first process (CMD).
-    pub root_pid: u32,
     /// Sensitive-file patterns, `~` already expanded.
     pub sensitive: Vec<Pattern>,
     /// The kernel reports TCP connect outcomes (`What::ConnectOutcome`): a connect that
@@ -47,9 +45,9 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(workspace: Vec<u8>, home: Vec<u8>, root_pid: u32) -> Self {
+    pub fn new(workspace: Vec<u8>, home: Vec<u8>) -> Self {
         let sensitive = DEFAULT_SENSITIVE.iter().filter_map(|p| Pattern::new(&expand_home(p, &home)).ok()).collect();
-        Self { workspace, home, root_pid, sensitive, outcomes: false }
+        Self { workspace, home, sensitive, outcomes: false }
     }
 
     /// The path as a person reads it: workspace-relative, `~/...`, or absolute.

@@ -51,7 +51,7 @@ impl Job {
         // the chains of their children through `ppid`.
         let notable: BTreeSet<u32> = self.procs.iter().filter(|p| p.notable).map(|p| p.pid).collect();
         s.tree = s.processes.clone();
-        s.processes.retain(|p| notable.contains(&p.pid) || p.pid == self.ctx.root_pid);
+        s.processes.retain(|p| notable.contains(&p.pid) || p.depth == 0);
         for (path, f) in &self.files {
             let display = self.ctx.display(path);
             let dir = match display.rfind('/') {

@@ -88,7 +88,7 @@ pub(crate) async fn run(args: CiArgs) -> anyhow::Result<i32> {
     let mut json_out = args.json.as_deref().map(|p| open_out(p, false)).transpose()?;
     let mut baseline_out = args.record_baseline.as_deref().map(|p| open_out(p, false)).transpose()?;
 
-    let mut ctx = Context::new(workspace, home, 0);
+    let mut ctx = Context::new(workspace, home);
     ctx.outcomes = true;
     if let Some(p) = &policy {
         ctx.sensitive.extend(p.forbidden_reads.iter().cloned());
