@@ -15,6 +15,9 @@ use serde_json::Value;
 use rusqlite as _;
 #[cfg(test)]
 use tracer_store as _;
+// Likewise (ci.rs).
+#[cfg(test)]
+use pulldown_cmark as _;
 
 pub mod auditd;
 pub mod netns;

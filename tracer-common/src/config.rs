@@ -31,8 +31,17 @@ pub const PROTECT_ONLY: u32 = 1 << 7;
 /// `RULES` (`tracer_common::rules`); only calls a rule may select become records.
 pub const ENABLE_RULES: u32 = 1 << 8;
 /// `tracer report`: a record whose report entry the kernel has seen is counted in `AGG`
-/// instead of sent (`tracer_common::agg`). (A high bit: other families take the next ones.)
-pub const AGGREGATE: u32 = 1 << 15;
+/// instead of sent (`tracer_common::agg`).
+pub const AGGREGATE: u32 = 1 << 9;
+/// Report each traced process's end with its exit status (`tracer ci`). A high bit: the
+/// ones below are left to other families.
+pub const ENABLE_EXIT: u32 = 1 << 10;
+/// Follow traced TCP connects to their end: established or failed (`tracer ci`).
+pub const ENABLE_CONNECT_OUTCOME: u32 = 1 << 11;
+/// DNS messages to and from port 53 (`tracer ci`); needs the raw syscall-exit hook.
+pub const ENABLE_DNS: u32 = 1 << 12;
+/// Successful listen(2) calls on IPv4/IPv6 sockets (`tracer ci`); raw syscall-exit hook.
+pub const ENABLE_LISTEN: u32 = 1 << 13;
 
 /// Most `--comm` values (entries of the COMMS map).
 pub const COMMS_MAX: u32 = 64;

@@ -18,6 +18,14 @@ pub enum EventKind {
     SshLog = 4,
     /// Any other syscall a rule selected (`syscall::SyscallBody`).
     Syscall = 5,
+    /// A process ended (`tracer ci`: exit status per process).
+    Exit = 6,
+    /// How a TCP connect ended (`tracer ci`).
+    ConnectOutcome = 7,
+    /// A DNS message a traced process sent or read (`tracer ci`).
+    Dns = 8,
+    /// A traced process made an IPv4/IPv6 socket listen (`tracer ci`).
+    Listen = 9,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -29,6 +37,10 @@ impl TryFrom<u32> for EventKind {
             3 => Ok(Self::Connect),
             4 => Ok(Self::SshLog),
             5 => Ok(Self::Syscall),
+            6 => Ok(Self::Exit),
+            7 => Ok(Self::ConnectOutcome),
+            8 => Ok(Self::Dns),
+            9 => Ok(Self::Listen),
             other => Err(other),
         }
     }
@@ -63,7 +75,7 @@ pub const F_COMPAT: u32 = 1 << 13;
 /// Bytes of the `F_RULES` trailer.
 pub const RULES_TRAILER: usize = size_of::<crate::rules::RuleBits>();
 /// The first record of a report entry counted in the kernel's `AGG` map (`AGGREGATE`).
-pub const F_AGG: u32 = 1 << 20;
+pub const F_AGG: u32 = 1 << 14;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

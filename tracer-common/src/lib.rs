@@ -8,10 +8,14 @@
 pub mod agg;
 pub mod config;
 pub mod connect;
+pub mod dns;
 pub mod event;
 pub mod exec;
+pub mod exit;
+pub mod listen;
 pub mod offsets;
 pub mod open;
+pub mod outcome;
 pub mod protect;
 pub mod rules;
 pub mod sshlog;

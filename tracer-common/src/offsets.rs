@@ -121,6 +121,14 @@ kernel_fields! {
     unix_peer: "unix_sock" "peer",
     unix_path_dentry: "unix_sock" "path.dentry",
     dentry_d_inode: "dentry" "d_inode",
+    /// `tracer ci`: a process's exit status at sched_process_exit.
+    task_exit_code: "task_struct" "exit_code",
+    /// Why a connect failed (ECONNREFUSED, ETIMEDOUT), set before the socket closes.
+    sk_err: "sock" "sk_err",
+    /// A listening socket's local port (host order) and address.
+    sk_num: "sock" "__sk_common.skc_num",
+    sk_rcv_saddr: "sock" "__sk_common.skc_rcv_saddr",
+    sk_v6_rcv_saddr: "sock" "__sk_common.skc_v6_rcv_saddr",
 }
 
 impl Default for Offsets {

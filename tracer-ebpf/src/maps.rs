@@ -8,6 +8,7 @@ use tracer_common::{
     agg::{AGG_MAX, AggKey},
     config::{Config, Offsets},
     event::PATH_MAX,
+    outcome::{PENDING_MAX, PendingConnect},
     protect::{AGENTS_MAX, ALLOWED_MAX, InodeKey, PROTECTED_MAX},
     rules::{KRule, NrKey, RULE_NRS_MAX, RULES_MAX, RuleBits, RuleNr},
     sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
@@ -186,3 +187,8 @@ pub(crate) fn stat_inc(idx: u32) {
         unsafe { *p += 1 };
     }
 }
+
+/// `tracer ci`: traced TCP connects in SYN_SENT, by `struct sock` address, until their
+/// outcome (probes/outcome.rs).
+#[map]
+pub(crate) static PENDING_CONNECTS: LruHashMap<u64, PendingConnect> = LruHashMap::with_max_entries(PENDING_MAX, 0);

@@ -10,16 +10,21 @@ use thiserror::Error;
 use tracer_common::{
     agg::AggKey,
     connect::{AF_INET, AF_INET6, AF_UNIX, ConnectBody},
+    dns::{DIR_SEND, DnsBody},
     event::*,
     exec::ExecBody,
+    exit::ExitBody,
+    listen::ListenBody,
     open::{AT_FDCWD, OpenBody},
+    outcome::OutcomeBody,
     rules::{NAME_FD, NAME_NONE, RuleBits},
     sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
     syscall::{NAME_BASE_UNKNOWN, NAME_INODE, NameRec, SyscallBody},
 };
 
 use crate::event::{
-    Connect, Detail, Event, Exec, Id, Inode, LogLine, LogPeer, Name, Open, Peer, Syscall, join, normalize,
+    Connect, ConnectOutcome, Detail, DnsMsg, Event, Exec, Exit, Id, Inode, Listen, LogLine, LogPeer, Name, Open, Peer,
+    Syscall, join, normalize,
 };
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -102,6 +107,10 @@ impl Decoder {
             EventKind::Open => size_of::<OpenBody>(),
             EventKind::Connect => size_of::<ConnectBody>(),
             EventKind::SshLog => size_of::<SshLogBody>(),
+            EventKind::Exit => size_of::<ExitBody>(),
+            EventKind::ConnectOutcome => size_of::<OutcomeBody>(),
+            EventKind::Dns => size_of::<DnsBody>(),
+            EventKind::Listen => size_of::<ListenBody>(),
             EventKind::Syscall => size_of::<SyscallBody>(),
         };
         let size = (h.size as usize).min(rec.len());
@@ -190,6 +199,36 @@ impl Decoder {
                     other => return Err(DecodeError::Family(other)),
                 };
                 Detail::Connect(Connect { fd: b.fd, peer })
+            }
+            EventKind::Listen => {
+                let b: ListenBody = read_pod(rec, HEADER_SIZE)?;
+                let ip = match b.family {
+                    AF_INET => IpAddr::V4(Ipv4Addr::new(b.addr[0], b.addr[1], b.addr[2], b.addr[3])),
+                    AF_INET6 => IpAddr::V6(Ipv6Addr::from(b.addr)),
+                    other => return Err(DecodeError::Family(other)),
+                };
+                Detail::Listen(Listen { fd: b.fd, local: std::net::SocketAddr::new(ip, b.port) })
+            }
+            EventKind::Dns => {
+                let b: DnsBody = read_pod(rec, HEADER_SIZE)?;
+                let data = s.take(b.len as usize)?.to_vec();
+                Detail::Dns(DnsMsg { fd: b.fd, sent: b.dir == DIR_SEND, truncated: b.total > b.len, data })
+            }
+            EventKind::ConnectOutcome => {
+                let b: OutcomeBody = read_pod(rec, HEADER_SIZE)?;
+                let address = match b.family {
+                    AF_INET => IpAddr::V4(Ipv4Addr::new(b.addr[0], b.addr[1], b.addr[2], b.addr[3])),
+                    AF_INET6 => IpAddr::V6(Ipv6Addr::from(b.addr)),
+                    other => return Err(DecodeError::Family(other)),
+                };
+                Detail::ConnectOutcome(ConnectOutcome {
+                    peer: Peer::Inet { address, port: b.port },
+                    established: b.established != 0,
+                })
+            }
+            EventKind::Exit => {
+                let b: ExitBody = read_pod(rec, HEADER_SIZE)?;
+                Detail::Exit(Exit { code: (b.known != 0).then_some(b.code) })
             }
             EventKind::SshLog => {
                 let b: SshLogBody = read_pod(rec, HEADER_SIZE)?;
@@ -396,6 +435,37 @@ mod tests {
         let Detail::Open(o) = &ev.detail else { panic!() };
         assert_eq!(o.host_path, b"/srv/jail/etc/hostname");
         assert_eq!(ev.in_root(&o.host_path), b"/etc/hostname");
+    }
+
+    /// `tracer ci`'s kinds: exit status and signal, connect outcome, DNS message, listen.
+    #[test]
+    fn decodes_ci_kinds() {
+        let d = |kind, body: &[u8], strings: &[&[u8]]| Decoder::new().decode(&record(kind, 0, body, strings, 0, 0));
+        let ev = d(EventKind::Exit, bytes_of(&ExitBody { code: 3 << 8, known: 1 }), &[]).unwrap();
+        let Detail::Exit(x) = ev.detail else { panic!() };
+        assert_eq!((x.status(), x.signal()), (Some(3), None));
+        let ev = d(EventKind::Exit, bytes_of(&ExitBody { code: 15, known: 1 }), &[]).unwrap();
+        let Detail::Exit(x) = ev.detail else { panic!() };
+        assert_eq!((x.status(), x.signal()), (None, Some(15)));
+        let ev = d(EventKind::Exit, bytes_of(&ExitBody { code: 0, known: 0 }), &[]).unwrap();
+        let Detail::Exit(x) = ev.detail else { panic!() };
+        assert_eq!((x.status(), x.signal()), (None, None));
+        let mut o = OutcomeBody { family: AF_INET, port: 443, established: 1, ..Default::default() };
+        o.addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let ev = d(EventKind::ConnectOutcome, bytes_of(&o), &[]).unwrap();
+        let peer = Peer::Inet { address: "10.0.0.1".parse().unwrap(), port: 443 };
+        assert_eq!(ev.detail, Detail::ConnectOutcome(ConnectOutcome { peer, established: true }));
+        let b = DnsBody { fd: 5, dir: DIR_SEND, total: 600, len: 3 };
+        let ev = d(EventKind::Dns, bytes_of(&b), &[b"abc"]).unwrap();
+        assert_eq!(ev.detail, Detail::Dns(DnsMsg { fd: 5, sent: true, data: b"abc".to_vec(), truncated: true }));
+        // A length past the record is an error, not a read past it.
+        let b = DnsBody { fd: 5, dir: DIR_SEND, total: 600, len: 300 };
+        assert!(d(EventKind::Dns, bytes_of(&b), &[b"abc"]).is_err());
+        let l = ListenBody { fd: 4, family: AF_INET6, port: 8080, addr: [0; 16] };
+        let ev = d(EventKind::Listen, bytes_of(&l), &[]).unwrap();
+        assert_eq!(ev.detail, Detail::Listen(Listen { fd: 4, local: "[::]:8080".parse().unwrap() }));
+        let l = ListenBody { family: 99, ..l };
+        assert!(d(EventKind::Listen, bytes_of(&l), &[]).is_err());
     }
 
     #[test]

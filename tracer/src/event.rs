@@ -90,8 +90,54 @@ pub(crate) enum Detail {
     Connect(Connect),
     /// A message sshd wrote (the guard's source).
     Log(LogLine),
+    /// A traced process ended (`tracer ci`).
+    Exit(Exit),
+    /// How a traced TCP connect ended (`tracer ci`): `ret` is 0 or -errno.
+    ConnectOutcome(ConnectOutcome),
+    /// A DNS message sent to or read from port 53 (`tracer ci`).
+    Dns(DnsMsg),
+    /// A traced process made an IPv4/IPv6 socket listen (`tracer ci`).
+    Listen(Listen),
     /// Any other syscall a rule selected (`trace --rules`).
     Syscall(Syscall),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Listen {
+    pub fd: i32,
+    pub local: std::net::SocketAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DnsMsg {
+    pub fd: i32,
+    pub sent: bool,
+    /// The message's first bytes (at most 512).
+    pub data: Vec<u8>,
+    pub truncated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectOutcome {
+    pub peer: Peer,
+    pub established: bool,
+}
+
+/// A process's end: `code` is wait(2)'s status word (None: the kernel could not tell).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Exit {
+    pub code: Option<u32>,
+}
+
+impl Exit {
+    /// The exit status of a normal exit.
+    pub(crate) fn status(&self) -> Option<i32> {
+        self.code.filter(|c| c & 0x7f == 0).map(|c| ((c >> 8) & 0xff) as i32)
+    }
+    /// The signal that killed the process.
+    pub(crate) fn signal(&self) -> Option<i32> {
+        self.code.map(|c| (c & 0x7f) as i32).filter(|&s| s != 0)
+    }
 }
 
 /// A syscall with no record of its own: its names (audit's PATH items), the working
@@ -238,6 +284,10 @@ impl Detail {
             Detail::Open(_) => "open",
             Detail::Connect(_) => "connect",
             Detail::Log(_) => "log",
+            Detail::Exit(_) => "exit",
+            Detail::ConnectOutcome(_) => "connect_outcome",
+            Detail::Dns(_) => "dns",
+            Detail::Listen(_) => "listen",
             Detail::Syscall(_) => "syscall",
         }
     }

@@ -70,6 +70,8 @@ enum Hook {
     Tracepoint(&'static str, &'static str),
     /// A raw tracepoint by name (always `raw_syscalls` here).
     Raw(&'static str),
+    /// A raw tracepoint of another category: (category, name).
+    RawIn(&'static str, &'static str),
 }
 
 struct Prog {
@@ -98,11 +100,17 @@ const PROGS: &[Prog] = &[
     tp("entry_exec", "task", "task_rename", ENABLE_SYSCOUNT | ENABLE_RULES),
     tp("entry_signal", "signal", "signal_deliver", ENABLE_SYSCOUNT),
     // ENABLE_SSHLOG: accept(2) exits of a trusted sshd remember the connection socket.
-    raw("raw_sys_exit", "sys_exit", ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG),
+    raw(
+        "raw_sys_exit",
+        "sys_exit",
+        ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS | ENABLE_LISTEN,
+    ),
     // `trace --rules`: its own program on every exit (the families' one is not attached).
     raw("raw_sys_exit_rules", "sys_exit", ENABLE_RULES),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
     tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
+    // `tracer ci`: TCP connects followed to established or failed.
+    Prog { func: "conn_state", hook: Hook::RawIn("sock", "inet_sock_set_state"), families: ENABLE_CONNECT_OUTCOME },
 ];
 
 pub(crate) struct Loaded {
@@ -228,8 +236,9 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
     // syscall is to be counted (only the watched calls pay); else the raw tracepoint.
     let exit_families = ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT;
     // The guard's accept(2) hook lives on the raw tracepoint only; rules may name any call,
-    // so every exit must reach the raw tracepoint.
-    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_RULES) == 0
+    // so every exit must reach the raw tracepoint; so must `tracer ci`'s DNS capture
+    // (read/write/sendto/recvfrom) and listen(2).
+    let want_fexit = opts.enabled & (ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_RULES | ENABLE_DNS | ENABLE_LISTEN) == 0
         && opts.enabled & exit_families != 0
         && std::env::var_os("TRACER_NO_FEXIT").is_none()
         && fexit_probe::fexit_allowed(&btf, "__x64_sys_openat");
@@ -262,6 +271,7 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         let (category, name) = match prog.hook {
             Hook::Tracepoint(c, n) => (c, n),
             Hook::Raw(n) => ("raw_syscalls", n),
+            Hook::RawIn(c, n) => (c, n),
         };
         if !tracefs::exists(&tracefs, category, name) {
             return Err(LoadError::MissingTracepoint(format!("{category}/{name}")));
@@ -277,7 +287,7 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
                 p.load().map_err(err)?;
                 p.attach(category, name).map_err(err)?;
             }
-            Hook::Raw(..) => {
+            Hook::Raw(..) | Hook::RawIn(..) => {
                 let p: &mut RawTracePoint = program.try_into().map_err(err)?;
                 p.load().map_err(err)?;
                 p.attach(name).map_err(err)?;

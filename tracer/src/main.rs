@@ -50,6 +50,8 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Watch SSH private-key reads and ssh-agent hijacking (ssh-key / ssh-agent events); --check, --enforce.
     Protect(cmd::protect::ProtectArgs),
+    /// Trace a CI job (-- CMD): process tree with exit statuses, files changed, sensitive reads, egress; policy and baseline; Markdown/JSON summary.
+    Ci(cmd::ci::CiArgs),
     /// auditctl rule files: `rules check PATH...` prints them as understood and every problem.
     Rules(cmd::rules::RulesArgs),
     /// Man pages or shell completions from these definitions (for packaging).
@@ -70,6 +72,7 @@ fn main() {
             Command::Status(a) => cmd::status::run(a),
             Command::Generate(a) => cmd::generate::run(a, <Cli as clap::CommandFactory>::command()),
             Command::Protect(a) => cmd::protect::run(a).await,
+            Command::Ci(a) => cmd::ci::run(a).await,
             Command::Rules(a) => cmd::rules::run(a),
         }
     });

@@ -76,7 +76,12 @@ fn paths(ev: &Event) -> Vec<(Vec<u8>, Option<Owner>)> {
         Detail::Exec(e) if ev.ok() => ev.exe.iter().map(|x| (x.clone(), None)).collect(),
         Detail::Exec(e) => vec![(join(&e.cwd, &e.filename), None)],
         Detail::Syscall(c) => c.names.iter().map(|n| (n.host_path.clone(), n.inode.map(|i| (i.uid, i.gid)))).collect(),
-        Detail::Connect(_) | Detail::Log(_) => Vec::new(),
+        Detail::Connect(_)
+        | Detail::Log(_)
+        | Detail::Exit(_)
+        | Detail::ConnectOutcome(_)
+        | Detail::Dns(_)
+        | Detail::Listen(_) => Vec::new(),
     }
 }
 

@@ -17,6 +17,9 @@ pub(crate) struct RunOptions {
     /// Look up /proc/PID/exe for processes whose exe the kernel did not send (reports,
     /// which use lean records, need none).
     pub resolve_exe: bool,
+    /// Run the command in a process group of its own and pass signals to the whole group
+    /// (`tracer ci`: a CI timeout stops the job's tree, not only its first process).
+    pub group: bool,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +32,8 @@ pub(crate) struct Outcome {
     /// (the reader went away, as with `| head`) the traced command was killed: it must not
     /// run on untraced.
     pub write_error: Option<std::io::Error>,
+    /// The signal that stopped the run (SIGINT, SIGTERM, SIGHUP to the tracer).
+    pub stopped_by: Option<i32>,
 }
 
 pub(crate) async fn run(
@@ -53,17 +58,20 @@ pub(crate) async fn run(
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut child = match &opts.command {
-        Some(cmd) => Some(
+        Some(cmd) => {
             // Resolved here: a PATH search in the forked child would show up as failed
             // execs of the tracer's own image.
-            tokio::process::Command::new(resolve_command(&cmd[0])?)
-                .arg0(&cmd[0])
-                .args(&cmd[1..])
-                .spawn()
-                .map_err(|e| anyhow::anyhow!("cannot run {:?}: {e}", cmd[0]))?,
-        ),
+            let mut c = tokio::process::Command::new(resolve_command(&cmd[0])?);
+            c.arg0(&cmd[0]).args(&cmd[1..]);
+            if opts.group {
+                c.process_group(0);
+            }
+            Some(c.spawn().map_err(|e| anyhow::anyhow!("cannot run {:?}: {e}", cmd[0]))?)
+        }
         None => None,
     };
+    // The group's id is the first process's pid (process_group(0)).
+    let group = child.as_ref().and_then(|c| c.id()).filter(|_| opts.group);
     let deadline = tokio::time::sleep(opts.duration.unwrap_or(Duration::from_secs(u64::MAX / 4)));
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -75,9 +83,24 @@ pub(crate) async fn run(
         on_batch_end()
     };
 
+    // A stopped group that ignores the signal gets SIGKILL after GRACE.
+    let grace = tokio::time::sleep(Duration::from_secs(u64::MAX / 4));
+    tokio::pin!(grace);
+    let mut grace_armed = false;
     let mut failed = None;
     loop {
+        if let (Some(_), Some(_), false) = (group, out.stopped_by, grace_armed) {
+            grace.as_mut().reset(tokio::time::Instant::now() + GRACE);
+            grace_armed = true;
+        }
         tokio::select! {
+            () = &mut grace, if grace_armed => {
+                if let Some(pgid) = group {
+                    // SAFETY: kill takes plain integers.
+                    unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
+                }
+                grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(u64::MAX / 4));
+            }
             r = reader.readable() => {
                 r?;
                 if let Err(e) = drain(&mut reader) { failed = Some(e); break; }
@@ -89,14 +112,17 @@ pub(crate) async fn run(
                 break;
             }
             _ = sigint.recv() => {
-                if !forward(&child, libc::SIGINT) { break; }
+                out.stopped_by = Some(libc::SIGINT);
+                if !forward(&child, libc::SIGINT, opts.group) { break; }
             }
             _ = sigterm.recv() => {
-                if !forward(&child, libc::SIGTERM) { break; }
+                out.stopped_by = Some(libc::SIGTERM);
+                if !forward(&child, libc::SIGTERM, opts.group) { break; }
             }
             // A closed terminal ends the run like SIGTERM: drained, counted, summed up.
             _ = sighup.recv() => {
-                if !forward(&child, libc::SIGHUP) { break; }
+                out.stopped_by = Some(libc::SIGHUP);
+                if !forward(&child, libc::SIGHUP, opts.group) { break; }
             }
             _ = &mut deadline => break,
             _ = drain_tick.tick() => {
@@ -104,6 +130,11 @@ pub(crate) async fn run(
             }
             _ = tick.tick() => warn_growth(reader.grown(loaded)?),
         }
+    }
+    // Stopped by a signal: the rest of the job's tree got it too; its ends belong in the
+    // summary, so wait for the group to go (SIGKILL after a grace period).
+    if let (Some(pgid), Some(_)) = (group, out.stopped_by) {
+        wait_group(pgid).await;
     }
     // Records committed before the command exited (or the signal) are all in the ring.
     if failed.is_none() {
@@ -153,14 +184,35 @@ pub(crate) fn resolve_command(cmd: &std::ffi::OsStr) -> anyhow::Result<std::path
 
 /// Passes a signal to the traced command so it can exit and be drained; false when there
 /// is no command (the tracer itself stops).
-fn forward(child: &Option<tokio::process::Child>, sig: i32) -> bool {
+fn forward(child: &Option<tokio::process::Child>, sig: i32, group: bool) -> bool {
     match child.as_ref().and_then(|c| c.id()) {
         Some(pid) => {
+            let target = if group { -(pid as i32) } else { pid as i32 };
             // SAFETY: kill takes plain integers; a pid that has exited is an error (ESRCH), not UB.
-            unsafe { libc::kill(pid as i32, sig) };
+            unsafe { libc::kill(target, sig) };
             true
         }
         None => false,
+    }
+}
+
+/// How long a stopped job's group has to end before SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Waits for process group `pgid` to be empty (the rest of a stopped job's tree), killing
+/// what is left after GRACE.
+async fn wait_group(pgid: u32) {
+    // SAFETY: kill takes plain integers; signal 0 only checks that the group exists.
+    let alive = || unsafe { libc::kill(-(pgid as i32), 0) } == 0;
+    for round in 0..300 {
+        if !alive() {
+            return;
+        }
+        if round == 250 {
+            // SAFETY: as above.
+            unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

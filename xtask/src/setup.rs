@@ -22,6 +22,9 @@ const PACKAGES: &[&str] = &[
     "nftables",
     "iptables",
     "busybox-static",
+    // tests/tests/ci.rs: the DNS server the CI job resolves its "registry" with (the -base
+    // package: the binary without a system service started on the host).
+    "dnsmasq-base",
     // tests/tests/report.rs builds a freestanding i386 program (gcc -m32 -nostdlib: no multilib).
     "gcc",
     "strace",

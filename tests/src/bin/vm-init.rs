@@ -237,6 +237,9 @@ fn run_checks() -> Result<usize, String> {
     if Command::new("/bin/tracer").args(["protect", "--help"]).output().is_ok_and(|o| o.status.success()) {
         protect::checks(&mut c)?;
     }
+    if Command::new("/bin/tracer").args(["ci", "--help"]).output().is_ok_and(|o| o.status.success()) {
+        ci_checks(&mut c)?;
+    }
     if c.failed.is_empty() {
         Ok(c.n)
     } else {
@@ -262,6 +265,28 @@ fn guard_checks(c: &mut Checks) -> Result<(), String> {
         );
     }
     c.check("guard: stopped at the missing firewall, not at the kernel", stderr.contains("nft"), || stderr.to_string());
+    Ok(())
+}
+
+/// `tracer ci`'s kernel programs (process exit status, TCP connect outcome, DNS and listen
+/// at syscall exit) pass this kernel's verifier, and a job's statuses come back.
+fn ci_checks(c: &mut Checks) -> Result<(), String> {
+    const JSON: &str = "/tmp/ci.json";
+    let out = run(&["ci", "--json", JSON, "--", "/bin/busybox", "sh", "-c", "/bin/busybox false; exit 4"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    c.check("ci: the job's exit status", out.status.code() == Some(4), || format!("{}: {stderr}", out.status));
+    for prog in ["raw_sys_exit", "conn_state"] {
+        c.check(
+            &format!("ci: {prog} verified and attached"),
+            stderr.contains(&format!("loaded and attached {prog} ")),
+            || stderr.to_string(),
+        );
+    }
+    let j: Value = serde_json::from_slice(&std::fs::read(JSON).map_err(|e| format!("read {JSON}: {e}"))?)
+        .map_err(|e| format!("{JSON}: {e}"))?;
+    let statuses: Vec<Value> =
+        j["processes"].as_array().map_or_else(Vec::new, |p| p.iter().map(|p| p["status"].clone()).collect());
+    c.check("ci: exit statuses from the kernel", statuses == [Value::from(4), Value::from(1)], || j.to_string());
     Ok(())
 }
 

@@ -180,7 +180,8 @@ fn ptrace_child(reqs: &[u8]) {
         libc::waitpid(pid, &mut st, 0);
         for r in String::from_utf8_lossy(reqs).split(',') {
             let req: u32 = r.parse().unwrap_or_else(|_| die(format!("bad request {r}")));
-            libc::ptrace(req, pid, addr, 0);
+            // glibc declares the request unsigned, musl (the vm-test build) signed.
+            libc::ptrace(req as _, pid, addr, 0);
         }
         libc::kill(pid, libc::SIGKILL);
         libc::waitpid(pid, &mut st, 0);

@@ -4,12 +4,16 @@
 //! between entry and exit.
 
 pub(crate) mod connect;
+pub(crate) mod dns;
 pub(crate) mod enforce;
 pub(crate) mod entry;
 pub(crate) mod exec;
+pub(crate) mod exit;
 pub(crate) mod fexit;
+pub(crate) mod listen;
 pub(crate) mod nr;
 pub(crate) mod open;
+pub(crate) mod outcome;
 pub(crate) mod protect;
 pub(crate) mod rules;
 pub(crate) mod sched;

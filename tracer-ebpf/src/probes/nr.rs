@@ -1,12 +1,15 @@
 //! The x86_64 system call numbers the programs watch. A leaf module: the dispatcher
 //! (`syscalls.rs`) and the hook families both name them without importing each other.
 
+pub(crate) const NR_READ: u32 = 0;
 pub(crate) const NR_WRITE: u32 = 1;
 pub(crate) const NR_OPEN: u32 = 2;
 pub(crate) const NR_CONNECT: u32 = 42;
 pub(crate) const NR_ACCEPT: u32 = 43;
 pub(crate) const NR_BIND: u32 = 49;
 pub(crate) const NR_SENDTO: u32 = 44;
+pub(crate) const NR_RECVFROM: u32 = 45;
+pub(crate) const NR_LISTEN: u32 = 50;
 pub(crate) const NR_CLONE: u32 = 56;
 pub(crate) const NR_FORK: u32 = 57;
 pub(crate) const NR_VFORK: u32 = 58;

@@ -58,6 +58,8 @@ pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
             }
         }
     }
+    // Before TRACED forgets the task.
+    super::exit::on_exit();
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let tgid = (pid_tgid >> 32) as u32;

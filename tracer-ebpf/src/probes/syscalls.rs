@@ -2,9 +2,11 @@
 //! so each program first decides by number, before any filter work.
 
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
-use tracer_common::config::{ENABLE_CONNECT, ENABLE_EXEC, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT};
+use tracer_common::config::{
+    ENABLE_CONNECT, ENABLE_DNS, ENABLE_EXEC, ENABLE_LISTEN, ENABLE_OPEN, ENABLE_SSHLOG, ENABLE_SYSCOUNT,
+};
 
-use super::{Syscall, connect, entry, exec, nr::*, open, sshlog, sshpeer, syscount};
+use super::{Syscall, connect, dns, entry, exec, listen, nr::*, open, sshlog, sshpeer, syscount};
 pub(crate) use crate::kernel::args_of;
 use crate::kernel::{compat, conf, off, read};
 
@@ -48,6 +50,9 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
         NR_ACCEPT | NR_ACCEPT4 if ret >= 0 => ENABLE_SSHLOG,
         // Successful execs are reported by sched_process_exec, from the new image.
         NR_EXECVE | NR_EXECVEAT if ret < 0 => ENABLE_EXEC,
+        // `tracer ci`: DNS messages (probes/dns.rs checks the socket).
+        NR_READ | NR_WRITE | NR_SENDTO | NR_RECVFROM if ret > 0 => ENABLE_DNS,
+        NR_LISTEN if ret == 0 => ENABLE_LISTEN,
         _ => return 0,
     };
     if conf!(enabled) & family == 0 || is_compat.unwrap_or_else(compat) {
@@ -64,6 +69,8 @@ pub(crate) fn on_exit(call: Syscall, family: u32) {
         ENABLE_OPEN => open::on_exit(call),
         ENABLE_CONNECT => connect::on_exit(call),
         ENABLE_SSHLOG => sshpeer::on_accept(call),
+        ENABLE_DNS => dns::on_exit(call),
+        ENABLE_LISTEN => listen::on_exit(call),
         // Successful execs are reported by sched_process_exec.
         _ if call.ret < 0 => exec::on_failed(call),
         _ => {}

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod ci;
 pub(crate) mod daemon;
 pub(crate) mod generate;
 pub(crate) mod guard;

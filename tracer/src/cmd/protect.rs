@@ -256,7 +256,12 @@ impl Judge {
                     agent.map_or_else(|| path.clone(), |a| a.path.clone().into_os_string().into_encoded_bytes());
                 ("ssh-agent", target, agent.map(|a| a.uid), reason)
             }
-            Detail::Log(_) | Detail::Syscall(_) => return None,
+            Detail::Log(_)
+            | Detail::Syscall(_)
+            | Detail::Exit(_)
+            | Detail::ConnectOutcome(_)
+            | Detail::Dns(_)
+            | Detail::Listen(_) => return None,
         };
         let p = self.procs.get(ev.pid).unwrap_or_default();
         // Failed calls reach user space only as denials of the enforcing programs.

@@ -183,7 +183,7 @@ async fn live(
     // Aggregated as events arrive: the event list is never kept.
     let outcome = stream::run(
         &mut loaded,
-        RunOptions { command, duration, resolve_exe: false },
+        RunOptions { command, duration, resolve_exe: false, group: false },
         |ev| {
             reports.add_event(&ev);
             if let Some(key) = ev.agg {
@@ -237,7 +237,7 @@ async fn with_rules(
     let mut calls: HashMap<(u32, u32), u64> = HashMap::new();
     let outcome = stream::run(
         &mut loaded,
-        RunOptions { command, duration, resolve_exe: false },
+        RunOptions { command, duration, resolve_exe: false, group: false },
         |ev| {
             if key.as_ref().is_some_and(|k| !ev.keys.contains(k)) {
                 return Ok(());

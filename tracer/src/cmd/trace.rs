@@ -101,7 +101,7 @@ pub(crate) async fn run(args: TraceArgs) -> anyhow::Result<i32> {
     let sink_ref = std::cell::RefCell::new(&mut sink);
     let mut outcome = stream::run(
         &mut loaded,
-        RunOptions { command, duration: args.duration, resolve_exe: true },
+        RunOptions { command, duration: args.duration, resolve_exe: true, group: false },
         |ev| sink_ref.borrow_mut().event(&ev),
         || sink_ref.borrow_mut().flush(),
     )

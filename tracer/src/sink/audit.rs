@@ -145,7 +145,13 @@ fn args(ev: &Event, saddr_len: usize) -> [u64; 4] {
             _ => [(o.dfd as u32).into(), 0, 0, 0],      // openat2(dfd, name, how, size)
         },
         Detail::Connect(c) => [(c.fd as u32).into(), 0, saddr_len as u64, 0],
-        Detail::Exec(_) | Detail::Log(_) | Detail::Syscall(_) => [0; 4],
+        Detail::Exec(_)
+        | Detail::Log(_)
+        | Detail::Syscall(_)
+        | Detail::Exit(_)
+        | Detail::ConnectOutcome(_)
+        | Detail::Dns(_)
+        | Detail::Listen(_) => [0; 4],
     }
 }
 
@@ -192,7 +198,7 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
                 saddr = Some(c.sockaddr.clone());
             }
         }
-        Detail::Log(_) => return,
+        Detail::Log(_) | Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_) | Detail::Listen(_) => return,
     }
 
     let a = args(ev, saddr.as_ref().map_or(0, Vec::len));
@@ -273,7 +279,10 @@ pub(crate) fn render(out: &mut Vec<u8>, ev: &Event, serial: u64, key: Option<&st
 impl<W: Write> Sink for AuditSink<W> {
     fn event(&mut self, ev: &Event) -> io::Result<()> {
         // sshd's captured log lines (the guard's source) are not syscall audit events.
-        if matches!(ev.detail, Detail::Log(_)) {
+        if matches!(
+            ev.detail,
+            Detail::Log(_) | Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_) | Detail::Listen(_)
+        ) {
             return Ok(());
         }
         self.serial += 1;

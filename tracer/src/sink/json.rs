@@ -154,6 +154,30 @@ pub(crate) fn render(buf: &mut Vec<u8>, ev: &Event) {
                 buf.extend_from_slice(b",\"base_unknown\":true");
             }
         }
+        Detail::Listen(l) => {
+            field!(buf, "fd", l.fd);
+            let _ = write!(buf, ",\"address\":\"{}\",\"port\":{}", l.local.ip(), l.local.port());
+        }
+        Detail::Dns(d) => {
+            field!(buf, "fd", d.fd);
+            field!(buf, "sent", d.sent);
+            field!(buf, "len", d.data.len());
+            field!(buf, "data_truncated", d.truncated);
+        }
+        Detail::ConnectOutcome(o) => {
+            if let Peer::Inet { address, port } = &o.peer {
+                let _ = write!(buf, ",\"family\":\"{}\",\"address\":\"{address}\",\"port\":{port}", o.peer.family());
+            }
+            field!(buf, "established", o.established);
+        }
+        Detail::Exit(x) => {
+            if let Some(st) = x.status() {
+                field!(buf, "status", st);
+            }
+            if let Some(sig) = x.signal() {
+                field!(buf, "signal", sig);
+            }
+        }
         Detail::Log(l) => {
             buf.extend_from_slice(if l.via_syslog {
                 b",\"via\":\"syslog\"".as_slice()

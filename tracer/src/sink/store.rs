@@ -165,6 +165,8 @@ pub(crate) fn row(ev: &Event) -> Row {
             r.mode = Some(i64::from(o.mode));
             r.base_unknown = Some(o.base_unknown);
         }
+        // Only `tracer ci` asks for process ends; the schema has no column for them.
+        Detail::Exit(_) | Detail::ConnectOutcome(_) | Detail::Dns(_) | Detail::Listen(_) => {}
         Detail::Log(l) => {
             r.via = Some(if l.via_syslog { "syslog" } else { "stderr" }.to_owned());
             r.data = Some(text(&l.data));

@@ -58,6 +58,27 @@ pub(crate) fn render(s: &mut String, ev: &Event) {
             quoted(s, &o.host_path);
             let _ = write!(s, " flags={:#o}({})", o.flags, crate::openflags::Names(o.flags));
         }
+        Detail::Listen(l) => {
+            let _ = write!(s, " fd={} {}", l.fd, l.local);
+        }
+        Detail::Dns(d) => {
+            let _ = write!(s, " fd={} {} {} bytes", d.fd, if d.sent { "sent" } else { "received" }, d.data.len());
+        }
+        Detail::ConnectOutcome(o) => {
+            if let Peer::Inet { address, port } = &o.peer {
+                let _ = write!(s, " {} {address} port {port}", o.peer.family());
+            }
+            s.push_str(if o.established { " established" } else { " failed" });
+        }
+        Detail::Exit(x) => match (x.status(), x.signal()) {
+            (Some(st), _) => {
+                let _ = write!(s, " status={st}");
+            }
+            (_, Some(sig)) => {
+                let _ = write!(s, " signal={sig}");
+            }
+            _ => s.push_str(" status=unknown"),
+        },
         Detail::Log(l) => {
             s.push_str(if l.via_syslog { " syslog " } else { " stderr " });
             quoted(s, &l.data);
