@@ -33,8 +33,7 @@ pub const ENABLE_RULES: u32 = 1 << 8;
 /// `tracer report`: a record whose report entry the kernel has seen is counted in `AGG`
 /// instead of sent (`tracer_common::agg`).
 pub const AGGREGATE: u32 = 1 << 9;
-/// Report each traced process's end with its exit status (`tracer ci`). A high bit: the
-/// ones below are left to other families.
+/// Report each traced process's end with its exit status (`tracer ci`).
 pub const ENABLE_EXIT: u32 = 1 << 10;
 /// Follow traced TCP connects to their end: established or failed (`tracer ci`).
 pub const ENABLE_CONNECT_OUTCOME: u32 = 1 << 11;
