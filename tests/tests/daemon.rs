@@ -101,6 +101,7 @@ fn daemon_rotates_reloads_reports_status_and_loses_no_event() {
     let mut daemon =
         Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&conf).stderr(Stdio::piped()).spawn().unwrap();
     let pid = daemon.id();
+    let _reap = KillOnPanic(pid);
     wait_status(pid, "the daemon", |_| true);
     assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
 
@@ -187,6 +188,7 @@ fn log_group_keep_logs_suspend_and_a_refused_reload() {
     let mut daemon =
         Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&conf).stderr(Stdio::piped()).spawn().unwrap();
     let pid = daemon.id();
+    let _reap = KillOnPanic(pid);
     wait_status(pid, "the daemon", |_| true);
     let adm = std::fs::read_to_string("/etc/group").unwrap();
     let adm: u32 =
@@ -247,6 +249,7 @@ fn a_full_device_follows_disk_full_action() {
     let mut daemon =
         Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&conf).stderr(Stdio::piped()).spawn().unwrap();
     let pid = daemon.id();
+    let _reap = KillOnPanic(pid);
     wait_status(pid, "the daemon", |_| true);
     opens(&dir.file("marker"), 50);
     let v = wait_status(pid, "suspended writing", |v| v["writing"] == false);
@@ -265,6 +268,7 @@ fn a_full_device_follows_disk_full_action() {
     let mut daemon =
         Command::new(tracer_bin()).args(["daemon", "--config"]).arg(&conf).stderr(Stdio::null()).spawn().unwrap();
     let pid = daemon.id();
+    let _reap = KillOnPanic(pid);
     opens(&dir.file("marker"), 50);
     let v = wait_status(pid, "events counted", |v| v["events"].as_u64().unwrap() > 0);
     assert_eq!(v["writing"], false);
@@ -308,6 +312,32 @@ fn fill(file: &Path, bytes: Option<usize>) {
     }
 }
 
+/// Fills the file system of `dir` with `file` until `free` bytes are left. The daemon logs
+/// every event of the machine, so its log grows at the pace of whatever else runs: a filler
+/// of a fixed size could hit ENOSPC on a busy machine, one sized from the free space cannot.
+fn fill_until_free(dir: &Path, file: &Path, free: u64) {
+    // SAFETY: statvfs fills the zeroed struct it is given; the path is a NUL-terminated CString.
+    let avail = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        let p = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(libc::statvfs(p.as_ptr(), &mut st), 0, "statvfs {}", dir.display());
+        st.f_bavail * st.f_frsize
+    };
+    fill(file, Some(avail.saturating_sub(free) as usize));
+}
+
+/// Kills the daemon when its test panics: left running it would hold the daemon lock and
+/// fail the next test too.
+struct KillOnPanic(u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            kill(self.0, libc::SIGKILL);
+        }
+    }
+}
+
 fn daemon_on(conf: &Path) -> Child {
     Command::new(tracer_bin()).args(["daemon", "--config"]).arg(conf).stderr(Stdio::piped()).spawn().unwrap()
 }
@@ -343,11 +373,13 @@ fn space_left_runs_exec_then_admin_space_left_suspends() {
     std::fs::write(&conf, text).unwrap();
     let daemon = daemon_on(&conf);
     let pid = daemon.id();
+    let _reap = KillOnPanic(pid);
     wait_status(pid, "the daemon", |_| true);
     opens(&dir.file("marker"), 20);
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!ran.exists(), "exec ran with the file system nearly empty");
-    fill(&fs.0.join("filler1"), Some(40 << 20));
+    // Between the two thresholds (space_left 32 MiB, admin_space_left 6.4 MiB free).
+    fill_until_free(&fs.0, &fs.0.join("filler1"), 20 << 20);
     opens(&dir.file("marker"), 20);
     wait_status(pid, "the space_left action", |v| v["disk_actions"] == 1);
     let end = Instant::now() + Duration::from_secs(10);
@@ -358,7 +390,8 @@ fn space_left_runs_exec_then_admin_space_left_suspends() {
     assert_eq!(std::fs::read_to_string(&ran).unwrap(), "low\n");
     assert_eq!(wait_status(pid, "writing", |_| true)["writing"], true);
 
-    fill(&fs.0.join("filler2"), Some(20 << 20));
+    // Below admin_space_left, not full.
+    fill_until_free(&fs.0, &fs.0.join("filler2"), 3 << 20);
     opens(&dir.file("marker"), 20);
     let v = wait_status(pid, "suspended", |v| v["writing"] == false);
     assert_eq!(v["disk_actions"], 2);
@@ -405,6 +438,7 @@ fn disk_full_suspends_syslog_says_and_rotate_frees_space() {
     std::fs::write(&conf, text).unwrap();
     let daemon = daemon_on(&conf);
     let pid = daemon.id();
+    let _reap = KillOnPanic(pid);
     wait_status(pid, "the daemon", |_| true);
     fill(&fs.0.join("filler1"), Some(58 << 20));
     opens(&dir.file("marker"), 20);
@@ -437,6 +471,7 @@ fn disk_full_suspends_syslog_says_and_rotate_frees_space() {
     std::fs::write(&conf, text).unwrap();
     let daemon = daemon_on(&conf);
     let pid = daemon.id();
+    let _reap = KillOnPanic(pid);
     opens(&dir.file("marker"), 20);
     let v = wait_status(pid, "the rotation", |v| v["rotations"] == 1);
     assert_eq!(v["disk_actions"], 1);
@@ -465,6 +500,7 @@ fn the_rules_directory_selects_and_keys_the_events() {
 
     let daemon = daemon_on(&conf);
     let pid = daemon.id();
+    let _reap = KillOnPanic(pid);
     wait_status(pid, "the daemon", |_| true);
     // Reads do not match -p wa; writes and a chmod do.
     let st = Command::new(W)
