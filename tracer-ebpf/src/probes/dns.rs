@@ -60,9 +60,11 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
         return Ok(());
     }
     let total = call.ret as u32;
-    let n = if total > DNS_MAX { DNS_MAX } else { total };
     let mut rec = Rec::new::<DnsBody>().ok_or(-1i64)?;
     rec.fill(EventKind::Dns, &cur, call.nr, call.ret, false);
+    // Bounded right before the copy: a bound computed before `fill` was spilled across it as
+    // a 32-bit value, which 6.1's verifier does not track ("R2 unbounded memory access").
+    let n = if call.ret as u64 > u64::from(DNS_MAX) { DNS_MAX } else { call.ret as u32 };
     let len = rec.push_user(call.args[1], n & (DNS_MAX * 2 - 1));
     let body = rec.body::<DnsBody>();
     body.fd = fd;

@@ -328,8 +328,13 @@ fn generic(cur: &Current, call: Syscall, rn: &RuleNr, compat: bool) -> Result<()
     if compat {
         rec.header().flags |= F_COMPAT;
     }
-    let n0 = name(&mut rec, cur.task, rn.names[0], call.args);
-    let n1 = name(&mut rec, cur.task, rn.names[1], call.args);
+    let mut names = Names { specs: rn.names, args: call.args, out: [NameRec::default(); 2] };
+    // Both names through one callback, verified once: inline, every combination of the two
+    // names' kinds was verified apart, past 6.1's million-instruction limit.
+    // SAFETY: name_step is the callback bpf_loop expects and ctx is our live &mut Names; bpf_loop calls it
+    // synchronously.
+    unsafe { bpf_loop(2, name_step as *mut c_void, (&mut names as *mut Names).cast(), 0) };
+    let [n0, n1] = names.out;
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
     let mut sockaddr_len = 0;
     if !compat {
@@ -353,6 +358,27 @@ fn generic(cur: &Current, call: Syscall, rn: &RuleNr, compat: bool) -> Result<()
     rec.push_rules();
     rec.submit();
     Ok(())
+}
+
+/// The call's names for `name_step`: where they are, and what was pushed.
+#[repr(C)]
+struct Names {
+    specs: [NameSpec; 2],
+    args: [u64; 4],
+    out: [NameRec; 2],
+}
+
+/// Name `i` of the call into the record under assembly (`Rec::resume`).
+#[inline(never)]
+extern "C" fn name_step(i: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the &mut Names that generic() gave it, alive for the whole loop.
+    let names = unsafe { &mut *(ctx as *mut Names) };
+    let Some(mut rec) = Rec::resume() else {
+        return 1;
+    };
+    let i = (i & 1) as usize;
+    names.out[i] = name(&mut rec, current_task(), names.specs[i], names.args);
+    0
 }
 
 /// One name of the call pushed as `NameSpec` says: the string and its base, or the fd's path.
