@@ -205,7 +205,9 @@ fn cond(c: &Call<'_>, k: &Cond, name: Option<&Name<'_>>) -> bool {
             c.names.iter().any(|n| n.path == d || (n.path.starts_with(d) && n.path.get(d.len()) == Some(&b'/')))
         }
         Cond::Perm(m) => perm_ok(c, *m),
-        Cond::Exe { .. } => unreachable!("not generated"),
+        Cond::Exe { .. } | Cond::FsType { .. } => unreachable!("not generated"),
+        // No labelling LSM here: no task has a label.
+        Cond::Lsm { .. } => false,
         Cond::Compare { left, op, right } if right.is_obj() => {
             let t = var(c, *left);
             c.names.iter().any(|n| op.holds(t, owner(n, *right == Var::ObjGid)))
