@@ -1,0 +1,92 @@
+//! `trace --rules` with audit's other filter lists and label fields, on real calls: the task
+//! list (`-a never,task -F uid=N` drops that uid's calls), the filesystem list (`-a
+//! never,filesystem -F fstype=tracefs` hides names on tracefs from a watch) and LSM label
+//! fields (no labelling LSM here: a `subj_type=` rule loads and never matches).
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
+
+use std::ffi::OsString;
+
+use serde_json::Value;
+use tracer_tests::*;
+
+const W: &str = env!("CARGO_BIN_EXE_workload");
+
+fn traced(dir: &TempDir, rules: &str, ops: &[String]) -> Traced {
+    let file = dir.file("test.rules");
+    std::fs::write(&file, rules).unwrap();
+    let ops: Vec<&[u8]> = ops.iter().map(|s| s.as_bytes()).collect();
+    let cmd: Vec<OsString> = workload_cmd(W, &ops);
+    let t = trace_json(&["--rules", file.to_str().unwrap()], &cmd);
+    assert!(t.output.status.success(), "tracer failed: {}", t.stderr());
+    assert_eq!(t.lost(), 0);
+    t
+}
+
+fn key(ev: &Value) -> &str {
+    ev["key"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn task_never_drops_every_call_of_that_uid() {
+    const A: u32 = 7411;
+    let dir = TempDir::new("rules-task");
+    let f = dir.file("f");
+    std::fs::write(&f, "x").unwrap();
+    std::os::unix::fs::chown(&f, Some(A), Some(A)).unwrap();
+    let f = f.display();
+    let exit = "-a always,exit -F arch=b64 -S chmod -k chm\n-w /etc/hostname -p r -k host\n";
+    // Root's calls, then the same as uid A.
+    let ops = [
+        format!("call:90,s={f},420"),
+        "call:2,s=/etc/hostname,0".into(),
+        "--ids".into(),
+        format!("{A}:{A}"),
+        format!("call:90,s={f},384"),
+        "call:2,s=/etc/hostname,0".into(),
+    ];
+    let all = traced(&dir, exit, &ops);
+    let uids: Vec<(&str, u64)> = all.events.iter().map(|e| (key(e), e["uid"].as_u64().unwrap())).collect();
+    assert_eq!(uids, [("chm", 0), ("host", 0), ("chm", u64::from(A)), ("host", u64::from(A))], "{:?}", all.events);
+    // The task rule comes after the exit rules and still wins: the task is not audited.
+    let t = traced(&dir, &format!("{exit}-a never,task -F uid={A}\n"), &ops);
+    let uids: Vec<(&str, u64)> = t.events.iter().map(|e| (key(e), e["uid"].as_u64().unwrap())).collect();
+    assert_eq!(uids, [("chm", 0), ("host", 0)], "{:?}", t.events);
+}
+
+#[test]
+fn filesystem_never_hides_tracefs_names_from_a_watch() {
+    let dir = TempDir::new("rules-fs");
+    let mine = dir.file("mine");
+    std::fs::write(&mine, "x").unwrap();
+    let clock = "/sys/kernel/tracing/trace_clock";
+    assert!(std::path::Path::new(clock).exists(), "tracefs mounted at /sys/kernel/tracing");
+    let watches = format!("-w {clock} -p r -k tr\n-w {} -p r -k mine\n", mine.display());
+    let ops = [format!("call:2,s={clock},0"), format!("call:2,s={},0", mine.display())];
+    let seen = traced(&dir, &watches, &ops);
+    let keys: Vec<&str> = seen.events.iter().map(key).collect();
+    assert_eq!(keys, ["tr", "mine"], "{:?}", seen.events);
+    let t = traced(&dir, &format!("-a never,filesystem -F fstype=tracefs\n{watches}"), &ops);
+    let keys: Vec<&str> = t.events.iter().map(key).collect();
+    assert_eq!(keys, ["mine"], "the tracefs name is not collected: {:?}", t.events);
+    // debugfs listed instead: tracefs names are seen again.
+    let t = traced(&dir, &format!("-a never,filesystem -F fstype=debugfs\n{watches}"), &ops);
+    assert_eq!(t.events.iter().map(key).collect::<Vec<_>>(), ["tr", "mine"], "{:?}", t.events);
+}
+
+#[test]
+fn a_label_rule_loads_and_never_matches_without_a_labelling_lsm() {
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap();
+    assert!(!["selinux", "apparmor", "smack"].iter().any(|l| lsm.split(',').any(|a| a.trim() == *l)), "{lsm}");
+    let dir = TempDir::new("rules-lsm");
+    let f = dir.file("f");
+    std::fs::write(&f, "x").unwrap();
+    let f = f.display();
+    let rules = "-a always,exit -F arch=b64 -S chmod -F subj_type=unconfined_t -k label\n\
+                 -a always,exit -F arch=b64 -S chmod -F subj_type!=unconfined_t -k notlabel\n\
+                 -a always,exit -F arch=b64 -S chmod -k plain\n";
+    let t = traced(&dir, rules, &[format!("call:90,s={f},420")]);
+    let keys: Vec<&str> = t.events.iter().map(key).collect();
+    assert_eq!(keys, ["plain"], "{:?}", t.events);
+    assert!(t.stderr().contains("subj_type: no LSM here labels tasks or files"), "{}", t.stderr());
+}
