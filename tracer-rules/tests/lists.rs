@@ -35,11 +35,13 @@ fn task(uid: u32, auid: u32) -> Task {
 
 #[test]
 fn task_never_silences_a_task_and_first_match_decides() {
-    let c = rules("task", "-a never,task -F uid=1001\n-a never,task -F pid=99 -F ppid=1\n");
+    let c =
+        rules("task", "-a never,task -F uid=1001\n-a never,task -F pid=99 -F ppid=1\n-a never,task -F sessionid=8\n");
     assert!(!c.task_audited(&task(1001, 1001)));
     assert!(c.task_audited(&task(1000, 1000)), "another uid is audited");
     assert!(!c.task_audited(&Task { pid: 99, ..task(0, u32::MAX) }), "pid and ppid are the task's");
     assert!(c.task_audited(&Task { pid: 99, ppid: 2, ..task(0, u32::MAX) }), "every field must hold");
+    assert!(!c.task_audited(&Task { sessionid: 8, ..task(0, 0) }), "the session");
     // Task rules are not exit rules: they select no call in the kernel.
     assert!(c.nrs.is_empty(), "{:?}", c.nrs);
     // Without any field, the task list silences every task (Debian's 10-no-audit.rules).
