@@ -150,9 +150,8 @@ pub(crate) fn field(pair: &str) -> Result<Parsed, LineError> {
             return Ok(Parsed::Cond(Cond::Exe { op, path: p }));
         }
         "fstype" => {
-            let magic = crate::lsm::fstype(v).ok_or_else(|| {
-                Bad(format!("fstype={v}: unknown file system type (tracefs, debugfs, cgroup, cgroup2 or a number)"))
-            })?;
+            let magic = crate::lsm::fstype(v)
+                .ok_or_else(|| Bad(format!("fstype={v}: unknown file system type (tracefs, debugfs or a number)")))?;
             return Ok(Parsed::Cond(Cond::FsType { op, magic }));
         }
         _ => {}

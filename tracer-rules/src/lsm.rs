@@ -35,13 +35,12 @@ pub(crate) fn field(name: &str) -> Option<bool> {
     }
 }
 
-/// auditctl's file system names (its fstype table, from linux/magic.h), or a number.
+/// auditctl's file system names (its fstype table, from linux/magic.h; audit 3.0.9 has these
+/// two, later ones add cgroup and cgroup2), or a number.
 pub(crate) fn fstype(v: &str) -> Option<u32> {
     match v {
         "tracefs" => Some(0x7472_6163),
         "debugfs" => Some(0x6462_6720),
-        "cgroup" => Some(0x0027_e0eb),
-        "cgroup2" => Some(0x6367_7270),
         _ if v.starts_with(|c: char| c.is_ascii_digit()) => {
             crate::value::c_number(v).and_then(|n| u32::try_from(n).ok())
         }
@@ -51,5 +50,5 @@ pub(crate) fn fstype(v: &str) -> Option<u32> {
 
 /// The name auditctl prints for a magic number, if it has one.
 pub(crate) fn fstype_name(magic: u32) -> Option<&'static str> {
-    ["tracefs", "debugfs", "cgroup", "cgroup2"].into_iter().find(|n| fstype(n) == Some(magic))
+    ["tracefs", "debugfs"].into_iter().find(|n| fstype(n) == Some(magic))
 }

@@ -145,6 +145,10 @@ pub(crate) fn line(words: &[String], at: &Source) -> Result<Vec<Item>, LineError
                     return Err(Bad("the list (-a always,exit) must be given before -F".into()));
                 }
                 if let Some(k) = arg_str.strip_prefix("key=") {
+                    let fs = st.filter == Some(List::Filesystem);
+                    if !(fs || st.cond_dep || st.syscalls.is_some() || st.all) {
+                        return Err(Bad("Key field needs a watch, syscall or exe path given prior to it (as auditctl)".into()));
+                    }
                     add_key(&mut st, k)?;
                     continue;
                 }

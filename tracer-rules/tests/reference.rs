@@ -115,7 +115,10 @@ fn rule_line(r: &mut Rng) -> String {
         s.push(' ');
         s.push_str(f);
     }
-    for _ in 0..r.below(3) {
+    // auditctl takes a key only after a syscall, watch, perm or exe.
+    let keyable =
+        s.contains(" -S ") || [" -F path=", " -F dir=", " -F perm=", " -F exe="].iter().any(|f| s.contains(f));
+    for _ in 0..if keyable { r.below(3) } else { 0 } {
         s.push_str(&format!(" -F key=k{}", r.below(9)));
     }
     s
