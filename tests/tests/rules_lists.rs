@@ -61,17 +61,26 @@ fn filesystem_never_hides_tracefs_names_from_a_watch() {
     std::fs::write(&mine, "x").unwrap();
     let clock = "/sys/kernel/tracing/trace_clock";
     assert!(std::path::Path::new(clock).exists(), "tracefs mounted at /sys/kernel/tracing");
-    let watches = format!("-w {clock} -p r -k tr\n-w {} -p r -k mine\n", mine.display());
-    let ops = [format!("call:2,s={clock},0"), format!("call:2,s={},0", mine.display())];
+    // A chmod to the mode it has (no change to the machine's tracefs) selected by a rule
+    // without names: the call is still recorded, its tracefs name is not.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(clock).unwrap().permissions()) & 0o7777;
+    let watches = format!(
+        "-w {clock} -p r -k tr\n-w {} -p r -k mine\n-a always,exit -F arch=b64 -S chmod -k chm\n",
+        mine.display()
+    );
+    let ops =
+        [format!("call:2,s={clock},0"), format!("call:2,s={},0", mine.display()), format!("call:90,s={clock},{mode}")];
     let seen = traced(&dir, &watches, &ops);
     let keys: Vec<&str> = seen.events.iter().map(key).collect();
-    assert_eq!(keys, ["tr", "mine"], "{:?}", seen.events);
+    assert_eq!(keys, ["tr", "mine", "chm"], "{:?}", seen.events);
+    assert_eq!(seen.events[2]["paths"][0], clock, "{:?}", seen.events[2]);
     let t = traced(&dir, &format!("-a never,filesystem -F fstype=tracefs\n{watches}"), &ops);
     let keys: Vec<&str> = t.events.iter().map(key).collect();
-    assert_eq!(keys, ["mine"], "the tracefs name is not collected: {:?}", t.events);
+    assert_eq!(keys, ["mine", "chm"], "the tracefs name is not collected: {:?}", t.events);
+    assert!(t.events[1]["paths"].as_array().is_none_or(Vec::is_empty), "no PATH item: {:?}", t.events[1]);
     // debugfs listed instead: tracefs names are seen again.
     let t = traced(&dir, &format!("-a never,filesystem -F fstype=debugfs\n{watches}"), &ops);
-    assert_eq!(t.events.iter().map(key).collect::<Vec<_>>(), ["tr", "mine"], "{:?}", t.events);
+    assert_eq!(t.events.iter().map(key).collect::<Vec<_>>(), ["tr", "mine", "chm"], "{:?}", t.events);
 }
 
 #[test]

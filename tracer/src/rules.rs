@@ -55,10 +55,19 @@ pub(crate) fn decide(rules: &Compiled, ev: &mut Event) -> bool {
         return false;
     }
     let mut paths = paths(ev);
-    // The filesystem list: names on those file systems are not collected.
-    if rules.has_fs_rules() {
-        paths.retain(|(p, _)| fs_magic(p).is_none_or(|m| !rules.hides_fs(m)));
-    }
+    // The filesystem list: names on those file systems are not collected (no rule sees
+    // them, no PATH item shows them).
+    let hidden: Vec<bool> = if rules.has_fs_rules() {
+        paths.iter().map(|(p, _)| fs_magic(p).is_some_and(|m| rules.hides_fs(m))).collect()
+    } else {
+        Vec::new()
+    };
+    let keep = |i: usize| !hidden.get(i).copied().unwrap_or(false);
+    let mut i = 0;
+    paths.retain(|_| {
+        i += 1;
+        keep(i - 1)
+    });
     let owners: Vec<Option<Owner>> = paths.iter().map(|(p, o)| o.or_else(|| owner(p))).collect();
     let names: Vec<Name<'_>> =
         paths.iter().zip(&owners).map(|((p, _), o)| Name { path: p.as_slice(), owner: *o }).collect();
@@ -67,6 +76,13 @@ pub(crate) fn decide(rules: &Compiled, ev: &mut Event) -> bool {
     match rules.decide(&cand, &facts) {
         Some(rule) => {
             ev.keys = rules.keys(rule).to_vec();
+            if let Detail::Syscall(c) = &mut ev.detail {
+                let mut i = 0;
+                c.names.retain(|_| {
+                    i += 1;
+                    keep(i - 1)
+                });
+            }
             true
         }
         None => false,
