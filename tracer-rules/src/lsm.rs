@@ -20,9 +20,13 @@ fn active() -> &'static Result<String, String> {
 /// `Err(why)`: one is, or which ones are active cannot be told.
 pub(crate) fn unlabelled() -> Result<&'static str, String> {
     let list = active().as_ref().map_err(|e| format!("cannot tell which LSM labels tasks ({e})"))?;
+    judge(list)
+}
+
+fn judge(list: &str) -> Result<&str, String> {
     match list.split(',').find(|l| LABELLING.contains(l)) {
         Some(l) => Err(format!("{l} is active and tracer does not compare its labels")),
-        None => Ok(list.as_str()),
+        None => Ok(list),
     }
 }
 
@@ -51,4 +55,15 @@ pub(crate) fn fstype(v: &str) -> Option<u32> {
 /// The name auditctl prints for a magic number, if it has one.
 pub(crate) fn fstype_name(magic: u32) -> Option<&'static str> {
     ["tracefs", "debugfs"].into_iter().find(|n| fstype(n) == Some(magic))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_labelling_lsm_makes_label_fields_unsupported() {
+        assert_eq!(super::judge("lockdown,capability,landlock,bpf"), Ok("lockdown,capability,landlock,bpf"));
+        for list in ["lockdown,capability,selinux,bpf", "capability,apparmor", "smack"] {
+            assert!(super::judge(list).unwrap_err().contains("does not compare its labels"), "{list}");
+        }
+    }
 }
