@@ -1,5 +1,5 @@
 //! `trace --rules` with audit's other filter lists and label fields, on real calls: the task
-//! list (`-a never,task -F uid=N` drops that uid's calls), the filesystem list (`-a
+//! list (`-a never,task -F uid=N` drops that uid's calls, `-a always,task` records them all), the filesystem list (`-a
 //! never,filesystem -F fstype=tracefs` hides names on tracefs from a watch) and LSM label
 //! fields (no labelling LSM here: a `subj_type=` rule loads and never matches).
 // Every test crate gets the whole dev-dependency list; each uses part of it.
@@ -52,6 +52,24 @@ fn task_never_drops_every_call_of_that_uid() {
     let t = traced(&dir, &format!("{exit}-a never,task -F uid={A}\n"), &ops);
     let uids: Vec<(&str, u64)> = t.events.iter().map(|e| (key(e), e["uid"].as_u64().unwrap())).collect();
     assert_eq!(uids, [("chm", 0), ("host", 0)], "{:?}", t.events);
+}
+
+#[test]
+fn task_always_records_every_call_of_that_uid_over_a_never_exit_rule() {
+    const A: u32 = 7413;
+    let dir = TempDir::new("rules-task-always");
+    let f = dir.file("f");
+    std::fs::write(&f, "x").unwrap();
+    let f = f.display();
+    let ops = [format!("call:90,s={f},420"), "--ids".into(), format!("{A}:{A}"), format!("call:90,s={f},384")];
+    let t = traced(&dir, &format!("-a never,exit -S all\n-a always,task -F uid={A}\n"), &ops);
+    assert!(t.events.iter().all(|e| e["uid"] == A), "only uid {A}'s calls: {:?}", t.events);
+    let others = t.events.iter().filter(|e| e["syscall"] != 90).count();
+    assert!(others > 0, "every call of the task, not only the chmod: {:?}", t.events);
+    let chmods: Vec<&Value> = t.events.iter().filter(|e| e["syscall"] == 90).collect();
+    assert_eq!(chmods.len(), 1, "{:?}", t.events);
+    assert_eq!(chmods[0]["paths"][0], f.to_string());
+    assert_eq!(key(chmods[0]), "", "task rules have no key");
 }
 
 #[test]

@@ -81,14 +81,24 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
     let mut krules = Vec::with_capacity(set_.rules.len());
     let mut user = Vec::with_capacity(set_.rules.len());
     let (mut task, mut fs_never) = (Vec::new(), Vec::new());
-    for (i, rule) in set_.rules.iter().enumerate() {
+    // The task list comes first: a task,always match records every call of the task, and no
+    // exit rule or watch can override it (audit gives it the highest priority).
+    let order =
+        set_.rules.iter().filter(|r| r.list == List::Task).chain(set_.rules.iter().filter(|r| r.list != List::Task));
+    for (i, rule) in order.enumerate() {
         let (k, u) = split(rule).map_err(|msg| RulesError::Rule { at: rule.at.clone(), msg })?;
         // Every rule keeps its index; only exit rules that can match get kernel bits.
         krules.push(k);
         user.push(u);
         match rule.list {
             List::Task => {
-                task.push(TaskRule { action: rule.action, conds: rule.conds.clone(), arch: rule.arch.is_some() })
+                let t = TaskRule { action: rule.action, conds: rule.conds.clone(), arch: rule.arch.is_some() };
+                // task,always: every call whose task the rule names, as an exit rule on every
+                // call with the task's fields (user space checks the task list's order).
+                if rule.action == Action::Always && t.can_hold() {
+                    set_bits(rule, i, &mut nrs, &mut all);
+                }
+                task.push(t);
             }
             List::Filesystem if rule.action == Action::Never => fs_never.extend(
                 rule.conds

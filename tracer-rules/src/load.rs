@@ -113,7 +113,7 @@ fn list_note(r: &Rule) -> Option<String> {
     }
     match (r.list, r.action) {
         (List::Task, _) => Some(
-            "the task list: a task it matches as never has none of its calls recorded; tracer judges the task by its ids at each call (audit: once, at fork)".into(),
+            "the task list: the first task rule that holds decides, over every exit rule (never: none of the task's calls is recorded; always: every one is); tracer judges the task by its ids at each call (audit: once, at fork)".into(),
         ),
         (List::Filesystem, Action::Never) => Some(
             "the filesystem list: names on these file systems are not collected, so no watch, path= or dir= rule sees them (tracer reads each name's file system with statfs)".into(),

@@ -238,11 +238,7 @@ pub(crate) fn line(words: &[String], at: &Source) -> Result<Vec<Item>, LineError
     }
     if let Some((action, prepend, delete)) = st.list {
         let rule = finish(st, action, at)?;
-        if rule.list == List::Task && action == Action::Always {
-            return Err(Unsupported(
-                "-a task,always: audit then records every syscall of the task; tracer selects calls in the kernel by exit rules only (write -a always,exit -S all with the same fields)".into(),
-            ));
-        }
+
         items.push(if delete { Item::Delete(rule) } else { Item::Add { rule, prepend } });
     } else if st.syscalls.is_some() || st.all || !st.keys.is_empty() {
         return Err(Bad("no list given (-a always,exit or -w)".into()));

@@ -51,6 +51,17 @@ fn value(t: &Task, v: Var) -> Option<u32> {
 }
 
 impl TaskRule {
+    /// Whether the rule names only facts a task has (no call, object or label).
+    pub(crate) fn can_hold(&self) -> bool {
+        let task_var = |v: Var| value(&Task::default(), v).is_some();
+        !self.arch
+            && self.conds.iter().all(|c| match c {
+                Cond::Cmp { var, .. } => task_var(*var),
+                Cond::Compare { left, right, .. } => task_var(*left) && task_var(*right),
+                _ => false,
+            })
+    }
+
     fn holds(&self, t: &Task) -> bool {
         !self.arch
             && self.conds.iter().all(|c| match c {

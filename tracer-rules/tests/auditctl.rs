@@ -64,6 +64,7 @@ const MORE: &str = "\
 -w /usr/share/doc/auditd -p r
 -w /etc/passwd
 -a never,task -F uid=1001 -F pid=99
+-a always,task -F uid=1002 -F pid=98
 -a never,filesystem -F fstype=tracefs -k kk
 -a always,filesystem -F fstype=0x27e0eb
 -a never,filesystem -F fstype=debugfs

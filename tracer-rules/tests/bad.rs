@@ -69,7 +69,7 @@ fn each_bad_line_names_its_file_and_line() {
         ("-a always,exit -F arch=b64 -S open -F subj_type<sshd_t", "subj_type takes only = or !="),
         ("-a never,task -S open", "syscall auditing being added to task list"),
         ("-a never,task -F path=/etc/passwd", "exit list only"),
-        ("-a always,task -F uid=0", "unsupported: -a task,always"),
+        ("-a always,task -F uid=0 -k t", "-k needs a watch or syscall"),
         ("-a never,filesystem -F uid=0", "only fstype and key"),
         ("-a never,filesystem -S open", "takes no -S"),
         ("-a never,filesystem -F fstype=nosuchfs", "unknown file system type"),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use thiserror as _;
 use tracer_common as _;
 
-use tracer_rules::{Arch, CallFacts, Check, Compiled, Ids, Task, syscalls};
+use tracer_rules::{Arch, CallFacts, Check, Compiled, Facts, Ids, Task, syscalls};
 
 fn file(name: &str, text: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("tracer-rules-lists-{}-{name}", std::process::id()));
@@ -114,4 +114,21 @@ fn lists_print_as_auditctl_lists_them() {
     let ch = check("describe", "-a task,never -F uid=1001\n-a never,filesystem -F fstype=debugfs -k d\n");
     let d: Vec<String> = ch.set.rules.iter().map(tracer_rules::Rule::describe).collect();
     assert_eq!(d, ["-a never,task -F uid=1001", "-a never,filesystem -F fstype=debugfs -F key=d"]);
+}
+
+#[test]
+fn task_always_records_every_call_of_the_task_over_any_exit_rule() {
+    let c = rules("always", "-a never,exit -S all\n-w /etc/shadow -p r -k shadow\n-a always,task -F uid=1001\n");
+    let chmod = syscalls::number(Arch::B64, "chmod").unwrap();
+    let decide = |uid: u32| {
+        let t = task(uid, uid);
+        let call = CallFacts { nr: chmod, ids: t.ids, ..CallFacts::default() };
+        let facts = Facts { arch: Arch::B64, nr: chmod, ret: 0, ids: t.ids, names: &[] };
+        (c.task_audited(&t), c.decide(&c.candidates(&call), &facts).map(|i| c.keys(i).to_vec()))
+    };
+    assert_eq!(decide(1001), (true, Some(Vec::new())), "recorded, without a key (auditctl gives task rules none)");
+    assert_eq!(decide(1000), (true, None), "the never exit rule for everyone else");
+    // A call-time fact in a task rule never holds: no call is selected by it.
+    let never = rules("always-exit", "-a always,task -F exit=0\n");
+    assert!(never.nrs.is_empty());
 }
