@@ -168,7 +168,9 @@ pub fn check(paths: &[PathBuf]) -> Check {
 pub struct Compiled {
     /// RULE_NRS entries.
     pub nrs: Vec<(NrKey, RuleNr)>,
-    /// RULES entries, index = rule index.
+    /// RULES entries, index = rule index in evaluation order: the task list's rules first (in
+    /// their order), then the others in load order (the same as `RuleSet::rules` without task
+    /// rules).
     pub rules: Vec<KRule>,
     /// Per rule: its user-side conditions, action and keys.
     user: Vec<decide::UserRule>,
