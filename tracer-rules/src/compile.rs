@@ -11,8 +11,9 @@ use crate::{
     Arch, Compiled, Rule, RuleSet, RulesError,
     classes::{can_satisfy, perm_class},
     decide::{UserCond, UserRule},
-    model::{Action, Cond, Op, Syscalls, Var},
+    model::{Action, Cond, List, Op, Syscalls, Var},
     syscalls,
+    task::TaskRule,
 };
 
 fn set(bits: &mut RuleBits, i: usize) {
@@ -34,6 +35,40 @@ fn entry(arch: Arch, nr: u32) -> RuleNr {
     RuleNr { names: syscalls::names(arch, nr), perm_from: c.from, perm_arg: c.arg, perm: c.perm, ..RuleNr::default() }
 }
 
+/// Sets rule `i`'s bit in the RULE_NRS entries of the calls it names.
+fn set_bits(rule: &Rule, i: usize, nrs: &mut BTreeMap<(u32, u32), RuleNr>, all: &mut [RuleBits; 2]) {
+    // Every perm= field must be satisfiable by the call (each is its own condition).
+    let perms: Vec<u32> =
+        rule.conds.iter().filter_map(|c| if let Cond::Perm(p) = c { Some(*p) } else { None }).collect();
+    for arch in compats(rule) {
+        let c = arch.compat();
+        let fits = |nr: u32| perms.iter().all(|&m| can_satisfy(perm_class(arch, nr), m));
+        match (&rule.syscalls, perms.is_empty()) {
+            (Syscalls::All, true) => {
+                // Each known number gets its own entry, which says where the call's names
+                // are (a dir=/path= condition needs them); NR_OTHER serves numbers past
+                // the table. (An NR_OTHER-only rule reached every call without its names.)
+                for nr in syscalls::numbers(arch) {
+                    set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
+                }
+                set(&mut all[c as usize], i);
+            }
+            (Syscalls::All, false) => {
+                for nr in syscalls::numbers(arch).filter(|&nr| fits(nr)) {
+                    set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
+                }
+            }
+            (Syscalls::Some(list), _) => {
+                // The numbers are the rule's table's; the kernel applies them to whichever
+                // ABI calls (arch-less rules), so the entry describes the caller's call.
+                for &nr in list.iter().filter(|&&nr| fits(nr)) {
+                    set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
+                }
+            }
+        }
+    }
+}
+
 pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
     if let Some(r) = set_.rules.get(RULES_MAX) {
         return Err(RulesError::Rule {
@@ -45,40 +80,36 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
     let mut all: [RuleBits; 2] = [RuleBits::default(); 2];
     let mut krules = Vec::with_capacity(set_.rules.len());
     let mut user = Vec::with_capacity(set_.rules.len());
-    for (i, rule) in set_.rules.iter().enumerate() {
-        // Every perm= field must be satisfiable by the call (each is its own condition).
-        let perms: Vec<u32> =
-            rule.conds.iter().filter_map(|c| if let Cond::Perm(p) = c { Some(*p) } else { None }).collect();
-        for arch in compats(rule) {
-            let c = arch.compat();
-            let fits = |nr: u32| perms.iter().all(|&m| can_satisfy(perm_class(arch, nr), m));
-            match (&rule.syscalls, perms.is_empty()) {
-                (Syscalls::All, true) => {
-                    // Each known number gets its own entry, which says where the call's names
-                    // are (a dir=/path= condition needs them); NR_OTHER serves numbers past
-                    // the table. (An NR_OTHER-only rule reached every call without its names.)
-                    for nr in syscalls::numbers(arch) {
-                        set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
-                    }
-                    set(&mut all[c as usize], i);
-                }
-                (Syscalls::All, false) => {
-                    for nr in syscalls::numbers(arch).filter(|&nr| fits(nr)) {
-                        set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
-                    }
-                }
-                (Syscalls::Some(list), _) => {
-                    // The numbers are the rule's table's; the kernel applies them to whichever
-                    // ABI calls (arch-less rules), so the entry describes the caller's call.
-                    for &nr in list.iter().filter(|&&nr| fits(nr)) {
-                        set(&mut nrs.entry((c, nr)).or_insert_with(|| entry(arch, nr)).rules, i);
-                    }
-                }
-            }
-        }
+    let (mut task, mut fs_never) = (Vec::new(), Vec::new());
+    // The task list comes first: a task,always match records every call of the task, and no
+    // exit rule or watch can override it (audit gives it the highest priority).
+    let order =
+        set_.rules.iter().filter(|r| r.list == List::Task).chain(set_.rules.iter().filter(|r| r.list != List::Task));
+    for (i, rule) in order.enumerate() {
         let (k, u) = split(rule).map_err(|msg| RulesError::Rule { at: rule.at.clone(), msg })?;
+        // Every rule keeps its index; only exit rules that can match get kernel bits.
         krules.push(k);
         user.push(u);
+        match rule.list {
+            List::Task => {
+                let t = TaskRule { action: rule.action, conds: rule.conds.clone(), arch: rule.arch.is_some() };
+                // task,always: every call whose task the rule names, as an exit rule on every
+                // call with the task's fields (user space checks the task list's order).
+                if rule.action == Action::Always && t.can_hold() {
+                    set_bits(rule, i, &mut nrs, &mut all);
+                }
+                task.push(t);
+            }
+            List::Filesystem if rule.action == Action::Never => fs_never.extend(
+                rule.conds
+                    .iter()
+                    .filter_map(|c| if let Cond::FsType { op, magic } = c { Some((*op, *magic)) } else { None }),
+            ),
+            List::Filesystem => {}
+            // A label condition with no labelling LSM never holds: the rule never matches.
+            List::Exit if rule.conds.iter().any(|c| matches!(c, Cond::Lsm { .. })) => {}
+            List::Exit => set_bits(rule, i, &mut nrs, &mut all),
+        }
     }
     let mut out: Vec<(NrKey, RuleNr)> = nrs
         .into_iter()
@@ -103,7 +134,7 @@ pub(crate) fn compile(set_: &RuleSet) -> Result<Compiled, RulesError> {
             out.push((NrKey { compat, nr: NR_OTHER }, RuleNr { rules: *bits, ..RuleNr::default() }));
         }
     }
-    Ok(Compiled { nrs: out, rules: krules, user })
+    Ok(Compiled { nrs: out, rules: krules, user, task, fs_never })
 }
 
 /// The kernel's part of a rule and the user-side part.
@@ -154,6 +185,9 @@ pub(crate) fn split(rule: &Rule) -> Result<(KRule, UserRule), String> {
                     std::fs::symlink_metadata(path).map_or((u64::MAX, u32::MAX), |m| (m.ino(), kernel_dev(m.dev())));
                 push(KField { code: KF_EXE, op: op.code(), value2: dev, value: ino })?;
             }
+            // Not kernel conditions: a label never holds here (the rule gets no bits), fstype is
+            // the filesystem list's.
+            Cond::Lsm { .. } | Cond::FsType { .. } => {}
             Cond::Compare { left, op, right } if right.is_obj() => {
                 u.conds.push(UserCond::ObjCmp { left: *left, gid: *right == Var::ObjGid, op: *op });
             }

@@ -65,7 +65,7 @@ fn owner(n: &Name<'_>) -> (u32, u32) {
     n.owner.unwrap_or((0, 0))
 }
 
-fn task_id(ids: &Ids, v: Var) -> u32 {
+pub(crate) fn task_id(ids: &Ids, v: Var) -> u32 {
     match v {
         Var::Auid => ids.auid,
         Var::Uid => ids.uid,

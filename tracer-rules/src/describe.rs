@@ -6,7 +6,7 @@ use tracer_common::rules::{PERM_ATTR, PERM_EXEC, PERM_READ, PERM_WRITE};
 
 use crate::{
     Arch, Rule,
-    model::{Action, Cond, Op, Syscalls, Var},
+    model::{Action, Cond, List, Op, Syscalls, Var},
     syscalls, value,
 };
 
@@ -22,7 +22,8 @@ fn perms(p: u32) -> String {
 
 /// auditctl lists a rule naming every syscall with only path/dir, perm and keys as a watch.
 fn is_watch(r: &Rule) -> bool {
-    r.syscalls == Syscalls::All
+    r.list == List::Exit
+        && r.syscalls == Syscalls::All
         && r.arch.is_none()
         && r.conds.iter().any(|c| matches!(c, Cond::Perm(_)))
         && r.conds.iter().all(|c| matches!(c, Cond::Perm(_) | Cond::Path(_) | Cond::Dir(_)))
@@ -51,12 +52,18 @@ pub(crate) fn describe(r: &Rule) -> String {
         return s;
     }
     let action = if r.action == Action::Always { "always" } else { "never" };
-    let _ = write!(s, "-a {action},exit");
+    let list = match r.list {
+        List::Exit => "exit",
+        List::Task => "task",
+        List::Filesystem => "filesystem",
+    };
+    let _ = write!(s, "-a {action},{list}");
     let table = r.arch.map_or(Arch::B64, |(_, a)| a);
     if let Some((op, a)) = r.arch {
         let _ = write!(s, " -F arch{}{}", op.symbol(), if a == Arch::B64 { "b64" } else { "b32" });
     }
     match &r.syscalls {
+        Syscalls::All if r.list != List::Exit => {}
         Syscalls::All => s.push_str(" -S all"),
         Syscalls::Some(list) => {
             let names: Vec<String> = list
@@ -82,6 +89,13 @@ pub(crate) fn describe(r: &Rule) -> String {
             }
             Cond::Compare { left, op, right } => {
                 let _ = write!(s, " -C {}{}{}", left.name(), op.symbol(), right.name());
+            }
+            Cond::Lsm { field, op, value } => {
+                let _ = write!(s, " -F {field}{}{value}", op.symbol());
+            }
+            Cond::FsType { op, magic } => {
+                let v = crate::lsm::fstype_name(*magic).map_or_else(|| magic.to_string(), str::to_string);
+                let _ = write!(s, " -F fstype{}{v}", op.symbol());
             }
             Cond::Cmp { var, op, value } => {
                 let _ = write!(s, " -F {}{}{}", var.name(), op.symbol(), show(*var, *op, *value));

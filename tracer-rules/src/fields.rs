@@ -64,13 +64,10 @@ fn var(name: &str) -> Option<Var> {
 /// Fields audit knows that tracer does not evaluate, and why.
 fn unsupported(name: &str) -> Option<&'static str> {
     Some(match name {
-        "subj_user" | "subj_role" | "subj_type" | "subj_sen" | "subj_clr" | "obj_user" | "obj_role" | "obj_type"
-        | "obj_lev_low" | "obj_lev_high" => "SELinux labels: tracer does not read LSM contexts",
         "inode" | "devmajor" | "devminor" => "object inode and device numbers: use path= or dir=",
         "filetype" => "the object's file type is not recorded by tracer",
         "pers" => "the personality is not recorded by tracer",
         "msgtype" => "msgtype filters the user and exclude lists, which tracer does not have",
-        "fstype" => "fstype filters the filesystem list, which tracer does not have",
         "saddr_fam" => "the socket address family filter is not supported",
         "field_compare" => "write comparisons with -C",
         _ => return None,
@@ -152,7 +149,19 @@ pub(crate) fn field(pair: &str) -> Result<Parsed, LineError> {
             }
             return Ok(Parsed::Cond(Cond::Exe { op, path: p }));
         }
+        "fstype" => {
+            let magic = crate::lsm::fstype(v)
+                .ok_or_else(|| Bad(format!("fstype={v}: unknown file system type (tracefs, debugfs or a number)")))?;
+            return Ok(Parsed::Cond(Cond::FsType { op, magic }));
+        }
         _ => {}
+    }
+    if let Some(levels) = crate::lsm::field(name) {
+        if !levels && !matches!(op, Op::Eq | Op::Ne) {
+            return Err(Bad(format!("{name} takes only = or !=")));
+        }
+        crate::lsm::unlabelled().map_err(|why| Unsupported(format!("field {name}: LSM labels: {why}")))?;
+        return Ok(Parsed::Cond(Cond::Lsm { field: name.into(), op, value: string(name)? }));
     }
     let Some(var) = var(name) else {
         return Err(match unsupported(name) {

@@ -16,18 +16,21 @@ mod describe;
 mod fields;
 mod lexer;
 mod load;
+mod lsm;
 pub mod model;
 mod parse;
 pub mod syscalls;
+mod task;
 mod value;
 
 use std::{fmt, path::PathBuf};
 
 pub use classes::{PermClass, acc_mode, perm_class};
 pub use decide::CallFacts;
+pub use task::Task;
 pub use tracer_common::rules::{KRule, NrKey, RULES_MAX, RuleBits, RuleNr};
 
-use model::{Action, Cond, Op, Syscalls};
+use model::{Action, Cond, List, Op, Syscalls};
 
 /// A call's ABI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,6 +102,8 @@ pub struct Rule {
     /// Keys in the order given (`-k` / `-F key=`), several allowed.
     pub keys: Vec<String>,
     pub action: Action,
+    /// The filter list (`exit` unless `-a …,task` or `-a …,filesystem`).
+    pub list: List,
     /// `-F arch=` (`=` or `!=`); none: the numbers apply to whichever ABI calls.
     pub arch: Option<(Op, Arch)>,
     /// Numbers in the table of `arch` (x86_64 without one).
@@ -163,10 +168,16 @@ pub fn check(paths: &[PathBuf]) -> Check {
 pub struct Compiled {
     /// RULE_NRS entries.
     pub nrs: Vec<(NrKey, RuleNr)>,
-    /// RULES entries, index = rule index.
+    /// RULES entries, index = rule index in evaluation order: the task list's rules first (in
+    /// their order), then the others in load order (the same as `RuleSet::rules` without task
+    /// rules).
     pub rules: Vec<KRule>,
     /// Per rule: its user-side conditions, action and keys.
     user: Vec<decide::UserRule>,
+    /// The task list, in order.
+    task: Vec<task::TaskRule>,
+    /// The filesystem list's `never` fstype conditions.
+    fs_never: Vec<(Op, u32)>,
 }
 
 /// Compiles a rule set (resolving `exe=` to inode and device). More than `RULES_MAX` rules,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{
     Arch, Check, Note, RULES_MAX, Rule, RuleSet, RulesError, Source, lexer,
-    model::{LineError, Syscalls},
+    model::{Action, Cond, LineError, List, Syscalls},
     parse::{self, Item},
     syscalls,
 };
@@ -67,6 +67,9 @@ impl Loader {
                 if let Some(text) = rule.kernel_refuses_here() {
                     self.set.notes.push(Note { at: at.clone(), text });
                 }
+                if let Some(text) = list_note(&rule) {
+                    self.set.notes.push(Note { at: at.clone(), text });
+                }
                 if prepend {
                     self.set.rules.insert(0, rule);
                 } else {
@@ -97,6 +100,26 @@ impl Loader {
             }
             Item::Note(text) => self.set.notes.push(Note { at: at.clone(), text }),
         }
+    }
+}
+
+/// How tracer applies a rule that is not a plain exit rule.
+fn list_note(r: &Rule) -> Option<String> {
+    if let Some(Cond::Lsm { field, .. }) = r.conds.iter().find(|c| matches!(c, Cond::Lsm { .. })) {
+        let lsms = crate::lsm::unlabelled().unwrap_or_default();
+        return Some(format!(
+            "{field}: no LSM here labels tasks or files (active: {lsms}), so the condition never holds and the rule never matches, as in the kernel's audit"
+        ));
+    }
+    match (r.list, r.action) {
+        (List::Task, _) => Some(
+            "the task list: the first task rule that holds decides, over every exit rule (never: none of the task's calls is recorded; always: every one is); tracer judges the task by its ids at each call (audit: once, at fork)".into(),
+        ),
+        (List::Filesystem, Action::Never) => Some(
+            "the filesystem list: names on these file systems are not collected, so no watch, path= or dir= rule sees them (tracer reads each name's file system with statfs)".into(),
+        ),
+        (List::Filesystem, Action::Always) => Some("the filesystem list: an always rule has no effect (audit's too)".into()),
+        (List::Exit, _) => None,
     }
 }
 

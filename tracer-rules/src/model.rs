@@ -13,6 +13,17 @@ pub enum Action {
     Always,
 }
 
+/// Which of audit's filter lists a rule is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum List {
+    /// Syscall exit (`-a always,exit`, `-w`).
+    Exit,
+    /// Task creation (`-a task,never`): a task it matches is not audited at all.
+    Task,
+    /// `-a never,filesystem -F fstype=`: names on those file systems are not collected.
+    Filesystem,
+}
+
 /// audit's operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -193,6 +204,11 @@ pub enum Cond {
     Exe { op: Op, path: String },
     /// `-C left op right`, in the kernel's order (task field first; uid before euid...).
     Compare { left: Var, op: Op, right: Var },
+    /// An LSM label field (`subj_type=chronyd_t`): taken only where no labelling LSM runs, so
+    /// no task or object has a label and the condition never holds (as the kernel's audit).
+    Lsm { field: String, op: Op, value: String },
+    /// `fstype=` (the filesystem list): the name's file system magic.
+    FsType { op: Op, magic: u32 },
 }
 
 impl Cond {
@@ -202,7 +218,7 @@ impl Cond {
             Cond::Path(_) | Cond::Dir(_) => true,
             Cond::Cmp { var, .. } => var.is_obj(),
             Cond::Compare { left, right, .. } => left.is_obj() || right.is_obj(),
-            Cond::Perm(_) | Cond::Exe { .. } => false,
+            Cond::Perm(_) | Cond::Exe { .. } | Cond::Lsm { .. } | Cond::FsType { .. } => false,
         }
     }
 }

@@ -8,7 +8,7 @@ use tracer_common::rules::{PERM_ATTR, PERM_EXEC, PERM_READ, PERM_WRITE};
 use crate::{
     Arch, Rule, Source,
     fields::{field, perm_bits},
-    model::{Action, Cond, Op, Syscalls},
+    model::{Action, Cond, List, Op, Syscalls},
     syscalls,
 };
 
@@ -36,6 +36,7 @@ use crate::model::LineError::{self, Bad, Unsupported};
 #[derive(Default)]
 struct State {
     list: Option<(Action, bool, bool)>, // action, prepend, delete
+    filter: Option<List>,
     watch: bool,
     arch: Option<(Op, Arch)>,
     syscalls: Option<Vec<u32>>,
@@ -102,8 +103,9 @@ pub(crate) fn line(words: &[String], at: &Source) -> Result<Vec<Item>, LineError
                 if st.list.is_some() || st.watch {
                     return Err(Bad("one rule per line: -a/-A/-d/-w given twice".into()));
                 }
-                let action = list(arg_str)?;
+                let (action, filter) = list(arg_str)?;
                 st.list = Some((action, opt == "-A", opt == "-d"));
+                st.filter = Some(filter);
             }
             "-w" | "-W" => {
                 if st.list.is_some() || st.watch {
@@ -131,6 +133,11 @@ pub(crate) fn line(words: &[String], at: &Source) -> Result<Vec<Item>, LineError
                 if st.watch {
                     return Err(Bad("a watch (-w) takes no -S".into()));
                 }
+                match st.filter {
+                    Some(List::Task) => return Err(Bad("syscall auditing being added to task list (auditctl refuses -S on the task list)".into())),
+                    Some(List::Filesystem) => return Err(Bad("the filesystem list takes no -S".into())),
+                    _ => {}
+                }
                 add_syscalls(&mut st, arg_str)?;
             }
             "-F" => {
@@ -138,6 +145,10 @@ pub(crate) fn line(words: &[String], at: &Source) -> Result<Vec<Item>, LineError
                     return Err(Bad("the list (-a always,exit) must be given before -F".into()));
                 }
                 if let Some(k) = arg_str.strip_prefix("key=") {
+                    let fs = st.filter == Some(List::Filesystem);
+                    if !(fs || st.cond_dep || st.syscalls.is_some() || st.all) {
+                        return Err(Bad("Key field needs a watch, syscall or exe path given prior to it (as auditctl)".into()));
+                    }
                     add_key(&mut st, k)?;
                     continue;
                 }
@@ -153,6 +164,9 @@ pub(crate) fn line(words: &[String], at: &Source) -> Result<Vec<Item>, LineError
                     }
                     other => other?,
                 };
+                if let Some(why) = list_refuses(st.filter.unwrap_or(List::Exit), &parsed) {
+                    return Err(why);
+                }
                 match parsed {
                     crate::fields::Parsed::Arch(op, a) => st.arch = Some((op, a)),
                     crate::fields::Parsed::Cond(c) => {
@@ -167,10 +181,14 @@ pub(crate) fn line(words: &[String], at: &Source) -> Result<Vec<Item>, LineError
                 if st.list.is_none() {
                     return Err(Bad("the list (-a always,exit) must be given before -C".into()));
                 }
+                if st.filter == Some(List::Filesystem) {
+                    return Err(Bad("the filesystem list takes only fstype and key (the kernel refuses other fields)".into()));
+                }
                 st.conds.push(crate::fields::compare(arg_str)?);
             }
             "-k" => {
-                if st.list.is_none() || !(st.cond_dep || st.syscalls.is_some() || st.all) {
+                let fs = st.filter == Some(List::Filesystem);
+                if st.list.is_none() || !(fs || st.cond_dep || st.syscalls.is_some() || st.all) {
                     return Err(Bad("-k needs a watch or syscall given before it".into()));
                 }
                 add_key(&mut st, arg_str)?;
@@ -220,6 +238,7 @@ pub(crate) fn line(words: &[String], at: &Source) -> Result<Vec<Item>, LineError
     }
     if let Some((action, prepend, delete)) = st.list {
         let rule = finish(st, action, at)?;
+
         items.push(if delete { Item::Delete(rule) } else { Item::Add { rule, prepend } });
     } else if st.syscalls.is_some() || st.all || !st.keys.is_empty() {
         return Err(Bad("no list given (-a always,exit or -w)".into()));
@@ -234,8 +253,30 @@ fn number(opt: &str, s: &str) -> Result<(), LineError> {
         .ok_or_else(|| Bad(format!("{opt} takes a number, not {s:?}")))
 }
 
+/// Fields a list does not take: the kernel refuses them (`audit_field_valid`, watches and
+/// trees on the exit list only), or tracer cannot evaluate them there.
+fn list_refuses(list: List, f: &crate::fields::Parsed) -> Option<LineError> {
+    use crate::fields::Parsed;
+    match (list, f) {
+        (List::Filesystem, Parsed::Cond(Cond::FsType { .. })) => None,
+        (List::Filesystem, _) => {
+            Some(Bad("the filesystem list takes only fstype and key (the kernel refuses other fields)".into()))
+        }
+        (_, Parsed::Cond(Cond::FsType { .. })) => {
+            Some(Bad("fstype is a field of the filesystem list only (-a never,filesystem)".into()))
+        }
+        (List::Task, Parsed::Cond(Cond::Path(_) | Cond::Dir(_))) => {
+            Some(Bad("path= and dir= are for the exit list only (the kernel refuses them on the task list)".into()))
+        }
+        (List::Task, Parsed::Cond(Cond::Exe { .. })) => {
+            Some(Unsupported("exe= on the task list: tracer does not evaluate it there".into()))
+        }
+        _ => None,
+    }
+}
+
 /// `always,exit` in either order.
-fn list(s: &str) -> Result<Action, LineError> {
+fn list(s: &str) -> Result<(Action, List), LineError> {
     let mut parts = s.split(',');
     let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Bad(format!("{s:?}: expected ACTION,LIST (always,exit)")));
@@ -251,8 +292,10 @@ fn list(s: &str) -> Result<Action, LineError> {
         _ => return Err(Bad(format!("{s:?}: expected ACTION,LIST with ACTION always or never"))),
     };
     match l {
-        "exit" => Ok(action),
-        "task" | "user" | "exclude" | "filesystem" | "io_uring" => {
+        "exit" => Ok((action, List::Exit)),
+        "task" => Ok((action, List::Task)),
+        "filesystem" => Ok((action, List::Filesystem)),
+        "user" | "exclude" | "io_uring" => {
             Err(Unsupported(format!("the {l} list: tracer evaluates rules at syscall exit only (the exit list)")))
         }
         "entry" => Err(Bad("the entry list is deprecated (auditctl refuses it)".into())),
@@ -334,5 +377,6 @@ fn finish(st: State, action: Action, at: &Source) -> Result<Rule, LineError> {
         }
         _ => Syscalls::All,
     };
-    Ok(Rule { at: at.clone(), keys: st.keys, action, arch: st.arch, syscalls, conds: st.conds, watch: st.watch })
+    let list = st.filter.unwrap_or(List::Exit);
+    Ok(Rule { at: at.clone(), keys: st.keys, action, list, arch: st.arch, syscalls, conds: st.conds, watch: st.watch })
 }

@@ -7,6 +7,8 @@ use libc as _;
 use thiserror as _;
 use tracer_common as _;
 
+use tracer_rules::model::List;
+
 use std::{fs::File, os::fd::AsRawFd, path::PathBuf, process::Command};
 
 const DIR: &str = "/usr/share/doc/auditd/examples/rules";
@@ -61,6 +63,12 @@ const MORE: &str = "\
 -A always,exit -F arch=b64 -S ptrace -F exit>=-1 -F exit<0 -k first
 -w /usr/share/doc/auditd -p r
 -w /etc/passwd
+-a never,task -F uid=1001 -F pid=99
+-a always,task -F uid=1002 -F pid=98
+-a never,filesystem -F fstype=tracefs -k kk
+-a always,filesystem -F fstype=0x27e0eb
+-a never,filesystem -F fstype=debugfs
+-a always,exit -F arch=b64 -S open -F subj_sen<s0 -F subj_type!=x -F obj_lev_high>=s0
 ";
 
 #[test]
@@ -100,7 +108,15 @@ fn auditctl_lists_what_describe_says() {
                 eprintln!("{}: auditctl refuses this rule on this machine, skipped: {}", r.at, out.trim());
             }
         }
-        want.extend(check.set.rules.iter().filter(|r| sent.contains(&r.at.line)).map(tracer_rules::Rule::describe));
+        // auditctl -l lists the kernel's lists in their order (task, exit, filesystem).
+        let mut rules: Vec<&tracer_rules::Rule> =
+            check.set.rules.iter().filter(|r| sent.contains(&r.at.line)).collect();
+        rules.sort_by_key(|r| match r.list {
+            List::Task => 0,
+            List::Exit => 1,
+            List::Filesystem => 2,
+        });
+        want.extend(rules.into_iter().map(tracer_rules::Rule::describe));
         let (ok, listed) = auditctl(&["-l"]);
         assert!(ok, "auditctl -l: {listed}");
         let got: Vec<String> =
@@ -137,6 +153,18 @@ fn auditctl_refuses_what_load_refuses() {
         "-w etc/passwd",
         "-a always,exit -F path=/etc/ -F perm=w",
         "-F uid=0",
+        "-a never,task -S open",
+        "-a never,task -F uid=1001 -k t",
+        "-a never,task -F uid=1001 -F key=t",
+        "-a always,exit -F uid=1001 -F key=t",
+        "-a never,task -F path=/etc/passwd",
+        "-a never,task -F uid=nosuchuser",
+        "-a never,filesystem -F fstype=nosuchfs",
+        "-a never,filesystem -F fstype=cgroup2",
+        "-a never,filesystem -F uid=0",
+        "-a never,filesystem -S open",
+        "-a always,exit -F arch=b64 -S open -F fstype=tracefs",
+        "-a always,exit -F arch=b64 -S open -F subj_type<x",
         &format!("-w /etc/passwd -k {}", "k".repeat(257)),
     ];
     let dir = std::env::temp_dir().join(format!("tracer-rules-refuse-{}", std::process::id()));

@@ -115,7 +115,10 @@ fn rule_line(r: &mut Rng) -> String {
         s.push(' ');
         s.push_str(f);
     }
-    for _ in 0..r.below(3) {
+    // auditctl takes a key only after a syscall, watch, perm or exe.
+    let keyable =
+        s.contains(" -S ") || [" -F path=", " -F dir=", " -F perm=", " -F exe="].iter().any(|f| s.contains(f));
+    for _ in 0..if keyable { r.below(3) } else { 0 } {
         s.push_str(&format!(" -F key=k{}", r.below(9)));
     }
     s
@@ -205,7 +208,9 @@ fn cond(c: &Call<'_>, k: &Cond, name: Option<&Name<'_>>) -> bool {
             c.names.iter().any(|n| n.path == d || (n.path.starts_with(d) && n.path.get(d.len()) == Some(&b'/')))
         }
         Cond::Perm(m) => perm_ok(c, *m),
-        Cond::Exe { .. } => unreachable!("not generated"),
+        Cond::Exe { .. } | Cond::FsType { .. } => unreachable!("not generated"),
+        // No labelling LSM here: no task has a label.
+        Cond::Lsm { .. } => false,
         Cond::Compare { left, op, right } if right.is_obj() => {
             let t = var(c, *left);
             c.names.iter().any(|n| op.holds(t, owner(n, *right == Var::ObjGid)))

@@ -10,7 +10,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use tracer_rules::{Arch, Compiled, Facts, Ids, Name};
+use tracer_rules::{Arch, Compiled, Facts, Ids, Name, Task};
 
 use crate::event::{Detail, Event, join};
 
@@ -38,30 +38,51 @@ pub(crate) fn decide(rules: &Compiled, ev: &mut Event) -> bool {
         // Only rule-selected records reach user space with --rules.
         return false;
     };
-    let paths = paths(ev);
+    let ids = Ids {
+        auid: ev.auid.raw(),
+        uid: ev.uid,
+        euid: ev.euid,
+        suid: ev.suid,
+        fsuid: ev.fsuid,
+        gid: ev.gid,
+        egid: ev.egid,
+        sgid: ev.sgid,
+        fsgid: ev.fsgid,
+    };
+    // The task list: a `never` task has none of its calls recorded.
+    let task = Task { ids, pid: ev.pid, ppid: ev.ppid.unwrap_or(0), sessionid: ev.ses.raw() };
+    if !rules.task_audited(&task) {
+        return false;
+    }
+    let mut paths = paths(ev);
+    // The filesystem list: names on those file systems are not collected (no rule sees
+    // them, no PATH item shows them).
+    let hidden: Vec<bool> = if rules.has_fs_rules() {
+        paths.iter().map(|(p, _)| fs_magic(p).is_some_and(|m| rules.hides_fs(m))).collect()
+    } else {
+        Vec::new()
+    };
+    let keep = |i: usize| !hidden.get(i).copied().unwrap_or(false);
+    let mut i = 0;
+    paths.retain(|_| {
+        i += 1;
+        keep(i - 1)
+    });
     let owners: Vec<Option<Owner>> = paths.iter().map(|(p, o)| o.or_else(|| owner(p))).collect();
     let names: Vec<Name<'_>> =
         paths.iter().zip(&owners).map(|((p, _), o)| Name { path: p.as_slice(), owner: *o }).collect();
-    let facts = Facts {
-        arch: if ev.compat { Arch::B32 } else { Arch::B64 },
-        nr: ev.syscall,
-        ret: ev.ret,
-        ids: Ids {
-            auid: ev.auid.raw(),
-            uid: ev.uid,
-            euid: ev.euid,
-            suid: ev.suid,
-            fsuid: ev.fsuid,
-            gid: ev.gid,
-            egid: ev.egid,
-            sgid: ev.sgid,
-            fsgid: ev.fsgid,
-        },
-        names: &names,
-    };
+    let facts =
+        Facts { arch: if ev.compat { Arch::B32 } else { Arch::B64 }, nr: ev.syscall, ret: ev.ret, ids, names: &names };
     match rules.decide(&cand, &facts) {
         Some(rule) => {
             ev.keys = rules.keys(rule).to_vec();
+            if let Detail::Syscall(c) = &mut ev.detail {
+                let mut i = 0;
+                c.names.retain(|_| {
+                    i += 1;
+                    keep(i - 1)
+                });
+            }
             true
         }
         None => false,
@@ -90,4 +111,21 @@ fn owner(path: &[u8]) -> Option<Owner> {
     use std::os::unix::ffi::OsStrExt;
     let m = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path)).ok()?;
     Some((m.uid(), m.gid()))
+}
+
+/// The file system magic (`statfs`'s `f_type`) of the file at `path`, if it exists now (a
+/// name without an inode has no file system, as in the kernel's audit).
+fn fs_magic(path: &[u8]) -> Option<u32> {
+    let c = std::ffi::CString::new(path).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path; `st` is written by statfs before it is read.
+    let st = unsafe {
+        if libc::statfs(c.as_ptr(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        st.assume_init()
+    };
+    // f_type is signed on some ABIs; the magic is its low 32 bits.
+    #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+    Some(st.f_type as u32)
 }
