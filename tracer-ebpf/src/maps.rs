@@ -10,8 +10,9 @@ use tracer_common::{
     event::PATH_MAX,
     outcome::{PENDING_MAX, PendingConnect},
     protect::{AGENTS_MAX, ALLOWED_MAX, InodeKey, PROTECTED_MAX},
-    rules::{KRule, NrKey, RULE_NRS_MAX, RULES_MAX, RuleBits, RuleNr},
+    rules::{KRule, NameSpec, NrKey, RULE_NRS_MAX, RULES_MAX, RuleBits, RuleNr},
     sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
+    syscall::NameRec,
     syscount::{STAT_MAX, SYSCOUNT_MAX, SyscountKey},
 };
 
@@ -174,6 +175,12 @@ pub(crate) struct RuleEval {
     pub rules: RuleBits,
     /// The candidates: the record's `F_RULES` trailer.
     pub cand: RuleBits,
+    /// The generic record's names (`probes/rules.rs` `name_step`): the call's arguments, where
+    /// its names are, and what was pushed. Here, not on the stack: the walk callbacks below
+    /// `name_step` would take the three frames past 512 bytes on 6.1.
+    pub args: [u64; 4],
+    pub specs: [NameSpec; 2],
+    pub names: [NameRec; 2],
 }
 
 #[map]

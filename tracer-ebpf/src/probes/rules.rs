@@ -328,13 +328,20 @@ fn generic(cur: &Current, call: Syscall, rn: &RuleNr, compat: bool) -> Result<()
     if compat {
         rec.header().flags |= F_COMPAT;
     }
-    let mut names = Names { specs: rn.names, args: call.args, out: [NameRec::default(); 2] };
+    let e = RULE_EVAL.get_ptr_mut(0).ok_or(-1i64)?;
+    // SAFETY: this CPU's RULE_EVAL entry (checked by get_ptr_mut); the rule walk is over and no other
+    // program runs on this CPU meanwhile.
+    unsafe {
+        (*e).args = call.args;
+        (*e).specs = rn.names;
+        (*e).names = [NameRec::default(); 2];
+    }
     // Both names through one callback, verified once: inline, every combination of the two
     // names' kinds was verified apart, past 6.1's million-instruction limit.
-    // SAFETY: name_step is the callback bpf_loop expects and ctx is our live &mut Names; bpf_loop calls it
-    // synchronously.
-    unsafe { bpf_loop(2, name_step as *mut c_void, (&mut names as *mut Names).cast(), 0) };
-    let [n0, n1] = names.out;
+    // SAFETY: name_step is the callback bpf_loop expects; it takes no context (it finds RULE_EVAL itself).
+    unsafe { bpf_loop(2, name_step as *mut c_void, core::ptr::null_mut(), 0) };
+    // SAFETY: as above; name_step has returned.
+    let [n0, n1] = unsafe { (*e).names };
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
     let mut sockaddr_len = 0;
     if !compat {
@@ -360,42 +367,39 @@ fn generic(cur: &Current, call: Syscall, rn: &RuleNr, compat: bool) -> Result<()
     Ok(())
 }
 
-/// The call's names for `name_step`: where they are, and what was pushed.
-#[repr(C)]
-struct Names {
-    specs: [NameSpec; 2],
-    args: [u64; 4],
-    out: [NameRec; 2],
-}
-
-/// Name `i` of the call into the record under assembly (`Rec::resume`).
+/// Name `i` of the call (RULE_EVAL's `specs`, `args`) into the record under assembly
+/// (`Rec::resume`), its `NameRec` into RULE_EVAL's `names`.
 #[inline(never)]
-extern "C" fn name_step(i: u64, ctx: *mut c_void) -> i64 {
-    // SAFETY: bpf_loop passes back the &mut Names that generic() gave it, alive for the whole loop.
-    let names = unsafe { &mut *(ctx as *mut Names) };
-    let Some(mut rec) = Rec::resume() else {
+extern "C" fn name_step(i: u64, _ctx: *mut c_void) -> i64 {
+    let (Some(e), Some(mut rec)) = (RULE_EVAL.get_ptr_mut(0), Rec::resume()) else {
         return 1;
     };
+    // SAFETY: this CPU's RULE_EVAL entry (checked by get_ptr_mut); generic() waits in bpf_loop.
+    let e = unsafe { &mut *e };
     let i = (i & 1) as usize;
-    names.out[i] = name(&mut rec, current_task(), names.specs[i], names.args);
+    let (spec, arg, dirfd) =
+        (e.specs[i], e.args[(e.specs[i].arg & 3) as usize], e.args[(e.specs[i].dirfd_arg & 3) as usize]);
+    // Written in place in the map, the arguments picked here: 6.1 counts this frame into the
+    // 512 bytes the nested walk callback shares with the program.
+    name(&mut rec, current_task(), spec, arg, dirfd as i32, &mut e.names[i]);
     0
 }
 
 /// One name of the call pushed as `NameSpec` says: the string and its base, or the fd's path.
+/// `arg` is the argument the spec names, `dirfd` the one its `dirfd_arg` names.
 #[inline(always)]
-fn name(rec: &mut Rec, task: Kptr, spec: NameSpec, args: [u64; 4]) -> NameRec {
-    let mut n = NameRec { kind: spec.kind, ..NameRec::default() };
+fn name(rec: &mut Rec, task: Kptr, spec: NameSpec, arg: u64, dirfd: i32, n: &mut NameRec) {
+    *n = NameRec { kind: spec.kind, ..NameRec::default() };
     if spec.arg > 3 {
         n.kind = NAME_NONE;
-        return n;
+        return;
     }
-    let arg = args[(spec.arg & 3) as usize];
     match spec.kind {
         NAME_PATH | NAME_PATH_AT => {
             let at = rec.off();
             n.path_len = rec.push_user_str(arg);
             if n.path_len == 0 || rec.byte_at(at) != b'/' {
-                let dfd = if spec.kind == NAME_PATH { AT_FDCWD } else { args[(spec.dirfd_arg & 3) as usize] as i32 };
+                let dfd = if spec.kind == NAME_PATH { AT_FDCWD } else { dirfd };
                 let base = if dfd == AT_FDCWD { rec.push_cwd(task) } else { rec.push_fd_path(task, dfd) };
                 match base {
                     Ok(len) => n.base_len = len,
@@ -406,13 +410,12 @@ fn name(rec: &mut Rec, task: Kptr, spec: NameSpec, args: [u64; 4]) -> NameRec {
         NAME_FD => {
             let fd = arg as i32;
             n.path_len = rec.push_fd_path(task, fd).unwrap_or(0);
-            if fd_inode(task, fd, &mut n).is_ok() {
+            if fd_inode(task, fd, n).is_ok() {
                 n.flags |= NAME_INODE;
             }
         }
         _ => n.kind = NAME_NONE,
     }
-    n
 }
 
 /// The owner, mode, inode and device of descriptor `fd`'s file.
