@@ -193,3 +193,19 @@ pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::Ex
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `tests/tests/i386/NAME.c` built as a freestanding static i386 program `out` (`gcc -m32`),
+/// for the tests of 32-bit system calls; `defines` are extra `-D` arguments.
+pub fn build_i386(name: &str, out: &Path, defines: &[String]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/i386/{name}.c"));
+    let st = Command::new("gcc")
+        .args(["-m32", "-static", "-nostdlib", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1"])
+        .args(defines)
+        .arg("-o")
+        .arg(out)
+        .arg(&src)
+        .status()
+        .expect("run gcc");
+    assert!(st.success(), "gcc -m32 {}", src.display());
+    out.to_path_buf()
+}

@@ -724,17 +724,8 @@ fn agrees_with_auditd() {
 }
 
 /// `tests/tests/i386/signals.c` built as a static i386 program (no 32-bit libc needed).
-fn build_i386(dir: &Path) -> std::path::PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/i386/signals.c");
-    let out = dir.join("signals32");
-    let st = Command::new("gcc")
-        .args(["-m32", "-static", "-nostdlib", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("run gcc");
-    assert!(st.success(), "gcc -m32 {}", src.display());
-    out
+fn build_signals32(dir: &Path) -> std::path::PathBuf {
+    build_i386("signals", &dir.join("signals32"), &[])
 }
 
 /// Calls whose saved number the kernel rewrites before their exit, counted under the
@@ -746,7 +737,7 @@ fn agrees_with_auditd_on_signals_execs_and_32_bit_calls() {
     // No other test runs as this login UID (auditd's rule sees the whole machine).
     const AUID: u32 = 7117;
     let dir = TempDir::new("rep-audit32");
-    let prog = build_i386(dir.path());
+    let prog = build_signals32(dir.path());
     let audit = Audit::start(AUID);
     let names = ausyscall_names();
     let session = as_user(

@@ -231,26 +231,15 @@ fn relative_names_and_dir_prefix() {
 }
 
 /// `tests/tests/i386/chmod.c` built as a static i386 program chmod-ing `target`.
-fn build_i386(dir: &Path, target: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/i386/chmod.c");
-    let out = dir.join("chmod32");
-    let st = Command::new("gcc")
-        .args(["-m32", "-static", "-nostdlib", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1"])
-        .arg(format!("-DTARGET=\"{}\"", target.display()))
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("run gcc");
-    assert!(st.success(), "gcc -m32 {}", src.display());
-    out
+fn build_chmod32(dir: &Path, target: &Path) -> PathBuf {
+    build_i386("chmod", &dir.join("chmod32"), &[format!("-DTARGET=\"{}\"", target.display())])
 }
 
 #[test]
 fn b32_rules_match_32_bit_calls_by_their_i386_numbers() {
     let dir = TempDir::new("rules-b32");
     let f = file_owned(&dir, "f", 0);
-    let prog = build_i386(dir.path(), &f);
+    let prog = build_chmod32(dir.path(), &f);
     let rules = "-a always,exit -F arch=b32 -S chmod -k b32\n-a always,exit -F arch=b64 -S chmod -k b64\n";
     let t =
         traced(&dir, rules, &cmd(&[format!("call:90,s={},420", f.display()), "--".into(), prog.display().to_string()]));
