@@ -1,5 +1,6 @@
 //! The main job on a built-in sample: a scripted login session (login UID 7005, uid 7005)
-//! traced in the kernel, then the per-UID report a sysadmin would ask for.
+//! traced in the kernel, then the per-UID report a sysadmin would ask for; then the same
+//! kind of session under Debian's STIG audit rules, evaluated in the kernel.
 
 use std::process::Command;
 
@@ -34,6 +35,22 @@ pub(crate) fn run() -> anyhow::Result<()> {
                 "-m",
             ]),
     );
+    // The same kind of session under Debian's STIG rules, unchanged, evaluated in the kernel:
+    // only the calls the rules select come out, with the rule's key.
+    let stig = "/usr/share/doc/auditd/examples/rules/30-stig.rules";
+    eprintln!("\ndemo: the session again, under {stig} (`trace --rules`): only what the rules select, keyed");
+    let r = r.and_then(|()| {
+        check(
+            Command::new(&tracer)
+                .args(["trace", "--rules", stig, "--format", "text", "--"])
+                .arg(&workload)
+                .args(["--loginuid", "7005", "--ids", "7005:7005", "open:/etc/shadow"])
+                // chmod(notes, 0600) of root's file and settimeofday(NULL, NULL) as the user:
+                // refused, logged.
+                .arg(format!("call:90,s={},384", notes.display()))
+                .args(["call:164,0,0", "exec-n:1:/usr/bin/id"]),
+        )
+    });
     let _ = std::fs::remove_dir_all(&dir);
     r
 }
