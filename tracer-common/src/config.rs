@@ -45,6 +45,9 @@ pub const ENABLE_LISTEN: u32 = 1 << 13;
 /// Most `--comm` values (entries of the COMMS map).
 pub const COMMS_MAX: u32 = 64;
 
+/// Most processes followed by `--pid` / `-- CMD` (entries of the TRACED map).
+pub const TRACED_MAX: u32 = 65536;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {

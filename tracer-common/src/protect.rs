@@ -6,6 +6,8 @@ pub use crate::sshlog::ExeKey as InodeKey;
 
 /// Protected private-key files at most.
 pub const PROTECTED_MAX: u32 = 4096;
+/// Threads whose call an LSM program denied, until the call's exit reports it.
+pub const DENIED_MAX: u32 = 16384;
 /// Allowed executables at most.
 pub const ALLOWED_MAX: u32 = 64;
 /// Agent sockets watched at most.

@@ -18,6 +18,8 @@ pub const PEER_AMBIGUOUS: u32 = 2;
 
 /// Trusted sshd executables hold at most this many entries.
 pub const SSHD_EXES_MAX: u32 = 16;
+/// sshd connection sockets remembered (an LRU map: see its definition).
+pub const SSH_SOCKS_MAX: u32 = 65536;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,17 +1,18 @@
 //! Every map the programs share, and the load-time globals.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
 };
 use tracer_common::{
     agg::{AGG_MAX, AggKey},
-    config::{Config, Offsets},
+    config::{Config, Offsets, TRACED_MAX},
     event::PATH_MAX,
     outcome::{PENDING_MAX, PendingConnect},
-    protect::{AGENTS_MAX, ALLOWED_MAX, InodeKey, PROTECTED_MAX},
+    protect::{AGENTS_MAX, ALLOWED_MAX, DENIED_MAX, InodeKey, PROTECTED_MAX},
     rules::{KRule, NameSpec, NrKey, RULE_NRS_MAX, RULES_MAX, RuleBits, RuleNr},
-    sshlog::{ExeKey, SSHD_EXES_MAX, SockKey},
+    sshlog::{ExeKey, SSH_SOCKS_MAX, SSHD_EXES_MAX, SockKey},
     syscall::NameRec,
     syscount::{STAT_MAX, SYSCOUNT_MAX, SyscountKey},
 };
@@ -74,9 +75,15 @@ pub(crate) static HOST_ROOT: Array<[u64; 2]> = Array::with_max_entries(1, 0);
 #[map]
 pub(crate) static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_MAX, 0);
 
-/// Processes followed by `--pid` / `-- CMD`: tgids and tids added at fork, removed at exit.
+/// `raw_sys_exit`'s families (`probes/syscalls.rs`), slot = the family bit's index.
 #[map]
-pub(crate) static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
+pub(crate) static EXITS: ProgramArray = ProgramArray::with_max_entries(32, 0);
+
+/// Processes followed by `--pid` / `-- CMD`: tgids and tids added at fork, removed at exit.
+/// Not preallocated: 65 536 entries made at start cost ~2 ms of start→attached; an entry
+/// is allocated once per traced fork instead.
+#[map]
+pub(crate) static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(TRACED_MAX, BPF_F_NO_PREALLOC);
 
 /// `--comm` values (the kernel's 16-byte comm, NUL-padded): a task passes when its comm is one.
 #[map]
@@ -120,7 +127,7 @@ pub(crate) static SSHD_EXES: HashMap<ExeKey, u32> = HashMap::with_max_entries(SS
 /// unauthenticated after LoginGraceTime, so evicting it takes this many newer connections
 /// within that time.
 #[map]
-pub(crate) static SSH_SOCKS: LruHashMap<SockKey, u32> = LruHashMap::with_max_entries(65536, 0);
+pub(crate) static SSH_SOCKS: LruHashMap<SockKey, u32> = LruHashMap::with_max_entries(SSH_SOCKS_MAX, 0);
 
 /// `tracer protect`: the private-key files, (inode, device) -> 1.
 #[map]
@@ -141,7 +148,7 @@ pub(crate) static AGENT_OWNERS: HashMap<InodeKey, u64> = HashMap::with_max_entri
 /// `tracer protect --enforce`: threads whose open or connect an LSM program just denied; the
 /// syscall's exit reports it (with the name the call gave) and removes the entry.
 #[map]
-pub(crate) static DENIED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+pub(crate) static DENIED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(DENIED_MAX, 0);
 
 /// `trace --rules`: (ABI, syscall number) -> the rules that may select it and how to read
 /// its names and permission class; filled by the loader from `tracer_rules::compile`.

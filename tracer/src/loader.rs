@@ -7,17 +7,22 @@ use std::{collections::HashMap, path::PathBuf, time::Instant};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{FExit, Lsm, RawTracePoint, TracePoint},
+    programs::Lsm,
 };
 use thiserror::Error;
 use tracer_common::{
     agg::{AGG_MAX, AggKey},
     config::*,
-    sshlog::ExeKey,
+    outcome::PENDING_MAX,
+    protect::{AGENTS_MAX, ALLOWED_MAX, DENIED_MAX, PROTECTED_MAX},
+    rules::{RULE_NRS_MAX, RULES_MAX},
+    sshlog::{ExeKey, SSH_SOCKS_MAX},
     syscount::{STAT_AGG_FULL, STAT_LOST, STAT_SYSCOUNT_FULL, SYSCOUNT_MAX, SYSCOUNT_NR_MAX, SyscountKey},
 };
 
 use crate::{btf::Btf, fexit_probe, offsets, tracefs};
+
+mod programs;
 
 static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
@@ -64,55 +69,6 @@ pub(crate) struct Options {
     pub rules: Option<std::sync::Arc<tracer_rules::Compiled>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Hook {
-    /// A tracefs tracepoint: (category, name).
-    Tracepoint(&'static str, &'static str),
-    /// A raw tracepoint by name (always `raw_syscalls` here).
-    Raw(&'static str),
-    /// A raw tracepoint of another category: (category, name).
-    RawIn(&'static str, &'static str),
-}
-
-struct Prog {
-    func: &'static str,
-    hook: Hook,
-    /// Attached when any of these families is enabled (0: always).
-    families: u32,
-}
-
-const fn tp(func: &'static str, category: &'static str, name: &'static str, families: u32) -> Prog {
-    Prog { func, hook: Hook::Tracepoint(category, name), families }
-}
-
-const fn raw(func: &'static str, name: &'static str, families: u32) -> Prog {
-    Prog { func, hook: Hook::Raw(name), families }
-}
-
-/// Fork/exit first, so a child of a followed process can never slip between attachments;
-/// exec last (after the syscall exits, which the trampolines attach before this list), so a
-/// reported exec is never followed by calls that went unreported because their hook was not
-/// attached yet.
-const PROGS: &[Prog] = &[
-    tp("sched_process_fork", "sched", "sched_process_fork", 0),
-    tp("sched_process_exit", "sched", "sched_process_exit", 0),
-    // Before the syscall exits: they keep entry numbers the kernel rewrites (probes/entry.rs).
-    tp("entry_exec", "task", "task_rename", ENABLE_SYSCOUNT | ENABLE_RULES),
-    tp("entry_signal", "signal", "signal_deliver", ENABLE_SYSCOUNT),
-    // ENABLE_SSHLOG: accept(2) exits of a trusted sshd remember the connection socket.
-    raw(
-        "raw_sys_exit",
-        "sys_exit",
-        ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS | ENABLE_LISTEN,
-    ),
-    // `trace --rules`: its own program on every exit (the families' one is not attached).
-    raw("raw_sys_exit_rules", "sys_exit", ENABLE_RULES),
-    raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
-    tp("sched_process_exec", "sched", "sched_process_exec", ENABLE_EXEC),
-    // `tracer ci`: TCP connects followed to established or failed.
-    Prog { func: "conn_state", hook: Hook::RawIn("sock", "inet_sock_set_state"), families: ENABLE_CONNECT_OUTCOME },
-];
-
 pub(crate) struct Loaded {
     pub ebpf: Ebpf,
     pub warnings: Vec<String>,
@@ -145,6 +101,9 @@ pub(crate) fn check_environment() -> Result<PathBuf, LoadError> {
 pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
     let start = Instant::now();
     let tracefs = check_environment()?;
+    // aya's loader parses the kernel BTF when made (we give it none: the object has no
+    // CO-RE relocations); made on another core while ours is parsed, it costs no wall time.
+    let aya_loader = std::thread::spawn(EbpfLoader::new);
     let btf = Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?;
     let forget: Vec<String> = std::env::var("TRACER_FORGET_FIELDS")
         .map(|v| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
@@ -188,16 +147,33 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
 
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| LoadError::Other(format!("{what}: {e}")))? as u32;
     // No CO-RE relocations in the object (rustc emits none): skip aya's own BTF parse.
-    let mut ebpf = EbpfLoader::new()
+    // aya probes the kernel's BPF features once, at its first load: here, while its
+    // loader is still being made.
+    let _ = aya::features();
+    let mut aya_loader = aya_loader.join().map_err(|_| LoadError::Other("aya's loader panicked".into()))?;
+    if debug {
+        eprintln!("tracer: aya loader made at {:?}", start.elapsed());
+    }
+    let mut ebpf = aya_loader
         .btf(None)
         .override_global("CONFIG", &cfg, true)
         .override_global("OFFSETS", &offsets, true)
         .map_max_entries("SCRATCH", cpus)
         .map_max_entries("EVENTS", opts.ring_bytes)
-        // Per-CPU hash maps are allocated in full at creation (16 384 entries took ~20 ms
-        // here): sized only where they are used.
-        .map_max_entries("SYSCOUNT", if opts.enabled & ENABLE_SYSCOUNT != 0 { SYSCOUNT_MAX } else { 1 })
-        .map_max_entries("AGG", if opts.enabled & AGGREGATE != 0 { AGG_MAX } else { 1 })
+        // Per-CPU hash maps and preallocated hash maps are allocated in full at creation
+        // (16 384 per-CPU entries took ~20 ms here, 65 536 hash entries ~2 ms): sized only
+        // where they are used (an LRU map needs an entry per CPU at least).
+        .map_max_entries("SYSCOUNT", sized(opts.enabled & ENABLE_SYSCOUNT, SYSCOUNT_MAX, 1))
+        .map_max_entries("AGG", sized(opts.enabled & AGGREGATE, AGG_MAX, 1))
+        .map_max_entries("SSH_SOCKS", sized(opts.enabled & ENABLE_SSHLOG, SSH_SOCKS_MAX, cpus))
+        .map_max_entries("PENDING_CONNECTS", sized(opts.enabled & ENABLE_CONNECT_OUTCOME, PENDING_MAX, cpus))
+        .map_max_entries("RULE_NRS", sized(opts.enabled & ENABLE_RULES, RULE_NRS_MAX, 1))
+        .map_max_entries("RULES", sized(opts.enabled & ENABLE_RULES, RULES_MAX as u32, 1))
+        .map_max_entries("DENIED", sized(opts.enabled & PROTECT_ONLY, DENIED_MAX, cpus))
+        .map_max_entries("PROTECTED", sized(opts.enabled & PROTECT_ONLY, PROTECTED_MAX, 1))
+        .map_max_entries("ALLOWED_EXES", sized(opts.enabled & PROTECT_ONLY, ALLOWED_MAX, 1))
+        .map_max_entries("AGENT_SOCKS", sized(opts.enabled & PROTECT_ONLY, AGENTS_MAX, 1))
+        .map_max_entries("AGENT_OWNERS", sized(opts.enabled & PROTECT_ONLY, AGENTS_MAX, 1))
         .load(PROGRAMS)?;
     if debug {
         eprintln!("tracer: object loaded at {:?}", start.elapsed());
@@ -245,7 +221,7 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
     // Our BTF is done with: free it before aya parses its own (peak RSS).
     drop(btf);
     let use_fexit = want_fexit
-        && match attach_fexit(&mut ebpf, opts.enabled) {
+        && match programs::attach_fexit(&mut ebpf, opts.enabled) {
             Ok(()) => true,
             Err(e) => {
                 if debug {
@@ -261,54 +237,20 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
             start.elapsed()
         );
     }
-    for prog in PROGS {
-        if prog.families != 0 && opts.enabled & prog.families == 0 {
-            continue;
-        }
-        if use_fexit && prog.func == "raw_sys_exit" {
-            continue;
-        }
-        let (category, name) = match prog.hook {
-            Hook::Tracepoint(c, n) => (c, n),
-            Hook::Raw(n) => ("raw_syscalls", n),
-            Hook::RawIn(c, n) => (c, n),
-        };
-        if !tracefs::exists(&tracefs, category, name) {
-            return Err(LoadError::MissingTracepoint(format!("{category}/{name}")));
-        }
-        let err = |source| LoadError::Program { name: prog.func.into(), source };
-        let program = ebpf
-            .program_mut(prog.func)
-            .ok_or_else(|| LoadError::Other(format!("program {} not in object", prog.func)))?;
-        let t = Instant::now();
-        match prog.hook {
-            Hook::Tracepoint(..) => {
-                let p: &mut TracePoint = program.try_into().map_err(err)?;
-                p.load().map_err(err)?;
-                p.attach(category, name).map_err(err)?;
-            }
-            Hook::Raw(..) | Hook::RawIn(..) => {
-                let p: &mut RawTracePoint = program.try_into().map_err(err)?;
-                p.load().map_err(err)?;
-                p.attach(name).map_err(err)?;
-            }
-        }
-        if debug {
-            eprintln!("tracer: loaded and attached {} in {:?}", prog.func, t.elapsed());
-        }
-    }
+    programs::load_and_attach(&mut ebpf, &tracefs, opts.enabled, use_fexit, debug)?;
     Ok(Loaded { ebpf, warnings, auid: opts.auid, rules: opts.rules.clone() })
+}
+
+/// A map's entries: `full` when the feature using it is on, else `unused`.
+const fn sized(on: u32, full: u32, unused: u32) -> u32 {
+    if on != 0 { full } else { unused }
 }
 
 /// RULE_NRS and RULES from the compiled rule set, before anything is attached.
 fn fill_rules(ebpf: &mut Ebpf, rules: &tracer_rules::Compiled) -> Result<(), LoadError> {
     use tracer_common::rules::{KRule, NrKey, RuleNr};
-    if rules.rules.len() > tracer_common::rules::RULES_MAX {
-        return Err(LoadError::Other(format!(
-            "{} rules: the kernel tables hold {}",
-            rules.rules.len(),
-            tracer_common::rules::RULES_MAX
-        )));
+    if rules.rules.len() > RULES_MAX {
+        return Err(LoadError::Other(format!("{} rules: the kernel tables hold {}", rules.rules.len(), RULES_MAX)));
     }
     let mut nrs: BpfHashMap<_, NrKey, RuleNr> =
         BpfHashMap::try_from(ebpf.map_mut("RULE_NRS").unwrap()).map_err(|e| LoadError::Map("RULE_NRS", e))?;
@@ -321,68 +263,6 @@ fn fill_rules(ebpf: &mut Ebpf, rules: &tracer_rules::Compiled) -> Result<(), Loa
         table.set(i as u32, r, 0).map_err(|e| LoadError::Map("RULES", e))?;
     }
     Ok(())
-}
-
-/// (program, syscall wrapper, family) for the trampoline path.
-const FEXITS: &[(&str, &str, u32)] = &[
-    ("fexit_open", "__x64_sys_open", ENABLE_OPEN),
-    ("fexit_creat", "__x64_sys_creat", ENABLE_OPEN),
-    ("fexit_openat", "__x64_sys_openat", ENABLE_OPEN),
-    ("fexit_openat2", "__x64_sys_openat2", ENABLE_OPEN),
-    ("fexit_connect", "__x64_sys_connect", ENABLE_CONNECT),
-    ("fexit_execve", "__x64_sys_execve", ENABLE_EXEC),
-    ("fexit_execveat", "__x64_sys_execveat", ENABLE_EXEC),
-];
-
-/// Attaches every trampoline or none: on any failure the ones attached are unloaded, so
-/// the raw-tracepoint fallback never reports a call twice.
-fn attach_fexit(ebpf: &mut Ebpf, enabled: u32) -> Result<(), LoadError> {
-    let r = attach_fexit_with(ebpf, enabled, &aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?);
-    // aya's parse of the kernel BTF leaves many small freed blocks in the heap: hand them
-    // back before the ring buffer's pages are touched (peak RSS).
-    // SAFETY: malloc_trim only releases free memory (glibc; musl's allocator has none).
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::malloc_trim(0)
-    };
-    r
-}
-
-fn attach_fexit_with(ebpf: &mut Ebpf, enabled: u32, btf: &aya::Btf) -> Result<(), LoadError> {
-    let mut done: Vec<&str> = Vec::new();
-    let mut result = Ok(());
-    for &(func, target, family) in FEXITS {
-        if enabled & family == 0 {
-            continue;
-        }
-        let err = |source| LoadError::Program { name: func.into(), source };
-        let r = (|| {
-            let p: &mut FExit = ebpf
-                .program_mut(func)
-                .ok_or_else(|| LoadError::Other(format!("program {func} not in object")))?
-                .try_into()
-                .map_err(err)?;
-            p.load(target, btf).map_err(err)?;
-            p.attach().map_err(err)?;
-            Ok(())
-        })();
-        if let Err(e) = r {
-            result = Err(e);
-            break;
-        }
-        done.push(func);
-    }
-    if result.is_err() {
-        for func in done {
-            if let Some(p) = ebpf.program_mut(func) {
-                let p: Result<&mut FExit, _> = p.try_into();
-                if let Ok(p) = p {
-                    let _ = p.unload();
-                }
-            }
-        }
-    }
-    result
 }
 
 impl Loaded {

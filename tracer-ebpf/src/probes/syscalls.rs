@@ -8,7 +8,10 @@ use tracer_common::config::{
 
 use super::{Syscall, connect, dns, entry, exec, listen, nr::*, open, sshlog, sshpeer, syscount};
 pub(crate) use crate::kernel::args_of;
-use crate::kernel::{compat, conf, off, read};
+use crate::{
+    kernel::{compat, conf, off, read},
+    maps::EXITS,
+};
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub(crate) fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
@@ -58,8 +61,55 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     if conf!(enabled) & family == 0 || is_compat.unwrap_or_else(compat) {
         return 0;
     }
-    on_exit(Syscall { nr, args: args_of(regs), ret, rules: false }, family);
+    // Each family is its own program (below), reached by a tail call: the verifier checks
+    // them one by one, and the loader has them checked at once, one core each (most of
+    // start→attached is this verification). A family not loaded is a failed tail call.
+    // SAFETY: EXITS holds only the family programs below, all of this program's type and
+    // context; a failed call returns here.
+    unsafe { EXITS.tail_call(&ctx, family.trailing_zeros()) };
     0
+}
+
+/// A family's part of `raw_sys_exit`, tail-called in slot `family.trailing_zeros()` of
+/// `EXITS`, with the same context.
+#[inline(always)]
+fn family_exit(ctx: &RawTracePointContext, family: u32) -> i32 {
+    let regs: *const u8 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    if let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) {
+        on_exit(Syscall { nr: nr as u32, args: args_of(regs), ret, rules: false }, family);
+    }
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub(crate) fn exit_open(ctx: RawTracePointContext) -> i32 {
+    family_exit(&ctx, ENABLE_OPEN)
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub(crate) fn exit_connect(ctx: RawTracePointContext) -> i32 {
+    family_exit(&ctx, ENABLE_CONNECT)
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub(crate) fn exit_accept(ctx: RawTracePointContext) -> i32 {
+    family_exit(&ctx, ENABLE_SSHLOG)
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub(crate) fn exit_exec(ctx: RawTracePointContext) -> i32 {
+    family_exit(&ctx, ENABLE_EXEC)
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub(crate) fn exit_dns(ctx: RawTracePointContext) -> i32 {
+    family_exit(&ctx, ENABLE_DNS)
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub(crate) fn exit_listen(ctx: RawTracePointContext) -> i32 {
+    family_exit(&ctx, ENABLE_LISTEN)
 }
 
 /// A watched syscall's exit, whichever hook saw it (this tracepoint or an fexit trampoline).
