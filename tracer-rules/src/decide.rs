@@ -103,6 +103,12 @@ impl UserRule {
     }
 }
 
+pub(crate) fn needs_owners(c: &Compiled, cand: &RuleBits) -> bool {
+    bits(cand)
+        .filter_map(|i| c.user.get(i))
+        .any(|u| u.conds.iter().any(|c| matches!(c, UserCond::Obj { .. } | UserCond::ObjCmp { .. })))
+}
+
 pub(crate) fn decide(c: &Compiled, cand: &RuleBits, facts: &Facts<'_>) -> Option<usize> {
     let exit = bits(cand).filter(|&i| c.user.get(i).is_some_and(|u| !u.watch)).find(|&i| c.user[i].holds(facts, None));
     // Only watches before the exit list's match can take over (higher priority).

@@ -232,6 +232,12 @@ impl Compiled {
         decide::decide(self, cand, facts)
     }
 
+    /// Whether a candidate rule compares the names' owners (`obj_uid`/`obj_gid`): only then
+    /// must user space find them (an `lstat` per name).
+    pub fn needs_owners(&self, cand: &RuleBits) -> bool {
+        decide::needs_owners(self, cand)
+    }
+
     /// The keys of rule `rule` (empty if it has none).
     pub fn keys(&self, rule: usize) -> &[String] {
         self.user.get(rule).map_or(&[], |u| u.keys.as_slice())

@@ -265,3 +265,21 @@ fn rules_on_every_call_give_each_call_its_names() {
     }
     assert!(c.nrs.len() <= tracer_common::rules::RULE_NRS_MAX as usize, "{} entries", c.nrs.len());
 }
+
+#[test]
+fn owners_are_needed_only_by_rules_that_compare_them() {
+    let c = rules(
+        "owners",
+        "-a always,exit -F arch=b64 -S chmod -F auid>=1000 -k perm\n\
+         -a always,exit -F arch=b64 -S unlink -F obj_uid=0 -k rootfile\n\
+         -a always,exit -F arch=b64 -S rename -C auid!=obj_uid -k other\n",
+    );
+    let call = |name| CallFacts { nr: nr(Arch::B64, name), ids: user(1000), ..CallFacts::default() };
+    assert!(!c.needs_owners(&c.candidates(&call("chmod"))), "no owner condition: no lstat");
+    assert!(c.needs_owners(&c.candidates(&call("unlink"))), "obj_uid=");
+    assert!(c.needs_owners(&c.candidates(&call("rename"))), "-C auid!=obj_uid");
+    assert!(!c.needs_owners(&c.candidates(&call("openat"))), "no candidate at all");
+    // Where an owner is not needed, the decision does not depend on it.
+    let name = |owner| [Name { path: b"/tmp/x", owner }];
+    assert_eq!(run(&c, &call("chmod"), &name(None)), run(&c, &call("chmod"), &name(Some((0, 0)))));
+}

@@ -68,7 +68,9 @@ pub(crate) fn decide(rules: &Compiled, ev: &mut Event) -> bool {
         i += 1;
         keep(i - 1)
     });
-    let owners: Vec<Option<Owner>> = paths.iter().map(|(p, o)| o.or_else(|| owner(p))).collect();
+    let lookup = rules.needs_owners(&cand);
+    let owners: Vec<Option<Owner>> =
+        paths.iter().map(|(p, o)| o.or_else(|| if lookup { owner(p) } else { None })).collect();
     let names: Vec<Name<'_>> =
         paths.iter().zip(&owners).map(|((p, _), o)| Name { path: p.as_slice(), owner: *o }).collect();
     let facts =

@@ -257,7 +257,7 @@ fn guard_checks(c: &mut Checks) -> Result<(), String> {
     std::fs::write(JAIL, "[sshd]\nenabled = true\n").map_err(|e| format!("write {JAIL}: {e}"))?;
     let out = run(&["guard", "run", "--config", JAIL, "--state", "/tmp/guard.sqlite3", "--sshd-exe", "/bin/busybox"])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for prog in ["raw_sys_enter", "raw_sys_exit"] {
+    for prog in ["raw_sys_enter", "raw_sys_exit", "exit_accept"] {
         c.check(
             &format!("guard: {prog} verified and attached"),
             stderr.contains(&format!("loaded and attached {prog} ")),
@@ -275,7 +275,7 @@ fn ci_checks(c: &mut Checks) -> Result<(), String> {
     let out = run(&["ci", "--json", JSON, "--", "/bin/busybox", "sh", "-c", "/bin/busybox false; exit 4"])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     c.check("ci: the job's exit status", out.status.code() == Some(4), || format!("{}: {stderr}", out.status));
-    for prog in ["raw_sys_exit", "conn_state"] {
+    for prog in ["raw_sys_exit", "exit_open", "exit_connect", "exit_exec", "exit_dns", "exit_listen", "conn_state"] {
         c.check(
             &format!("ci: {prog} verified and attached"),
             stderr.contains(&format!("loaded and attached {prog} ")),

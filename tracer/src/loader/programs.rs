@@ -111,11 +111,7 @@ pub(super) fn load_and_attach(
                     let r = load_one(prog, program);
                     if debug {
                         let insns = program.info().ok().and_then(|i| i.verified_instruction_count());
-                        eprintln!(
-                            "tracer: loaded {} in {:?} ({insns:?} instructions verified)",
-                            prog.func,
-                            t.elapsed()
-                        );
+                        eprintln!("tracer: verified {} in {:?} ({insns:?} instructions)", prog.func, t.elapsed());
                     }
                     r
                 })
@@ -143,13 +139,17 @@ pub(super) fn load_and_attach(
         exits.set(*slot, fd, 0).map_err(|e| LoadError::Map("EXITS", e))?;
     }
     for prog in wanted {
-        if matches!(prog.hook, Hook::Exit(_)) {
-            continue;
-        }
         let program = ebpf
             .program_mut(prog.func)
             .ok_or_else(|| LoadError::Other(format!("program {} not in object", prog.func)))?;
         attach_one(prog, program)?;
+        if debug {
+            let how = match prog.hook {
+                Hook::Exit(family) => format!("(raw_sys_exit's tail call, EXITS slot {})", family.trailing_zeros()),
+                h => format!("({}/{})", h.tracepoint().0, h.tracepoint().1),
+            };
+            eprintln!("tracer: loaded and attached {} {how}", prog.func);
+        }
     }
     Ok(())
 }
