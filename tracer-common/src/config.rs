@@ -67,9 +67,10 @@ pub struct Config {
     /// `signal:signal_deliver`'s sa_handler and sa_flags (32-bit sigreturn kinds).
     pub signal_handler_off: u32,
     pub signal_flags_off: u32,
-    /// Wake the reader only once this many bytes are pending (0: on every record). Batching
-    /// wakeups keeps a busy traced program from paying a context switch per event; the
-    /// reader also drains on a short timer, so nothing waits long.
+    /// Wake the reader only once a CPU has put this many bytes in the ring since it last
+    /// woke it (0: on every record); the loader gives each CPU its share of the batch.
+    /// Batching wakeups keeps a busy traced program from paying a context switch per event;
+    /// the reader also drains on a short timer, so nothing waits long.
     pub wakeup_bytes: u32,
     pub _pad2: u32,
 }

@@ -27,6 +27,9 @@ pub(crate) const REC_CAP: usize = 2 * 0x10000 + 4096;
 pub(crate) struct Scratch {
     pub off: u32,
     pub pos: u32,
+    /// Bytes this CPU put in the ring since it last woke the reader (`Rec::submit`).
+    pub unsent: u32,
+    pub _pad: u32,
     pub rec: [u8; REC_CAP],
     pub path: [u8; 2 * PATH_MAX],
 }

@@ -116,10 +116,15 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
     let warnings: Vec<String> =
         missing.iter().map(|f| format!("kernel lacks {f}: the values it feeds are reported as unknown")).collect();
 
+    let cpus = aya::util::nr_cpus().map_err(|(what, e)| LoadError::Other(format!("{what}: {e}")))? as u32;
+    // Each CPU wakes the reader after its share of the batch (at least 4 KiB of records, so
+    // a many-core machine is not woken every few records).
+    let wakeup = opts.wakeup_bytes.min(opts.ring_bytes / 4);
+    let wakeup = (wakeup / cpus.max(1)).max(wakeup.min(4096));
     let mut cfg = Config {
         tracer_tgid: std::process::id(),
         enabled: opts.enabled,
-        wakeup_bytes: opts.wakeup_bytes.min(opts.ring_bytes / 4),
+        wakeup_bytes: wakeup,
         fork_parent_pid_off: tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "parent_pid")?,
         fork_child_pid_off: tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "child_pid")?,
         exec_filename_off: tracefs::field_offset(&tracefs, "sched", "sched_process_exec", "filename")?,
@@ -145,7 +150,6 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         cfg.filters |= FILTER_COMM;
     }
 
-    let cpus = aya::util::nr_cpus().map_err(|(what, e)| LoadError::Other(format!("{what}: {e}")))? as u32;
     // No CO-RE relocations in the object (rustc emits none): skip aya's own BTF parse.
     // aya probes the kernel's BPF features once, at its first load: here, while its
     // loader is still being made.
