@@ -32,9 +32,13 @@ struct Hashing {
     _pad: u32,
 }
 
-/// One 8-byte word of the record per call.
+/// Words hashed per callback: a bpf_loop call (an indirect call, the scratch lookup) cost
+/// more than the hashing of one word.
+const BLOCK: u32 = 8;
+
+/// Words `BLOCK * i ..` of the record, in order, up to its end.
 #[inline(never)]
-extern "C" fn word(i: u64, ctx: *mut c_void) -> i64 {
+extern "C" fn block(i: u64, ctx: *mut c_void) -> i64 {
     // SAFETY: bpf_loop passes back the &mut Hashing that counted() gave it, alive for the whole loop.
     let st = unsafe { &mut *(ctx as *mut Hashing) };
     // SAFETY: a helper without arguments.
@@ -42,20 +46,26 @@ extern "C" fn word(i: u64, ctx: *mut c_void) -> i64 {
     let Some(s) = SCRATCH.get_ptr(cpu) else {
         return 1;
     };
-    let i = i as u32;
-    let at = (HEADER_SIZE as u32 + i * 8) & WORD_MASK;
-    if at as usize + 8 > REC_CAP {
-        return 1;
+    let first = (i as u32).wrapping_mul(BLOCK);
+    for j in 0..BLOCK {
+        let w = first.wrapping_add(j);
+        if w.wrapping_mul(8) >= st.len {
+            return 1;
+        }
+        let at = (HEADER_SIZE as u32 + w * 8) & WORD_MASK;
+        if at as usize + 8 > REC_CAP {
+            return 1;
+        }
+        // SAFETY: s is this CPU's SCRATCH entry; at + 8 <= REC_CAP and at is 8-aligned inside the 8-aligned
+        // record area, so the u64 read stays inside it.
+        let mut word = unsafe { core::ptr::read((*s).rec.as_ptr().add(at as usize) as *const u64) };
+        let rest = st.len - w * 8;
+        if rest < 8 {
+            // Bytes past the record are left-overs of earlier ones: zero, as user space pads.
+            word &= (1u64 << ((rest & 7) * 8)) - 1;
+        }
+        st.h = mix(st.h, word);
     }
-    // SAFETY: s is this CPU's SCRATCH entry; at + 8 <= REC_CAP and at is 8-aligned inside the 8-aligned
-    // record area, so the u64 read stays inside it.
-    let mut w = unsafe { core::ptr::read((*s).rec.as_ptr().add(at as usize) as *const u64) };
-    let rest = st.len.saturating_sub(i * 8);
-    if rest < 8 {
-        // Bytes past the record are left-overs of earlier ones: zero, as user space pads.
-        w &= (1u64 << ((rest & 7) * 8)) - 1;
-    }
-    st.h = mix(st.h, w);
     0
 }
 
@@ -65,10 +75,10 @@ extern "C" fn word(i: u64, ctx: *mut c_void) -> i64 {
 pub(crate) fn counted(h: &mut Header, size: u32) -> bool {
     let len = size.saturating_sub(HEADER_SIZE as u32);
     let mut st = Hashing { h: mix(HASH_SEED, u64::from(len)), len, _pad: 0 };
-    // SAFETY: word is the callback bpf_loop expects and ctx is our live &mut Hashing; bpf_loop calls it
+    // SAFETY: block is the callback bpf_loop expects and ctx is our live &mut Hashing; bpf_loop calls it
     // synchronously.
     unsafe {
-        bpf_loop(len.div_ceil(8), word as *mut c_void, (&mut st as *mut Hashing).cast(), 0);
+        bpf_loop(len.div_ceil(8 * BLOCK), block as *mut c_void, (&mut st as *mut Hashing).cast(), 0);
     }
     let key = AggKey { auid: h.auid, kind: h.kind, failed: u32::from(h.ret < 0), _pad: 0, hash: st.h };
     let bump = |key: &AggKey| match AGG.get_ptr_mut(key) {
