@@ -76,6 +76,8 @@ pub(crate) struct Loaded {
     auid: Option<u32>,
     /// `trace --rules`: the rule set whose kernel tables were loaded.
     pub rules: Option<std::sync::Arc<tracer_rules::Compiled>>,
+    /// `TRACER_PROG_STATS`: the kernel counts the programs' runs and run time while held.
+    prog_stats: Option<std::os::fd::OwnedFd>,
 }
 
 /// Kernel-side counters.
@@ -242,7 +244,15 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         );
     }
     programs::load_and_attach(&mut ebpf, &tracefs, opts.enabled, use_fexit, debug)?;
-    Ok(Loaded { ebpf, warnings, auid: opts.auid, rules: opts.rules.clone() })
+    // Counting costs two clock reads per program run: only when asked (the bench's profile).
+    let prog_stats = match std::env::var_os("TRACER_PROG_STATS") {
+        Some(_) => Some(
+            aya::sys::enable_stats(aya::sys::Stats::RunTime)
+                .map_err(|e| LoadError::Other(format!("TRACER_PROG_STATS: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Loaded { ebpf, warnings, auid: opts.auid, rules: opts.rules.clone(), prog_stats })
 }
 
 /// A map's entries: `full` when the feature using it is on, else `unused`.
@@ -322,6 +332,20 @@ impl Loaded {
             p.attach().map_err(err)?;
         }
         Ok(())
+    }
+
+    /// `TRACER_PROG_STATS`: each program's runs and time in it, one line each on stderr.
+    pub(crate) fn print_prog_stats(&self) {
+        if self.prog_stats.is_none() {
+            return;
+        }
+        for (name, p) in self.ebpf.programs() {
+            if let Ok(info) = p.info()
+                && info.run_count() > 0
+            {
+                eprintln!("tracer: program {name}: runs={} run_ns={}", info.run_count(), info.run_time().as_nanos());
+            }
+        }
     }
 
     pub(crate) fn take_ring(&mut self) -> Result<RingBuf<MapData>, LoadError> {

@@ -154,6 +154,7 @@ pub(crate) async fn run(
     warn_growth(reader.grown(loaded)?);
     out.counts = reader.counts(loaded)?;
     out.stats = loaded.stats()?;
+    loaded.print_prog_stats();
     Ok(out)
 }
 

@@ -65,6 +65,8 @@ struct Sample {
     attach_ns: Option<f64>,
     exact: Option<bool>,
     lost: Option<u64>,
+    /// Time in the tracer's kernel programs (`TRACER_PROG_STATS` runs only).
+    kernel_ns: Option<f64>,
 }
 
 pub(super) struct Row {
@@ -76,6 +78,9 @@ pub(super) struct Row {
     pub attach_ms: Option<f64>,
     pub exact: Option<bool>,
     pub lost: Option<u64>,
+    /// Time in the kernel programs during one run (a run of its own with the kernel's BPF
+    /// run-time statistics on: they cost two clock reads per program run).
+    pub kernel_ms: Option<f64>,
 }
 
 pub(super) struct Overhead {
@@ -128,8 +133,14 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     for rep in 0..args.repeats {
         for (i, &mode) in modes.iter().enumerate() {
             eprintln!("bench: run {}/{} {}", rep + 1, args.repeats, mode.label());
-            samples[i].push(run_once(mode, args, bins, &file, &dir)?);
+            samples[i].push(run_once(mode, args, bins, &file, &dir, false)?);
         }
+    }
+    // A profile of where the tracer's kernel time goes, apart from the timed runs.
+    let mut kernel_ns: Vec<Option<f64>> = Vec::new();
+    for &mode in &modes {
+        let traced = matches!(mode, Mode::Report | Mode::Trace | Mode::HooksOnly | Mode::RulesStig);
+        kernel_ns.push(if traced { run_once(mode, args, bins, &file, &dir, true)?.kernel_ns } else { None });
     }
     notes.push(format!(
         "1-minute load average before the runs {load_before}, after {} ({} cores): above the core count, other work shared the machine and the ratios carry its noise",
@@ -146,7 +157,8 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     let rows = modes
         .iter()
         .zip(samples)
-        .map(|(&mode, s)| {
+        .zip(kernel_ns)
+        .map(|((&mode, s), kernel_ns)| {
             let med = |f: &dyn Fn(&Sample) -> Option<f64>| {
                 let mut v: Vec<f64> = s.iter().filter_map(f).collect();
                 (!v.is_empty()).then(|| median(&mut v))
@@ -161,6 +173,7 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
                 attach_ms: med(&|x| x.attach_ns).map(|v| v / 1e6),
                 exact: s.iter().map(|x| x.exact).collect::<Option<Vec<bool>>>().map(|v| v.iter().all(|&b| b)),
                 lost: s.iter().map(|x| x.lost).collect::<Option<Vec<u64>>>().map(|v| v.iter().sum()),
+                kernel_ms: kernel_ns.map(|v| v / 1e6),
             }
         })
         .collect();
@@ -179,7 +192,15 @@ fn workload_args(args: &BenchArgs, file: &Path) -> Vec<String> {
     ]
 }
 
-fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) -> anyhow::Result<Sample> {
+/// One run of `mode`; `prog_stats`: with the kernel's BPF run-time statistics on.
+fn run_once(
+    mode: Mode,
+    args: &BenchArgs,
+    bins: &Bins,
+    file: &Path,
+    dir: &Path,
+    prog_stats: bool,
+) -> anyhow::Result<Sample> {
     let out_path = dir.join("stdout");
     let err_path = dir.join("stderr");
     let events_path = dir.join("events.json");
@@ -248,6 +269,9 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
         crate::util::check(Command::new("auditctl").args(["-e", "1"]).stdout(Stdio::null()))?;
         load_stig();
     }
+    if prog_stats {
+        cmd.env("TRACER_PROG_STATS", "1");
+    }
     cmd.stdout(Stdio::from(File::create(&out_path)?)).stderr(Stdio::from(File::create(&err_path)?));
     let spawned_at = wall_ns();
     let child = cmd.spawn()?;
@@ -285,6 +309,14 @@ fn run_once(mode: Mode, args: &BenchArgs, bins: &Bins, file: &Path, dir: &Path) 
         s.rss_kib = Some(ru.ru_maxrss as f64);
         s.attach_ns = field(wl, "start_ns").map(|st| st.saturating_sub(spawned_at) as f64);
         s.lost = summary(&stderr).1;
+        // `tracer: program NAME: runs=N run_ns=T`, one line per program.
+        let progs: Vec<f64> = stderr
+            .lines()
+            .filter(|l| l.starts_with("tracer: program "))
+            .filter_map(|l| field(l, "run_ns"))
+            .map(|t| t as f64)
+            .collect();
+        s.kernel_ns = (!progs.is_empty()).then(|| progs.iter().sum());
         s.exact = match mode {
             Mode::Report => Some(report_exact(&std::fs::read_to_string(&out_path)?, args, file)),
             Mode::Trace => Some(trace_exact(&std::fs::read_to_string(&events_path)?, args, file)),
