@@ -4,6 +4,7 @@
 
 mod fleet;
 mod guard;
+mod netns;
 mod overhead;
 mod pg;
 mod rate;
@@ -37,6 +38,10 @@ pub(crate) struct BenchArgs {
     /// BENCHMARKS.md is replaced, the rest kept.
     #[arg(long)]
     pub store_only: bool,
+    /// Only the guard's ban latency (real sshd, real attacker), printed; BENCHMARKS.md is
+    /// left as it is.
+    #[arg(long, conflicts_with = "store_only")]
+    pub guard_only: bool,
 }
 
 pub(crate) struct Bins {
@@ -48,6 +53,15 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(crate::util::is_root(), "the benchmark loads eBPF programs and drives auditd: run it as root");
     let ws = workspace();
     let bins = Bins { tracer: ws.join("target/release/tracer"), workload: ws.join("target/release/workload") };
+    if args.guard_only {
+        let g = guard::run(&bins)?;
+        for (i, ms) in g.samples_ms.iter().enumerate() {
+            println!("ban {}: {ms:.2} ms", i + 1);
+        }
+        print!("{}", report::guard_section(&g));
+        anyhow::ensure!(g.samples_ms.len() == guard::SAMPLES, "the guard's ban latency was not measured in full");
+        return Ok(());
+    }
     if args.store_only {
         let section = report::store_section(&store::run(&bins)?, &fleet::run(&bins)?);
         let path = ws.join("BENCHMARKS.md");

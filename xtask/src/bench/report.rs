@@ -94,18 +94,7 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
         s,
         "\nPast it — here forced by a reader that stops reading (its output a full pipe) — the kernel counts every record it could not reserve; the tracer warns as soon as the count grows and prints it in its closing line, and `events + lost` still accounts for every open: loss is never silent.\n"
     );
-    let _ = writeln!(
-        s,
-        "## Guard ban latency\n\nFrom a process named `sshd` writing `Failed password ... from ADDR port N ssh2` to stderr to the guard printing `Ban ADDR` (after the nftables set holds it); `maxretry = 1`.\n"
-    );
-    if guard.samples_ms.is_empty() {
-        let _ = writeln!(s, "Not measured: {}\n", guard.note.clone().unwrap_or_default());
-    } else {
-        let mut v = guard.samples_ms.clone();
-        let med = median(&mut v);
-        let max = v.iter().copied().fold(0.0, f64::max);
-        let _ = writeln!(s, "{} bans: median {med:.1} ms, max {max:.1} ms.\n", v.len());
-    }
+    s.push_str(&guard_section(guard));
     if let (Some(h), Some(t), Some(r)) =
         (find_row(o, Mode::HooksOnly), find_row(o, Mode::Trace), find_row(o, Mode::Report))
     {
@@ -178,6 +167,26 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
         let mut v = guard.samples_ms.clone();
         let med = median(&mut v);
         let _ = writeln!(s, "- guard ban latency ≤ 50 ms: median {med:.1} ms — {}", check(med <= 50.0));
+    }
+    s
+}
+
+/// The guard's ban latency, also printed alone by `--guard-only`.
+pub(super) fn guard_section(guard: &GuardLatency) -> String {
+    let mut s = String::from(
+        "## Guard ban latency\n\nA real OpenSSH `/usr/sbin/sshd -D -e` and `tracer guard run` (kernel source, `banaction = nftables`, `maxretry = 1`) in one network namespace, `sshpass` + `ssh` in another joined to it by a veth pair; each ban is one wrong password from a fresh client address. From the bench reading sshd's `Failed password for nobody from ADDR port N ssh2` on sshd's stderr pipe to it reading the guard's `Ban ADDR` (printed once the nftables set holds the address); the guard itself heard the message in the kernel, at sshd's `write(2)`.\n\n",
+    );
+    if guard.samples_ms.is_empty() {
+        let _ = writeln!(s, "Not measured: {}\n", guard.note.clone().unwrap_or_default());
+    } else {
+        let mut v = guard.samples_ms.clone();
+        let med = median(&mut v);
+        let max = v.iter().copied().fold(f64::MIN, f64::max);
+        let _ = write!(s, "{} bans: median {med:.1} ms, max {max:.1} ms.", v.len());
+        if let Some(note) = &guard.note {
+            let _ = write!(s, " Stopped early: {note}.");
+        }
+        s.push_str("\n\n");
     }
     s
 }
