@@ -527,3 +527,33 @@ fn tracefs_is_mounted_when_missing() {
     let out = in_private_mounts(&script);
     assert!(out.status.success(), "status {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
 }
+
+/// `TRACER_PROG_STATS=1`: the kernel times every program run and the closing lines say how
+/// often each program ran; the families' tail-called programs count in `raw_sys_exit`'s runs.
+#[test]
+fn prog_stats_count_every_program_run() {
+    let dir = TempDir::new("progstats");
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let open_op = [b"open-n:300:".as_slice(), file.as_os_str().as_bytes()].concat();
+    let out = Command::new(tracer_bin())
+        .env("TRACER_PROG_STATS", "1")
+        .args(["trace", "--auid", "7005", "--format", "json", "--output", "/dev/null", "--"])
+        .args(as_7005(&[&open_op]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let runs = |prog: &str| -> Option<(u64, u64)> {
+        let line = stderr.lines().find(|l| l.starts_with(&format!("tracer: program {prog}: ")))?;
+        let num = |k: &str| line.split(&format!("{k}=")).nth(1)?.split_whitespace().next()?.parse::<u64>().ok();
+        Some((num("runs")?, num("run_ns")?))
+    };
+    let (n, ns) = runs("raw_sys_exit").unwrap_or_else(|| panic!("no raw_sys_exit line: {stderr}"));
+    // 300 opens and their closes at least, each one exit.
+    assert!(n >= 600 && ns > 0, "{stderr}");
+    assert!(runs("exit_open").is_none(), "a tail-called program has no runs of its own: {stderr}");
+    // Without the variable, nothing is counted or printed.
+    let t = trace_json(&["--auid", "7005"], &as_7005(&[&open_op]));
+    assert!(!t.stderr().contains("tracer: program "), "{}", t.stderr());
+}
