@@ -24,6 +24,7 @@ pub struct ConnectBody {
     pub unix_file: InodeKey,
 }
 
-// SAFETY: #[repr(C)], integer fields and an all-integer #[repr(C)] key only, padding explicit: every bit pattern is valid.
+// SAFETY: #[repr(C)], integer fields and an all-integer #[repr(C)] key, padding explicit:
+// every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ConnectBody {}

@@ -306,9 +306,10 @@ fn find_key<'a>(path: &[u8], watch: &'a Watch) -> Option<&'a KeyFile> {
 }
 
 /// The agent a connect reached, from the socket name as the client gave it, when the kernel
-/// gave no socket file (only a denied connect, which never connected). A relative name is resolved against the process's working
-/// directory: /proc/PID/cwd while it runs, else the one it had at exec (a short-lived client
-/// such as `ssh-add -l` is often gone before its event is read).
+/// gave no socket file (only a denied connect, which never connected). A relative name is
+/// resolved against the process's working directory: /proc/PID/cwd while it runs, else the
+/// one it had at exec (a short-lived client such as `ssh-add -l` is often gone before its
+/// event is read).
 fn find_agent<'a>(pid: u32, path: &[u8], watch: &'a Watch, procs: &Procs) -> Option<&'a Agent> {
     let name = PathBuf::from(std::ffi::OsStr::from_bytes(path));
     let found = |full: PathBuf| {
