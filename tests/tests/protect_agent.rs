@@ -29,17 +29,18 @@ fn root_on_the_users_agent_is_reported_the_users_own_use_is_not() {
     let o = Command::new("ssh-add").arg("-l").current_dir(home.dir.path()).env("SSH_AUTH_SOCK", "agent.sock").output();
     assert!(o.unwrap().status.success());
     let (events, stderr) = p.stop();
+    // Only this agent's events count: other tests' agents (the same account's, a forwarded
+    // one used without a login UID) are watched too.
     let hits = about(&events, "ssh-agent", &agent.sock);
     assert_eq!(hits.len(), 2, "root's two ssh-add -l, not the user's: {hits:#?}\n{stderr}");
     for e in &hits {
-        assert_eq!(e["uid"], 0);
+        assert_eq!(e["uid"], 0, "the user's own ssh-add is not reported");
         assert_eq!(e["comm"], "ssh-add");
         assert_eq!(e["owner_uid"], home.uid);
         assert_eq!(e["argv"], serde_json::json!(["ssh-add", "-l"]));
         assert!(s(e, "reason").contains(&format!("uid 0 is not the agent owner's {}", home.uid)), "{e}");
     }
     assert_eq!(s(&hits[1], "path"), "agent.sock", "the name as given");
-    assert!(!events.iter().any(|e| e["key"] == "ssh-agent" && e["uid"] == home.uid), "{events:#?}");
     // The agent itself is owned by the user and was found by its listener.
     assert_eq!(std::fs::metadata(&agent.sock).unwrap().uid(), home.uid);
 }
@@ -108,6 +109,60 @@ fn forwarded_agent_connects_are_reported() {
     assert_eq!(e["owner_uid"], home.uid);
     assert!(s(&e, "reason").contains("forwarded agent"), "{e}");
     assert!(s(&e, "target").contains("/agent."), "{e}");
+}
+
+/// Root reaches the user's agent through a link it owns and, right after the connect (the
+/// same shell, before the tracer reads the event: it is stopped meanwhile), `then` changes
+/// the link. The event names the agent the kernel saw connected, never what the link names
+/// by the time it is read. Returns the events and stderr.
+fn connect_through_link_then(then: &str, tag: &str) -> (Home, Agent, std::path::PathBuf, Vec<Value>, String) {
+    let home = Home::new(tag);
+    let agent = Agent::start(&home);
+    let links = TempDir::new("protect-link");
+    // Root's own agent: a connect to it by root is its owner's, never reported.
+    let own = Agent::start_root(&links.file("own.sock"));
+    let link = links.file("link");
+    std::os::unix::fs::symlink(&agent.sock, &link).unwrap();
+    let p = Protect::start(&home, &[]);
+    let script = format!(
+        "SSH_AUTH_SOCK={link} ssh-add -l || exit 9; {then}",
+        link = link.display(),
+        then = then.replace("OWN", own.sock.to_str().unwrap()).replace("LINK", link.to_str().unwrap())
+    );
+    let o = p.paused(|| Command::new("sh").args(["-c", &script]).output().unwrap());
+    assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ED25519"), "the user's agent was reached");
+    // The link no longer leads to the user's agent (root's own, or nothing).
+    let after = Command::new("ssh-add").arg("-l").env("SSH_AUTH_SOCK", &link).output().unwrap();
+    assert!(!String::from_utf8_lossy(&after.stdout).contains("ED25519"), "{after:?}");
+    let (events, stderr) = p.stop();
+    drop(own);
+    (home, agent, link, events, stderr)
+}
+
+fn assert_root_on_the_users_agent(home: &Home, agent: &Agent, link: &std::path::Path, events: &[Value], stderr: &str) {
+    let hits = about(events, "ssh-agent", &agent.sock);
+    assert_eq!(hits.len(), 1, "root's ssh-add -l through the link: {events:#?}\n{stderr}");
+    let e = &hits[0];
+    assert_eq!(e["uid"], 0);
+    assert_eq!(e["owner_uid"], home.uid);
+    assert_eq!(s(e, "path"), link.to_str().unwrap(), "the name as given");
+    assert!(s(e, "reason").contains(&format!("uid 0 is not the agent owner's {}", home.uid)), "{e}");
+    let through_link = events.iter().filter(|e| e["key"] == "ssh-agent" && s(e, "path") == link.to_str().unwrap());
+    assert_eq!(through_link.count(), 1, "one event, about the user's agent: {events:#?}");
+}
+
+#[test]
+fn a_link_repointed_to_roots_own_agent_after_the_connect_still_names_the_users() {
+    let (home, agent, link, events, stderr) = connect_through_link_then("ln -sfn OWN LINK", "protect-swap");
+    assert_root_on_the_users_agent(&home, &agent, &link, &events, &stderr);
+}
+
+#[test]
+fn a_link_removed_after_the_connect_still_names_the_users_agent() {
+    let (home, agent, link, events, stderr) = connect_through_link_then("rm LINK", "protect-unlink");
+    assert!(!link.exists());
+    assert_root_on_the_users_agent(&home, &agent, &link, &events, &stderr);
 }
 
 /// A kernel without `unix_sock.peer` in its BTF: the tracer says so and still runs (keys are

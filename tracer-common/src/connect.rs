@@ -1,5 +1,7 @@
 //! connect(2): the peer address and the result.
 
+use crate::protect::InodeKey;
+
 pub const AF_UNIX: u16 = 1;
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
@@ -16,8 +18,13 @@ pub struct ConnectBody {
     /// AF_UNIX: sun_path bytes that follow (abstract names start with NUL).
     pub path_len: u16,
     pub _pad: [u8; 6],
+    /// AF_UNIX, connected: the (inode, device) of the socket file the peer is bound to, read
+    /// from the kernel's socket at the call (what a name the client chose cannot steer
+    /// afterwards); zero when unknown.
+    pub unix_file: InodeKey,
 }
 
-// SAFETY: #[repr(C)], integer fields only, padding explicit: every bit pattern is valid.
+// SAFETY: #[repr(C)], integer fields and an all-integer #[repr(C)] key, padding explicit:
+// every bit pattern is valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ConnectBody {}

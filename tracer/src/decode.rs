@@ -17,6 +17,7 @@ use tracer_common::{
     listen::ListenBody,
     open::{AT_FDCWD, OpenBody},
     outcome::OutcomeBody,
+    protect::InodeKey,
     rules::{NAME_FD, NAME_NONE, RuleBits},
     sshlog::{PEER_AMBIGUOUS, PEER_FOUND, SshLogBody, VIA_SENDTO},
     syscall::{NAME_BASE_UNKNOWN, NAME_INODE, NameRec, SyscallBody},
@@ -198,7 +199,8 @@ impl Decoder {
                     }
                     other => return Err(DecodeError::Family(other)),
                 };
-                Detail::Connect(Connect { fd: b.fd, peer })
+                let unix_file = (b.family == AF_UNIX && b.unix_file != InodeKey::default()).then_some(b.unix_file);
+                Detail::Connect(Connect { fd: b.fd, peer, unix_file })
             }
             EventKind::Listen => {
                 let b: ListenBody = read_pod(rec, HEADER_SIZE)?;
@@ -475,7 +477,11 @@ mod tests {
         let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[], 0, 0)).unwrap();
         assert_eq!(
             ev.detail,
-            Detail::Connect(Connect { fd: 3, peer: Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 } })
+            Detail::Connect(Connect {
+                fd: 3,
+                peer: Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 },
+                unix_file: None
+            })
         );
         let body = ConnectBody { fd: 3, family: AF_UNIX, path_len: 12, ..Default::default() };
         let ev = Decoder::new()
@@ -483,6 +489,12 @@ mod tests {
             .unwrap();
         let Detail::Connect(c) = ev.detail else { panic!() };
         assert_eq!(c.peer, Peer::Unix { path: b"/run/s".to_vec() }, "a pathname ends at its NUL, whatever follows");
+        assert_eq!(c.unix_file, None, "no socket file from the kernel");
+        let file = InodeKey { ino: 42, dev: 8 << 20 | 1, _pad: 0 };
+        let body = ConnectBody { fd: 3, family: AF_UNIX, path_len: 6, unix_file: file, ..Default::default() };
+        let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[b"/run/s"], 0, 0)).unwrap();
+        let Detail::Connect(c) = ev.detail else { panic!() };
+        assert_eq!(c.unix_file, Some(file), "the socket file the kernel saw");
         let body = ConnectBody { fd: 3, family: AF_UNIX, path_len: 6, ..Default::default() };
         let ev = Decoder::new().decode(&record(EventKind::Connect, 0, bytes_of(&body), &[b"\0abs\0\0"], 0, 0)).unwrap();
         let Detail::Connect(c) = ev.detail else { panic!() };

@@ -252,6 +252,9 @@ pub(crate) enum Peer {
 pub(crate) struct Connect {
     pub fd: i32,
     pub peer: Peer,
+    /// A connected unix socket: the (inode, device) of the socket file it reached, read by the
+    /// kernel at the call (the name in `peer` may have been re-pointed since).
+    pub unix_file: Option<tracer_common::protect::InodeKey>,
 }
 
 impl Event {

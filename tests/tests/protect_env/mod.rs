@@ -128,6 +128,22 @@ impl Protect {
             assert!(start.elapsed() < Duration::from_secs(30), "no such event; got {:#?}", self.events());
         }
     }
+    /// Runs `act` with the tracer stopped (SIGSTOP): its events wait in the ring buffer, as
+    /// behind a slow reader, so whatever `act` does after a call is done before it is read.
+    pub fn paused<R>(&self, act: impl FnOnce() -> R) -> R {
+        struct Resume(i32);
+        impl Drop for Resume {
+            fn drop(&mut self) {
+                // SAFETY: kill(2) on the child this struct spawned and has not reaped.
+                unsafe { libc::kill(self.0, libc::SIGCONT) };
+            }
+        }
+        let pid = self.child.id() as i32;
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        let _resume = Resume(pid);
+        act()
+    }
     pub fn stop(mut self) -> (Vec<Value>, String) {
         // SAFETY: kill(2) on the child this struct spawned and has not reaped.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
@@ -170,6 +186,25 @@ impl Agent {
             home.user_cmd(&["ssh-add", home.key().to_str().unwrap()]).env("SSH_AUTH_SOCK", &a.sock).output().unwrap();
         assert!(add.status.success(), "ssh-add: {}", String::from_utf8_lossy(&add.stderr));
         a
+    }
+}
+
+impl Agent {
+    /// `ssh-agent -D -a SOCK` as root (this process's uid, login UID and session), no key.
+    pub fn start_root(sock: &Path) -> Self {
+        let child = Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(sock)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !sock.exists() {
+            assert!(start.elapsed() < Duration::from_secs(10), "ssh-agent made no socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Agent { child, sock: sock.to_path_buf() }
     }
 }
 

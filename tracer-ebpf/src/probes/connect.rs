@@ -28,9 +28,11 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     if !call.rules && family != AF_INET && family != AF_INET6 && family != AF_UNIX {
         return Ok(());
     }
-    if conf!(enabled) & PROTECT_ONLY != 0
-        && (family != AF_UNIX || !protect::agent_connect(cur.task, fd as i64, call.ret))
-    {
+    // Read now, from the socket: the name the client gave may point elsewhere by the time
+    // user space reads the event (`tracer protect` identifies the agent by this).
+    let unix_file =
+        if family == AF_UNIX && call.ret >= 0 { protect::unix_file(cur.task, fd as i64).ok() } else { None };
+    if conf!(enabled) & PROTECT_ONLY != 0 && (family != AF_UNIX || !protect::agent_connect(unix_file, call.ret)) {
         return Ok(());
     }
     let mut rec = Rec::new::<ConnectBody>().ok_or(-1i64)?;
@@ -61,6 +63,7 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     body.port = port;
     body.addr = addr;
     body.path_len = path_len;
+    body.unix_file = unix_file.unwrap_or_default();
     if call.rules {
         rec.push_rules();
     }

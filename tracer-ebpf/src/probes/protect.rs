@@ -6,7 +6,7 @@
 //! - a connect whose unix socket's peer was accepted on an agent's socket file (the peer keeps
 //!   the listener's bound path), however the client named it (relative, through a link).
 
-use tracer_common::connect::AF_UNIX;
+use tracer_common::{connect::AF_UNIX, protect::InodeKey};
 
 use super::sshpeer::{exe_key, fd_array, inode_key};
 use crate::{
@@ -76,22 +76,24 @@ pub(crate) fn protected_for(task: Kptr, file: Kptr) -> bool {
     }
 }
 
-/// Whether descriptor `fd` is a unix socket connected to an agent's socket file (or, for a
-/// failed connect, whether `enforce` denied it).
+/// Whether a connect that returned `ret` reached an agent's socket file (`reached`: from
+/// `unix_file`), or, failed, whether `enforce` denied it.
 #[inline(always)]
-pub(crate) fn agent_connect(task: Kptr, fd: i64, ret: i64) -> bool {
+pub(crate) fn agent_connect(reached: Option<InodeKey>, ret: i64) -> bool {
     if ret < 0 {
         return was_denied(ret);
     }
-    let Ok(key) = agent_of(task, fd) else {
+    let Some(key) = reached else {
         return false;
     };
     // SAFETY: only whether the entry exists is looked at; the value is never read.
     unsafe { AGENT_SOCKS.get(key) }.is_some()
 }
 
+/// The (inode, device) of the socket file that descriptor `fd`'s unix socket is connected
+/// to: its peer's bound file (an accepted sock keeps its listener's).
 #[inline(always)]
-fn agent_of(task: Kptr, fd: i64) -> Result<tracer_common::protect::InodeKey, i64> {
+pub(crate) fn unix_file(task: Kptr, fd: i64) -> Result<InodeKey, i64> {
     let file = file_of(task, fd)?;
     let sk = read_ptr(read_ptr(file, off!(file_private_data))?, off!(socket_sk))?;
     if read::<u16>(sk, off!(sk_family))? != AF_UNIX {
@@ -104,7 +106,7 @@ fn agent_of(task: Kptr, fd: i64) -> Result<tracer_common::protect::InodeKey, i64
 /// The (inode, device) of the socket file a unix sock is bound to (an accepted sock keeps
 /// its listener's).
 #[inline(always)]
-pub(crate) fn bound_file(sk: Kptr) -> Result<tracer_common::protect::InodeKey, i64> {
+pub(crate) fn bound_file(sk: Kptr) -> Result<InodeKey, i64> {
     let dentry = read_ptr(sk, off!(unix_path_dentry))?;
     inode_key(read_ptr(dentry, off!(dentry_d_inode))?)
 }

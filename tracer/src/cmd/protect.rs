@@ -245,7 +245,13 @@ impl Judge {
             }
             Detail::Connect(c) => {
                 let Peer::Unix { path } = &c.peer else { return None };
-                let agent = find_agent(ev.pid, path, watch, &self.procs);
+                let agent = match c.unix_file {
+                    // The socket file the kernel saw at the call: the name the client gave is
+                    // its own and may point to another agent (or nothing) by now.
+                    Some(file) => watch.agents.iter().find(|a| a.key == file),
+                    // A denied connect (never connected) or a kernel that could not say.
+                    None => find_agent(ev.pid, path, watch, &self.procs),
+                };
                 let reason = match agent {
                     // A denial is always reported, whatever user space thinks of it.
                     Some(a) if ev.ret < 0 => self.agent_reason(ev, a).unwrap_or_else(|| "denied".into()),
@@ -299,11 +305,11 @@ fn find_key<'a>(path: &[u8], watch: &'a Watch) -> Option<&'a KeyFile> {
     watch.keys.iter().find(|k| k.key == key)
 }
 
-/// The agent a connect reached, from the socket name as the client gave it (relative names
-/// against its working directory, while it lives).
-/// The agent a connect reached. A relative name is resolved against the process's working
-/// directory: /proc/PID/cwd while it runs, else the one it had at exec (a short-lived client
-/// such as `ssh-add -l` is often gone before its event is read).
+/// The agent a connect reached, from the socket name as the client gave it, when the kernel
+/// gave no socket file (only a denied connect, which never connected). A relative name is
+/// resolved against the process's working directory: /proc/PID/cwd while it runs, else the
+/// one it had at exec (a short-lived client such as `ssh-add -l` is often gone before its
+/// event is read).
 fn find_agent<'a>(pid: u32, path: &[u8], watch: &'a Watch, procs: &Procs) -> Option<&'a Agent> {
     let name = PathBuf::from(std::ffi::OsStr::from_bytes(path));
     let found = |full: PathBuf| {

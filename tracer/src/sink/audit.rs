@@ -428,7 +428,11 @@ mod tests {
     #[test]
     fn connect_has_sockaddr() {
         let ev = event(
-            Detail::Connect(Connect { fd: 3, peer: Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 } }),
+            Detail::Connect(Connect {
+                fd: 3,
+                peer: Peer::Inet { address: "127.0.0.1".parse().unwrap(), port: 9 },
+                unix_file: None,
+            }),
             -111,
             42,
         );
