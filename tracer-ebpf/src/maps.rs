@@ -154,7 +154,7 @@ pub(crate) static AGENT_OWNERS: HashMap<InodeKey, u64> = HashMap::with_max_entri
 /// `tracer protect --enforce`: threads whose open or connect an LSM program just denied; the
 /// syscall's exit reports it (with the name the call gave) and removes the entry.
 #[map]
-pub(crate) static DENIED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(DENIED_MAX, 0);
+pub(crate) static DENIED: LruHashMap<u32, InodeKey> = LruHashMap::with_max_entries(DENIED_MAX, 0);
 
 /// `trace --rules`: (ABI, syscall number) -> the rules that may select it and how to read
 /// its names and permission class; filled by the loader from `tracer_rules::compile`.

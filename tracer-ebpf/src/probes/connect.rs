@@ -30,9 +30,9 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     }
     // Read now, from the socket: the name the client gave may point elsewhere by the time
     // user space reads the event (`tracer protect` identifies the agent by this).
-    let unix_file =
+    let mut unix_file =
         if family == AF_UNIX && call.ret >= 0 { protect::unix_file(cur.task, fd as i64).ok() } else { None };
-    if conf!(enabled) & PROTECT_ONLY != 0 && (family != AF_UNIX || !protect::agent_connect(unix_file, call.ret)) {
+    if conf!(enabled) & PROTECT_ONLY != 0 && (family != AF_UNIX || !protect::agent_connect(&mut unix_file, call.ret)) {
         return Ok(());
     }
     let mut rec = Rec::new::<ConnectBody>().ok_or(-1i64)?;

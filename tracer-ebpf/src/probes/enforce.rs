@@ -10,6 +10,8 @@ use aya_ebpf::{
     programs::LsmContext,
 };
 
+use tracer_common::protect::InodeKey;
+
 use super::protect::{bound_file, protected_for};
 use crate::{
     kernel::{Kptr, conf, current_task, loginuid},
@@ -18,10 +20,12 @@ use crate::{
 
 const EPERM: i32 = 1;
 
+/// Denies the call and leaves the thread in `DENIED` with what it reached (an agent's
+/// socket file; zero for an open), which the syscall's exit reports.
 #[inline(always)]
-fn deny() -> i32 {
+fn deny(reached: InodeKey) -> i32 {
     let tid = bpf_get_current_pid_tgid() as u32;
-    let _ = DENIED.insert(tid, 1, 0);
+    let _ = DENIED.insert(tid, reached, 0);
     -EPERM
 }
 
@@ -42,7 +46,7 @@ pub(crate) fn lsm_file_open(ctx: LsmContext) -> i32 {
     if is_tracer() || !protected_for(current_task(), file) {
         return 0;
     }
-    deny()
+    deny(InodeKey::default())
 }
 
 #[lsm(hook = "unix_stream_connect")]
@@ -68,5 +72,5 @@ pub(crate) fn lsm_unix_connect(ctx: LsmContext) -> i32 {
     if uid == (owner >> 32) as u32 && auid == owner as u32 {
         return 0;
     }
-    deny()
+    deny(key)
 }

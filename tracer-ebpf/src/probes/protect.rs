@@ -16,19 +16,20 @@ use crate::{
 
 const EPERM: i64 = 1;
 
-/// Whether the failed call was denied by `enforce` (which leaves the thread in `DENIED`).
+/// Whether the failed call was denied by `enforce` (which leaves the thread in `DENIED`),
+/// and what it had reached (an agent's socket file; zero for an open).
 #[inline(always)]
-fn was_denied(ret: i64) -> bool {
+fn was_denied(ret: i64) -> Option<InodeKey> {
     if ret != -EPERM {
-        return false;
+        return None;
     }
     let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
-    // SAFETY: only whether the entry exists is looked at; the value is never read.
-    let denied = unsafe { DENIED.get(tid) }.is_some();
-    if denied {
+    // SAFETY: the value is plain integers, copied out at once.
+    let reached = unsafe { DENIED.get(tid) }.copied();
+    if reached.is_some() {
         let _ = DENIED.remove(tid);
     }
-    denied
+    reached
 }
 
 const O_ACCMODE: u64 = 0o3;
@@ -50,7 +51,7 @@ fn file_of(task: Kptr, fd: i64) -> Result<Kptr, i64> {
 #[inline(always)]
 pub(crate) fn key_read(task: Kptr, ret: i64, flags: u64) -> bool {
     if ret < 0 {
-        return was_denied(ret);
+        return was_denied(ret).is_some();
     }
     if flags & O_PATH != 0 || flags & O_ACCMODE == O_WRONLY {
         return false;
@@ -77,13 +78,18 @@ pub(crate) fn protected_for(task: Kptr, file: Kptr) -> bool {
 }
 
 /// Whether a connect that returned `ret` reached an agent's socket file (`reached`: from
-/// `unix_file`), or, failed, whether `enforce` denied it.
+/// `unix_file`), or, failed, whether `enforce` denied it: `reached` is then the agent the
+/// LSM program judged (the name the client gave may point elsewhere by the time it is read).
 #[inline(always)]
-pub(crate) fn agent_connect(reached: Option<InodeKey>, ret: i64) -> bool {
+pub(crate) fn agent_connect(reached: &mut Option<InodeKey>, ret: i64) -> bool {
     if ret < 0 {
-        return was_denied(ret);
+        let Some(key) = was_denied(ret) else { return false };
+        if key.ino != 0 {
+            *reached = Some(key);
+        }
+        return true;
     }
-    let Some(key) = reached else {
+    let Some(key) = *reached else {
         return false;
     };
     // SAFETY: only whether the entry exists is looked at; the value is never read.

@@ -18,6 +18,8 @@ use super::Checks;
 const HOME: &str = "/home/u";
 const KEY: &str = "/home/u/.ssh/id_ed25519";
 const SOCK: &str = "/home/u/agent.sock";
+/// A name for the agent that is gone by the time the tracer reads the event.
+const LINK: &str = "/tmp/agent-link";
 const OUT: &str = "/tmp/protect.json";
 const ERR: &str = "/tmp/protect.err";
 const UID: u32 = 7005;
@@ -122,6 +124,18 @@ pub(crate) fn checks(c: &mut Checks) -> Result<(), String> {
     c.check("root's connect to the user's agent fails with EPERM", !ok && e.contains("not permitted"), || e.clone());
     let (ok, e) = out_of(Command::new("/init").args(["connect-as-user", SOCK]));
     c.check("the agent owner's own connect works", ok, || e.clone());
+    // The agent a denied connect reached comes from the LSM program, not from the name: a
+    // link removed before the tracer reads the event (stopped meanwhile) still names it.
+    let _ = std::fs::remove_file(LINK);
+    std::os::unix::fs::symlink(SOCK, LINK).map_err(|e| format!("symlink {LINK}: {e}"))?;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGSTOP) };
+    let (ok, e) = out_of(Command::new("/init").args(["connect", LINK]));
+    let _ = std::fs::remove_file(LINK);
+    // SAFETY: as above.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGCONT) };
+    c.check("root's connect through a link is denied too", !ok && e.contains("not permitted"), || e.clone());
+    std::thread::sleep(Duration::from_millis(300));
 
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
@@ -138,7 +152,16 @@ pub(crate) fn checks(c: &mut Checks) -> Result<(), String> {
         key,
         &[("denied", json!(true)), ("error", json!("EPERM")), ("uid", json!(0)), ("owner_uid", json!(UID))],
     );
-    let agent_ev = c.find(&ev, "the agent denial is an event", "connect", |e| e["key"] == "ssh-agent");
+    let agent_ev =
+        c.find(&ev, "the agent denial is an event", "connect", |e| e["key"] == "ssh-agent" && e["path"] == SOCK);
+    let linked = c.find(&ev, "the denial through a link is an event", "connect", |e| {
+        e["key"] == "ssh-agent" && e["path"] == LINK
+    });
+    c.fields(
+        "denial through a removed link names the agent",
+        linked,
+        &[("target", json!(SOCK)), ("owner_uid", json!(UID))],
+    );
     c.fields(
         "agent denial",
         agent_ev,
