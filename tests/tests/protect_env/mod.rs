@@ -168,37 +168,24 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// The user's `ssh-agent -D -a SOCK`, holding the user's key.
     pub fn start(home: &Home) -> Self {
         let sock = home.dir.file("agent.sock");
-        let child = home
-            .user_cmd(&["ssh-agent", "-D", "-a", sock.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while !sock.exists() {
-            assert!(start.elapsed() < Duration::from_secs(10), "ssh-agent made no socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let a = Agent { child, sock };
+        let a = Self::spawn(&mut home.user_cmd(&["ssh-agent", "-D", "-a", sock.to_str().unwrap()]), &sock);
         let add =
             home.user_cmd(&["ssh-add", home.key().to_str().unwrap()]).env("SSH_AUTH_SOCK", &a.sock).output().unwrap();
         assert!(add.status.success(), "ssh-add: {}", String::from_utf8_lossy(&add.stderr));
         a
     }
-}
 
-impl Agent {
     /// `ssh-agent -D -a SOCK` as root (this process's uid, login UID and session), no key.
     pub fn start_root(sock: &Path) -> Self {
-        let child = Command::new("ssh-agent")
-            .args(["-D", "-a"])
-            .arg(sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        Self::spawn(Command::new("ssh-agent").args(["-D", "-a"]).arg(sock), sock)
+    }
+
+    /// Starts `cmd` (an ssh-agent listening on `sock`) and waits for the socket.
+    fn spawn(cmd: &mut Command, sock: &Path) -> Self {
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let start = Instant::now();
         while !sock.exists() {
             assert!(start.elapsed() < Duration::from_secs(10), "ssh-agent made no socket");
