@@ -36,6 +36,12 @@ getent hosts registry.test > out/resolved
 curl -sf http://registry.test:8080/ -o out/index.html
 /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); print(s.getsockname()[1])' > out/port
 if [ -n "$EXTRA" ]; then curl -s --connect-timeout 2 "http://$FORBIDDEN/" || true; fi
+if [ -n "$UDPDNS" ]; then /usr/bin/python3 -c 'import socket, struct
+q = struct.pack(">6H", 0x1234, 0x100, 1, 0, 0, 0) + b"\x0bunconnected\x04test\x00" + struct.pack(">2H", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.sendto(q, ("10.88.0.2", 53))
+s.recvfrom(512)'; fi
 if [ -n "$SLEEP" ]; then sleep "$SLEEP"; fi
 if [ -n "$STUBBORN" ]; then trap '' TERM; while :; do sleep 0.2 || true; done; fi
 exit "${STATUS:-0}"
@@ -395,9 +401,13 @@ fn ci_baseline_reports_only_the_new_endpoint() {
 #[test]
 fn ci_failing_and_killed_jobs_still_get_a_summary() {
     let e = env();
-    let o = e.run(&["--summary", &e.file("f.md"), "--json", &e.file("f.json")], &[("STATUS", "1")]);
+    // UDPDNS: a query sent with sendto on an unconnected socket (the address in the call,
+    // not in the socket), its answer read with recvfrom.
+    let o = e.run(&["--summary", &e.file("f.md"), "--json", &e.file("f.json")], &[("STATUS", "1"), ("UDPDNS", "1")]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let j = e.json("f.json");
+    let names: Vec<&str> = j["dns"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"unconnected.test"), "{names:?}");
     assert_eq!((j["exit"]["status"].as_i64(), j["exit"]["code"].as_i64()), (Some(1), Some(1)));
     assert_eq!(process(&j, "/bin/sh")["failed"], true);
     assert_eq!(destination(&j, &format!("{REGISTRY}:8080"))["outcome"], "established");

@@ -94,6 +94,8 @@ kernel_fields! {
     regs_si: "pt_regs" "si" required,
     regs_dx: "pt_regs" "dx" required,
     regs_r10: "pt_regs" "r10" required,
+    /// The fifth argument (sendto's destination, recvfrom's source address).
+    regs_r8: "pt_regs" "r8",
     regs_orig_ax: "pt_regs" "orig_ax" required,
     /// i386 calls pass their arguments in bx, cx, dx, si, di, bp.
     regs_bx: "pt_regs" "bx",

@@ -22,7 +22,7 @@ fn on_fexit(ctx: &FExitContext, nr: u32, family: u32) -> i32 {
     // The wrapper's only argument is the saved user registers; then its return value.
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
-    on_exit(Syscall { nr, args: args_of(regs as Kptr), ret, rules: false }, family);
+    on_exit(Syscall { nr, args: args_of(regs as Kptr), regs: regs as Kptr, ret, rules: false }, family);
     0
 }
 

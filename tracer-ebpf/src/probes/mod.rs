@@ -50,6 +50,8 @@ pub(crate) fn current_if(family: u32, rules: bool) -> Option<Current> {
 pub(crate) struct Syscall {
     pub nr: u32,
     pub args: [u64; 4],
+    /// The saved user registers (further arguments are read from them where needed).
+    pub regs: crate::kernel::Kptr,
     pub ret: i64,
     /// Selected by `trace --rules` (`probes/rules.rs`): the record gets the candidate rules'
     /// trailer and is built whatever the family's own enable bit says.

@@ -91,7 +91,7 @@ fn on_exit(regs: Kptr, nr: u32, compat: bool, ret: i64) {
     if e.ncand == 0 || e.first_never != 0 {
         return;
     }
-    let call = Syscall { nr, args, ret, rules: true };
+    let call = Syscall { nr, args, regs, ret, rules: true };
     if compat {
         if ret == 0 && (nr == NR_IA32_EXECVE || nr == NR_IA32_EXECVEAT) {
             exec::on_success_exit(call, true);

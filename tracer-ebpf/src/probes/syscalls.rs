@@ -77,7 +77,7 @@ fn family_exit(ctx: &RawTracePointContext, family: u32) -> i32 {
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     if let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) {
-        on_exit(Syscall { nr: nr as u32, args: args_of(regs), ret, rules: false }, family);
+        on_exit(Syscall { nr: nr as u32, args: args_of(regs), regs, ret, rules: false }, family);
     }
     0
 }
