@@ -7,12 +7,17 @@
 use std::{
     io::{BufRead, BufReader, Write},
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::Stdio,
     sync::mpsc,
     time::{Duration, Instant},
 };
 
-use super::{Bins, pg::Cluster, wall_ns};
+use super::{
+    Bins,
+    netns::{Netns, Proc, Scratch},
+    pg::Cluster,
+    wall_ns,
+};
 
 pub(super) struct FleetLatency {
     pub samples_ms: Vec<f64>,
@@ -22,26 +27,23 @@ pub(super) struct FleetLatency {
 
 const BANS: usize = 30;
 
+/// One guard; dropped in field order: the guard stops before its namespace goes.
 struct Host {
-    ns: String,
+    _guard: Proc,
+    _ns: Netns,
     log: PathBuf,
-    child: Child,
 }
 
 pub(super) fn run(bins: &Bins) -> anyhow::Result<FleetLatency> {
     let db = Cluster::start("fleet")?;
-    let dir = std::env::temp_dir().join(format!("tracer-bench-fleet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let dir = Scratch::new("fleet")?;
     let (tx, rx) = mpsc::channel::<(usize, u128, String)>();
     let mut hosts = Vec::new();
     for (i, tag) in ["a", "b", "c"].iter().enumerate() {
-        let ns = format!("tracer-bench-fleet-{tag}");
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        crate::util::check(Command::new("ip").args(["netns", "add", &ns]))?;
-        crate::util::check(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]))?;
-        let log = dir.join(format!("auth-{tag}.log"));
+        let ns = Netns::new(&format!("tracer-bench-fleet-{tag}"))?;
+        let log = dir.file(&format!("auth-{tag}.log"));
         std::fs::write(&log, "")?;
-        let jail = dir.join(format!("jail-{tag}.local"));
+        let jail = dir.file(&format!("jail-{tag}.local"));
         std::fs::write(
             &jail,
             format!(
@@ -50,19 +52,18 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<FleetLatency> {
                 log.display()
             ),
         )?;
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &ns])
-            .arg(&bins.tracer)
-            .args(["guard", "run", "--source", "file", "--config"])
-            .arg(&jail)
-            .arg("--state")
-            .arg(dir.join(format!("state-{tag}.sqlite3")))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut guard = Proc::spawn(
+            ns.command(&bins.tracer)
+                .args(["guard", "run", "--source", "file", "--config"])
+                .arg(&jail)
+                .arg("--state")
+                .arg(dir.file(&format!("state-{tag}.sqlite3")))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )?;
         for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
+            Box::new(guard.0.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(guard.0.stderr.take().unwrap()),
         ] {
             let tx = tx.clone();
             std::thread::spawn(move || {
@@ -73,7 +74,7 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<FleetLatency> {
                 }
             });
         }
-        hosts.push(Host { ns, log, child });
+        hosts.push(Host { _guard: guard, _ns: ns, log });
     }
     std::thread::sleep(Duration::from_secs(3));
     while rx.try_recv().is_ok() {}
@@ -106,12 +107,7 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<FleetLatency> {
         let a = banned_at.unwrap_or_default();
         samples.extend(seen.iter().map(|&(_, t)| t.saturating_sub(a) as f64 / 1e6));
     }
-    for h in &mut hosts {
-        // SAFETY: kill takes plain integers; the child is ours and not yet reaped.
-        unsafe { libc::kill(h.child.id() as i32, libc::SIGTERM) };
-        let _ = h.child.wait();
-        let _ = Command::new("ip").args(["netns", "del", &h.ns]).output();
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    // The guards stop, their namespaces go, then the scratch directory (also on errors).
+    drop(hosts);
     Ok(FleetLatency { samples_ms: samples, bans: BANS, note })
 }

@@ -1,5 +1,6 @@
-//! The guard bench's world: network namespaces joined by a veth pair, child processes and a
-//! scratch directory, each undone on drop so that every exit path (errors included) cleans up.
+//! The guard and fleet benches' world: network namespaces (joined by a veth pair for the
+//! guard's), child processes and a scratch directory, each undone on drop so that every exit
+//! path (errors included) cleans up.
 
 use std::{
     ffi::OsStr,
