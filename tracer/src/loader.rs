@@ -152,7 +152,6 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         cfg.filters |= FILTER_COMM;
     }
 
-    // No CO-RE relocations in the object (rustc emits none): skip aya's own BTF parse.
     // aya probes the kernel's BPF features once, at its first load: here, while its
     // loader is still being made.
     let _ = aya::features();
@@ -161,6 +160,7 @@ pub(crate) fn load(opts: &Options) -> Result<Loaded, LoadError> {
         eprintln!("tracer: aya loader made at {:?}", start.elapsed());
     }
     let mut ebpf = aya_loader
+        // No CO-RE relocations in the object (rustc emits none): no kernel BTF for aya.
         .btf(None)
         .override_global("CONFIG", &cfg, true)
         .override_global("OFFSETS", &offsets, true)

@@ -42,6 +42,11 @@ const fn raw(func: &'static str, name: &'static str, families: u32) -> Prog {
     Prog { func, hook: Hook::Raw(name), families }
 }
 
+/// `family`'s part of the syscall exits, loaded when the family is enabled.
+const fn exit(func: &'static str, family: u32) -> Prog {
+    Prog { func, hook: Hook::Exit(family), families: family }
+}
+
 /// Fork/exit first, so a child of a followed process can never slip between attachments;
 /// exec last (after the syscall exits, which the trampolines attach before this list), so a
 /// reported exec is never followed by calls that went unreported because their hook was not
@@ -58,12 +63,12 @@ const PROGS: &[Prog] = &[
         "sys_exit",
         ENABLE_EXEC | ENABLE_OPEN | ENABLE_CONNECT | ENABLE_SYSCOUNT | ENABLE_SSHLOG | ENABLE_DNS | ENABLE_LISTEN,
     ),
-    Prog { func: "exit_open", hook: Hook::Exit(ENABLE_OPEN), families: ENABLE_OPEN },
-    Prog { func: "exit_connect", hook: Hook::Exit(ENABLE_CONNECT), families: ENABLE_CONNECT },
-    Prog { func: "exit_accept", hook: Hook::Exit(ENABLE_SSHLOG), families: ENABLE_SSHLOG },
-    Prog { func: "exit_exec", hook: Hook::Exit(ENABLE_EXEC), families: ENABLE_EXEC },
-    Prog { func: "exit_dns", hook: Hook::Exit(ENABLE_DNS), families: ENABLE_DNS },
-    Prog { func: "exit_listen", hook: Hook::Exit(ENABLE_LISTEN), families: ENABLE_LISTEN },
+    exit("exit_open", ENABLE_OPEN),
+    exit("exit_connect", ENABLE_CONNECT),
+    exit("exit_accept", ENABLE_SSHLOG),
+    exit("exit_exec", ENABLE_EXEC),
+    exit("exit_dns", ENABLE_DNS),
+    exit("exit_listen", ENABLE_LISTEN),
     // `trace --rules`: its own program on every exit (the families' one is not attached).
     raw("raw_sys_exit_rules", "sys_exit", ENABLE_RULES),
     raw("raw_sys_enter", "sys_enter", ENABLE_SSHLOG),
@@ -97,7 +102,6 @@ pub(super) fn load_and_attach(
     if let Some(missing) = wanted.iter().find(|w| !programs.iter().any(|(p, _)| p.func == w.func)) {
         return Err(LoadError::Other(format!("program {} not in object", missing.func)));
     }
-    programs.sort_by_key(|(p, _)| PROGS.iter().position(|q| q.func == p.func));
     // The kernel verifies privileged loads concurrently; the largest program (the syscall
     // exits) no longer waits for the others.
     let loaded: Vec<Result<(), LoadError>> = std::thread::scope(|s| {
