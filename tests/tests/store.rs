@@ -118,6 +118,19 @@ fn postgresql_holds_every_traced_event_exactly_once() {
     let part = pg.psql("events", "SELECT 'events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')");
     assert_eq!(count(&format!("SELECT COUNT(*) FROM {part}")), events);
     assert_eq!(pg.psql("events", "SELECT relkind FROM pg_class WHERE relname = 'events'"), "p");
+    // Each day is split by HASH (seq) into the writer's lanes, and the writer sent each row
+    // over the connection of the table the server put it in (its hash agrees with the
+    // server's for every row; a disagreement would cost speed, not rows).
+    assert_eq!(pg.psql("events", &format!("SELECT relkind FROM pg_class WHERE relname = '{part}'")), "p");
+    let lanes = tracer_store::pg::lanes::LANES;
+    for lane in 0..lanes {
+        let seqs = pg.psql("events", &format!("SELECT string_agg(seq::text, ' ') FROM {part}_{lane}"));
+        let seqs: Vec<i64> = seqs.split_whitespace().map(|s| s.parse().unwrap()).collect();
+        assert!(!seqs.is_empty() || events < 8, "lane {lane} of {lanes} holds rows");
+        for seq in seqs {
+            assert_eq!(tracer_store::pg::lanes::lane_of(seq), lane, "seq {seq} is in {part}_{lane}");
+        }
+    }
     for ix in ["events_auid_time", "events_key_time", "events_path", "events_exe"] {
         assert_eq!(count(&format!("SELECT COUNT(*) FROM pg_indexes WHERE indexname = '{ix}'")), 1, "{ix}");
     }

@@ -139,6 +139,48 @@ fn a_read_only_role_reports_and_bad_stores_are_refused() {
     refused(&report(&format!("sqlite:{}", other.display()), &[]), "foreign sqlite", "no tracer schema");
 }
 
+/// A batch goes over two connections at once (one per hash partition of the day). When one
+/// fails after the other committed, the committed rows are counted as stored; the batch,
+/// kept and replayed, then stores only the rest: every row once, and counted once.
+#[test]
+fn a_batch_half_stored_by_its_lanes_is_counted_once() {
+    use tracer_store::{Row, pg::Pg};
+    let pg = Postgres::start();
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let mut db = Pg::connect(&url, 0).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let rows: Vec<Row> = (1..=1000)
+        .map(|seq| Row {
+            machine_id: "lanes-host".into(),
+            hostname: "lanes".into(),
+            seq,
+            event: "exec".into(),
+            time_ns: now - 1_000_000 + seq,
+            comm: "x".into(),
+            root: "/".into(),
+            ..Row::default()
+        })
+        .collect();
+    // The day's partition exists (a first batch made it); then the newest backend of the
+    // writer's two, its second lane, is ended by the server.
+    assert_eq!(db.insert(&rows[..10]).unwrap(), 10);
+    let killed = pg.psql(
+        "events",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = \
+         (SELECT MAX(pid) FROM pg_stat_activity WHERE datname = 'events' AND backend_type = 'client backend' \
+          AND pid <> pg_backend_pid())",
+    );
+    assert_eq!(killed, "t");
+    let partial = db.insert(&rows).unwrap_err();
+    let first = partial.stored;
+    assert!(first > 300 && first < 700, "one lane of two committed its new rows: {partial:?}");
+    let mut db = Pg::connect(&url, 0).unwrap();
+    let second = db.insert(&rows).unwrap();
+    assert_eq!(10 + first + second, 1000, "counted once: {first} + {second}");
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'lanes-host'"), 1000);
+}
+
 /// Batches go straight into `events` by COPY; a batch already stored (a replay after a lost
 /// acknowledgement) breaks the unique key, rolls back whole and is stored again through
 /// `ON CONFLICT DO NOTHING`: only its new rows land.

@@ -1,8 +1,15 @@
-//! PostgreSQL: binary COPY of each batch into a session temp table, then one
-//! `INSERT ... ON CONFLICT DO NOTHING` into the day-partitioned `events` (exactly once).
-//! TLS is not built in: `sslmode=require` is refused with a clear error, never downgraded.
+//! PostgreSQL: binary COPY of each batch straight into the day-partitioned `events`, over
+//! one connection per lane (`lanes`); a replayed batch goes through a session temp table and
+//! `INSERT ... ON CONFLICT DO NOTHING` (exactly once). TLS is not built in:
+//! `sslmode=require` is refused with a clear error, never downgraded.
 
-use std::{collections::HashSet, str::FromStr, time::SystemTime};
+pub mod lanes;
+
+use std::{
+    collections::{HashMap, HashSet},
+    str::FromStr,
+    time::SystemTime,
+};
 
 use postgres::{
     Client, Config, NoTls,
@@ -84,9 +91,27 @@ pub fn client(url: &str) -> Result<Client, Error> {
     cfg.connect(NoTls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
 }
 
+/// A batch not wholly stored: the rows the lanes that committed stored new, and the first
+/// lane's failure.
+#[derive(Debug)]
+pub struct Partial {
+    pub stored: u64,
+    pub error: Error,
+}
+
+impl From<Partial> for Error {
+    fn from(p: Partial) -> Self {
+        p.error
+    }
+}
+
 pub struct Pg {
     client: Client,
-    days: HashSet<i64>,
+    /// A writer's further connections, one per lane after the first (none for reports).
+    lanes: Vec<Client>,
+    /// Day partitions this connection has seen made, and whether each is split into lanes
+    /// (one made by an older tracer is not: its rows go over one connection).
+    days: HashMap<i64, bool>,
     /// Keep this many days of partitions (0: keep all).
     retention_days: u32,
 }
@@ -96,12 +121,18 @@ impl Pg {
     /// schema up to date. Every failure names the server, never the password.
     pub fn connect(url: &str, retention_days: u32) -> Result<Pg, Error> {
         let client = client(url)?;
-        let mut pg = Pg { client, days: HashSet::new(), retention_days };
+        let mut pg = Pg { client, lanes: Vec::new(), days: HashMap::new(), retention_days };
         pg.migrate().map_err(|e| Error::Connect(format!("{}: {e}", redact(url))))?;
-        pg.client.batch_execute(&format!(
+        for _ in 1..lanes::LANES {
+            pg.lanes.push(self::client(url)?);
+        }
+        let temp = format!(
             "CREATE TEMP TABLE IF NOT EXISTS events_in AS SELECT {} FROM events WITH NO DATA",
             schema::column_list()
-        ))?;
+        );
+        for c in std::iter::once(&mut pg.client).chain(&mut pg.lanes) {
+            c.batch_execute(&temp)?;
+        }
         pg.retain()?;
         Ok(pg)
     }
@@ -123,7 +154,7 @@ impl Pg {
             Error::NoSchema(_) => e,
             e => Error::Connect(format!("{}: {e}", redact(url))),
         })?;
-        Ok(Pg { client, days: HashSet::new(), retention_days: 0 })
+        Ok(Pg { client, lanes: Vec::new(), days: HashMap::new(), retention_days: 0 })
     }
 
     pub fn client(&mut self) -> &mut Client {
@@ -131,7 +162,7 @@ impl Pg {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.client.is_closed() || self.lanes.iter().any(Client::is_closed)
     }
 
     fn migrate(&mut self) -> Result<(), Error> {
@@ -166,55 +197,85 @@ impl Pg {
         Ok(max.map_or(1, |m| m + 1))
     }
 
-    /// Stores a batch in one transaction; rows already stored are skipped. Returns how many
-    /// were new.
-    pub fn insert(&mut self, rows: &[Row]) -> Result<u64, Error> {
+    /// Stores a batch, each lane's rows in one transaction on its own connection, the lanes
+    /// at once; rows already stored are skipped. Returns how many were new. When a lane
+    /// fails, the error still counts the rows the other lanes committed; the caller keeps the
+    /// whole batch and replays it, and those lanes then skip their rows.
+    pub fn insert(&mut self, rows: &[Row]) -> Result<u64, Partial> {
+        let no_lanes = |error| Partial { stored: 0, error };
         const DAY_NS: i64 = 86_400_000_000_000;
-        let days: Vec<i64> =
-            rows.iter().map(|r| r.time_ns.div_euclid(DAY_NS)).collect::<HashSet<_>>().into_iter().collect();
+        let days: HashSet<i64> = rows.iter().map(|r| r.time_ns.div_euclid(DAY_NS)).collect();
+        let mut split = !self.lanes.is_empty();
         for d in days {
-            if !self.days.contains(&d) {
-                self.partition(d)?;
-                self.days.insert(d);
-            }
+            let laned = match self.days.get(&d) {
+                Some(&l) => l,
+                None => {
+                    let l = self.partition(d).map_err(no_lanes)?;
+                    self.days.insert(d, l);
+                    l
+                }
+            };
+            split &= laned;
         }
-        // The common case, a batch never stored: one COPY straight into `events` (each row
-        // routed to its day). A batch that was (a replay after a lost acknowledgement) breaks
-        // the unique key and rolls back whole; it then goes through a temp table and
-        // `ON CONFLICT DO NOTHING`, which skips the rows already there (exactly once).
-        let cols = schema::column_list();
-        let mut tx = self.client.transaction()?;
-        match copy(&mut tx, &format!("COPY events ({cols}) FROM STDIN BINARY"), rows) {
-            Ok(n) => {
-                tx.commit()?;
-                return Ok(n);
-            }
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => drop(tx),
-            Err(e) => return Err(e.into()),
+        if !split {
+            let all: Vec<&Row> = rows.iter().collect();
+            return insert_on(&mut self.client, &all).map_err(no_lanes);
         }
-        let mut tx = self.client.transaction()?;
-        tx.batch_execute("TRUNCATE events_in")?;
-        copy(&mut tx, &format!("COPY events_in ({cols}) FROM STDIN BINARY"), rows)?;
-        let n = tx.execute(
-            &format!("INSERT INTO events ({cols}) SELECT {cols} FROM events_in ON CONFLICT DO NOTHING"),
-            &[],
-        )?;
-        tx.commit()?;
-        Ok(n)
+        let mut by_lane: Vec<Vec<&Row>> = (0..lanes::LANES).map(|_| Vec::with_capacity(rows.len())).collect();
+        for r in rows {
+            // lane_of is below LANES, a small constant.
+            by_lane[lanes::lane_of(r.seq) as usize].push(r);
+        }
+        let Some((first, rest)) = by_lane.split_first() else { return Ok(0) };
+        std::thread::scope(|s| {
+            let others: Vec<_> =
+                self.lanes.iter_mut().zip(rest).map(|(c, part)| s.spawn(move || insert_on(c, part))).collect();
+            let mut stored = 0;
+            let mut error = None;
+            let first = insert_on(&mut self.client, first);
+            let rest = others
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Pg("a lane's thread panicked".into()))));
+            for r in std::iter::once(first).chain(rest) {
+                match r {
+                    Ok(n) => stored += n,
+                    Err(e) => error = error.or(Some(e)),
+                }
+            }
+            match error {
+                None => Ok(stored),
+                Some(error) => Err(Partial { stored, error }),
+            }
+        })
     }
 
-    /// The partition for day D (days since the epoch, UTC), made once by whoever comes first.
-    fn partition(&mut self, d: i64) -> Result<(), Error> {
+    /// The partition for day D (days since the epoch, UTC), made once by whoever comes first,
+    /// split into `LANES` tables by `HASH (seq)`. Whether it is split (an older tracer may
+    /// have made it whole).
+    fn partition(&mut self, d: i64) -> Result<bool, Error> {
         let day = jiff::Timestamp::from_second(d * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
         let next = jiff::Timestamp::from_second((d + 1) * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
         let name = format!("events_{}", day.strftime("%Y%m%d"));
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock(7140002)", &[])?;
         tx.batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF events FOR VALUES FROM ('{day}') TO ('{next}')"
+            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF events FOR VALUES FROM ('{day}') TO ('{next}') \
+             PARTITION BY HASH (seq)"
         ))?;
+        let kind: i8 = tx.query_one("SELECT relkind FROM pg_class WHERE oid = $1::text::regclass", &[&name])?.get(0);
+        let split = kind.cast_unsigned() == b'p';
+        if split {
+            for r in 0..lanes::LANES {
+                tx.batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {name}_{r} PARTITION OF {name} \
+                     FOR VALUES WITH (MODULUS {}, REMAINDER {r})",
+                    lanes::LANES
+                ))?;
+            }
+        }
         tx.commit()?;
-        self.retain()
+        self.retain()?;
+        Ok(split)
     }
 
     /// Drops day partitions older than the retention setting.
@@ -240,8 +301,36 @@ impl Pg {
     }
 }
 
+/// Stores ROWS in one transaction on CLIENT. The common case, rows never stored: one COPY
+/// straight into `events` (each row routed to its day and lane). Rows that were (a replay
+/// after a lost acknowledgement) break the unique key and roll back whole; they then go
+/// through a temp table and `ON CONFLICT DO NOTHING`, which skips the rows already there
+/// (exactly once). How many were new.
+fn insert_on(client: &mut Client, rows: &[&Row]) -> Result<u64, Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let cols = schema::column_list();
+    let mut tx = client.transaction()?;
+    match copy(&mut tx, &format!("COPY events ({cols}) FROM STDIN BINARY"), rows) {
+        Ok(n) => {
+            tx.commit()?;
+            return Ok(n);
+        }
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => drop(tx),
+        Err(e) => return Err(e.into()),
+    }
+    let mut tx = client.transaction()?;
+    tx.batch_execute("TRUNCATE events_in")?;
+    copy(&mut tx, &format!("COPY events_in ({cols}) FROM STDIN BINARY"), rows)?;
+    let n =
+        tx.execute(&format!("INSERT INTO events ({cols}) SELECT {cols} FROM events_in ON CONFLICT DO NOTHING"), &[])?;
+    tx.commit()?;
+    Ok(n)
+}
+
 /// Binary COPY of ROWS by STATEMENT; how many rows went in.
-fn copy(tx: &mut postgres::Transaction<'_>, statement: &str, rows: &[Row]) -> Result<u64, postgres::Error> {
+fn copy(tx: &mut postgres::Transaction<'_>, statement: &str, rows: &[&Row]) -> Result<u64, postgres::Error> {
     let types: Vec<Type> = COLUMNS
         .iter()
         .map(|c| match c.1 {
