@@ -13,6 +13,8 @@ pub(super) struct RateRow {
     pub events: u64,
     pub lost: u64,
     pub secs: f64,
+    /// Opens per second of the same workloads without the tracer: the machine's ceiling.
+    pub untraced: f64,
 }
 
 impl RateRow {
@@ -29,6 +31,7 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
     let file = dir.join("f");
     std::fs::write(&file, "x")?;
     let mut rows = Vec::new();
+    let mut untraced = std::collections::HashMap::new();
     for (procs, buffer_mib, stalled) in [(1, 8, false), (2, 8, false), (4, 8, false), (4, 1, false), (4, 1, true)] {
         eprintln!(
             "bench: rate with {procs} workload(s), {buffer_mib} MiB ring buffer{}",
@@ -36,6 +39,11 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
         );
         let w = format!("{} open-n:{OPENS}:{}", bins.workload.display(), file.display());
         let script = format!("{} wait", (0..procs).map(|_| format!("{w} & ")).collect::<String>());
+        if !untraced.contains_key(&procs) {
+            let out = Command::new("sh").args(["-c", &script]).stderr(Stdio::piped()).output()?;
+            let secs = elapsed(&String::from_utf8_lossy(&out.stderr));
+            untraced.insert(procs, (procs as u64 * OPENS) as f64 / secs);
+        }
         let output = if stalled { "/dev/stdout" } else { "/dev/null" };
         let mut child = Command::new(&bins.tracer)
             .args([
@@ -66,15 +74,24 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
         let (events, lost) = summary(&stderr);
-        let secs = stderr
-            .lines()
-            .filter(|l| l.starts_with("workload: "))
-            .filter_map(|l| field(l, "elapsed_ns"))
-            .max()
-            .unwrap_or(0) as f64
-            / 1e9;
-        rows.push(RateRow { procs, buffer_mib, stalled, events: events.unwrap_or(0), lost: lost.unwrap_or(0), secs });
+        let secs = elapsed(&stderr);
+        rows.push(RateRow {
+            procs,
+            buffer_mib,
+            stalled,
+            events: events.unwrap_or(0),
+            lost: lost.unwrap_or(0),
+            secs,
+            untraced: untraced[&procs],
+        });
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
+}
+
+/// The slowest workload's own elapsed time, in seconds.
+fn elapsed(stderr: &str) -> f64 {
+    stderr.lines().filter(|l| l.starts_with("workload: ")).filter_map(|l| field(l, "elapsed_ns")).max().unwrap_or(0)
+        as f64
+        / 1e9
 }
