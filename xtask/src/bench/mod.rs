@@ -31,6 +31,10 @@ pub(crate) struct BenchArgs {
     /// Runs of each configuration.
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// Runs of the untraced workload and the tracer's own configurations (each under a
+    /// second): more rounds than the slow tools get, for steadier medians.
+    #[arg(long, default_value_t = 15)]
+    pub tracer_repeats: usize,
     /// Skip auditd and strace (quick runs while profiling).
     #[arg(long)]
     pub tracer_only: bool,

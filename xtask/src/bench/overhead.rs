@@ -42,6 +42,11 @@ tracepoint:syscalls:sys_enter_execve /curtask->loginuid.val == AUID/ { printf(\"
 tracepoint:syscalls:sys_enter_connect /curtask->loginuid.val == AUID/ { printf(\"connect\\n\"); }";
 
 impl Mode {
+    /// The runs under a second: the untraced workload and the tracer's own configurations.
+    fn is_tracer_or_untraced(self) -> bool {
+        matches!(self, Mode::Untraced | Mode::Report | Mode::Trace | Mode::HooksOnly | Mode::RulesStig)
+    }
+
     pub(super) fn label(self) -> &'static str {
         match self {
             Mode::Untraced => "untraced",
@@ -72,7 +77,13 @@ struct Sample {
 pub(super) struct Row {
     pub mode: Mode,
     pub median_ms: f64,
+    /// Median over the rounds of this run's time over the untraced run's of the same round.
     pub ratio: f64,
+    /// Median over the rounds of this ratio minus the hooks-only ratio of the same round,
+    /// with the quartiles of those distances (their spread is the noise of the machine).
+    pub above_floor: Option<(f64, f64, f64)>,
+    /// Runs measured.
+    pub runs: usize,
     pub cpu_ms: Option<f64>,
     pub rss_mib: Option<f64>,
     pub attach_ms: Option<f64>,
@@ -129,11 +140,23 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     let load =
         || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').next().unwrap_or("?").to_string();
     let load_before = load();
-    let mut samples: Vec<Vec<Sample>> = modes.iter().map(|_| Vec::new()).collect();
-    for rep in 0..args.repeats {
-        for (i, &mode) in modes.iter().enumerate() {
-            eprintln!("bench: run {}/{} {}", rep + 1, args.repeats, mode.label());
-            samples[i].push(run_once(mode, args, bins, &file, &dir, false)?);
+    // Rounds: every configuration once per round, in an order turned by one each round (no
+    // configuration always follows the same one); the slow tools only in the first
+    // `repeats` rounds. Each round's ratios are to its own untraced run, so a machine that
+    // drifts faster or slower over the minutes moves both sides of a ratio together.
+    let rounds = args.repeats.max(args.tracer_repeats);
+    let mut samples: Vec<Vec<Option<Sample>>> = modes.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for k in 0..modes.len() {
+            let i = (k + round) % modes.len();
+            let mode = modes[i];
+            let sample = if round < args.repeats || mode.is_tracer_or_untraced() {
+                eprintln!("bench: round {}/{rounds} {}", round + 1, mode.label());
+                Some(run_once(mode, args, bins, &file, &dir, false)?)
+            } else {
+                None
+            };
+            samples[i].push(sample);
         }
     }
     // A profile of where the tracer's kernel time goes, apart from the timed runs.
@@ -153,21 +176,39 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
         state.restore();
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let base = median(&mut samples[0].iter().map(|s| s.wall_ns).collect::<Vec<_>>());
+    // Per round: each run's time over the untraced run's.
+    let ratios: Vec<Vec<Option<f64>>> = samples
+        .iter()
+        .map(|s| {
+            s.iter()
+                .zip(&samples[0])
+                .map(|(x, u)| Some(x.as_ref()?.wall_ns / u.as_ref()?.wall_ns))
+                .collect()
+        })
+        .collect();
+    let floor = modes.iter().position(|&m| m == Mode::HooksOnly).map(|i| ratios[i].clone());
     let rows = modes
         .iter()
-        .zip(samples)
+        .zip(&samples)
+        .zip(&ratios)
         .zip(kernel_ns)
-        .map(|((&mode, s), kernel_ns)| {
+        .map(|(((&mode, s), ratio), kernel_ns)| {
+            let s: Vec<&Sample> = s.iter().flatten().collect();
             let med = |f: &dyn Fn(&Sample) -> Option<f64>| {
-                let mut v: Vec<f64> = s.iter().filter_map(f).collect();
+                let mut v: Vec<f64> = s.iter().copied().filter_map(f).collect();
                 (!v.is_empty()).then(|| median(&mut v))
             };
             let wall = med(&|x| Some(x.wall_ns)).unwrap_or(f64::NAN);
+            let above_floor = floor.as_ref().filter(|_| !matches!(mode, Mode::Untraced | Mode::HooksOnly)).and_then(|f| {
+                let mut d: Vec<f64> = ratio.iter().zip(f).filter_map(|(r, f)| Some((*r)? - (*f)?)).collect();
+                quartiles(&mut d)
+            });
             Row {
                 mode,
                 median_ms: wall / 1e6,
-                ratio: wall / base,
+                ratio: median(&mut ratio.iter().flatten().copied().collect::<Vec<_>>()),
+                above_floor,
+                runs: s.len(),
                 cpu_ms: med(&|x| x.tracer_cpu_ns).map(|v| v / 1e6),
                 rss_mib: med(&|x| x.rss_kib).map(|v| v / 1024.0),
                 attach_ms: med(&|x| x.attach_ns).map(|v| v / 1e6),
@@ -178,6 +219,16 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
         })
         .collect();
     Ok(Overhead { rows, notes })
+}
+
+/// First quartile, median, third quartile (None when empty).
+fn quartiles(v: &mut [f64]) -> Option<(f64, f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    Some((at(0.25), at(0.5), at(0.75)))
 }
 
 fn workload_args(args: &BenchArgs, file: &Path) -> Vec<String> {

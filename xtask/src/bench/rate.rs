@@ -39,10 +39,14 @@ pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {
         );
         let w = format!("{} open-n:{OPENS}:{}", bins.workload.display(), file.display());
         let script = format!("{} wait", (0..procs).map(|_| format!("{w} & ")).collect::<String>());
-        if !untraced.contains_key(&procs) {
-            let out = Command::new("sh").args(["-c", &script]).stderr(Stdio::piped()).output()?;
-            let secs = elapsed(&String::from_utf8_lossy(&out.stderr));
-            untraced.insert(procs, (procs as u64 * OPENS) as f64 / secs);
+        if let std::collections::hash_map::Entry::Vacant(e) = untraced.entry(procs) {
+            // The ceiling: the fastest of three runs.
+            let mut best = f64::INFINITY;
+            for _ in 0..3 {
+                let out = Command::new("sh").args(["-c", &script]).stderr(Stdio::piped()).output()?;
+                best = best.min(elapsed(&String::from_utf8_lossy(&out.stderr)));
+            }
+            e.insert((procs as u64 * OPENS) as f64 / best);
         }
         let output = if stalled { "/dev/stdout" } else { "/dev/null" };
         let mut child = Command::new(&bins.tracer)
