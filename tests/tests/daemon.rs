@@ -46,6 +46,17 @@ fn opens(marker: &Path, n: u32) {
     assert!(st.success());
 }
 
+/// A `rules = DIR` line whose one rule selects the opens of MARKER (made here) and nothing
+/// else: the daemon traces the whole machine, and a test about its log's size must not
+/// depend on what else runs meanwhile.
+fn only_marker(dir: &TempDir, marker: &Path) -> String {
+    std::fs::write(marker, "x").unwrap();
+    let rules = dir.file("marker-rules.d");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("10-marker.rules"), format!("-w {} -k marker\n", marker.display())).unwrap();
+    format!("rules = {}\n", rules.display())
+}
+
 /// The log and its rotated files, oldest first (LOG.k … LOG.1, LOG).
 fn log_set(log: &Path) -> Vec<PathBuf> {
     let mut rotated: Vec<(u32, PathBuf)> = std::fs::read_dir(log.parent().unwrap())
@@ -366,9 +377,10 @@ fn space_left_runs_exec_then_admin_space_left_suspends() {
     let conf = dir.file("tracer.conf");
     let text = format!(
         "log_file = {}\nmax_log_file = 0\nspace_left = 50%\nspace_left_action = exec {}\n\
-         admin_space_left = 10%\nadmin_space_left_action = suspend\ndisk_full_action = suspend\n",
+         admin_space_left = 10%\nadmin_space_left_action = suspend\ndisk_full_action = suspend\n{}",
         log.display(),
-        script.display()
+        script.display(),
+        only_marker(&dir, &dir.file("marker"))
     );
     std::fs::write(&conf, text).unwrap();
     let daemon = daemon_on(&conf);
@@ -432,8 +444,9 @@ fn disk_full_suspends_syslog_says_and_rotate_frees_space() {
     let conf = dir.file("tracer.conf");
     let text = format!(
         "log_file = {}\nmax_log_file = 0\nspace_left = 8\nspace_left_action = syslog\n\
-         admin_space_left = 0\nadmin_space_left_action = email\ndisk_full_action = suspend\n",
-        log.display()
+         admin_space_left = 0\nadmin_space_left_action = email\ndisk_full_action = suspend\n{}",
+        log.display(),
+        only_marker(&dir, &dir.file("marker"))
     );
     std::fs::write(&conf, text).unwrap();
     let daemon = daemon_on(&conf);
@@ -465,8 +478,9 @@ fn disk_full_suspends_syslog_says_and_rotate_frees_space() {
     fill(&old, Some(40 << 20));
     let text = format!(
         "log_file = {}\nmax_log_file = 0\nnum_logs = 2\nspace_left = 50%\nspace_left_action = rotate\n\
-         admin_space_left = 0\nadmin_space_left_action = syslog\n",
-        log.display()
+         admin_space_left = 0\nadmin_space_left_action = syslog\n{}",
+        log.display(),
+        only_marker(&dir, &dir.file("marker"))
     );
     std::fs::write(&conf, text).unwrap();
     let daemon = daemon_on(&conf);

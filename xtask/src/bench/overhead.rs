@@ -179,12 +179,7 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     // Per round: each run's time over the untraced run's.
     let ratios: Vec<Vec<Option<f64>>> = samples
         .iter()
-        .map(|s| {
-            s.iter()
-                .zip(&samples[0])
-                .map(|(x, u)| Some(x.as_ref()?.wall_ns / u.as_ref()?.wall_ns))
-                .collect()
-        })
+        .map(|s| s.iter().zip(&samples[0]).map(|(x, u)| Some(x.as_ref()?.wall_ns / u.as_ref()?.wall_ns)).collect())
         .collect();
     let floor = modes.iter().position(|&m| m == Mode::HooksOnly).map(|i| ratios[i].clone());
     let rows = modes
@@ -199,10 +194,11 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
                 (!v.is_empty()).then(|| median(&mut v))
             };
             let wall = med(&|x| Some(x.wall_ns)).unwrap_or(f64::NAN);
-            let above_floor = floor.as_ref().filter(|_| !matches!(mode, Mode::Untraced | Mode::HooksOnly)).and_then(|f| {
-                let mut d: Vec<f64> = ratio.iter().zip(f).filter_map(|(r, f)| Some((*r)? - (*f)?)).collect();
-                quartiles(&mut d)
-            });
+            let above_floor =
+                floor.as_ref().filter(|_| !matches!(mode, Mode::Untraced | Mode::HooksOnly)).and_then(|f| {
+                    let mut d: Vec<f64> = ratio.iter().zip(f).filter_map(|(r, f)| Some((*r)? - (*f)?)).collect();
+                    quartiles(&mut d)
+                });
             Row {
                 mode,
                 median_ms: wall / 1e6,

@@ -26,7 +26,11 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
     let _ = writeln!(
         s,
         "\nWorkload (`tests/src/bin/workload.rs`, run as login UID 7100, uid 7100): {} open+close of one file, {} fork+exec of /bin/true, {} failed TCP connects to 127.0.0.1:9. Configurations interleaved in rounds, each once per round in an order turned by one each round: {} rounds for the untraced workload and the tracer's configurations, the first {} of them for the other tools too. *Median ms* is the workload's own elapsed time; *ratio* is the median over the rounds of a run's time over the untraced run of the same round. The floor is the hooks-only row (the programs attached, every event filtered out in the kernel); *above the floor* is the median over the rounds of a configuration's ratio minus the floor's ratio in the same round, with the quartiles of those distances in brackets: their spread is this machine's noise.\n",
-        args.opens, args.execs, args.connects, args.repeats.max(args.tracer_repeats), args.repeats
+        args.opens,
+        args.execs,
+        args.connects,
+        args.repeats.max(args.tracer_repeats),
+        args.repeats
     );
     let _ = writeln!(
         s,
@@ -134,7 +138,9 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
     // the noise outweighs what is measured, and decides nothing.
     let verdict = |(q1, d, q3): (f64, f64, f64), goal: f64, ok: bool| {
         if q3 < 0.0 {
-            format!("**not decided**: the floor ran slower than it in most rounds (quartiles {q1:+.2} to {q3:+.2}), this machine's noise")
+            format!(
+                "**not decided**: the floor ran slower than it in most rounds (quartiles {q1:+.2} to {q3:+.2}), this machine's noise"
+            )
         } else {
             check(d <= goal && ok).to_string()
         }
