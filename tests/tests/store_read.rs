@@ -139,28 +139,37 @@ fn a_read_only_role_reports_and_bad_stores_are_refused() {
     refused(&report(&format!("sqlite:{}", other.display()), &[]), "foreign sqlite", "no tracer schema");
 }
 
+/// A writer's connection to a fresh PostgreSQL, and exec rows of HOST with sequence numbers
+/// FROM..TO, timed just before now (today's partition).
+fn writer_and_rows(pg: &Postgres) -> (tracer_store::pg::Pg, impl Fn(&str, i64, i64) -> Vec<tracer_store::Row>) {
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let db = tracer_store::pg::Pg::connect(&url, 0).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let rows = move |host: &str, from: i64, to: i64| {
+        (from..to)
+            .map(|seq| tracer_store::Row {
+                machine_id: format!("{host}-host"),
+                hostname: host.into(),
+                seq,
+                event: "exec".into(),
+                time_ns: now - 1_000_000 + seq,
+                comm: "x".into(),
+                root: "/".into(),
+                ..tracer_store::Row::default()
+            })
+            .collect()
+    };
+    (db, rows)
+}
+
 /// A batch goes over two connections at once (one per hash partition of the day). When one
 /// fails after the other committed, the committed rows are counted as stored; the batch,
 /// kept and replayed, then stores only the rest: every row once, and counted once.
 #[test]
 fn a_batch_half_stored_by_its_lanes_is_counted_once() {
-    use tracer_store::{Row, pg::Pg};
     let pg = Postgres::start();
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
-    let mut db = Pg::connect(&url, 0).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
-    let rows: Vec<Row> = (1..=1000)
-        .map(|seq| Row {
-            machine_id: "lanes-host".into(),
-            hostname: "lanes".into(),
-            seq,
-            event: "exec".into(),
-            time_ns: now - 1_000_000 + seq,
-            comm: "x".into(),
-            root: "/".into(),
-            ..Row::default()
-        })
-        .collect();
+    let (mut db, rows) = writer_and_rows(&pg);
+    let rows = rows("lanes", 1, 1001);
     // The day's partition exists (a first batch made it); then the newest backend of the
     // writer's two, its second lane, is ended by the server.
     assert_eq!(db.insert(&rows[..10]).unwrap(), 10);
@@ -174,7 +183,7 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     let partial = db.insert(&rows).unwrap_err();
     let first = partial.stored;
     assert!(first > 300 && first < 700, "one lane of two committed its new rows: {partial:?}");
-    let mut db = Pg::connect(&url, 0).unwrap();
+    let (mut db, _) = writer_and_rows(&pg);
     let second = db.insert(&rows).unwrap();
     assert_eq!(10 + first + second, 1000, "counted once: {first} + {second}");
     let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
@@ -186,25 +195,9 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
 /// `ON CONFLICT DO NOTHING`: only its new rows land.
 #[test]
 fn a_batch_stored_again_lands_once_in_postgresql() {
-    use tracer_store::{Row, pg::Pg};
     let pg = Postgres::start();
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
-    let mut db = Pg::connect(&url, 0).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
-    let rows = |from: i64, to: i64| -> Vec<Row> {
-        (from..to)
-            .map(|seq| Row {
-                machine_id: "replay-host".into(),
-                hostname: "replay".into(),
-                seq,
-                event: "exec".into(),
-                time_ns: now - 1_000_000 + seq,
-                comm: "x".into(),
-                root: "/".into(),
-                ..Row::default()
-            })
-            .collect()
-    };
+    let (mut db, rows) = writer_and_rows(&pg);
+    let rows = |from, to| rows("replay", from, to);
     assert_eq!(db.insert(&rows(0, 100)).unwrap(), 100);
     assert_eq!(db.insert(&rows(0, 100)).unwrap(), 0, "a replayed batch adds nothing");
     assert_eq!(db.insert(&rows(50, 150)).unwrap(), 50, "half new: the new half lands");

@@ -39,7 +39,7 @@ impl InsertRow {
 }
 
 const TOTAL: u64 = 300_000;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<InsertRow>> {
     let dir = std::env::temp_dir().join(format!("tracer-bench-store-{}", std::process::id()));
