@@ -190,6 +190,24 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'lanes-host'"), 1000);
 }
 
+/// A day partition made whole by a tracer from before the lanes (or with another number of
+/// them) is used as it is: the rows go over one connection and all land.
+#[test]
+fn a_day_made_unsplit_by_an_older_tracer_is_used_as_it_is() {
+    let pg = Postgres::start();
+    let (mut db, rows) = writer_and_rows(&pg);
+    pg.psql(
+        "events",
+        "DO $$ DECLARE d timestamptz := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'; BEGIN \
+         EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)', \
+         'events_' || to_char(d AT TIME ZONE 'UTC', 'YYYYMMDD'), d, d + interval '1 day'); END $$",
+    );
+    assert_eq!(db.insert(&rows("old", 1, 1001)).unwrap(), 1000);
+    let part = pg.psql("events", "SELECT 'events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')");
+    assert_eq!(pg.psql("events", &format!("SELECT relkind FROM pg_class WHERE relname = '{part}'")), "r");
+    assert_eq!(pg.psql("events", &format!("SELECT COUNT(*) FROM {part}")), "1000");
+}
+
 /// Batches go straight into `events` by COPY; a batch already stored (a replay after a lost
 /// acknowledgement) breaks the unique key, rolls back whole and is stored again through
 /// `ON CONFLICT DO NOTHING`: only its new rows land.

@@ -258,21 +258,27 @@ impl Pg {
         let name = format!("events_{}", day.strftime("%Y%m%d"));
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock(7140002)", &[])?;
-        tx.batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF events FOR VALUES FROM ('{day}') TO ('{next}') \
-             PARTITION BY HASH (seq)"
-        ))?;
-        let kind: i8 = tx.query_one("SELECT relkind FROM pg_class WHERE oid = $1::text::regclass", &[&name])?.get(0);
-        let split = kind.cast_unsigned() == b'p';
-        if split {
-            for r in 0..lanes::LANES {
+        // Whoever makes the day makes its lanes in the same transaction (under the lock), so
+        // a day found made is left as it is: split or not (an older tracer's), and with
+        // whatever modulus its maker used (the server routes every row; only speed differs).
+        let kind: Option<i8> =
+            tx.query_opt("SELECT relkind FROM pg_class WHERE oid = to_regclass($1::text)", &[&name])?.map(|r| r.get(0));
+        let split = match kind {
+            Some(k) => k.cast_unsigned() == b'p',
+            None => {
                 tx.batch_execute(&format!(
-                    "CREATE TABLE IF NOT EXISTS {name}_{r} PARTITION OF {name} \
-                     FOR VALUES WITH (MODULUS {}, REMAINDER {r})",
-                    lanes::LANES
+                    "CREATE TABLE {name} PARTITION OF events FOR VALUES FROM ('{day}') TO ('{next}') \
+                     PARTITION BY HASH (seq)"
                 ))?;
+                for r in 0..lanes::LANES {
+                    tx.batch_execute(&format!(
+                        "CREATE TABLE {name}_{r} PARTITION OF {name} FOR VALUES WITH (MODULUS {}, REMAINDER {r})",
+                        lanes::LANES
+                    ))?;
+                }
+                true
             }
-        }
+        };
         tx.commit()?;
         self.retain()?;
         Ok(split)
