@@ -111,9 +111,9 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
         let _ = writeln!(s, "## What bounds the result\n");
         let _ = writeln!(
             s,
-            "The workload does nothing but system calls, so every traced call's cost shows in full. With the programs attached and every event filtered out in the kernel (the hooks-only row) it already runs at {:.2}x: that is the price of `raw_syscalls:sys_exit` firing on every system call (the syscall slow path plus the program's decision by number) and of the sched hooks on each fork and exec; no user-space work is involved. Building and sending the records adds {:.2}x for `trace`; `report` counts every system call of the login UID in the same exit hook (one per-CPU array increment, after the filter's loginuid read) and sends lean records (no ppid, creds, mount namespace or exe), and comes to {:.2}x. A real program spends most of its time between system calls, where the tracer costs nothing.\n",
+            "The workload does nothing but system calls, so every traced call's cost shows in full. With the programs attached and every event filtered out in the kernel (the hooks-only row) it already runs at {:.2}x: that is the price of `raw_syscalls:sys_exit` firing on every system call (the syscall slow path plus the program's decision by number) and of the sched hooks on each fork and exec; no user-space work is involved. Building and sending the records adds {:.2} for `trace` (the median of its per-round distances to the floor); `report` counts every system call of the login UID in the same exit hook (one per-CPU array increment, after the filter's loginuid read) and sends lean records (no ppid, creds, mount namespace or exe), and comes to {:.2}x. A real program spends most of its time between system calls, where the tracer costs nothing.\n",
             h.ratio,
-            t.ratio - h.ratio,
+            t.above_floor.map_or(f64::NAN, |a| a.1),
             r.ratio
         );
         let untraced = o.rows.iter().find(|x| x.mode == Mode::Untraced).map_or(f64::NAN, |u| u.median_ms);
