@@ -91,12 +91,14 @@ pub fn client(url: &str) -> Result<Client, Error> {
     cfg.connect(NoTls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
 }
 
-/// A batch not wholly stored: the rows the lanes that committed stored new, and the first
-/// lane's failure.
+/// A batch not wholly stored: the rows the lanes that committed stored new, the first
+/// lane's failure, and, when some lane committed, the rows of the lanes that did not (the
+/// rest to keep; None: the whole batch).
 #[derive(Debug)]
 pub struct Partial {
     pub stored: u64,
     pub error: Error,
+    pub pending: Option<Vec<Row>>,
 }
 
 impl From<Partial> for Error {
@@ -202,7 +204,7 @@ impl Pg {
     /// fails, the error still counts the rows the other lanes committed; the caller keeps the
     /// whole batch and replays it, and those lanes then skip their rows.
     pub fn insert(&mut self, rows: &[Row]) -> Result<u64, Partial> {
-        let no_lanes = |error| Partial { stored: 0, error };
+        let no_lanes = |error| Partial { stored: 0, error, pending: None };
         const DAY_NS: i64 = 86_400_000_000_000;
         let days: HashSet<i64> = rows.iter().map(|r| r.time_ns.div_euclid(DAY_NS)).collect();
         let mut split = !self.lanes.is_empty();
@@ -232,19 +234,23 @@ impl Pg {
                 self.lanes.iter_mut().zip(rest).map(|(c, part)| s.spawn(move || insert_on(c, part))).collect();
             let mut stored = 0;
             let mut error = None;
+            let mut pending = Vec::new();
             let first = insert_on(&mut self.client, first);
             let rest = others
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::Pg("a lane's thread panicked".into()))));
-            for r in std::iter::once(first).chain(rest) {
+            for (r, part) in std::iter::once(first).chain(rest).zip(&by_lane) {
                 match r {
                     Ok(n) => stored += n,
-                    Err(e) => error = error.or(Some(e)),
+                    Err(e) => {
+                        error = error.or(Some(e));
+                        pending.extend(part.iter().map(|&r| r.clone()));
+                    }
                 }
             }
             match error {
                 None => Ok(stored),
-                Some(error) => Err(Partial { stored, error }),
+                Some(error) => Err(Partial { stored, error, pending: Some(pending) }),
             }
         })
     }

@@ -288,18 +288,18 @@ struct PgState {
 impl PgState {
     fn take(&mut self, batch: &[Row], on_full: OnFull) -> Result<(), Error> {
         self.retry(false);
+        // What is left to store: after a lane committed, only the other lanes' rows (spooled
+        // and, with drop-oldest, dropped and counted, without the rows already stored).
+        let mut pending = std::borrow::Cow::Borrowed(batch);
         if self.spool.is_empty()
             && let Some(db) = &mut self.db
         {
-            match db.insert(batch) {
+            match db.insert(&pending) {
                 Ok(n) => {
                     self.stored(n);
                     return Ok(());
                 }
-                Err(p) => {
-                    self.stored(p.stored);
-                    self.down(&p.error);
-                }
+                Err(p) => self.partial(p, &mut pending),
             }
         }
         // Only a blocked spool is let over its limit at exit; drop-oldest keeps to it.
@@ -307,7 +307,7 @@ impl PgState {
         let force = || on_full == OnFull::Block && closing.load(Ordering::Relaxed);
         let mut waited: Option<Instant> = None;
         let r = loop {
-            if self.spool.push(batch, on_full, force())? {
+            if self.spool.push(&pending, on_full, force())? {
                 break Ok(());
             }
             // Full and told to block: the sink waits (its channel fills, then the reader
@@ -331,15 +331,12 @@ impl PgState {
             if self.spool.is_empty()
                 && let Some(db) = &mut self.db
             {
-                match db.insert(batch) {
+                match db.insert(&pending) {
                     Ok(n) => {
                         self.stored(n);
                         break Ok(());
                     }
-                    Err(p) => {
-                        self.stored(p.stored);
-                        self.down(&p.error);
-                    }
+                    Err(p) => self.partial(p, &mut pending),
                 }
             }
         };
@@ -352,6 +349,15 @@ impl PgState {
         }
         self.counts();
         r
+    }
+
+    /// A batch not wholly stored: count what was, keep the rest, and go to the spool.
+    fn partial(&mut self, p: Partial, pending: &mut std::borrow::Cow<'_, [Row]>) {
+        self.stored(p.stored);
+        if let Some(rest) = p.pending {
+            *pending = std::borrow::Cow::Owned(rest);
+        }
+        self.down(&p.error);
     }
 
     fn stored(&mut self, n: u64) {
@@ -386,8 +392,9 @@ impl PgState {
     fn replay(&mut self) {
         while let Some(db) = &mut self.db {
             let Some(batch) = self.spool.front() else { return };
-            let r = batch.map_err(|e| Partial { stored: 0, error: e }).and_then(|b| db.insert(&b));
-            // Rows a lane committed are stored whether or not the batch is done.
+            let r = batch.map_err(|e| Partial { stored: 0, error: e, pending: None }).and_then(|b| db.insert(&b));
+            // Rows a lane committed are stored whether or not the batch is done. The batch stays
+            // whole at the spool's front: its replay skips them (they count 0 then).
             let r = match r {
                 Ok(n) => {
                     self.stored(n);
