@@ -196,6 +196,24 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'lanes-host'"), 1000);
 }
 
+/// Rows older than the retention setting (a spool replayed after an outage longer than it)
+/// are stored; their day goes with the next sweep. Before, the sweep that followed making
+/// their day dropped it before the rows landed, and the batch failed at every retry.
+#[test]
+fn rows_older_than_the_retention_are_stored_not_stuck() {
+    let pg = Postgres::start();
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let mut db = tracer_store::pg::Pg::connect(&url, 2).unwrap();
+    let (_, rows) = writer_and_rows(&pg);
+    let ten_days = 10 * 86_400 * 1_000_000_000;
+    let old: Vec<_> =
+        rows("old", 1, 101).into_iter().map(|r| tracer_store::Row { time_ns: r.time_ns - ten_days, ..r }).collect();
+    assert_eq!(db.insert(&old).unwrap(), 100);
+    // Today's first rows sweep the old day away, as the setting says.
+    assert_eq!(db.insert(&rows("new", 1, 11)).unwrap(), 10);
+    assert_eq!(pg.psql("events", "SELECT COUNT(*) FROM events"), "10");
+}
+
 /// A day partition made whole by a tracer from before the lanes (or with another number of
 /// them) is used as it is: the rows go over one connection and all land.
 #[test]

@@ -262,6 +262,10 @@ impl Pg {
         let day = jiff::Timestamp::from_second(d * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
         let next = jiff::Timestamp::from_second((d + 1) * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
         let name = format!("events_{}", day.strftime("%Y%m%d"));
+        // The sweep comes before the new day, never after: rows older than the retention
+        // (a spool replayed after a long outage) are stored, and go with the next sweep,
+        // instead of their day being dropped before they land, again at every retry.
+        self.retain()?;
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock(7140002)", &[])?;
         // Whoever makes the day makes its lanes in the same transaction (under the lock), so
@@ -286,7 +290,6 @@ impl Pg {
             }
         };
         tx.commit()?;
-        self.retain()?;
         Ok(split)
     }
 
