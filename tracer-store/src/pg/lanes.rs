@@ -2,8 +2,8 @@
 //! written over `LANES` connections at once, each taking the rows of one table. The server's
 //! work per row (five B-tree insertions) is the bound on one core; two backends inserting
 //! into the same tables gain nothing (both append at the right edge of the same index pages
-//! and wait on each other's page locks), two backends with tables of their own do (measured
-//! with this machine's feeder: about 1.6x the rows per second).
+//! and wait on each other's page locks), two backends with tables of their own do (this
+//! machine's bench: 61 500 rows/s before, 77 000–100 500 after, on 2 cores).
 //!
 //! The server routes every row itself; `lane_of` only decides which connection carries a
 //! row. A wrong guess would cost speed, never a row.
