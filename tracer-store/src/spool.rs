@@ -142,6 +142,28 @@ impl Spool {
         Ok(())
     }
 
+    /// Keeps only ROWS of the oldest batch (the database has the rest), in place: same
+    /// file name, so still first in order; empty ROWS forgets the batch.
+    pub fn replace_front(&mut self, rows: &[Row]) -> Result<(), Error> {
+        if rows.is_empty() {
+            return self.pop_front();
+        }
+        let Some(s) = self.segs.front_mut() else { return Ok(()) };
+        let mut buf = Vec::new();
+        for r in rows {
+            serde_json::to_writer(&mut buf, r).expect("a Row serialises");
+            buf.push(b'\n');
+        }
+        let tmp = s.path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        f.write_all(&buf).and_then(|()| f.sync_data()).map_err(|e| io_err(&tmp, e))?;
+        std::fs::rename(&tmp, &s.path).map_err(|e| io_err(&s.path, e))?;
+        self.size = self.size - s.bytes + buf.len() as u64;
+        s.bytes = buf.len() as u64;
+        s.rows = rows.len() as u64;
+        Ok(())
+    }
+
     /// The highest sequence number held, so numbering goes on after it.
     pub fn max_seq(&self) -> Result<Option<i64>, Error> {
         match self.segs.back() {
@@ -193,6 +215,25 @@ mod tests {
         }
         assert_eq!(seen, (1..=120).collect::<Vec<_>>());
         assert!(Spool::open(&d, 1 << 20).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_front_keeps_only_what_is_left_in_place() {
+        let d = dir("front");
+        let mut s = Spool::open(&d, 1 << 20).unwrap();
+        assert!(s.push(&batch(1, 10), OnFull::Block, false).unwrap());
+        assert!(s.push(&batch(11, 10), OnFull::Block, false).unwrap());
+        let left: Vec<Row> = batch(1, 10).into_iter().filter(|r| r.seq % 2 == 0).collect();
+        s.replace_front(&left).unwrap();
+        assert_eq!(s.rows(), 15);
+        drop(s);
+        let mut s = Spool::open(&d, 1 << 20).unwrap();
+        assert_eq!(s.rows(), 15);
+        let seqs = |b: Vec<Row>| b.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(s.front().unwrap().unwrap()), vec![2, 4, 6, 8, 10], "still first, the rest only");
+        s.replace_front(&[]).unwrap();
+        assert_eq!(seqs(s.front().unwrap().unwrap())[0], 11);
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -393,8 +393,8 @@ impl PgState {
         while let Some(db) = &mut self.db {
             let Some(batch) = self.spool.front() else { return };
             let r = batch.map_err(|e| Partial { stored: 0, error: e, pending: None }).and_then(|b| db.insert(&b));
-            // Rows a lane committed are stored whether or not the batch is done. The batch stays
-            // whole at the spool's front: its replay skips them (they count 0 then).
+            // Rows a lane committed are stored whether or not the batch is done; the spool's
+            // front then keeps only the other lanes' rows.
             let r = match r {
                 Ok(n) => {
                     self.stored(n);
@@ -402,7 +402,10 @@ impl PgState {
                 }
                 Err(p) => {
                     self.stored(p.stored);
-                    Err(p.error)
+                    match p.pending {
+                        Some(rest) => self.spool.replace_front(&rest).and(Err(p.error)),
+                        None => Err(p.error),
+                    }
                 }
             };
             match r {
