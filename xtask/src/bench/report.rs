@@ -290,8 +290,8 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          the per server CPU second column counts both backends, so it is now below the wall-clock rate. What is \
          left on 2 cores is shared by the two backends, the feeder, the WAL writer and autovacuum (which vacuums \
          the freshly inserted pages meanwhile: about a tenth of a run's CPU under perf); idle time during a run is \
-         10-17 % (vmstat), mostly the backends waiting for each batch's WAL flush at commit, halved by batches of \
-         8192 rows instead of 4096. Changed on the way: PostgreSQL batches are now copied straight into \
+         10-17 % (vmstat): the backends wait at each commit for its WAL flush, and batches of 8192 rows instead \
+         of 4096 halve the commits. Changed on the way: PostgreSQL batches are now copied straight into \
          `events` (they went through a temp table and `INSERT ... ON CONFLICT`, which is kept only for a batch that \
          breaks the unique key: a replay) — about twice the rate (21 600 → 41 000 events/s by hand at the same load); \
          new SQLite files get 16 KiB pages, values are bound in place (about 20 % less CPU per row) and a rowid \
