@@ -288,8 +288,7 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          rows of one table (the writer computes the server's own hash of `seq`): two backends on two cores, each \
          with B-trees of its own. That took the median from 61 501 (the last bench before it) to the figure above; \
          the per server CPU second column counts both backends, so it is now below the wall-clock rate. What is \
-         left on 2 cores is shared by the two backends, the feeder, the WAL writer and autovacuum (which vacuums \
-         the freshly inserted pages meanwhile: about a tenth of a run's CPU under perf); idle time during a run is \
+         left on 2 cores is shared by the two backends, the feeder and the WAL writer; idle time during a run is \
          10-17 % (vmstat): the backends wait at each commit for its WAL flush, and batches of 8192 rows instead \
          of 4096 halve the commits. Changed on the way: PostgreSQL batches are now copied straight into \
          `events` (they went through a temp table and `INSERT ... ON CONFLICT`, which is kept only for a batch that \
