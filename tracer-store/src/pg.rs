@@ -223,7 +223,7 @@ impl Pg {
             let all: Vec<&Row> = rows.iter().collect();
             return insert_on(&mut self.client, &all).map_err(no_lanes);
         }
-        let mut by_lane: Vec<Vec<&Row>> = (0..lanes::LANES).map(|_| Vec::with_capacity(rows.len())).collect();
+        let mut by_lane: Vec<Vec<&Row>> = (0..lanes::LANES).map(|_| Vec::new()).collect();
         for r in rows {
             // lane_of is below LANES, a small constant.
             by_lane[lanes::lane_of(r.seq) as usize].push(r);

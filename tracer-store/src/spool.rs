@@ -96,11 +96,7 @@ impl Spool {
     /// `force` stores it regardless of the limit (at exit, nothing may be lost).
     pub fn push(&mut self, rows: &[Row], on_full: OnFull, force: bool) -> Result<bool, Error> {
         let Some(first) = rows.first() else { return Ok(true) };
-        let mut buf = Vec::new();
-        for r in rows {
-            serde_json::to_writer(&mut buf, r).expect("a Row serialises");
-            buf.push(b'\n');
-        }
+        let buf = encode(rows);
         let len = buf.len() as u64;
         if !force {
             while self.size + len > self.limit && !self.segs.is_empty() && on_full == OnFull::DropOldest {
@@ -118,10 +114,7 @@ impl Spool {
             }
         }
         let path = self.dir.join(format!("{:020}.jsonl", first.seq));
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        f.write_all(&buf).and_then(|()| f.sync_data()).map_err(|e| io_err(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+        write_whole(&path, &buf)?;
         self.size += len;
         self.segs.push_back(Segment { path, bytes: len, rows: rows.len() as u64 });
         Ok(true)
@@ -149,15 +142,8 @@ impl Spool {
             return self.pop_front();
         }
         let Some(s) = self.segs.front_mut() else { return Ok(()) };
-        let mut buf = Vec::new();
-        for r in rows {
-            serde_json::to_writer(&mut buf, r).expect("a Row serialises");
-            buf.push(b'\n');
-        }
-        let tmp = s.path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        f.write_all(&buf).and_then(|()| f.sync_data()).map_err(|e| io_err(&tmp, e))?;
-        std::fs::rename(&tmp, &s.path).map_err(|e| io_err(&s.path, e))?;
+        let buf = encode(rows);
+        write_whole(&s.path, &buf)?;
         self.size = self.size - s.bytes + buf.len() as u64;
         s.bytes = buf.len() as u64;
         s.rows = rows.len() as u64;
@@ -171,6 +157,24 @@ impl Spool {
             None => Ok(None),
         }
     }
+}
+
+/// A batch as the spool holds it: JSON lines.
+fn encode(rows: &[Row]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for r in rows {
+        serde_json::to_writer(&mut buf, r).expect("a Row serialises");
+        buf.push(b'\n');
+    }
+    buf
+}
+
+/// Writes BUF to PATH whole or not at all: a synced temp file renamed over it.
+fn write_whole(path: &Path, buf: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+    f.write_all(buf).and_then(|()| f.sync_data()).map_err(|e| io_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
 }
 
 fn read(path: &Path) -> Result<Vec<Row>, Error> {

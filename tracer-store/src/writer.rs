@@ -3,6 +3,7 @@
 //! database cannot take and replays it, in order, when the database is back.
 
 use std::{
+    borrow::Cow,
     path::PathBuf,
     sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel},
     sync::{
@@ -15,7 +16,7 @@ use std::{
 
 use crate::{
     Error, Host, Row, Target,
-    pg::{Partial, Pg},
+    pg::Pg,
     spool::{OnFull, Spool},
     sqlite::Sqlite,
 };
@@ -290,17 +291,9 @@ impl PgState {
         self.retry(false);
         // What is left to store: after a lane committed, only the other lanes' rows (spooled
         // and, with drop-oldest, dropped and counted, without the rows already stored).
-        let mut pending = std::borrow::Cow::Borrowed(batch);
-        if self.spool.is_empty()
-            && let Some(db) = &mut self.db
-        {
-            match db.insert(&pending) {
-                Ok(n) => {
-                    self.stored(n);
-                    return Ok(());
-                }
-                Err(p) => self.partial(p, &mut pending),
-            }
+        let mut pending = Cow::Borrowed(batch);
+        if self.store_now(&mut pending) {
+            return Ok(());
         }
         // Only a blocked spool is let over its limit at exit; drop-oldest keeps to it.
         let closing = self.closing.clone();
@@ -328,16 +321,8 @@ impl PgState {
             }
             std::thread::sleep(RETRY);
             self.retry(false);
-            if self.spool.is_empty()
-                && let Some(db) = &mut self.db
-            {
-                match db.insert(&pending) {
-                    Ok(n) => {
-                        self.stored(n);
-                        break Ok(());
-                    }
-                    Err(p) => self.partial(p, &mut pending),
-                }
+            if self.store_now(&mut pending) {
+                break Ok(());
             }
         };
         if let Some(t) = waited {
@@ -351,13 +336,28 @@ impl PgState {
         r
     }
 
-    /// A batch not wholly stored: count what was, keep the rest, and go to the spool.
-    fn partial(&mut self, p: Partial, pending: &mut std::borrow::Cow<'_, [Row]>) {
-        self.stored(p.stored);
-        if let Some(rest) = p.pending {
-            *pending = std::borrow::Cow::Owned(rest);
+    /// Stores PENDING now, if the database is up and nothing waits before it in the spool:
+    /// true when it is stored. A batch not wholly stored counts what was, keeps only the rest
+    /// in PENDING, and marks the database down.
+    fn store_now(&mut self, pending: &mut Cow<'_, [Row]>) -> bool {
+        if !self.spool.is_empty() {
+            return false;
         }
-        self.down(&p.error);
+        let Some(db) = &mut self.db else { return false };
+        match db.insert(pending) {
+            Ok(n) => {
+                self.stored(n);
+                true
+            }
+            Err(p) => {
+                self.stored(p.stored);
+                if let Some(rest) = p.pending {
+                    *pending = Cow::Owned(rest);
+                }
+                self.down(&p.error);
+                false
+            }
+        }
     }
 
     fn stored(&mut self, n: u64) {
@@ -391,26 +391,30 @@ impl PgState {
 
     fn replay(&mut self) {
         while let Some(db) = &mut self.db {
-            let Some(batch) = self.spool.front() else { return };
-            let r = batch.map_err(|e| Partial { stored: 0, error: e, pending: None }).and_then(|b| db.insert(&b));
-            // Rows a lane committed are stored whether or not the batch is done; the spool's
-            // front then keeps only the other lanes' rows.
-            let r = match r {
+            let batch = match self.spool.front() {
+                None => return,
+                Some(Ok(b)) => b,
+                Some(Err(e)) => return self.down(&e),
+            };
+            match db.insert(&batch) {
                 Ok(n) => {
                     self.stored(n);
-                    self.spool.pop_front()
+                    if let Err(e) = self.spool.pop_front() {
+                        return self.down(&e);
+                    }
+                    self.counts();
                 }
+                // Rows a lane committed are stored whether or not the batch is done; the
+                // spool's front then keeps only the other lanes' rows.
                 Err(p) => {
                     self.stored(p.stored);
-                    match p.pending {
-                        Some(rest) => self.spool.replace_front(&rest).and(Err(p.error)),
-                        None => Err(p.error),
+                    if let Some(rest) = p.pending
+                        && let Err(e) = self.spool.replace_front(&rest)
+                    {
+                        return self.down(&e);
                     }
+                    return self.down(&p.error);
                 }
-            };
-            match r {
-                Ok(()) => self.counts(),
-                Err(e) => return self.down(&e),
             }
         }
     }
