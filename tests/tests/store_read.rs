@@ -139,11 +139,14 @@ fn a_read_only_role_reports_and_bad_stores_are_refused() {
     refused(&report(&format!("sqlite:{}", other.display()), &[]), "foreign sqlite", "no tracer schema");
 }
 
-/// A writer's connection to a fresh PostgreSQL, and exec rows of HOST with sequence numbers
-/// FROM..TO, timed just before now (today's partition).
-fn writer_and_rows(pg: &Postgres) -> (tracer_store::pg::Pg, impl Fn(&str, i64, i64) -> Vec<tracer_store::Row>) {
+/// A writer's connection to PG (keeping RETENTION days, 0: all), and exec rows of HOST with
+/// sequence numbers FROM..TO, timed just before now (today's partition).
+fn writer_and_rows(
+    pg: &Postgres,
+    retention: u32,
+) -> (tracer_store::pg::Pg, impl Fn(&str, i64, i64) -> Vec<tracer_store::Row>) {
     let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
-    let db = tracer_store::pg::Pg::connect(&url, 0).unwrap();
+    let db = tracer_store::pg::Pg::connect(&url, retention).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
     let rows = move |host: &str, from: i64, to: i64| {
         (from..to)
@@ -168,7 +171,7 @@ fn writer_and_rows(pg: &Postgres) -> (tracer_store::pg::Pg, impl Fn(&str, i64, i
 #[test]
 fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     let pg = Postgres::start();
-    let (mut db, rows) = writer_and_rows(&pg);
+    let (mut db, rows) = writer_and_rows(&pg, 0);
     let rows = rows("lanes", 1, 1001);
     // The day's partition exists (a first batch made it); then the newest backend of the
     // writer's two, its second lane, is ended by the server.
@@ -189,7 +192,7 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     let lane = tracer_store::pg::lanes::lane_of(pending[0].seq);
     assert!(pending.iter().all(|r| tracer_store::pg::lanes::lane_of(r.seq) == lane));
     assert_eq!(pending.len(), rows.iter().filter(|r| tracer_store::pg::lanes::lane_of(r.seq) == lane).count());
-    let (mut db, _) = writer_and_rows(&pg);
+    let (mut db, _) = writer_and_rows(&pg, 0);
     let second = db.insert(&pending).unwrap();
     assert_eq!(10 + first + second, 1000, "counted once: {first} + {second}");
     let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
@@ -202,9 +205,7 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
 #[test]
 fn rows_older_than_the_retention_are_stored_not_stuck() {
     let pg = Postgres::start();
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
-    let mut db = tracer_store::pg::Pg::connect(&url, 2).unwrap();
-    let (_, rows) = writer_and_rows(&pg);
+    let (mut db, rows) = writer_and_rows(&pg, 2);
     let ten_days = 10 * 86_400 * 1_000_000_000;
     let old: Vec<_> =
         rows("old", 1, 101).into_iter().map(|r| tracer_store::Row { time_ns: r.time_ns - ten_days, ..r }).collect();
@@ -219,7 +220,7 @@ fn rows_older_than_the_retention_are_stored_not_stuck() {
 #[test]
 fn a_day_made_unsplit_by_an_older_tracer_is_used_as_it_is() {
     let pg = Postgres::start();
-    let (mut db, rows) = writer_and_rows(&pg);
+    let (mut db, rows) = writer_and_rows(&pg, 0);
     pg.psql(
         "events",
         "DO $$ DECLARE d timestamptz := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'; BEGIN \
@@ -238,7 +239,7 @@ fn a_day_made_unsplit_by_an_older_tracer_is_used_as_it_is() {
 #[test]
 fn a_batch_stored_again_lands_once_in_postgresql() {
     let pg = Postgres::start();
-    let (mut db, rows) = writer_and_rows(&pg);
+    let (mut db, rows) = writer_and_rows(&pg, 0);
     let rows = |from, to| rows("replay", from, to);
     assert_eq!(db.insert(&rows(0, 100)).unwrap(), 100);
     assert_eq!(db.insert(&rows(0, 100)).unwrap(), 0, "a replayed batch adds nothing");
