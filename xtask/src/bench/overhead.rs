@@ -217,14 +217,15 @@ pub(super) fn run(args: &BenchArgs, bins: &Bins) -> anyhow::Result<Overhead> {
     Ok(Overhead { rows, notes })
 }
 
-/// First quartile, median, third quartile (None when empty).
+/// First quartile, median (as every other median of the bench), third quartile; None when
+/// empty.
 fn quartiles(v: &mut [f64]) -> Option<(f64, f64, f64)> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(f64::total_cmp);
+    let m = median(v);
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    Some((at(0.25), at(0.5), at(0.75)))
+    Some((at(0.25), m, at(0.75)))
 }
 
 fn workload_args(args: &BenchArgs, file: &Path) -> Vec<String> {

@@ -23,6 +23,11 @@ impl RateRow {
     }
 }
 
+/// The row with the highest rate among those that lost nothing.
+pub(super) fn best(rows: &[RateRow]) -> Option<&RateRow> {
+    rows.iter().filter(|r| r.lost == 0).max_by(|a, b| a.rate().total_cmp(&b.rate()))
+}
+
 const OPENS: u64 = 100_000;
 
 pub(super) fn run(bins: &Bins) -> anyhow::Result<Vec<RateRow>> {

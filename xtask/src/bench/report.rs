@@ -8,7 +8,7 @@ use super::{
     guard::GuardLatency,
     machine, median,
     overhead::{Mode, Overhead, Row},
-    rate::RateRow,
+    rate::{self, RateRow},
     store::InsertRow,
 };
 
@@ -89,7 +89,7 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
             r.untraced
         );
     }
-    if let Some(best) = rate.iter().filter(|r| r.lost == 0).max_by(|a, b| a.rate().total_cmp(&b.rate())) {
+    if let Some(best) = rate::best(rate) {
         let ceiling = rate.iter().map(|r| r.untraced).fold(0.0, f64::max);
         let _ = writeln!(
             s,
@@ -172,7 +172,7 @@ pub(super) fn markdown(args: &BenchArgs, o: &Overhead, rate: &[RateRow], guard: 
             verdict(a, 0.05, r.lost == Some(0))
         );
     }
-    if let Some(best) = rate.iter().filter(|r| r.lost == 0).map(|r| r.rate()).reduce(f64::max) {
+    if let Some(best) = rate::best(rate).map(RateRow::rate) {
         let _ = writeln!(s, "- ≥ 500 000 events/s with 0 lost: {best:.0} — {}", check(best >= 500_000.0));
     }
     for m in [Mode::Report, Mode::Trace] {
