@@ -199,6 +199,42 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'lanes-host'"), 1000);
 }
 
+/// A commit whose acknowledgement was lost: the rows are in the database, yet the run that
+/// sent them kept them in its spool (counted as spooled, not stored). The next run's replay
+/// finds them there; it counts them as stored with the rows it adds, so over both runs every
+/// event counts once (the flake this settles: stored + stored again fell short by one lane).
+#[test]
+fn a_replay_counts_rows_a_lost_acknowledgement_already_stored() {
+    let pg = Postgres::start();
+    let (mut db, rows) = writer_and_rows(&pg, 0);
+    let acked_lost = rows("lostack", 1, 101);
+    assert_eq!(db.insert(&acked_lost).unwrap(), 100);
+    drop(db);
+    let dir = TempDir::new("pglostack");
+    let spool_dir = dir.file("spool");
+    {
+        let mut spool = tracer_store::spool::Spool::open(&spool_dir, 1 << 20).unwrap();
+        let block = tracer_store::spool::OnFull::Block;
+        assert!(spool.push(&acked_lost, block, false).unwrap());
+        assert!(spool.push(&rows("lostack", 101, 151), block, false).unwrap());
+    }
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let writer = tracer_store::writer::Writer::start(tracer_store::writer::Options {
+        target: tracer_store::Target::Postgres(url),
+        retention_days: 0,
+        spool_dir: spool_dir.clone(),
+        spool_bytes: 1 << 20,
+        on_full: tracer_store::spool::OnFull::Block,
+        key: None,
+    })
+    .unwrap();
+    let sum = writer.close().unwrap();
+    assert_eq!((sum.stored, sum.spooled, sum.dropped), (150, 0, 0), "{sum}");
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'lostack-host'"), 150);
+    assert!(tracer_store::spool::Spool::open(&spool_dir, 1 << 20).unwrap().is_empty(), "replayed");
+}
+
 /// Rows older than the retention setting (a spool replayed after an outage longer than it)
 /// are stored; their day goes with the next sweep. Before, the sweep that followed making
 /// their day dropped it before the rows landed, and the batch failed at every retry.

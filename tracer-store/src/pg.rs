@@ -201,8 +201,8 @@ impl Pg {
 
     /// Stores a batch, each lane's rows in one transaction on its own connection, the lanes
     /// at once; rows already stored are skipped. Returns how many were new. When a lane
-    /// fails, the error still counts the rows the other lanes committed; the caller keeps the
-    /// whole batch and replays it, and those lanes then skip their rows.
+    /// fails, the error counts the new rows the other lanes committed and holds the failed
+    /// lanes' rows (`Partial::pending`), the rest for the caller to keep and store later.
     pub fn insert(&mut self, rows: &[Row]) -> Result<u64, Partial> {
         let no_lanes = |error| Partial { stored: 0, error, pending: None };
         const DAY_NS: i64 = 86_400_000_000_000;

@@ -217,7 +217,9 @@ fn run(
             };
             let mut sum = Summary::default();
             for batch in rx {
-                let n = db.insert(&batch)? as u64;
+                db.insert(&batch)?;
+                // Every row of the batch is in the database now (see `Sink::stored`).
+                let n = batch.len() as u64;
                 sum.stored += n;
                 stats.stored.fetch_add(n, Ordering::Relaxed);
             }
@@ -345,12 +347,12 @@ impl PgState {
         }
         let Some(db) = &mut self.db else { return false };
         match db.insert(pending) {
-            Ok(n) => {
-                self.stored(n);
+            Ok(_) => {
+                self.stored(pending.len());
                 true
             }
             Err(p) => {
-                self.stored(p.stored);
+                self.stored(pending.len() - p.pending.as_ref().map_or(pending.len(), Vec::len));
                 if let Some(rest) = p.pending {
                     *pending = Cow::Owned(rest);
                 }
@@ -360,7 +362,13 @@ impl PgState {
         }
     }
 
-    fn stored(&mut self, n: u64) {
+    /// Counts N rows of what was handed to the writer as now in the database: all the rows of
+    /// a committed batch or lane, not only the new ones. Rows a commit stored but whose
+    /// acknowledgement was lost were counted as spooled (or left pending), never as stored;
+    /// the replay that finds them already there counts them now, so stored, spooled and
+    /// dropped account for every event once, across runs.
+    fn stored(&mut self, n: usize) {
+        let n = n as u64;
         self.sum.stored += n;
         self.stats.stored.fetch_add(n, Ordering::Relaxed);
     }
@@ -397,8 +405,8 @@ impl PgState {
                 Some(Err(e)) => return self.down(&e),
             };
             match db.insert(&batch) {
-                Ok(n) => {
-                    self.stored(n);
+                Ok(_) => {
+                    self.stored(batch.len());
                     if let Err(e) = self.spool.pop_front() {
                         return self.down(&e);
                     }
@@ -407,7 +415,7 @@ impl PgState {
                 // Rows a lane committed are stored whether or not the batch is done; the
                 // spool's front then keeps only the other lanes' rows.
                 Err(p) => {
-                    self.stored(p.stored);
+                    self.stored(batch.len() - p.pending.as_ref().map_or(batch.len(), Vec::len));
                     if let Some(rest) = p.pending
                         && let Err(e) = self.spool.replace_front(&rest)
                     {
