@@ -3,7 +3,9 @@
 
 use core::ptr::read_volatile;
 
-use aya_ebpf::helpers::generated::{bpf_get_current_task, bpf_probe_read_kernel};
+use aya_ebpf::helpers::generated::{
+    bpf_get_current_comm, bpf_get_current_task_btf, bpf_probe_read_kernel, bpf_task_pt_regs,
+};
 use tracer_common::config::OFFSET_UNKNOWN;
 
 /// One field offset of `OFFSETS`.
@@ -58,6 +60,35 @@ pub(crate) fn read<T: Copy>(base: Kptr, off: u32) -> Result<T, i64> {
     Ok(unsafe { v.assume_init() })
 }
 
+/// The current task's name into `dst` (NUL-padded). Called straight into the destination:
+/// aya's wrapper zeroes a stack copy first, a byte loop (`memset`) in BPF.
+#[inline(always)]
+pub(crate) fn current_comm(dst: *mut [u8; 16]) -> bool {
+    // SAFETY: dst points to 16 writable bytes (callers pass a reference or a MaybeUninit); the helper
+    // writes at most that many.
+    unsafe { bpf_get_current_comm(dst.cast(), 16) == 0 }
+}
+
+/// Reads a `T` at `base + off` of an object the verifier knows by its BTF type (the current
+/// task, its saved registers, or a pointer loaded from them): a plain load, which the
+/// verifier turns into an exception-guarded one, instead of a helper call. On any other
+/// pointer the verifier refuses the program at load: misuse cannot reach a kernel.
+#[inline(always)]
+pub(crate) fn load<T: Copy>(base: Kptr, off: u32) -> Result<T, i64> {
+    if base.is_null() || off == OFFSET_UNKNOWN {
+        return Err(-1);
+    }
+    // SAFETY: base is a BTF-typed kernel pointer and off a field offset from the same BTF: the verifier
+    // checks the access against the type and makes it a fault-safe load (a bad address reads as 0).
+    Ok(unsafe { read_volatile(base.wrapping_add(off as usize) as *const T) })
+}
+
+#[inline(always)]
+pub(crate) fn load_ptr(base: Kptr, off: u32) -> Result<Kptr, i64> {
+    let p: u64 = load(base, off)?;
+    if p == 0 { Err(-1) } else { Ok(p as Kptr) }
+}
+
 #[inline(always)]
 pub(crate) fn read_ptr(base: Kptr, off: u32) -> Result<Kptr, i64> {
     let p: u64 = read(base, off)?;
@@ -72,28 +103,27 @@ pub(crate) fn add2(a: u32, b: u32) -> u32 {
 
 #[inline(always)]
 pub(crate) fn current_task() -> Kptr {
-    // SAFETY: a helper without arguments; the task pointer is only ever read through bpf_probe_read_kernel.
-    unsafe { bpf_get_current_task() as Kptr }
+    // SAFETY: a helper without arguments; the BTF-typed task pointer is read through `load` (checked by the
+    // verifier) or bpf_probe_read_kernel.
+    unsafe { bpf_get_current_task_btf() as Kptr }
 }
 
-/// The first four syscall arguments from the saved user registers.
+/// The current task's saved user registers, BTF-typed (read with `load`).
+#[inline(always)]
+pub(crate) fn current_regs() -> Kptr {
+    // SAFETY: bpf_task_pt_regs takes the BTF task pointer of the current task.
+    unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) as Kptr }
+}
+
+/// The first four syscall arguments from the saved user registers (`current_regs`, or an
+/// fexit program's BTF-typed argument).
 #[inline(always)]
 pub(crate) fn args_of(regs: Kptr) -> [u64; 4] {
-    let r10 = off!(regs_r10);
-    // x86_64's pt_regs keeps r10 r9 r8 ax cx dx si di in a row: one read instead of four.
-    if r10 != u32::MAX
-        && off!(regs_dx) == r10 + 40
-        && off!(regs_si) == r10 + 48
-        && off!(regs_di) == r10 + 56
-        && let Ok(r) = read::<[u64; 8]>(regs, r10)
-    {
-        return [r[7], r[6], r[5], r[0]];
-    }
     [
-        read(regs, off!(regs_di)).unwrap_or(0),
-        read(regs, off!(regs_si)).unwrap_or(0),
-        read(regs, off!(regs_dx)).unwrap_or(0),
-        read(regs, off!(regs_r10)).unwrap_or(0),
+        load(regs, off!(regs_di)).unwrap_or(0),
+        load(regs, off!(regs_si)).unwrap_or(0),
+        load(regs, off!(regs_dx)).unwrap_or(0),
+        load(regs, off!(regs_r10)).unwrap_or(0),
     ]
 }
 
@@ -103,12 +133,12 @@ const TS_COMPAT: u32 = 0x0002;
 /// Whether the current task is in a 32-bit (ia32) syscall.
 #[inline(always)]
 pub(crate) fn compat() -> bool {
-    read::<u32>(current_task(), off!(task_ti_status)).map(|s| s & TS_COMPAT != 0).unwrap_or(false)
+    load::<u32>(current_task(), off!(task_ti_status)).map(|s| s & TS_COMPAT != 0).unwrap_or(false)
 }
 
 #[inline(always)]
 pub(crate) fn loginuid(task: Kptr) -> Result<u32, i64> {
-    read::<u32>(task, off!(task_loginuid))
+    load::<u32>(task, off!(task_loginuid))
 }
 
 /// A `struct path` {mnt, dentry} read from `base + off`.
@@ -127,11 +157,19 @@ pub(crate) fn read_path(base: Kptr, off: u32) -> Result<(Kptr, Kptr), i64> {
     Ok((mnt, dentry))
 }
 
+/// `read_path` of a BTF-typed object (`load`).
+#[inline(always)]
+pub(crate) fn load_path(base: Kptr, off: u32) -> Result<(Kptr, Kptr), i64> {
+    let mnt = load_ptr(base, add2(off, off!(path_mnt)))?;
+    let dentry = load_ptr(base, add2(off, off!(path_dentry)))?;
+    Ok((mnt, dentry))
+}
+
 /// The mount namespace of `task`.
 #[inline(always)]
 pub(crate) fn mnt_ns(task: Kptr) -> Result<Kptr, i64> {
-    let nsproxy = read_ptr(task, off!(task_nsproxy))?;
-    read_ptr(nsproxy, off!(nsproxy_mnt_ns))
+    let nsproxy = load_ptr(task, off!(task_nsproxy))?;
+    load_ptr(nsproxy, off!(nsproxy_mnt_ns))
 }
 
 /// Whether the current task passes the in-kernel filters (`--auid`, `--uid`, `--pid`,
@@ -160,9 +198,12 @@ pub(crate) fn traced(task: Kptr, pid_tgid: u64, uid_gid: u64) -> bool {
         return false;
     }
     if filters & FILTER_COMM != 0 {
-        let Ok(comm) = aya_ebpf::helpers::bpf_get_current_comm() else {
+        let mut comm = core::mem::MaybeUninit::<[u8; 16]>::uninit();
+        if !current_comm(comm.as_mut_ptr()) {
             return false;
-        };
+        }
+        // SAFETY: the helper succeeded: it wrote all 16 bytes (the name, NUL-padded).
+        let comm = unsafe { comm.assume_init() };
         // SAFETY: a lookup in our own map with a key on the stack; the value is not read.
         if unsafe { crate::maps::COMMS.get(comm) }.is_none() {
             return false;

@@ -29,6 +29,10 @@ pub(crate) struct Scratch {
     pub pos: u32,
     /// Bytes this CPU put in the ring since it last woke the reader (`Rec::submit`).
     pub unsent: u32,
+    /// A process whose exe user space has, as this CPU last saw `EXE_SENT`, while `EXE_GEN`
+    /// is still `exe_gen` (`Rec::exe_known`).
+    pub exe_tgid: u32,
+    pub exe_gen: u32,
     pub _pad: u32,
     pub rec: [u8; REC_CAP],
     pub path: [u8; 2 * PATH_MAX],
@@ -95,6 +99,11 @@ pub(crate) static COMMS: HashMap<[u8; 16], u32> = HashMap::with_max_entries(trac
 /// Processes whose exe path user space already has (sent once per exec image).
 #[map]
 pub(crate) static EXE_SENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+
+/// Bumped each time a process leaves `EXE_SENT` (at its exit): what a CPU remembers of
+/// `EXE_SENT` (`Scratch::exe_tgid`) holds while this is unchanged.
+#[map]
+pub(crate) static EXE_GEN: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Syscall nr -> calls of the one login UID `--auid` selected (cheaper than the hash).
 #[map]

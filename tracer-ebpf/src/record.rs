@@ -1,12 +1,11 @@
 //! Record assembly in the per-CPU scratch area, then one `bpf_ringbuf_output` of the real
 //! length. Destination offsets are masked so the verifier can bound every write.
 
-use aya_ebpf::helpers::{
-    bpf_get_current_comm,
-    generated::{
-        bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
-        bpf_probe_read_user, bpf_probe_read_user_str, bpf_ringbuf_output,
-    },
+use core::ptr::{read_volatile, write_volatile};
+
+use aya_ebpf::helpers::generated::{
+    bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
+    bpf_probe_read_user, bpf_probe_read_user_str, bpf_ringbuf_output,
 };
 use tracer_common::{
     config::{AGGREGATE, LEAN_RECORDS},
@@ -19,8 +18,8 @@ use aya_ebpf::bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 
 use crate::{
     agg,
-    kernel::{Current, Kptr, conf, mnt_ns, off, read, read_path, read_ptr},
-    maps::{EVENTS, EXE_SENT, HOST_ROOT, RULE_EVAL, SCRATCH, Scratch, stat_inc},
+    kernel::{Current, Kptr, conf, current_comm, load, load_path, load_ptr, mnt_ns, off, read, read_path, volatile},
+    maps::{EVENTS, EXE_GEN, EXE_SENT, HOST_ROOT, RULE_EVAL, SCRATCH, Scratch, stat_inc},
     path::walk,
 };
 
@@ -32,18 +31,28 @@ const SIZE_MASK: u32 = 0x1FFFF;
 #[inline(always)]
 fn creds_unknown(h: &mut Header) {
     h.flags |= F_CRED_UNKNOWN;
-    h.euid = u32::MAX;
-    h.egid = u32::MAX;
-    h.suid = u32::MAX;
-    h.sgid = u32::MAX;
-    h.fsuid = u32::MAX;
-    h.fsgid = u32::MAX;
+    // Volatile stores: adjacent stores of one value become a byte-loop `memset` call in BPF.
+    for id in [&mut h.euid, &mut h.egid, &mut h.suid, &mut h.sgid, &mut h.fsuid, &mut h.fsgid] {
+        // SAFETY: a reference to a u32 field of the header.
+        unsafe { write_volatile(id, u32::MAX) };
+    }
+}
+
+/// `EXE_GEN`'s value (0 if unreadable: then nothing remembered matches for long).
+#[inline(always)]
+fn exe_gen() -> u32 {
+    // SAFETY: EXE_GEN's only entry, a u32; other CPUs change it only by atomic adds.
+    EXE_GEN.get_ptr(0).map(|g| unsafe { read_volatile(g) }).unwrap_or(0)
 }
 
 pub(crate) struct Rec {
     s: *mut Scratch,
     base: *mut u8,
     path: *mut u8,
+    /// Who the record is about (`fill`), for the header fields `finish` writes.
+    task: Kptr,
+    pid_tgid: u64,
+    uid_gid: u64,
 }
 
 impl Rec {
@@ -64,20 +73,20 @@ impl Rec {
         let base = unsafe { (*s).rec.as_mut_ptr() };
         // SAFETY: as above.
         let path = unsafe { (*s).path.as_mut_ptr() };
-        Some(Self { s, base, path })
+        Some(Self { s, base, path, task: core::ptr::null(), pid_tgid: 0, uid_gid: 0 })
     }
 
     /// Record length so far.
     #[inline(always)]
     pub(crate) fn off(&self) -> u32 {
         // SAFETY: self.s is this CPU's SCRATCH entry, valid for the program's run; a u32 read.
-        unsafe { core::ptr::read_volatile(&(*self.s).off) }
+        unsafe { read_volatile(&(*self.s).off) }
     }
 
     #[inline(always)]
     fn set_off(&self, v: u32) {
         // SAFETY: as in off(): a u32 write to this CPU's SCRATCH entry.
-        unsafe { core::ptr::write_volatile(&mut (*self.s).off, v) }
+        unsafe { write_volatile(&mut (*self.s).off, v) }
     }
 
     #[inline(always)]
@@ -160,7 +169,10 @@ impl Rec {
         if !self.room() {
             return 0;
         }
-        let len = len & OFF_MASK;
+        // Through memory, so the compiler cannot drop the mask as redundant where it knows a
+        // smaller bound: it may then hand the helper a copy spilled before its bounds check,
+        // which an older verifier (6.1) sees as unbounded.
+        let len = volatile(&len) & OFF_MASK;
         let dst = self.dst();
         // SAFETY: room() checked the space and len is masked to 64 KiB: dst..dst+len stays inside the record
         // area; the helper checks the user source.
@@ -211,36 +223,28 @@ impl Rec {
         h.flags |= F_ARGS_PRESENT;
     }
 
-    /// Fills the header: identity, time, namespace and root; then the exe and root strings.
+    /// Fills what decides a report entry (kind, result, login UID, the exe and root strings);
+    /// `submit` has `finish` write the rest only for a record it sends: a report's repeated
+    /// open is counted in `AGG` without the time, name and ids it would not use.
     #[inline(always)]
     pub(crate) fn fill(&mut self, kind: EventKind, cur: &Current, syscall: u32, ret: i64, send_exe: bool) {
-        let (task, pid_tgid, uid_gid) = (cur.task, cur.pid_tgid, cur.uid_gid);
+        let task = cur.task;
+        (self.task, self.pid_tgid, self.uid_gid) = (task, cur.pid_tgid, cur.uid_gid);
         let h = self.header();
         h.kind = kind as u32;
         h.flags = 0;
-        // SAFETY: a helper without arguments.
-        h.time_ns = unsafe { bpf_ktime_get_boot_ns() };
         h.ret = ret;
-        h.tgid = (pid_tgid >> 32) as u32;
-        h.tid = pid_tgid as u32;
-        h.uid = uid_gid as u32;
-        h.gid = (uid_gid >> 32) as u32;
         h.syscall = syscall;
-        h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
         h.exe_len = 0;
         h.root_len = 0;
-        h.args = [0; 4];
-        let lean = conf!(enabled) & LEAN_RECORDS != 0;
-        if lean {
-            h.flags |= F_PPID_UNKNOWN | F_MNTNS_UNKNOWN;
-            h.ppid = 0;
-            h.mntns = 0;
-            creds_unknown(h);
-        } else {
-            self.fill_process(task);
+        // One store each: an array assignment becomes a byte-loop `memset` call in BPF.
+        for i in 0..4 {
+            // SAFETY: i < 4, inside h.args.
+            unsafe { write_volatile(h.args.as_mut_ptr().add(i), 0) };
         }
         self.fill_login(task);
-        let send_exe = !lean && (send_exe || EXE_SENT.get_ptr(self.header().tgid).is_none());
+        let lean = conf!(enabled) & LEAN_RECORDS != 0;
+        let send_exe = !lean && (send_exe || !self.exe_known((cur.pid_tgid >> 32) as u32));
         if send_exe && let Ok(len) = self.push_exe(task) {
             let h = self.header();
             h.exe_len = len;
@@ -249,41 +253,79 @@ impl Rec {
         self.fill_root(task);
     }
 
+    /// Whether user space has `tgid`'s exe (`EXE_SENT`). Remembered per CPU while no process
+    /// has exited since (`EXE_GEN`): a hash lookup per record otherwise.
+    #[inline(always)]
+    fn exe_known(&mut self, tgid: u32) -> bool {
+        let gen_now = exe_gen();
+        // SAFETY: self.s is this CPU's SCRATCH entry (as in off()); u32 reads.
+        if tgid != 0 && unsafe { volatile(&(*self.s).exe_tgid) == tgid && volatile(&(*self.s).exe_gen) == gen_now } {
+            return true;
+        }
+        let known = EXE_SENT.get_ptr(tgid).is_some();
+        if known {
+            self.remember_exe(tgid, gen_now);
+        }
+        known
+    }
+
+    #[inline(always)]
+    fn remember_exe(&mut self, tgid: u32, gen_then: u32) {
+        // SAFETY: as in exe_known; u32 writes.
+        unsafe {
+            write_volatile(&mut (*self.s).exe_tgid, tgid);
+            write_volatile(&mut (*self.s).exe_gen, gen_then);
+        }
+    }
+
+    /// The header's time, ids, name and process fields, for a record about to be sent.
+    #[inline(always)]
+    fn finish(&mut self) {
+        let (task, pid_tgid, uid_gid) = (self.task, self.pid_tgid, self.uid_gid);
+        let h = self.header();
+        // SAFETY: a helper without arguments.
+        h.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+        h.tgid = (pid_tgid >> 32) as u32;
+        h.tid = pid_tgid as u32;
+        h.uid = uid_gid as u32;
+        h.gid = (uid_gid >> 32) as u32;
+        if !current_comm(&mut h.comm) {
+            h.comm = [0; 16];
+        }
+        if conf!(enabled) & LEAN_RECORDS != 0 {
+            h.flags |= F_PPID_UNKNOWN | F_MNTNS_UNKNOWN;
+            h.ppid = 0;
+            h.mntns = 0;
+            creds_unknown(h);
+        } else {
+            self.fill_process(task);
+        }
+    }
+
     /// ppid, credentials, mount namespace.
     #[inline(always)]
     fn fill_process(&mut self, task: Kptr) {
         let h = self.header();
-        match read_ptr(task, off!(task_real_parent)).and_then(|p| read::<u32>(p, off!(task_tgid))) {
+        match load_ptr(task, off!(task_real_parent)).and_then(|p| load::<u32>(p, off!(task_tgid))) {
             Ok(ppid) => h.ppid = ppid,
             Err(_) => {
                 h.ppid = 0;
                 h.flags |= F_PPID_UNKNOWN;
             }
         }
-        let cred = read_ptr(task, off!(task_cred));
-        let contiguous = off!(cred_uid) != u32::MAX && off!(cred_fsgid) == off!(cred_uid) + 28;
-        match cred {
-            Ok(cred) if contiguous => {
-                // uid gid suid sgid euid egid fsuid fsgid: one read instead of six.
-                let ids: [u32; 8] = read(cred, off!(cred_uid)).unwrap_or([u32::MAX; 8]);
-                h.suid = ids[2];
-                h.sgid = ids[3];
-                h.euid = ids[4];
-                h.egid = ids[5];
-                h.fsuid = ids[6];
-                h.fsgid = ids[7];
-            }
+        match load_ptr(task, off!(task_cred)) {
             Ok(cred) => {
-                h.euid = read(cred, off!(cred_euid)).unwrap_or(u32::MAX);
-                h.egid = read(cred, off!(cred_egid)).unwrap_or(u32::MAX);
-                h.suid = read(cred, off!(cred_suid)).unwrap_or(u32::MAX);
-                h.sgid = read(cred, off!(cred_sgid)).unwrap_or(u32::MAX);
-                h.fsuid = read(cred, off!(cred_fsuid)).unwrap_or(u32::MAX);
-                h.fsgid = read(cred, off!(cred_fsgid)).unwrap_or(u32::MAX);
+                let id = |off: u32| load::<u32>(cred, off).unwrap_or(u32::MAX);
+                h.euid = id(off!(cred_euid));
+                h.egid = id(off!(cred_egid));
+                h.suid = id(off!(cred_suid));
+                h.sgid = id(off!(cred_sgid));
+                h.fsuid = id(off!(cred_fsuid));
+                h.fsgid = id(off!(cred_fsgid));
             }
             Err(_) => creds_unknown(h),
         }
-        match mnt_ns(task).and_then(|ns| read::<u32>(ns, off!(mnt_ns_inum))) {
+        match mnt_ns(task).and_then(|ns| load::<u32>(ns, off!(mnt_ns_inum))) {
             Ok(inum) => h.mntns = inum,
             Err(_) => {
                 h.mntns = 0;
@@ -296,14 +338,7 @@ impl Rec {
     #[inline(always)]
     fn fill_login(&mut self, task: Kptr) {
         let h = self.header();
-        let lo = off!(task_loginuid);
-        let ids = if lo != u32::MAX && off!(task_sessionid) == lo + 4 {
-            // loginuid and sessionid sit side by side in task_struct: one read.
-            read::<[u32; 2]>(task, lo).map(|v| (Ok(v[0]), Ok(v[1])))
-        } else {
-            Err(-1)
-        };
-        let ids = ids.unwrap_or_else(|_| (read::<u32>(task, lo), read::<u32>(task, off!(task_sessionid))));
+        let ids = (load::<u32>(task, off!(task_loginuid)), load::<u32>(task, off!(task_sessionid)));
         match ids {
             (Ok(auid), Ok(ses)) => {
                 h.auid = auid;
@@ -324,7 +359,7 @@ impl Rec {
         // root mount would call every process chrooted on systems whose init did
         // switch_root (the real root is mounted over the initramfs).
         let before = self.off();
-        let root = read_ptr(task, off!(task_fs)).and_then(|fs| read_path(fs, off!(fs_root)));
+        let root = load_ptr(task, off!(task_fs)).and_then(|fs| load_path(fs, off!(fs_root)));
         let known = HOST_ROOT.get_ptr_mut(0);
         if let (Ok((mnt, dentry)), Some(k)) = (root, known)
             // SAFETY: k is HOST_ROOT's only entry (index 0, checked by get_ptr_mut).
@@ -354,30 +389,31 @@ impl Rec {
 
     #[inline(always)]
     fn push_exe(&mut self, task: Kptr) -> Result<u16, i64> {
-        let mm = read_ptr(task, off!(task_mm))?;
-        let file = read_ptr(mm, off!(mm_exe_file))?;
-        let (mnt, dentry) = read_path(file, off!(file_f_path))?;
+        let mm = load_ptr(task, off!(task_mm))?;
+        let file = load_ptr(mm, off!(mm_exe_file))?;
+        let (mnt, dentry) = load_path(file, off!(file_f_path))?;
         self.push_walk(mnt, dentry)
     }
 
     /// Host path of the current working directory.
     #[inline(always)]
     pub(crate) fn push_cwd(&mut self, task: Kptr) -> Result<u16, i64> {
-        let fs = read_ptr(task, off!(task_fs))?;
-        let (mnt, dentry) = read_path(fs, off!(fs_pwd))?;
+        let fs = load_ptr(task, off!(task_fs))?;
+        let (mnt, dentry) = load_path(fs, off!(fs_pwd))?;
         self.push_walk(mnt, dentry)
     }
 
     /// Host path of the file open on descriptor `fd` of the current task.
     #[inline(always)]
     pub(crate) fn push_fd_path(&mut self, task: Kptr, fd: i32) -> Result<u16, i64> {
-        let files = read_ptr(task, off!(task_files))?;
-        let fdt = read_ptr(files, off!(files_fdt))?;
-        let max: u32 = read(fdt, off!(fdt_max_fds))?;
+        let files = load_ptr(task, off!(task_files))?;
+        let fdt = load_ptr(files, off!(files_fdt))?;
+        let max: u32 = load(fdt, off!(fdt_max_fds))?;
         if fd < 0 || fd as u32 >= max {
             return Err(-1);
         }
-        let array = read_ptr(fdt, off!(fdt_fd))?;
+        // `struct file **`: the verifier types it as a number, so the slot is read by the helper.
+        let array = load_ptr(fdt, off!(fdt_fd))?;
         let file: u64 = read(array, (fd as u32) * 8)?;
         if file == 0 {
             return Err(-1);
@@ -415,6 +451,7 @@ impl Rec {
         if conf!(enabled) & AGGREGATE != 0 && agg::counted(h, size) {
             return true;
         }
+        self.finish();
         let h = self.header();
         let exe_sent = h.flags & F_EXE_PRESENT != 0;
         let tgid = h.tgid;
@@ -432,10 +469,10 @@ impl Rec {
             BPF_RB_FORCE_WAKEUP
         } else {
             // SAFETY: self.s is this CPU's SCRATCH entry (as in off()); u32 reads and writes.
-            let unsent = unsafe { core::ptr::read_volatile(&(*self.s).unsent) } + size;
+            let unsent = unsafe { read_volatile(&(*self.s).unsent) } + size;
             let (flags, left) = if unsent >= wakeup { (BPF_RB_FORCE_WAKEUP, 0) } else { (BPF_RB_NO_WAKEUP, unsent) };
             // SAFETY: as above.
-            unsafe { core::ptr::write_volatile(&mut (*self.s).unsent, left) };
+            unsafe { write_volatile(&mut (*self.s).unsent, left) };
             flags
         };
         // SAFETY: ring is the EVENTS map; base..base+size is inside this CPU's record area (size masked by
@@ -446,7 +483,10 @@ impl Rec {
             return false;
         }
         if exe_sent {
+            // The generation before the insert: an exit meanwhile makes the memory stale.
+            let gen_then = exe_gen();
             let _ = EXE_SENT.insert(tgid, 1, 0);
+            self.remember_exe(tgid, gen_then);
         }
         true
     }

@@ -13,14 +13,7 @@
 //!   every exec before that (`begin_new_exec` sets the comm before `SET_PERSONALITY`) and
 //!   keeps the entry number; the successful exec's exit takes it.
 
-use aya_ebpf::{
-    helpers::{
-        bpf_get_current_pid_tgid,
-        generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
-    },
-    macros::tracepoint,
-    programs::TracePointContext,
-};
+use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::tracepoint, programs::TracePointContext};
 use tracer_common::{
     config::{ENABLE_RULES, ENABLE_SYSCOUNT},
     syscount::SYSCOUNT_COMPAT,
@@ -30,7 +23,7 @@ use super::nr::{
     NR_EXECVE, NR_EXECVEAT, NR_IA32_EXECVE, NR_IA32_EXECVEAT, NR_IA32_RT_SIGRETURN, NR_IA32_SIGRETURN, NR_RT_SIGRETURN,
 };
 use crate::{
-    kernel::{Kptr, compat, conf, off, read},
+    kernel::{compat, conf, current_regs, load, off},
     maps::{EXEC_ENTRY, SIGFRAMES32},
 };
 
@@ -44,10 +37,8 @@ pub(crate) fn entry_exec(_ctx: TracePointContext) -> u32 {
     if conf!(enabled) & (ENABLE_SYSCOUNT | ENABLE_RULES) == 0 {
         return 0;
     }
-    // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read
-    // through bpf_probe_read_kernel.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
-    let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) else {
+    let regs = current_regs();
+    let Ok(nr) = load::<i64>(regs, off!(regs_orig_ax)) else {
         return 0;
     };
     let nr = nr as u32;

@@ -3,11 +3,7 @@
 
 use core::ffi::c_void;
 
-use aya_ebpf::{
-    helpers::generated::{bpf_get_current_task_btf, bpf_loop, bpf_task_pt_regs},
-    macros::tracepoint,
-    programs::TracePointContext,
-};
+use aya_ebpf::{helpers::generated::bpf_loop, macros::tracepoint, programs::TracePointContext};
 use tracer_common::{
     config::ENABLE_EXEC,
     event::{EventKind, F_ARGV_TRUNCATED},
@@ -19,7 +15,7 @@ use super::{
     nr::{NR_EXECVE, NR_EXECVEAT},
 };
 use crate::{
-    kernel::{Kptr, conf, off, read},
+    kernel::{Kptr, conf, current_regs, load, off, read},
     record::Rec,
 };
 
@@ -134,9 +130,7 @@ fn try_success_exit(call: Syscall, compat: bool) -> Result<(), i64> {
     }
     let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
     let argv_len = push_mm_argv(&mut rec, cur.task)?;
-    // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read
-    // through bpf_probe_read_kernel.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
+    let regs = current_regs();
     let argc = read::<u64>(regs, off!(regs_sp)).ok().map(read_user_u64).and_then(|n| u32::try_from(n).ok());
     rec.push_rules();
     submit(rec, 0, cwd_len, argv_len, argc);
@@ -168,10 +162,8 @@ fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let cur = current_if_traced(ENABLE_EXEC).ok_or(-1i64)?;
     // execve or execveat: the saved orig_ax (the other registers were reset for the new
     // image, so there are no arguments to report).
-    // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read
-    // through bpf_probe_read_kernel.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
-    let nr = read::<i64>(regs, off!(regs_orig_ax)).map(|n| n as u32).unwrap_or(NR_EXECVE);
+    let regs = current_regs();
+    let nr = load::<i64>(regs, off!(regs_orig_ax)).map(|n| n as u32).unwrap_or(NR_EXECVE);
     let mut rec = Rec::new::<ExecBody>().ok_or(-1i64)?;
     rec.fill(EventKind::Exec, &cur, nr, 0, true);
     // SAFETY: the offset comes from the tracepoint's tracefs format (read at load); read_at uses

@@ -24,7 +24,7 @@ use super::{
     sshpeer::{fd_array, inode_key},
 };
 use crate::{
-    kernel::{Current, Kptr, args_of, current_task, loginuid, off, read, read_ptr, traced},
+    kernel::{Current, Kptr, args_of, current_regs, current_task, load, loginuid, off, read, read_ptr, traced},
     maps::{RULE_EVAL, RULE_NRS, RULES, RuleEval},
     record::Rec,
 };
@@ -38,9 +38,10 @@ const SYS_BIND: u64 = 2;
 /// other exits' program and its verification stay as they were).
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub(crate) fn raw_sys_exit_rules(ctx: RawTracePointContext) -> i32 {
-    let regs: *const u8 = ctx.arg(0);
+    // The task's BTF-typed registers (read by `load`), the same pt_regs as the argument.
+    let regs = current_regs();
     let ret: i64 = ctx.arg(1);
-    let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) else {
+    let Ok(nr) = load::<i64>(regs, off!(regs_orig_ax)) else {
         return 0;
     };
     let nr = nr as u32;

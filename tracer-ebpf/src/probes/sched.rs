@@ -1,14 +1,9 @@
 //! Process lifetime: fork adds children of followed processes to `TRACED`; exit forgets
 //! them and the exe-sent mark so a reused pid starts clean.
 
-use aya_ebpf::{
-    helpers::{
-        bpf_get_current_pid_tgid,
-        generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
-    },
-    macros::tracepoint,
-    programs::TracePointContext,
-};
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
+
+use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::tracepoint, programs::TracePointContext};
 use tracer_common::config::{ENABLE_SYSCOUNT, FILTER_PID, FOLLOW_TRACER_CHILDREN};
 
 use super::{
@@ -16,8 +11,8 @@ use super::{
     syscount,
 };
 use crate::{
-    kernel::{Kptr, compat, conf, off, read},
-    maps::{EXE_SENT, TRACED},
+    kernel::{compat, conf, current_regs, load, off},
+    maps::{EXE_GEN, EXE_SENT, TRACED},
 };
 
 #[tracepoint]
@@ -43,19 +38,16 @@ pub(crate) fn sched_process_fork(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     // exit and exit_group never reach syscall exit: count the one this task is in.
-    if conf!(enabled) & ENABLE_SYSCOUNT != 0 {
-        // SAFETY: the BTF task pointer of the current task is what bpf_task_pt_regs takes; regs is only read
-        // through bpf_probe_read_kernel.
-        let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as Kptr;
-        if let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) {
-            let nr = nr as u32;
-            if compat() {
-                if nr == NR_IA32_EXIT || nr == NR_IA32_EXIT_GROUP {
-                    syscount::count(nr, true);
-                }
-            } else if nr == NR_EXIT || nr == NR_EXIT_GROUP {
-                syscount::count(nr, false);
+    if conf!(enabled) & ENABLE_SYSCOUNT != 0
+        && let Ok(nr) = load::<i64>(current_regs(), off!(regs_orig_ax))
+    {
+        let nr = nr as u32;
+        if compat() {
+            if nr == NR_IA32_EXIT || nr == NR_IA32_EXIT_GROUP {
+                syscount::count(nr, true);
             }
+        } else if nr == NR_EXIT || nr == NR_EXIT_GROUP {
+            syscount::count(nr, false);
         }
     }
     // Before TRACED forgets the task.
@@ -68,6 +60,10 @@ pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     }
     if tid == tgid {
         let _ = EXE_SENT.remove(tgid);
+        if let Some(g) = EXE_GEN.get_ptr_mut(0) {
+            // SAFETY: EXE_GEN's only entry, a u32 in the map; every CPU changes it by atomic adds only.
+            unsafe { atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(g, 1) };
+        }
     }
     0
 }

@@ -9,7 +9,7 @@ use tracer_common::config::{
 use super::{Syscall, connect, dns, entry, exec, listen, nr::*, open, sshlog, sshpeer, syscount};
 pub(crate) use crate::kernel::args_of;
 use crate::{
-    kernel::{compat, conf, off, read},
+    kernel::{compat, conf, current_regs, load, off},
     maps::EXITS,
 };
 
@@ -22,17 +22,15 @@ pub(crate) fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
     }
     let nr = nr as u32;
     if enabled & ENABLE_SSHLOG != 0 && (nr == NR_WRITE || nr == NR_SENDTO) && !compat() {
-        let regs: *const u8 = ctx.arg(0);
-        sshlog::on_enter(nr, args_of(regs));
+        sshlog::on_enter(nr, args_of(current_regs()));
     }
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
-    let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
-    let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) else {
+    let Ok(nr) = load::<i64>(current_regs(), off!(regs_orig_ax)) else {
         return 0;
     };
     let nr = nr as u32;
@@ -74,9 +72,11 @@ pub(crate) fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
 /// `EXITS`, with the same context.
 #[inline(always)]
 fn family_exit(ctx: &RawTracePointContext, family: u32) -> i32 {
-    let regs: *const u8 = ctx.arg(0);
+    // The saved registers as the task's (BTF-typed, read by plain loads), not the
+    // tracepoint's untyped argument: the same pt_regs.
+    let regs = current_regs();
     let ret: i64 = ctx.arg(1);
-    if let Ok(nr) = read::<i64>(regs, off!(regs_orig_ax)) {
+    if let Ok(nr) = load::<i64>(regs, off!(regs_orig_ax)) {
         on_exit(Syscall { nr: nr as u32, args: args_of(regs), regs, ret, rules: false }, family);
     }
     0
