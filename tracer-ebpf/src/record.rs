@@ -289,9 +289,8 @@ impl Rec {
         h.tid = pid_tgid as u32;
         h.uid = uid_gid as u32;
         h.gid = (uid_gid >> 32) as u32;
-        if !current_comm(&mut h.comm) {
-            h.comm = [0; 16];
-        }
+        // On failure the helper zero-fills the name itself.
+        current_comm(&mut h.comm);
         if conf!(enabled) & LEAN_RECORDS != 0 {
             h.flags |= F_PPID_UNKNOWN | F_MNTNS_UNKNOWN;
             h.ppid = 0;
@@ -367,6 +366,10 @@ impl Rec {
         {
             return;
         }
+        // The walk gets the pair read again by the helper, as numbers: typed pointers stored
+        // in its bpf_loop context made the verifier check the walk once per pointer type
+        // (twice the verification time, 45 ms more to attach).
+        let root = load_ptr(task, off!(task_fs)).and_then(|fs| read_path(fs, off!(fs_root)));
         match root.and_then(|(mnt, dentry)| self.push_walk(mnt, dentry).map(|len| (mnt, dentry, len))) {
             Ok((_, _, len)) if len > 1 => {
                 let h = self.header();
@@ -391,7 +394,8 @@ impl Rec {
     fn push_exe(&mut self, task: Kptr) -> Result<u16, i64> {
         let mm = load_ptr(task, off!(task_mm))?;
         let file = load_ptr(mm, off!(mm_exe_file))?;
-        let (mnt, dentry) = load_path(file, off!(file_f_path))?;
+        // Read by the helper, not `load`: see fill_root.
+        let (mnt, dentry) = read_path(file, off!(file_f_path))?;
         self.push_walk(mnt, dentry)
     }
 
@@ -399,7 +403,8 @@ impl Rec {
     #[inline(always)]
     pub(crate) fn push_cwd(&mut self, task: Kptr) -> Result<u16, i64> {
         let fs = load_ptr(task, off!(task_fs))?;
-        let (mnt, dentry) = load_path(fs, off!(fs_pwd))?;
+        // Read by the helper, not `load`: see fill_root.
+        let (mnt, dentry) = read_path(fs, off!(fs_pwd))?;
         self.push_walk(mnt, dentry)
     }
 
