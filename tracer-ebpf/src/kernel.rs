@@ -112,7 +112,7 @@ pub(crate) fn current_task() -> Kptr {
 #[inline(always)]
 pub(crate) fn current_regs() -> Kptr {
     // SAFETY: bpf_task_pt_regs takes the BTF task pointer of the current task.
-    unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) as Kptr }
+    unsafe { bpf_task_pt_regs(current_task() as *mut _) as Kptr }
 }
 
 /// The first four syscall arguments from the saved user registers (`current_regs`, or an

@@ -18,7 +18,9 @@ use aya_ebpf::bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 
 use crate::{
     agg,
-    kernel::{Current, Kptr, conf, current_comm, load, load_path, load_ptr, mnt_ns, off, read, read_path, volatile},
+    kernel::{
+        Current, Kptr, conf, current_comm, load, load_path, load_ptr, loginuid, mnt_ns, off, read, read_path, volatile,
+    },
     maps::{EVENTS, EXE_GEN, EXE_SENT, HOST_ROOT, RULE_EVAL, SCRATCH, Scratch, stat_inc},
     path::walk,
 };
@@ -337,7 +339,7 @@ impl Rec {
     #[inline(always)]
     fn fill_login(&mut self, task: Kptr) {
         let h = self.header();
-        let ids = (load::<u32>(task, off!(task_loginuid)), load::<u32>(task, off!(task_sessionid)));
+        let ids = (loginuid(task), load::<u32>(task, off!(task_sessionid)));
         match ids {
             (Ok(auid), Ok(ses)) => {
                 h.auid = auid;
