@@ -101,6 +101,14 @@ pub struct Partial {
     pub pending: Option<Vec<Row>>,
 }
 
+impl Partial {
+    /// How many rows of a batch of TOTAL the lanes that committed held: all in the database
+    /// now, new or found there (`stored` counts the new ones alone).
+    pub fn committed(&self, total: usize) -> usize {
+        total - self.pending.as_ref().map_or(total, Vec::len)
+    }
+}
+
 impl From<Partial> for Error {
     fn from(p: Partial) -> Self {
         p.error

@@ -218,7 +218,7 @@ fn run(
             let mut sum = Summary::default();
             for batch in rx {
                 db.insert(&batch)?;
-                // Every row of the batch is in the database now (see `Sink::stored`).
+                // Every row of the batch is in the database now (see `PgState::stored`).
                 let n = batch.len() as u64;
                 sum.stored += n;
                 stats.stored.fetch_add(n, Ordering::Relaxed);
@@ -352,7 +352,7 @@ impl PgState {
                 true
             }
             Err(p) => {
-                self.stored(pending.len() - p.pending.as_ref().map_or(pending.len(), Vec::len));
+                self.stored(p.committed(pending.len()));
                 if let Some(rest) = p.pending {
                     *pending = Cow::Owned(rest);
                 }
@@ -415,7 +415,7 @@ impl PgState {
                 // Rows a lane committed are stored whether or not the batch is done; the
                 // spool's front then keeps only the other lanes' rows.
                 Err(p) => {
-                    self.stored(batch.len() - p.pending.as_ref().map_or(batch.len(), Vec::len));
+                    self.stored(p.committed(batch.len()));
                     if let Some(rest) = p.pending
                         && let Err(e) = self.spool.replace_front(&rest)
                     {
