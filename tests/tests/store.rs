@@ -134,6 +134,19 @@ fn postgresql_holds_every_traced_event_exactly_once() {
     for ix in ["events_auid_time", "events_key_time", "events_path", "events_exe"] {
         assert_eq!(count(&format!("SELECT COUNT(*) FROM pg_indexes WHERE indexname = '{ix}'")), 1, "{ix}");
     }
+    // The key and path indexes hold only rows that have one, and the questions by key and
+    // by path use them (on every partition: the plan scans each lane's own index).
+    for (ix, question, used) in [
+        ("events_key_time", "key = 'sshd' AND time > now() - interval '1 day'", "_key_time_idx"),
+        ("events_path", "path = '/etc/shadow'", "_path_idx"),
+    ] {
+        let def = pg.psql("events", &format!("SELECT indexdef FROM pg_indexes WHERE indexname = '{ix}'"));
+        assert!(def.ends_with("IS NOT NULL)"), "{def}");
+        let plan =
+            pg.psql("events", &format!("SET enable_seqscan = off; EXPLAIN SELECT * FROM events WHERE {question}"));
+        let scans = plan.lines().filter(|l| l.contains("Index Scan") && l.contains(used)).count();
+        assert_eq!(scans as u64, lanes, "{question}: {plan}");
+    }
     assert!(!stderr(&o).contains(pg::PASSWORD));
     // The spool was not needed and is empty.
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);

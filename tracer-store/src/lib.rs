@@ -175,13 +175,13 @@ pub enum Val<'a> {
 }
 
 impl Row {
-    /// The values in `schema::COLUMNS` order.
-    pub fn values(&self) -> Vec<Val<'_>> {
+    /// The values in `schema::COLUMNS` order (an array: no allocation per row).
+    pub fn values(&self) -> [Val<'_>; schema::NCOLS] {
         use Val::{Bool, Int, Text};
         fn t(s: &Option<String>) -> Option<&str> {
             s.as_deref()
         }
-        vec![
+        [
             Text(Some(&self.machine_id)),
             Text(Some(&self.hostname)),
             Int(Some(self.seq)),
@@ -254,8 +254,8 @@ mod tests {
                 Val::Bool(x) => (Kind::Bool, x.is_none()),
                 Val::Time(_) => (Kind::Time, false),
             };
-            assert_eq!(k, *kind, "{name}");
-            assert!(!null || *nullable, "{name} is NOT NULL");
+            assert_eq!(k, kind, "{name}");
+            assert!(!null || nullable, "{name} is NOT NULL");
         }
     }
 

@@ -3,25 +3,22 @@
 //! `INSERT ... ON CONFLICT DO NOTHING` (exactly once). TLS is not built in:
 //! `sslmode=require` is refused with a clear error, never downgraded.
 
+mod copy;
 pub mod lanes;
 
 use std::{
     collections::{HashMap, HashSet},
     str::FromStr,
-    time::SystemTime,
 };
 
 use postgres::{
     Client, Config, NoTls,
-    binary_copy::BinaryCopyInWriter,
     config::{Host, SslMode},
-    error::SqlState,
-    types::{ToSql, Type},
 };
 
 use crate::{
-    Error, Row, Val,
-    schema::{self, COLUMNS, Dialect, Kind},
+    Error, Row,
+    schema::{self, Dialect},
 };
 
 /// Rejects what cannot work before anything connects: syntax, `sslmode=require`.
@@ -335,72 +332,21 @@ fn insert_on(client: &mut Client, rows: &[&Row]) -> Result<u64, Error> {
     }
     let cols = schema::column_list();
     let mut tx = client.transaction()?;
-    match copy(&mut tx, &format!("COPY events ({cols}) FROM STDIN BINARY"), rows) {
+    match copy::copy(&mut tx, &format!("COPY events ({cols}) FROM STDIN BINARY"), rows) {
         Ok(n) => {
             tx.commit()?;
             return Ok(n);
         }
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => drop(tx),
-        Err(e) => return Err(e.into()),
+        Err(copy::Failed::Duplicate) => drop(tx),
+        Err(copy::Failed::Other(e)) => return Err(e),
     }
     let mut tx = client.transaction()?;
     tx.batch_execute("TRUNCATE events_in")?;
-    copy(&mut tx, &format!("COPY events_in ({cols}) FROM STDIN BINARY"), rows)?;
+    copy::copy(&mut tx, &format!("COPY events_in ({cols}) FROM STDIN BINARY"), rows)?;
     let n =
         tx.execute(&format!("INSERT INTO events ({cols}) SELECT {cols} FROM events_in ON CONFLICT DO NOTHING"), &[])?;
     tx.commit()?;
     Ok(n)
-}
-
-/// Binary COPY of ROWS by STATEMENT; how many rows went in.
-fn copy(tx: &mut postgres::Transaction<'_>, statement: &str, rows: &[&Row]) -> Result<u64, postgres::Error> {
-    let types: Vec<Type> = COLUMNS
-        .iter()
-        .map(|c| match c.1 {
-            Kind::Text => Type::TEXT,
-            Kind::Int => Type::INT8,
-            Kind::Bool => Type::BOOL,
-            Kind::Time => Type::TIMESTAMPTZ,
-        })
-        .collect();
-    let sink = tx.copy_in(statement)?;
-    let mut w = BinaryCopyInWriter::new(sink, &types);
-    for row in rows {
-        let vals: Vec<PgVal> = row.values().into_iter().map(pg_val).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = vals.iter().map(PgVal::as_sql).collect();
-        w.write(&refs)?;
-    }
-    w.finish()
-}
-
-enum PgVal<'a> {
-    Text(Option<&'a str>),
-    Int(Option<i64>),
-    Bool(Option<bool>),
-    Time(SystemTime),
-}
-
-impl PgVal<'_> {
-    fn as_sql(&self) -> &(dyn ToSql + Sync) {
-        match self {
-            PgVal::Text(v) => v,
-            PgVal::Int(v) => v,
-            PgVal::Bool(v) => v,
-            PgVal::Time(v) => v,
-        }
-    }
-}
-
-fn pg_val(v: Val<'_>) -> PgVal<'_> {
-    match v {
-        Val::Text(t) => PgVal::Text(t),
-        Val::Int(i) => PgVal::Int(i),
-        Val::Bool(b) => PgVal::Bool(b),
-        Val::Time(ns) => {
-            let t = std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
-            PgVal::Time(SystemTime::UNIX_EPOCH + t)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,11 @@ pub enum Kind {
     Time,
 }
 
+/// How many columns `events` has (`Row::values` returns one value each).
+pub const NCOLS: usize = 43;
+
 /// The `events` columns, in `Row` order (inserts and COPY follow this order).
-pub const COLUMNS: &[(&str, Kind, bool)] = &[
+pub const COLUMNS: [(&str, Kind, bool); NCOLS] = [
     // (name, kind, nullable)
     ("machine_id", Kind::Text, false),
     ("hostname", Kind::Text, false),
@@ -61,11 +64,15 @@ pub const COLUMNS: &[(&str, Kind, bool)] = &[
 ];
 
 /// The questions people ask: per user over time, per key over time, per path, per program.
-const INDEXES: &[(&str, &str)] = &[
-    ("events_auid_time", "auid, time"),
-    ("events_key_time", "key, time"),
-    ("events_path", "path"),
-    ("events_exe", "exe"),
+/// (name, columns, which rows). Only rows with a key or a path are in those two indexes
+/// (`key = 'x'` and `path = '/p'` imply it, so the planner uses them): most rows have no
+/// key, and execs and connects no path, and entering their NULLs cost a B-tree insertion
+/// each for nothing (measured: about 15 % of PostgreSQL's CPU per row in the insert bench).
+const INDEXES: &[(&str, &str, &str)] = &[
+    ("events_auid_time", "auid, time", ""),
+    ("events_key_time", "key, time", " WHERE key IS NOT NULL"),
+    ("events_path", "path", " WHERE path IS NOT NULL"),
+    ("events_exe", "exe", ""),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +106,8 @@ fn column_ddl(d: Dialect) -> String {
 /// large for a WITHOUT ROWID key tree: ~13 % less CPU per insert, measured). Files made
 /// before that have `PRIMARY KEY (machine_id, seq) WITHOUT ROWID` under the same version:
 /// same columns, same uniqueness, same queries, so nothing migrates and no other tracer of
-/// the fleet sees a new version.
+/// the fleet sees a new version. Likewise the key and path indexes hold only rows with a
+/// key or a path since; a database made before has them whole, and answers the same.
 fn v1(d: Dialect) -> Vec<String> {
     let mut v = Vec::new();
     match d {
@@ -109,8 +117,8 @@ fn v1(d: Dialect) -> Vec<String> {
             column_ddl(d)
         )),
     }
-    for (name, cols) in INDEXES {
-        v.push(format!("CREATE INDEX {name} ON events ({cols})"));
+    for (name, cols, rows) in INDEXES {
+        v.push(format!("CREATE INDEX {name} ON events ({cols}){rows}"));
     }
     v
 }

@@ -282,26 +282,34 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          compares, `memcmp`) dominates; binding values and building rows are a few per cent. So the per writer-thread \
          CPU second column is the rate one idle core for the writer gives; the wall-clock rate falls below it when the \
          machine is busy (all medians over the runs). \
-         For PostgreSQL the client side costs little (the per feeder CPU second column) and the server's work per \
-         row (five B-tree insertions, partition routing, WAL) is the bound. So each day's partition is split by \
-         `HASH (seq)` into two tables and the writer sends each batch over two connections at once, each with the \
-         rows of one table (the writer computes the server's own hash of `seq`): two backends on two cores, each \
-         with B-trees of its own. That took the median from 61 501 (the last bench before it) to the figure above; \
-         the per server CPU second column counts both backends, so it is now below the wall-clock rate. What is \
-         left on 2 cores is shared by the two backends, the feeder and the WAL writer; idle time during a run is \
-         10-17 % (vmstat): the backends wait at each commit for its WAL flush, and batches of 8192 rows instead \
-         of 4096 halve the commits. Changed on the way: PostgreSQL batches are now copied straight into \
-         `events` (they went through a temp table and `INSERT ... ON CONFLICT`, which is kept only for a batch that \
-         breaks the unique key: a replay) — about twice the rate (21 600 → 41 000 events/s by hand at the same load); \
-         new SQLite files get 16 KiB pages, values are bound in place (about 20 % less CPU per row) and a rowid \
-         table with a unique `(machine_id, seq)` index instead of a WITHOUT ROWID key tree (rows of ~600 bytes are \
-         large for one; about 13 % less again). Tried for PostgreSQL and left out: each batch split over two writer \
-         connections into the same tables cost 40 % more server CPU per row and gave no more rows per second: \
-         both append at the right edge of the same B-tree pages (the key, `(auid, time)`, `(key, time)`) and wait on \
-         each other's page locks (hence a table per connection); the `C` collation for the text columns (the \
-         cluster's is `C.UTF-8`) made no difference (few distinct values, short compares); a partial `(key, time)` index (rows with a key only) and a server sized for the load \
-         (1 GB shared_buffers, 4 GB max_wal_size) were within the run-to-run noise. Removing the four secondary \
-         indexes gives about 125 000 rows per server CPU second: they are the bound, and they answer the questions \
+         For PostgreSQL the server's work per row (B-tree insertions, partition routing, WAL) is the bound: the \
+         indexes are about 60 % of a backend's time in `perf` (`ExecInsertIndexTuples`), parsing the COPY data \
+         about 9 %, the heap about 6 %. So: (1) each day's partition is split by `HASH (seq)` into two tables and \
+         the writer sends each batch over two connections at once, each with the rows of one table (the writer \
+         computes the server's own hash of `seq`): two backends on two cores, each with B-trees of its own (61 501 \
+         → 77 000–100 500 in the bench that brought it); the per server CPU second column counts both backends. \
+         (2) The `(key, time)` and `path` indexes hold only the rows that have a key or a path: a row without one \
+         (all of these rows have no key; execs and connects have no path) cost a B-tree insertion for nothing. \
+         Interleaved runs on fresh tables (5 rounds, same minutes): 92 600 → 107 400 events/s, 62 800 → 73 500 \
+         rows per server CPU second. An earlier single-run trial had judged it within the noise: this machine's \
+         rates drift by ±15 % from minute to minute, so changes are compared in alternating runs. (3) The writer \
+         encodes COPY's binary format itself instead of the postgres crate's `BinaryCopyInWriter` (a value vector \
+         and a `dyn ToSql` call per column, a runtime round trip per 4 KiB): the writer thread's CPU per row \
+         halved (375 000 → 714 000 rows per writer-thread CPU second, interleaved runs), which leaves the server \
+         more of the two cores. Batches of 8192 rows, not 4096, halve the commits (each waits for its WAL \
+         flush). Changed on the way: PostgreSQL batches are copied straight into `events` (they went through a \
+         temp table and `INSERT ... ON CONFLICT`, which is kept only for a batch that breaks the unique key: a \
+         replay) — about twice the rate; new SQLite files get 16 KiB pages, values are bound in place (about \
+         20 % less CPU per row) and a rowid table with a unique `(machine_id, seq)` index instead of a WITHOUT \
+         ROWID key tree (rows of ~600 bytes are large for one; about 13 % less again). Tried for PostgreSQL and \
+         left out: each batch split over two writer connections into the same tables cost 40 % more server CPU \
+         per row and gave no more rows per second (both append at the right edge of the same B-tree pages and \
+         wait on each other's page locks: hence a table per connection); three lanes instead of two (103 900 \
+         against 107 700 events/s, interleaved: more backends than cores); the `C` collation for the text \
+         columns made no difference; a server sized for the load (1 GB shared_buffers, 4 GB max_wal_size) was \
+         within the noise. What is left is the key `(machine_id, seq, time)` (73 bytes an entry with a text \
+         machine-id; a `uuid` column would save about 0.9 µs of server CPU per row, measured by hand, at the \
+         price of a schema version) and the `(auid, time)` and `exe` indexes, which answer the questions the \
          the store is for (per user, key, path and program)."
     );
     let _ = writeln!(
