@@ -12,7 +12,7 @@ use std::{
 };
 
 use postgres::{
-    Client, Config, NoTls,
+    Client, Config, NoTls, Statement,
     config::{Host, SslMode},
 };
 
@@ -114,8 +114,11 @@ impl From<Partial> for Error {
 
 pub struct Pg {
     client: Client,
-    /// A writer's further connections, one per lane after the first (none for reports).
-    lanes: Vec<Client>,
+    /// A writer's COPY into `events`, prepared on `client` (None for reports): by its text
+    /// it would be parsed again each time, one more round trip per lane per batch.
+    copy: Option<Statement>,
+    /// A writer's further connections, one per lane after the first, each with its COPY.
+    lanes: Vec<(Client, Statement)>,
     /// Day partitions this connection has seen made, and whether each is split into lanes
     /// (one made by an older tracer is not: its rows go over one connection).
     days: HashMap<i64, bool>,
@@ -128,17 +131,20 @@ impl Pg {
     /// schema up to date. Every failure names the server, never the password.
     pub fn connect(url: &str, retention_days: u32) -> Result<Pg, Error> {
         let client = client(url)?;
-        let mut pg = Pg { client, lanes: Vec::new(), days: HashMap::new(), retention_days };
+        let mut pg = Pg { client, copy: None, lanes: Vec::new(), days: HashMap::new(), retention_days };
         pg.migrate().map_err(|e| Error::Connect(format!("{}: {e}", redact(url))))?;
-        for _ in 1..lanes::LANES {
-            pg.lanes.push(self::client(url)?);
-        }
-        let temp = format!(
-            "CREATE TEMP TABLE IF NOT EXISTS events_in AS SELECT {} FROM events WITH NO DATA",
-            schema::column_list()
-        );
-        for c in std::iter::once(&mut pg.client).chain(&mut pg.lanes) {
+        let cols = schema::column_list();
+        let temp = format!("CREATE TEMP TABLE IF NOT EXISTS events_in AS SELECT {cols} FROM events WITH NO DATA");
+        let copy = format!("COPY events ({cols}) FROM STDIN BINARY");
+        let ready = |c: &mut Client| -> Result<Statement, Error> {
             c.batch_execute(&temp)?;
+            Ok(c.prepare(&copy)?)
+        };
+        pg.copy = Some(ready(&mut pg.client)?);
+        for _ in 1..lanes::LANES {
+            let mut c = self::client(url)?;
+            let copy = ready(&mut c)?;
+            pg.lanes.push((c, copy));
         }
         pg.retain()?;
         Ok(pg)
@@ -161,7 +167,7 @@ impl Pg {
             Error::NoSchema(_) => e,
             e => Error::Connect(format!("{}: {e}", redact(url))),
         })?;
-        Ok(Pg { client, lanes: Vec::new(), days: HashMap::new(), retention_days: 0 })
+        Ok(Pg { client, copy: None, lanes: Vec::new(), days: HashMap::new(), retention_days: 0 })
     }
 
     pub fn client(&mut self) -> &mut Client {
@@ -169,7 +175,7 @@ impl Pg {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed() || self.lanes.iter().any(Client::is_closed)
+        self.client.is_closed() || self.lanes.iter().any(|(c, _)| c.is_closed())
     }
 
     fn migrate(&mut self) -> Result<(), Error> {
@@ -224,9 +230,12 @@ impl Pg {
             };
             split &= laned;
         }
+        let Some(copy) = &self.copy else {
+            return Err(no_lanes(Error::Pg("a connection opened for reports does not store".into())));
+        };
         if !split {
             let all: Vec<&Row> = rows.iter().collect();
-            return insert_on(&mut self.client, &all).map_err(no_lanes);
+            return insert_on(&mut self.client, copy, &all).map_err(no_lanes);
         }
         let mut by_lane: Vec<Vec<&Row>> = (0..lanes::LANES).map(|_| Vec::new()).collect();
         for r in rows {
@@ -235,12 +244,16 @@ impl Pg {
         }
         let Some((first, rest)) = by_lane.split_first() else { return Ok(0) };
         std::thread::scope(|s| {
-            let others: Vec<_> =
-                self.lanes.iter_mut().zip(rest).map(|(c, part)| s.spawn(move || insert_on(c, part))).collect();
+            let others: Vec<_> = self
+                .lanes
+                .iter_mut()
+                .zip(rest)
+                .map(|((c, copy), part)| s.spawn(move || insert_on(c, copy, part)))
+                .collect();
             let mut stored = 0;
             let mut error = None;
             let mut pending = Vec::new();
-            let first = insert_on(&mut self.client, first);
+            let first = insert_on(&mut self.client, copy, first);
             let rest = others
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::Pg("a lane's thread panicked".into()))));
@@ -326,13 +339,13 @@ impl Pg {
 /// after a lost acknowledgement) break the unique key and roll back whole; they then go
 /// through a temp table and `ON CONFLICT DO NOTHING`, which skips the rows already there
 /// (exactly once). How many were new.
-fn insert_on(client: &mut Client, rows: &[&Row]) -> Result<u64, Error> {
+fn insert_on(client: &mut Client, copy: &Statement, rows: &[&Row]) -> Result<u64, Error> {
     if rows.is_empty() {
         return Ok(0);
     }
     let cols = schema::column_list();
     let mut tx = client.transaction()?;
-    match copy::copy(&mut tx, &format!("COPY events ({cols}) FROM STDIN BINARY"), rows) {
+    match copy::copy(&mut tx, copy, rows) {
         Ok(n) => {
             tx.commit()?;
             return Ok(n);

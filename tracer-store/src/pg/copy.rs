@@ -11,7 +11,7 @@
 
 use std::io::Write;
 
-use postgres::{Transaction, error::SqlState};
+use postgres::{ToStatement, Transaction, error::SqlState};
 
 use crate::{Error, Row, Val, schema::NCOLS};
 
@@ -55,7 +55,10 @@ impl From<Failed> for Error {
 
 /// Binary COPY of ROWS by STATEMENT (a `COPY ... FROM STDIN BINARY` of `COLUMNS`); how
 /// many rows went in.
-pub(super) fn copy(tx: &mut Transaction<'_>, statement: &str, rows: &[&Row]) -> Result<u64, Failed> {
+pub(super) fn copy<S>(tx: &mut Transaction<'_>, statement: &S, rows: &[&Row]) -> Result<u64, Failed>
+where
+    S: ToStatement + ?Sized,
+{
     let mut w = tx.copy_in(statement)?;
     let mut buf = Vec::with_capacity(CHUNK + 8192);
     header(&mut buf);

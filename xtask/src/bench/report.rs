@@ -244,7 +244,10 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          row building and the writer thread; for PostgreSQL the server's work is not in it): what the sink costs \
          this side; *per writer-thread CPU second* counts only the writer's thread (binding, the database client, \
          and for SQLite the database engine itself), the rate one idle core for it gives; *per server CPU second* divides them by the PostgreSQL cluster's CPU time over the run (postmaster \
-         and backends).\n"
+         and backends). PostgreSQL's runs follow one run that is not counted and a checkpoint: a new cluster \
+         creates and zero-fills each 16 MiB WAL file as it first needs one (10–15 % of the first runs' rate \
+         on a fresh cluster, measured), a server that has been running reuses the files its checkpoints \
+         freed.\n"
     );
     let _ = writeln!(
         s,
@@ -296,8 +299,11 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          encodes COPY's binary format itself instead of the postgres crate's `BinaryCopyInWriter` (a value vector \
          and a `dyn ToSql` call per column, a runtime round trip per 4 KiB): the writer thread's CPU per row \
          halved (375 000 → 714 000 rows per writer-thread CPU second, interleaved runs), which leaves the server \
-         more of the two cores. Batches of 8192 rows, not 4096, halve the commits (each waits for its WAL \
-         flush). Changed on the way: PostgreSQL batches are copied straight into `events` (they went through a \
+         more of the two cores. (4) Each batch costs each lane fixed time: round trips, a commit that waits \
+         for its WAL flush, a wait for the slower lane (about 10 ms of 64 in a timed 8192-row batch). Batches \
+         of 16384 rows (4096 → 8192 → 16384, about 10 % more rows per second each step in alternating runs; \
+         the writer's queue holds 4 of them instead of 8, the same rows in memory) and a COPY statement \
+         prepared once per connection (one round trip less a batch, about 5 %) amortize it. Changed on the way: PostgreSQL batches are copied straight into `events` (they went through a \
          temp table and `INSERT ... ON CONFLICT`, which is kept only for a batch that breaks the unique key: a \
          replay) — about twice the rate; new SQLite files get 16 KiB pages, values are bound in place (about \
          20 % less CPU per row) and a rowid table with a unique `(machine_id, seq)` index instead of a WITHOUT \
@@ -309,7 +315,7 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          columns made no difference; a server sized for the load (1 GB shared_buffers, 4 GB max_wal_size) was \
          within the noise. What is left is the key `(machine_id, seq, time)` (73 bytes an entry with a text \
          machine-id; a `uuid` column would save about 0.9 µs of server CPU per row, measured by hand, at the \
-         price of a schema version) and the `(auid, time)` and `exe` indexes, which answer the questions the \
+         price of a schema version) and the `(auid, time)` and `exe` indexes, which answer the questions \
          the store is for (per user, key, path and program)."
     );
     let _ = writeln!(
