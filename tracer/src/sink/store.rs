@@ -83,14 +83,24 @@ impl Sink for StoreSink {
     }
 }
 
-/// Kernel bytes as text: valid UTF-8 as is, any other byte as `\xHH`.
+/// Kernel bytes as text: valid UTF-8 as is, any other byte as `\xHH`, and NUL as `\x00`
+/// (PostgreSQL's text cannot hold it: one such byte, say in a log line someone wrote, would
+/// make its whole batch fail at every retry; both databases hold the same text).
 pub(crate) fn text(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
-        Ok(s) => s.to_owned(),
-        Err(_) => {
+        Ok(s) if !b.contains(&0) => s.to_owned(),
+        _ => {
             let mut s = String::with_capacity(b.len() + 8);
             for chunk in b.utf8_chunks() {
-                s.push_str(chunk.valid());
+                for part in chunk.valid().split_inclusive('\0') {
+                    match part.strip_suffix('\0') {
+                        Some(p) => {
+                            s.push_str(p);
+                            s.push_str("\\x00");
+                        }
+                        None => s.push_str(part),
+                    }
+                }
                 for byte in chunk.invalid() {
                     s.push_str(&format!("\\x{byte:02x}"));
                 }
@@ -197,5 +207,7 @@ mod tests {
     fn bytes_that_are_not_utf8_are_escaped() {
         assert_eq!(text(b"/tmp/caf\xc3\xa9"), "/tmp/café");
         assert_eq!(text(b"/tmp/\xff\x01x"), "/tmp/\\xff\u{1}x");
+        assert_eq!(text(b"a\0b\0"), "a\\x00b\\x00");
+        assert_eq!(text(b"\xff\0"), "\\xff\\x00");
     }
 }
