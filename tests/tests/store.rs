@@ -382,7 +382,7 @@ fn report_from_the_databases_equals_report_from_the_json_file() {
     // The workload runs under its own login UID once every tracer sees the target.
     let work = format!(
         "{w} --loginuid {auid} --ids 7005:7005 open-n:3:/etc/hostname open:/nonexistent/x open:{dir}/caf$(printf '\\377') \
-         exec-n:2:/bin/true connect:127.0.0.1:9 -- /bin/sh -c true",
+         exec-n:2:/bin/true connect:127.0.0.1:9 abstract:tracer-store-abs -- /bin/sh -c true",
         dir = dir.path().display()
     );
     let script = format!("while [ ! -e {go} ]; do sleep 0.05; done; {work}", go = go.display());
@@ -428,6 +428,9 @@ fn report_from_the_databases_equals_report_from_the_json_file() {
     let a = auid.to_string();
     let from_json = report(json.to_str().unwrap(), &["--auid", &a], &env);
     assert!(from_json.contains("/etc/hostname") && from_json.contains("127.0.0.1:9"), "{from_json}");
+    // An abstract socket's name starts with NUL, which PostgreSQL text cannot hold: stored as
+    // `\x00`, read back as the byte.
+    assert!(from_json.contains("@tracer-store-abs"), "{from_json}");
     for input in [format!("sqlite:{}", db.display()), pg.url()] {
         assert_eq!(report(&input, &["--auid", &a], &env), from_json, "{input}");
         let j = report(json.to_str().unwrap(), &["--auid", &a, "--format", "json"], &env);

@@ -337,14 +337,16 @@ fn every_column_comes_back_from_postgresql_as_it_went_in() {
         port: Some(65535),
         ..base.clone()
     };
-    // Two lanes' worth of full rows and of rows that are NULL wherever they may be.
+    // Two lanes' worth of full rows and of rows that are NULL wherever they may be, and
+    // full rows again that only the replay below brings.
     let mut batch: Vec<_> = (10..14).map(full).collect();
     batch.extend((20..24).map(|seq| tracer_store::Row { seq, time_ns: base.time_ns + seq, ..base.clone() }));
+    batch.extend((30..34).map(full));
     let lanes: std::collections::BTreeSet<_> = batch.iter().map(|r| tracer_store::pg::lanes::lane_of(r.seq)).collect();
     assert!(lanes.len() > 1, "the batch crosses lanes");
     assert_eq!(db.insert(&batch[..6]).unwrap(), 6);
     // The replay path: a batch that holds stored rows goes through the temp table.
-    assert_eq!(db.insert(&batch).unwrap(), 2);
+    assert_eq!(db.insert(&batch).unwrap(), 6);
     let out = pg.psql(
         "events",
         "SELECT row_to_json(e)::text, (extract(epoch FROM e.time) * 1000000)::bigint FROM events e \

@@ -27,8 +27,9 @@ use crate::{
 /// alternating runs: about 10 % more rows per second into PostgreSQL than 8192, which gave
 /// 10 % more than 4096).
 pub const BATCH: usize = 16384;
-/// Batches the sink may be ahead of the database (at most `BATCH * QUEUE` rows in memory:
-/// the same 65536 as 8 batches of 8192).
+/// Batches queued between the sink and the writer thread (65536 rows, as 8 of 8192 were).
+/// Rows in memory at most: these, the batch being stored, the one the sink fills and one
+/// waiting to be queued.
 const QUEUE: usize = 4;
 const RETRY: Duration = Duration::from_secs(1);
 

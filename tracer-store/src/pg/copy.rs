@@ -63,7 +63,7 @@ where
     let mut buf = Vec::with_capacity(CHUNK + 8192);
     header(&mut buf);
     for row in rows {
-        encode(row, &mut buf);
+        encode(row, &mut buf)?;
         if buf.len() >= CHUNK {
             w.write_all(&buf)?;
             buf.clear();
@@ -81,7 +81,7 @@ fn header(buf: &mut Vec<u8>) {
 }
 
 /// Appends one row.
-fn encode(row: &Row, buf: &mut Vec<u8>) {
+fn encode(row: &Row, buf: &mut Vec<u8>) -> Result<(), Failed> {
     const COUNT: [u8; 2] = {
         assert!(NCOLS <= 1600, "PostgreSQL's column limit");
         (NCOLS as i16).to_be_bytes()
@@ -89,22 +89,25 @@ fn encode(row: &Row, buf: &mut Vec<u8>) {
     buf.extend_from_slice(&COUNT);
     for v in row.values() {
         match v {
-            Val::Text(Some(s)) => field(buf, s.as_bytes()),
-            Val::Int(Some(i)) => field(buf, &i.to_be_bytes()),
-            Val::Bool(Some(b)) => field(buf, &[u8::from(b)]),
+            Val::Text(Some(s)) => field(buf, s.as_bytes())?,
+            Val::Int(Some(i)) => field(buf, &i.to_be_bytes())?,
+            Val::Bool(Some(b)) => field(buf, &[u8::from(b)])?,
             // Whole microseconds (timestamptz's unit), rounded down.
-            Val::Time(ns) => field(buf, &(ns.div_euclid(1000) - PG_EPOCH_US).to_be_bytes()),
+            Val::Time(ns) => field(buf, &(ns.div_euclid(1000) - PG_EPOCH_US).to_be_bytes())?,
             Val::Text(None) | Val::Int(None) | Val::Bool(None) => buf.extend_from_slice(&(-1i32).to_be_bytes()),
         }
     }
+    Ok(())
 }
 
-fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
-    // A value's length: the sink's texts are far below 2 GiB (argv and paths are bounded by
-    // the kernel records that carry them).
-    let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+fn field(buf: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Failed> {
+    // The sink's values are far below it (argv and paths are bounded by the kernel records
+    // that carry them), but a length that does not fit would put the stream out of step.
+    let len = i32::try_from(bytes.len())
+        .map_err(|_| Failed::Other(Error::Pg(format!("a value of {} bytes is too long for COPY", bytes.len()))))?;
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(bytes);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,7 +118,7 @@ mod tests {
     fn a_row_is_its_count_then_each_field() {
         let r = Row { seq: 7, time_ns: 946_684_800_000_001_999, hostname: "h".into(), ..Row::default() };
         let mut buf = Vec::new();
-        encode(&r, &mut buf);
+        encode(&r, &mut buf).unwrap();
         assert_eq!(&buf[..2], &43i16.to_be_bytes());
         // machine_id "" then hostname "h" then seq 7.
         assert_eq!(&buf[2..6], &0i32.to_be_bytes());
@@ -128,7 +131,7 @@ mod tests {
     #[test]
     fn a_null_is_minus_one() {
         let mut buf = Vec::new();
-        encode(&Row::default(), &mut buf);
+        encode(&Row::default(), &mut buf).unwrap();
         // key (the 7th column) is None: after the count, machine_id and hostname (empty:
         // 4 bytes each), seq (12), event (4), time (12), time_ns (12).
         let at = 2 + 4 + 4 + 12 + 4 + 12 + 12;

@@ -12,8 +12,9 @@ use crate::{
     event::{AUID_UNSET, Id, Peer},
 };
 
-/// The store's text back to kernel bytes: `\xHH` (HH ≥ 80, the only bytes the store
-/// escapes: bytes that are not UTF-8) become the byte again.
+/// The store's text back to kernel bytes: `\xHH` (HH ≥ 80: bytes that are not UTF-8; 00:
+/// NUL, which PostgreSQL text cannot hold, as in an abstract unix socket's name), the only
+/// bytes the store escapes, become the byte again.
 pub(crate) fn unescape(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -21,7 +22,8 @@ pub(crate) fn unescape(s: &str) -> Vec<u8> {
     while i < b.len() {
         if b[i] == b'\\'
             && b.get(i + 1) == Some(&b'x')
-            && let Some(v) = s.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(h, 16).ok()).filter(|&v| v >= 0x80)
+            && let Some(v) =
+                s.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(h, 16).ok()).filter(|&v| v >= 0x80 || v == 0)
         {
             out.push(v);
             i += 4;
@@ -124,6 +126,10 @@ mod tests {
     fn unescapes_only_what_the_store_escaped() {
         assert_eq!(unescape("/tmp/\\xff\\x41"), b"/tmp/\xff\\x41");
         assert_eq!(unescape("caf\u{e9}\\x"), "caf\u{e9}\\x".as_bytes());
+        // An abstract socket's name, as the sink stored it, comes back whole.
+        let name = b"\0abs\0\0\xff";
+        assert_eq!(unescape(&crate::sink::store::text(name)), name);
+        assert_eq!(unescape("\\x01"), b"\\x01", "a byte the store never escapes stays text");
     }
 
     #[test]

@@ -302,7 +302,7 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          more of the two cores. (4) Each batch costs each lane fixed time: round trips, a commit that waits \
          for its WAL flush, a wait for the slower lane (about 10 ms of 64 in a timed 8192-row batch). Batches \
          of 16384 rows (4096 → 8192 → 16384, about 10 % more rows per second each step in alternating runs; \
-         the writer's queue holds 4 of them instead of 8, the same rows in memory) and a COPY statement \
+         the writer's queue holds 4 of them instead of 8, the same rows queued) and a COPY statement \
          prepared once per connection (one round trip less a batch, about 5 %) amortize it. Changed on the way: PostgreSQL batches are copied straight into `events` (they went through a \
          temp table and `INSERT ... ON CONFLICT`, which is kept only for a batch that breaks the unique key: a \
          replay) — about twice the rate; new SQLite files get 16 KiB pages, values are bound in place (about \
