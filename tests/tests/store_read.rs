@@ -175,7 +175,7 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     let rows = rows("lanes", 1, 1001);
     // The day's partition exists (a first batch made it); then the newest backend of the
     // writer's two, its second lane, is ended by the server.
-    assert_eq!(db.insert(&rows[..10]).unwrap(), 10);
+    assert_eq!(db.insert(&rows[..10]).unwrap().new, 10);
     let killed = pg.psql(
         "events",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = \
@@ -184,7 +184,7 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     );
     assert_eq!(killed, "t");
     let partial = db.insert(&rows).unwrap_err();
-    let first = partial.stored;
+    let first = partial.done.new;
     assert!(first > 300 && first < 700, "one lane of two committed its new rows: {}", partial.error);
     // What is left to keep is the failed lane's rows alone (a full spool that drops them
     // counts only those).
@@ -193,7 +193,7 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     assert!(pending.iter().all(|r| tracer_store::pg::lanes::lane_of(r.seq) == lane));
     assert_eq!(pending.len(), rows.iter().filter(|r| tracer_store::pg::lanes::lane_of(r.seq) == lane).count());
     let (mut db, _) = writer_and_rows(&pg, 0);
-    let second = db.insert(&pending).unwrap();
+    let second = db.insert(&pending).unwrap().new;
     assert_eq!(10 + first + second, 1000, "counted once: {first} + {second}");
     let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
     assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'lanes-host'"), 1000);
@@ -208,7 +208,7 @@ fn a_replay_counts_rows_a_lost_acknowledgement_already_stored() {
     let pg = Postgres::start();
     let (mut db, rows) = writer_and_rows(&pg, 0);
     let acked_lost = rows("lostack", 1, 101);
-    assert_eq!(db.insert(&acked_lost).unwrap(), 100);
+    assert_eq!(db.insert(&acked_lost).unwrap().new, 100);
     drop(db);
     let dir = TempDir::new("pglostack");
     let spool_dir = dir.file("spool");
@@ -245,9 +245,9 @@ fn rows_older_than_the_retention_are_stored_not_stuck() {
     let ten_days = 10 * 86_400 * 1_000_000_000;
     let old: Vec<_> =
         rows("old", 1, 101).into_iter().map(|r| tracer_store::Row { time_ns: r.time_ns - ten_days, ..r }).collect();
-    assert_eq!(db.insert(&old).unwrap(), 100);
+    assert_eq!(db.insert(&old).unwrap().new, 100);
     // Today's first rows sweep the old day away, as the setting says.
-    assert_eq!(db.insert(&rows("new", 1, 11)).unwrap(), 10);
+    assert_eq!(db.insert(&rows("new", 1, 11)).unwrap().new, 10);
     assert_eq!(pg.psql("events", "SELECT COUNT(*) FROM events"), "10");
 }
 
@@ -263,7 +263,7 @@ fn a_day_made_unsplit_by_an_older_tracer_is_used_as_it_is() {
          EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)', \
          'events_' || to_char(d AT TIME ZONE 'UTC', 'YYYYMMDD'), d, d + interval '1 day'); END $$",
     );
-    assert_eq!(db.insert(&rows("old", 1, 1001)).unwrap(), 1000);
+    assert_eq!(db.insert(&rows("old", 1, 1001)).unwrap().new, 1000);
     let part = pg.psql("events", "SELECT 'events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')");
     assert_eq!(pg.psql("events", &format!("SELECT relkind FROM pg_class WHERE relname = '{part}'")), "r");
     assert_eq!(pg.psql("events", &format!("SELECT COUNT(*) FROM {part}")), "1000");
@@ -277,10 +277,10 @@ fn a_batch_stored_again_lands_once_in_postgresql() {
     let pg = Postgres::start();
     let (mut db, rows) = writer_and_rows(&pg, 0);
     let rows = |from, to| rows("replay", from, to);
-    assert_eq!(db.insert(&rows(0, 100)).unwrap(), 100);
-    assert_eq!(db.insert(&rows(0, 100)).unwrap(), 0, "a replayed batch adds nothing");
-    assert_eq!(db.insert(&rows(50, 150)).unwrap(), 50, "half new: the new half lands");
-    assert_eq!(db.insert(&rows(150, 200)).unwrap(), 50, "and the fast path works after a fallback");
+    assert_eq!(db.insert(&rows(0, 100)).unwrap().new, 100);
+    assert_eq!(db.insert(&rows(0, 100)).unwrap().new, 0, "a replayed batch adds nothing");
+    assert_eq!(db.insert(&rows(50, 150)).unwrap().new, 50, "half new: the new half lands");
+    assert_eq!(db.insert(&rows(150, 200)).unwrap().new, 50, "and the fast path works after a fallback");
     let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
     assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'replay-host'"), 200);
     assert_eq!(count("SELECT COUNT(DISTINCT seq) FROM events WHERE machine_id = 'replay-host'"), 200);
@@ -344,9 +344,9 @@ fn every_column_comes_back_from_postgresql_as_it_went_in() {
     batch.extend((30..34).map(full));
     let lanes: std::collections::BTreeSet<_> = batch.iter().map(|r| tracer_store::pg::lanes::lane_of(r.seq)).collect();
     assert!(lanes.len() > 1, "the batch crosses lanes");
-    assert_eq!(db.insert(&batch[..6]).unwrap(), 6);
+    assert_eq!(db.insert(&batch[..6]).unwrap().new, 6);
     // The replay path: a batch that holds stored rows goes through the temp table.
-    assert_eq!(db.insert(&batch).unwrap(), 6);
+    assert_eq!(db.insert(&batch).unwrap().new, 6);
     let out = pg.psql(
         "events",
         "SELECT row_to_json(e)::text, (extract(epoch FROM e.time) * 1000000)::bigint FROM events e \
@@ -361,4 +361,47 @@ fn every_column_comes_back_from_postgresql_as_it_went_in() {
         assert_eq!(json, serde_json::to_value(want).unwrap(), "seq {}", want.seq);
         assert_eq!(micros.parse::<i64>().unwrap(), want.time_ns.div_euclid(1000), "seq {}", want.seq);
     }
+}
+
+/// A row the server refuses for its data (here a NUL in a text, which PostgreSQL's text
+/// cannot hold; the tracer's own rows escape it) is left out and counted; the rest of its
+/// batch, a replay of it and the batches after it are stored: it never holds them back (it
+/// used to be retried, with every batch behind it, until the spool was full).
+#[test]
+fn a_row_the_server_refuses_is_counted_and_holds_nothing_back() {
+    let pg = Postgres::start();
+    let (mut db, rows) = writer_and_rows(&pg, 0);
+    let mut batch = rows("refuse", 1, 201);
+    batch[57].comm = "a\0b".into();
+    batch[140].data = Some("x\0".into());
+    let done = db.insert(&batch).unwrap();
+    assert_eq!((done.new, done.refused), (198, 2), "{done:?}");
+    assert!(done.reason.as_deref().unwrap_or("").contains("0x00"), "{done:?}");
+    let again = db.insert(&batch).unwrap();
+    assert_eq!((again.new, again.refused), (0, 2), "a replay: nothing new, the same two refused");
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'refuse-host'"), 198);
+    // Through the writer: counted as dropped, said why, and the rows after it land.
+    let dir = TempDir::new("pgrefuse");
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let mut w = tracer_store::writer::Writer::start(tracer_store::writer::Options {
+        target: tracer_store::Target::Postgres(url),
+        retention_days: 0,
+        spool_dir: dir.file("spool"),
+        spool_bytes: 1 << 20,
+        on_full: tracer_store::spool::OnFull::Block,
+        key: None,
+    })
+    .unwrap();
+    for (i, mut r) in rows("ignored", 0, 300).into_iter().enumerate() {
+        r.comm = if i == 10 { "bad\0".into() } else { "writer-rows".into() };
+        w.push(r).unwrap();
+        if i == 100 {
+            w.flush().unwrap();
+        }
+    }
+    let sum = w.close().unwrap();
+    assert_eq!((sum.stored, sum.spooled, sum.dropped, sum.refused), (299, 0, 1, 1), "{sum}");
+    assert!(sum.to_string().contains("1 dropped (0 spool full, 1 refused by the database)"), "{sum}");
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE comm = 'writer-rows'"), 299);
 }

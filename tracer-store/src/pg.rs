@@ -88,21 +88,41 @@ pub fn client(url: &str) -> Result<Client, Error> {
     cfg.connect(NoTls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
 }
 
-/// A batch not wholly stored: the rows the lanes that committed stored new, the first
-/// lane's failure, and, when some lane committed, the rows of the lanes that did not (the
-/// rest to keep; None: the whole batch).
+/// What storing rows did: how many were new, and how many the server refused for their
+/// data (a value it cannot hold, a row no partition takes), which no retry would store.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Inserted {
+    pub new: u64,
+    pub refused: u64,
+    /// The server's reason for the first refusal.
+    pub reason: Option<String>,
+}
+
+impl Inserted {
+    fn add(&mut self, o: Inserted) {
+        self.new += o.new;
+        self.refused += o.refused;
+        self.reason = self.reason.take().or(o.reason);
+    }
+}
+
+/// A batch not wholly stored: what the lanes that committed did (`done`), the first lane's
+/// failure, and, when some lane committed, the rows of the lanes that did not (the rest to
+/// keep; None: the whole batch).
 #[derive(Debug)]
 pub struct Partial {
-    pub stored: u64,
+    /// Boxed: the error path stays small.
+    pub done: Box<Inserted>,
     pub error: Error,
     pub pending: Option<Vec<Row>>,
 }
 
 impl Partial {
-    /// How many rows of a batch of TOTAL the lanes that committed held: all in the database
-    /// now, new or found there (`stored` counts the new ones alone).
+    /// How many rows of a batch of TOTAL the lanes that committed hold: all in the database
+    /// now, new or found there (`done.new` counts the new ones alone), but those refused.
     pub fn committed(&self, total: usize) -> usize {
-        total - self.pending.as_ref().map_or(total, Vec::len)
+        let refused = usize::try_from(self.done.refused).unwrap_or(usize::MAX);
+        (total - self.pending.as_ref().map_or(total, Vec::len)).saturating_sub(refused)
     }
 }
 
@@ -211,11 +231,12 @@ impl Pg {
     }
 
     /// Stores a batch, each lane's rows in one transaction on its own connection, the lanes
-    /// at once; rows already stored are skipped. Returns how many were new. When a lane
-    /// fails, the error counts the new rows the other lanes committed and holds the failed
-    /// lanes' rows (`Partial::pending`), the rest for the caller to keep and store later.
-    pub fn insert(&mut self, rows: &[Row]) -> Result<u64, Partial> {
-        let no_lanes = |error| Partial { stored: 0, error, pending: None };
+    /// at once; rows already stored are skipped, rows the server refuses for their data are
+    /// counted and left out (`insert_on`). When a lane fails, the error counts what the other
+    /// lanes committed and holds the failed lanes' rows (`Partial::pending`), the rest for
+    /// the caller to keep and store later.
+    pub fn insert(&mut self, rows: &[Row]) -> Result<Inserted, Partial> {
+        let no_lanes = |error| Partial { done: Box::default(), error, pending: None };
         const DAY_NS: i64 = 86_400_000_000_000;
         let days: HashSet<i64> = rows.iter().map(|r| r.time_ns.div_euclid(DAY_NS)).collect();
         let mut split = !self.lanes.is_empty();
@@ -242,7 +263,7 @@ impl Pg {
             // lane_of is below LANES, a small constant.
             by_lane[lanes::lane_of(r.seq) as usize].push(r);
         }
-        let Some((first, rest)) = by_lane.split_first() else { return Ok(0) };
+        let Some((first, rest)) = by_lane.split_first() else { return Ok(Inserted::default()) };
         std::thread::scope(|s| {
             let others: Vec<_> = self
                 .lanes
@@ -250,7 +271,7 @@ impl Pg {
                 .zip(rest)
                 .map(|((c, copy), part)| s.spawn(move || insert_on(c, copy, part)))
                 .collect();
-            let mut stored = 0;
+            let mut done = Inserted::default();
             let mut error = None;
             let mut pending = Vec::new();
             let first = insert_on(&mut self.client, copy, first);
@@ -259,7 +280,7 @@ impl Pg {
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::Pg("a lane's thread panicked".into()))));
             for (r, part) in std::iter::once(first).chain(rest).zip(&by_lane) {
                 match r {
-                    Ok(n) => stored += n,
+                    Ok(n) => done.add(n),
                     Err(e) => {
                         error = error.or(Some(e));
                         pending.extend(part.iter().map(|&r| r.clone()));
@@ -267,8 +288,8 @@ impl Pg {
                 }
             }
             match error {
-                None => Ok(stored),
-                Some(error) => Err(Partial { stored, error, pending: Some(pending) }),
+                None => Ok(done),
+                Some(error) => Err(Partial { done: Box::new(done), error, pending: Some(pending) }),
             }
         })
     }
@@ -338,28 +359,56 @@ impl Pg {
 /// straight into `events` (each row routed to its day and lane). Rows that were (a replay
 /// after a lost acknowledgement) break the unique key and roll back whole; they then go
 /// through a temp table and `ON CONFLICT DO NOTHING`, which skips the rows already there
-/// (exactly once). How many were new.
-fn insert_on(client: &mut Client, copy: &Statement, rows: &[&Row]) -> Result<u64, Error> {
+/// (exactly once). Rows the server refuses for their data roll the transaction back too:
+/// the rows are then stored by halves, down to the refused rows alone, which are counted and
+/// left out, so one bad value never holds back the rest, nor every batch after it at each
+/// retry. What was new and what was refused.
+fn insert_on(client: &mut Client, copy: &Statement, rows: &[&Row]) -> Result<Inserted, Error> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Inserted::default());
     }
     let cols = schema::column_list();
     let mut tx = client.transaction()?;
     match copy::copy(&mut tx, copy, rows) {
         Ok(n) => {
             tx.commit()?;
-            return Ok(n);
+            return Ok(Inserted { new: n, ..Inserted::default() });
         }
         Err(copy::Failed::Duplicate) => drop(tx),
+        Err(copy::Failed::Refused(why)) => {
+            drop(tx);
+            return by_halves(client, copy, rows, why);
+        }
         Err(copy::Failed::Other(e)) => return Err(e),
     }
     let mut tx = client.transaction()?;
     tx.batch_execute("TRUNCATE events_in")?;
-    copy::copy(&mut tx, &format!("COPY events_in ({cols}) FROM STDIN BINARY"), rows)?;
-    let n =
-        tx.execute(&format!("INSERT INTO events ({cols}) SELECT {cols} FROM events_in ON CONFLICT DO NOTHING"), &[])?;
-    tx.commit()?;
-    Ok(n)
+    let replay = copy::copy(&mut tx, &format!("COPY events_in ({cols}) FROM STDIN BINARY"), rows).and_then(|_| {
+        let sql = format!("INSERT INTO events ({cols}) SELECT {cols} FROM events_in ON CONFLICT DO NOTHING");
+        Ok(tx.execute(&sql, &[])?)
+    });
+    match replay {
+        Ok(n) => {
+            tx.commit()?;
+            Ok(Inserted { new: n, ..Inserted::default() })
+        }
+        Err(copy::Failed::Refused(why)) => {
+            drop(tx);
+            by_halves(client, copy, rows, why)
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+/// ROWS, which the server refused for WHY, stored by halves; a single row refused is counted.
+fn by_halves(client: &mut Client, copy: &Statement, rows: &[&Row], why: String) -> Result<Inserted, Error> {
+    if let [_] = rows {
+        return Ok(Inserted { new: 0, refused: 1, reason: Some(why) });
+    }
+    let (a, b) = rows.split_at(rows.len() / 2);
+    let mut done = insert_on(client, copy, a)?;
+    done.add(insert_on(client, copy, b)?);
+    Ok(done)
 }
 
 #[cfg(test)]

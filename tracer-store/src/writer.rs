@@ -52,8 +52,11 @@ pub struct Stats {
     pub stored: AtomicU64,
     /// Events in the spool now.
     pub spooled: AtomicU64,
-    /// Events dropped to make room (drop-oldest).
+    /// Events dropped: to make room (drop-oldest), and refused by the database for their
+    /// data (`refused`).
     pub dropped: AtomicU64,
+    /// Events the database refused for their data (a value it cannot hold), left out.
+    pub refused: AtomicU64,
     /// Time the sink waited on a full spool (block), in milliseconds.
     pub blocked_ms: AtomicU64,
     /// Waiting on a full spool now.
@@ -66,7 +69,9 @@ pub struct Summary {
     pub stored: u64,
     /// Left in the spool (replayed by the next run).
     pub spooled: u64,
+    /// Dropped to make room in the spool, and refused by the database (`refused` of them).
     pub dropped: u64,
+    pub refused: u64,
     /// Milliseconds the sink waited on a full spool (block).
     pub blocked_ms: u64,
     pub spool_dir: Option<PathBuf>,
@@ -74,7 +79,12 @@ pub struct Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "store: {} stored, {} spooled, {} dropped (spool full)", self.stored, self.spooled, self.dropped)?;
+        write!(f, "store: {} stored, {} spooled, {} dropped", self.stored, self.spooled, self.dropped)?;
+        if self.refused == 0 {
+            write!(f, " (spool full)")?;
+        } else {
+            write!(f, " ({} spool full, {} refused by the database)", self.dropped - self.refused, self.refused)?;
+        }
         if self.blocked_ms > 0 {
             let secs = self.blocked_ms as f64 / 1000.0;
             write!(f, "; the sink waited {secs:.1} s on the full spool for the database")?;
@@ -273,7 +283,7 @@ fn run(
     // At exit: one more try, then whatever is left stays in the spool for the next run.
     st.retry(true);
     st.sum.spooled = st.spool.rows();
-    st.sum.dropped = st.spool.dropped();
+    st.sum.dropped = st.spool.dropped() + st.sum.refused;
     st.sum.blocked_ms = st.stats.blocked_ms.load(Ordering::Relaxed);
     st.sum.spool_dir = Some(st.spool.dir().to_owned());
     Ok(st.sum)
@@ -351,11 +361,13 @@ impl PgState {
         }
         let Some(db) = &mut self.db else { return false };
         match db.insert(pending) {
-            Ok(_) => {
-                self.stored(pending.len());
+            Ok(done) => {
+                let refused = self.refused(&done);
+                self.stored(pending.len() - refused);
                 true
             }
             Err(p) => {
+                self.refused(&p.done);
                 self.stored(p.committed(pending.len()));
                 if let Some(rest) = p.pending {
                     *pending = Cow::Owned(rest);
@@ -377,10 +389,26 @@ impl PgState {
         self.stats.stored.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts (and says on stderr) the rows the database refused for their data: they are
+    /// left out, as no retry would store them. How many.
+    fn refused(&mut self, done: &crate::pg::Inserted) -> usize {
+        if done.refused > 0 {
+            self.sum.refused += done.refused;
+            self.stats.refused.fetch_add(done.refused, Ordering::Relaxed);
+            eprintln!(
+                "tracer: warning: the database refused {} events ({}): left out and counted as dropped",
+                done.refused,
+                done.reason.as_deref().unwrap_or("no reason given")
+            );
+            self.counts();
+        }
+        usize::try_from(done.refused).unwrap_or(usize::MAX)
+    }
+
     /// The spool's counts as the status shows them.
     fn counts(&self) {
         self.stats.spooled.store(self.spool.rows(), Ordering::Relaxed);
-        self.stats.dropped.store(self.spool.dropped(), Ordering::Relaxed);
+        self.stats.dropped.store(self.spool.dropped() + self.sum.refused, Ordering::Relaxed);
     }
 
     fn down(&mut self, e: &Error) {
@@ -409,8 +437,9 @@ impl PgState {
                 Some(Err(e)) => return self.down(&e),
             };
             match db.insert(&batch) {
-                Ok(_) => {
-                    self.stored(batch.len());
+                Ok(done) => {
+                    let refused = self.refused(&done);
+                    self.stored(batch.len() - refused);
                     if let Err(e) = self.spool.pop_front() {
                         return self.down(&e);
                     }
@@ -419,6 +448,7 @@ impl PgState {
                 // Rows a lane committed are stored whether or not the batch is done; the
                 // spool's front then keeps only the other lanes' rows.
                 Err(p) => {
+                    self.refused(&p.done);
                     self.stored(p.committed(batch.len()));
                     if let Some(rest) = p.pending
                         && let Err(e) = self.spool.replace_front(&rest)

@@ -21,16 +21,27 @@ const PG_EPOCH_US: i64 = 946_684_800_000_000;
 /// Bytes gathered before each send.
 const CHUNK: usize = 256 * 1024;
 
-/// Why a COPY failed: a row already stored (the unique key) or anything else.
+/// Why a COPY failed: a row already stored (the unique key), a row the server refuses for
+/// its data (its reason), or anything else (the connection, the server, rights).
 #[derive(Debug)]
 pub(super) enum Failed {
     Duplicate,
+    Refused(String),
     Other(Error),
 }
 
 impl From<postgres::Error> for Failed {
     fn from(e: postgres::Error) -> Self {
-        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) { Failed::Duplicate } else { Failed::Other(e.into()) }
+        match e.code() {
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => Failed::Duplicate,
+            // Class 22, data exception (a value the column cannot hold), and class 23,
+            // integrity (a row no partition takes: its day was dropped meanwhile): that row
+            // fails however often it is sent.
+            Some(c) if c.code().starts_with("22") || c.code().starts_with("23") => {
+                Failed::Refused(e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()))
+            }
+            _ => Failed::Other(e.into()),
+        }
     }
 }
 
@@ -48,6 +59,7 @@ impl From<Failed> for Error {
     fn from(f: Failed) -> Self {
         match f {
             Failed::Duplicate => Error::Pg("a row is already stored (unique key)".into()),
+            Failed::Refused(why) => Error::Pg(why),
             Failed::Other(e) => e,
         }
     }
