@@ -302,9 +302,13 @@ fn a_full_spool_drops_the_oldest_and_counts_them() {
     // Every event is accounted for: in the database, in the spool, or counted as dropped.
     pg.start_again();
     let stored_now: u64 = pg.psql("events", "SELECT COUNT(*) FROM events").parse().unwrap();
-    assert_eq!(stored_now, stored, "{e}");
     assert!(before <= stored);
     assert_eq!(stored + spooled + dropped, events, "{e}");
+    // Rows counted as stored are there. More can be: a commit the server made as it stopped,
+    // whose acknowledgement never came, left its rows in the spool, and drop-oldest dropped
+    // them before any replay could find them stored (README: counted as dropped). At most
+    // the lanes' last batch, and never more than was dropped.
+    assert!(stored_now >= stored && stored_now - stored <= dropped.min(16_384), "{stored_now} in the database: {e}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use tracer_common as _;
 
 use tracer_rules::{Arch, CallFacts, Check, Compiled, Facts, Ids, Task, syscalls};
 
+/// A directory of its own for NAME: tests run in parallel, so each test's names differ.
 fn file(name: &str, text: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("tracer-rules-lists-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -118,7 +119,7 @@ fn lists_print_as_auditctl_lists_them() {
 
 #[test]
 fn task_always_records_every_call_of_the_task_over_any_exit_rule() {
-    let c = rules("always", "-a never,exit -S all\n-w /etc/shadow -p r -k shadow\n-a always,task -F uid=1001\n");
+    let c = rules("task-always", "-a never,exit -S all\n-w /etc/shadow -p r -k shadow\n-a always,task -F uid=1001\n");
     let chmod = syscalls::number(Arch::B64, "chmod").unwrap();
     let decide = |uid: u32| {
         let t = task(uid, uid);
