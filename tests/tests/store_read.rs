@@ -188,7 +188,7 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     assert!(first > 300 && first < 700, "one lane of two committed its new rows: {}", partial.error);
     // What is left to keep is the failed lane's rows alone (a full spool that drops them
     // counts only those).
-    let pending = partial.pending.expect("the failed lane's rows");
+    let pending = partial.pending;
     let lane = tracer_store::pg::lanes::lane_of(pending[0].seq);
     assert!(pending.iter().all(|r| tracer_store::pg::lanes::lane_of(r.seq) == lane));
     assert_eq!(pending.len(), rows.iter().filter(|r| tracer_store::pg::lanes::lane_of(r.seq) == lane).count());
@@ -197,6 +197,108 @@ fn a_batch_half_stored_by_its_lanes_is_counted_once() {
     assert_eq!(10 + first + second, 1000, "counted once: {first} + {second}");
     let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
     assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'lanes-host'"), 1000);
+}
+
+/// The lanes do not wait for each other: while one lane is held (its table locked by another
+/// session), the other stores its part of this batch and of the next one, committed and
+/// visible; the held lane then stores its parts, and each batch is answered whole, in order.
+/// Before, both lanes ended every batch together, and one held lane held the other.
+#[test]
+fn a_lane_goes_on_to_the_next_batch_while_the_other_is_held() {
+    let pg = Postgres::start();
+    let (mut db, rows) = writer_and_rows(&pg, 0);
+    assert_eq!(db.insert(&rows("ahead", 1, 11)).unwrap().new, 10, "the day's tables are made");
+    let table = |lane: u64| -> String {
+        let seq = (1..11).find(|&s| tracer_store::pg::lanes::lane_of(s) == lane).unwrap();
+        pg.psql("events", &format!("SELECT tableoid::regclass FROM events WHERE seq = {seq}"))
+    };
+    let (held, free) = (table(1), table(0));
+    let in_table = |t: &str| -> usize { pg.psql("events", &format!("SELECT COUNT(*) FROM {t}")).parse().unwrap() };
+    let before = in_table(&free);
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let mut locker = tracer_store::pg::client(&url).unwrap();
+    locker.batch_execute(&format!("BEGIN; LOCK TABLE {held} IN ACCESS EXCLUSIVE MODE")).unwrap();
+
+    let (first, second) = (rows("ahead", 11, 1011), rows("ahead", 1011, 2011));
+    let free_rows = |b: &[tracer_store::Row]| b.iter().filter(|r| tracer_store::pg::lanes::lane_of(r.seq) == 0).count();
+    let want = before + free_rows(&first) + free_rows(&second);
+    db.send(first).unwrap();
+    db.send(second).unwrap();
+    assert_eq!(db.in_flight(), 2);
+    let t = std::time::Instant::now();
+    while in_table(&free) < want && t.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(in_table(&free), want, "the free lane stored both its parts while the other lane was held");
+    assert_eq!(db.in_flight(), 2, "neither batch is answered while a lane holds part of it");
+
+    locker.batch_execute("COMMIT").unwrap();
+    for (n, what) in [(1000, "first"), (1000, "second")] {
+        let (rows, r) = db.receive().expect("a batch in flight");
+        assert_eq!((rows, r.unwrap().new), (n, n as u64), "the {what} batch, whole");
+    }
+    assert!(db.receive().is_none());
+    assert_eq!(pg.psql("events", "SELECT COUNT(*) FROM events WHERE machine_id = 'ahead-host'"), "2010");
+}
+
+/// A lane that fails with a batch behind it in flight: the writer waits for both batches,
+/// counts what the other lane committed of each, keeps the failed lane's rows of both in its
+/// spool, and replays them when the database is back: every row stored once, and counted
+/// once. Here the held lane's backend is ended while it waits on a lock, after the other lane
+/// has committed its part of the second batch.
+#[test]
+fn a_lane_failing_with_a_batch_behind_it_loses_nothing() {
+    let pg = Postgres::start();
+    let (mut db, rows) = writer_and_rows(&pg, 0);
+    assert_eq!(db.insert(&rows("made", 1, 11)).unwrap().new, 10, "the day's tables are made");
+    drop(db);
+    let table = |lane: u64| -> String {
+        let seq = (1..11).find(|&s| tracer_store::pg::lanes::lane_of(s) == lane).unwrap();
+        pg.psql("events", &format!("SELECT tableoid::regclass FROM events WHERE seq = {seq}"))
+    };
+    let (held, free) = (table(1), table(0));
+    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let dir = TempDir::new("pginflight");
+    let mut w = tracer_store::writer::Writer::start(tracer_store::writer::Options {
+        target: tracer_store::Target::Postgres(url.clone()),
+        retention_days: 0,
+        spool_dir: dir.file("spool"),
+        spool_bytes: 1 << 20,
+        on_full: tracer_store::spool::OnFull::Block,
+        key: Some("inflight".into()),
+    })
+    .unwrap();
+    // Taken once the writer is started (its start reads the highest stored sequence number,
+    // which the lock would hold up).
+    let mut locker = tracer_store::pg::client(&url).unwrap();
+    locker.batch_execute(&format!("BEGIN; LOCK TABLE {held} IN ACCESS EXCLUSIVE MODE")).unwrap();
+    for (batch, comm) in [(1, "first"), (2, "second")] {
+        for mut r in rows("ignored", batch * 1000, batch * 1000 + 100) {
+            r.comm = comm.into();
+            w.push(r).unwrap();
+        }
+        w.flush().unwrap();
+    }
+    // The free lane commits its part of each batch at once (one transaction each): a row of
+    // the second in its table means both its parts are in.
+    let t = std::time::Instant::now();
+    let seen = || pg.psql("events", &format!("SELECT COUNT(*) > 0 FROM {free} WHERE comm = 'second'")) == "t";
+    while !seen() && t.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(seen(), "the free lane went on to the second batch");
+    let ended = pg.psql(
+        "events",
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'events'",
+    );
+    assert_eq!(ended, "1", "the held lane's backend, waiting on the lock");
+    locker.batch_execute("COMMIT").unwrap();
+
+    let sum = w.close().unwrap();
+    assert_eq!((sum.stored, sum.spooled, sum.dropped), (200, 0, 0), "{sum}");
+    let count = |sql: &str| -> u64 { pg.psql("events", sql).parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE key = 'inflight'"), 200);
+    assert_eq!(count("SELECT COUNT(*) FROM events WHERE key = 'inflight' AND comm = 'second'"), 100);
 }
 
 /// A commit whose acknowledgement was lost: the rows are in the database, yet the run that

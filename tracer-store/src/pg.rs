@@ -7,8 +7,9 @@ mod copy;
 pub mod lanes;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     str::FromStr,
+    sync::Arc,
 };
 
 use postgres::{
@@ -20,6 +21,7 @@ use crate::{
     Error, Row,
     schema::{self, Dialect},
 };
+use lanes::Lane;
 
 /// Rejects what cannot work before anything connects: syntax, `sslmode=require`.
 pub fn check_url(url: &str) -> Result<(), Error> {
@@ -107,14 +109,14 @@ impl Inserted {
 }
 
 /// A batch not wholly stored: what the lanes that committed did (`done`), the first lane's
-/// failure, and, when some lane committed, the rows of the lanes that did not (the rest to
-/// keep; None: the whole batch).
+/// failure, and the rows of the lanes that did not commit (the rest to keep; the whole batch
+/// when none did).
 #[derive(Debug)]
 pub struct Partial {
     /// Boxed: the error path stays small.
     pub done: Box<Inserted>,
     pub error: Error,
-    pub pending: Option<Vec<Row>>,
+    pub pending: Vec<Row>,
 }
 
 impl Partial {
@@ -122,7 +124,7 @@ impl Partial {
     /// now, new or found there (`done.new` counts the new ones alone), but those refused.
     pub fn committed(&self, total: usize) -> usize {
         let refused = usize::try_from(self.done.refused).unwrap_or(usize::MAX);
-        (total - self.pending.as_ref().map_or(total, Vec::len)).saturating_sub(refused)
+        total.saturating_sub(self.pending.len()).saturating_sub(refused)
     }
 }
 
@@ -133,12 +135,12 @@ impl From<Partial> for Error {
 }
 
 pub struct Pg {
+    /// Schema, partitions, retention and reads.
     client: Client,
-    /// A writer's COPY into `events`, prepared on `client` (None for reports): by its text
-    /// it would be parsed again each time, one more round trip per lane per batch.
-    copy: Option<Statement>,
-    /// A writer's further connections, one per lane after the first, each with its COPY.
-    lanes: Vec<(Client, Statement)>,
+    /// A writer's lanes, each a connection of its own (none for reports).
+    lanes: Vec<Lane>,
+    /// Batches handed to the lanes and not yet answered, oldest first.
+    in_flight: VecDeque<Flight>,
     /// Day partitions this connection has seen made, and whether each is split into lanes
     /// (one made by an older tracer is not: its rows go over one connection).
     days: HashMap<i64, bool>,
@@ -151,20 +153,18 @@ impl Pg {
     /// schema up to date. Every failure names the server, never the password.
     pub fn connect(url: &str, retention_days: u32) -> Result<Pg, Error> {
         let client = client(url)?;
-        let mut pg = Pg { client, copy: None, lanes: Vec::new(), days: HashMap::new(), retention_days };
+        let mut pg = Pg::new(client, retention_days);
         pg.migrate().map_err(|e| Error::Connect(format!("{}: {e}", redact(url))))?;
         let cols = schema::column_list();
         let temp = format!("CREATE TEMP TABLE IF NOT EXISTS events_in AS SELECT {cols} FROM events WITH NO DATA");
+        // Prepared once: by its text it would be parsed again each time, one more round trip
+        // per lane per batch.
         let copy = format!("COPY events ({cols}) FROM STDIN BINARY");
-        let ready = |c: &mut Client| -> Result<Statement, Error> {
-            c.batch_execute(&temp)?;
-            Ok(c.prepare(&copy)?)
-        };
-        pg.copy = Some(ready(&mut pg.client)?);
-        for _ in 1..lanes::LANES {
+        for i in 0..lanes::LANES {
             let mut c = self::client(url)?;
-            let copy = ready(&mut c)?;
-            pg.lanes.push((c, copy));
+            c.batch_execute(&temp)?;
+            let copy = c.prepare(&copy)?;
+            pg.lanes.push(Lane::start(i, c, copy)?);
         }
         pg.retain()?;
         Ok(pg)
@@ -187,15 +187,15 @@ impl Pg {
             Error::NoSchema(_) => e,
             e => Error::Connect(format!("{}: {e}", redact(url))),
         })?;
-        Ok(Pg { client, copy: None, lanes: Vec::new(), days: HashMap::new(), retention_days: 0 })
+        Ok(Pg::new(client, 0))
+    }
+
+    fn new(client: Client, retention_days: u32) -> Pg {
+        Pg { client, lanes: Vec::new(), in_flight: VecDeque::new(), days: HashMap::new(), retention_days }
     }
 
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.client.is_closed() || self.lanes.iter().any(|(c, _)| c.is_closed())
     }
 
     fn migrate(&mut self) -> Result<(), Error> {
@@ -230,68 +230,107 @@ impl Pg {
         Ok(max.map_or(1, |m| m + 1))
     }
 
-    /// Stores a batch, each lane's rows in one transaction on its own connection, the lanes
-    /// at once; rows already stored are skipped, rows the server refuses for their data are
-    /// counted and left out (`insert_on`). When a lane fails, the error counts what the other
-    /// lanes committed and holds the failed lanes' rows (`Partial::pending`), the rest for
-    /// the caller to keep and store later.
+    /// Stores a batch and waits for it: `send`, then `receive`. Nothing may be in flight.
     pub fn insert(&mut self, rows: &[Row]) -> Result<Inserted, Partial> {
-        let no_lanes = |error| Partial { done: Box::default(), error, pending: None };
+        self.store(rows.to_vec())
+    }
+
+    /// `insert` of rows the caller gives up.
+    pub fn store(&mut self, rows: Vec<Row>) -> Result<Inserted, Partial> {
+        if !self.in_flight.is_empty() {
+            let error = Error::Pg("a batch was stored while others were in flight".into());
+            return Err(Partial { done: Box::default(), error, pending: rows });
+        }
+        self.send(rows)?;
+        match self.receive() {
+            Some((_, r)) => r,
+            None => Err(Partial {
+                done: Box::default(),
+                error: Error::Pg("a batch sent went missing".into()),
+                pending: Vec::new(),
+            }),
+        }
+    }
+
+    /// Batches sent and not yet received.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Hands a batch to the lanes, each lane's rows to be stored in one transaction on its
+    /// own connection, after what it has already; `receive` gives the outcome. Rows already
+    /// stored are skipped, rows the server refuses for their data are counted and left out
+    /// (`insert_on`). Fails, keeping nothing, only when the batch's day partitions cannot be
+    /// made.
+    pub fn send(&mut self, rows: Vec<Row>) -> Result<(), Partial> {
         const DAY_NS: i64 = 86_400_000_000_000;
+        if self.lanes.is_empty() {
+            let error = Error::Pg("a connection opened for reports does not store".into());
+            return Err(Partial { done: Box::default(), error, pending: rows });
+        }
         let days: HashSet<i64> = rows.iter().map(|r| r.time_ns.div_euclid(DAY_NS)).collect();
-        let mut split = !self.lanes.is_empty();
+        let mut split = true;
         for d in days {
             let laned = match self.days.get(&d) {
                 Some(&l) => l,
-                None => {
-                    let l = self.partition(d).map_err(no_lanes)?;
-                    self.days.insert(d, l);
-                    l
-                }
+                None => match self.partition(d) {
+                    Ok(l) => {
+                        self.days.insert(d, l);
+                        l
+                    }
+                    Err(error) => return Err(Partial { done: Box::default(), error, pending: rows }),
+                },
             };
             split &= laned;
         }
-        let Some(copy) = &self.copy else {
-            return Err(no_lanes(Error::Pg("a connection opened for reports does not store".into())));
-        };
-        if !split {
-            let all: Vec<&Row> = rows.iter().collect();
-            return insert_on(&mut self.client, copy, &all).map_err(no_lanes);
-        }
-        let mut by_lane: Vec<Vec<&Row>> = (0..lanes::LANES).map(|_| Vec::new()).collect();
-        for r in rows {
+        let share = rows.len() / lanes::LANES as usize + rows.len() / 16;
+        let mut parts: Vec<Vec<usize>> = (0..lanes::LANES).map(|_| Vec::with_capacity(share)).collect();
+        for (i, r) in rows.iter().enumerate() {
+            // A day not split (an older tracer's) takes all its rows over the first lane;
             // lane_of is below LANES, a small constant.
-            by_lane[lanes::lane_of(r.seq) as usize].push(r);
+            let lane = if split { lanes::lane_of(r.seq) as usize } else { 0 };
+            parts[lane].push(i);
         }
-        let Some((first, rest)) = by_lane.split_first() else { return Ok(Inserted::default()) };
-        std::thread::scope(|s| {
-            let others: Vec<_> = self
-                .lanes
-                .iter_mut()
-                .zip(rest)
-                .map(|((c, copy), part)| s.spawn(move || insert_on(c, copy, part)))
-                .collect();
-            let mut done = Inserted::default();
-            let mut error = None;
-            let mut pending = Vec::new();
-            let first = insert_on(&mut self.client, copy, first);
-            let rest = others
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Pg("a lane's thread panicked".into()))));
-            for (r, part) in std::iter::once(first).chain(rest).zip(&by_lane) {
-                match r {
-                    Ok(n) => done.add(n),
-                    Err(e) => {
-                        error = error.or(Some(e));
-                        pending.extend(part.iter().map(|&r| r.clone()));
-                    }
+        let batch = Arc::new(rows);
+        let failed = self
+            .lanes
+            .iter()
+            .zip(parts)
+            .map(|(lane, part)| {
+                lane.send((batch.clone(), part)).err().map(|rows| (Error::Pg("a lane's thread ended".into()), rows))
+            })
+            .collect();
+        self.in_flight.push_back(Flight { batch, failed });
+        Ok(())
+    }
+
+    /// The oldest batch in flight, once every lane has answered for it: its number of rows,
+    /// and what was stored. When a lane failed, the error counts what the other lanes
+    /// committed and holds the failed lanes' rows (`Partial::pending`), the rest for the
+    /// caller to keep and store later. None: nothing in flight.
+    pub fn receive(&mut self) -> Option<(usize, Result<Inserted, Partial>)> {
+        let flight = self.in_flight.pop_front()?;
+        let mut done = Inserted::default();
+        let mut error = None;
+        let mut pending = Vec::new();
+        for (lane, failed) in self.lanes.iter().zip(flight.failed) {
+            let (r, rows) = match failed {
+                Some((e, rows)) => (Err(e), rows),
+                None => lane.receive(),
+            };
+            match r {
+                Ok(n) => done.add(n),
+                Err(e) => {
+                    error = error.or(Some(e));
+                    pending.extend(rows.iter().filter_map(|&i| flight.batch.get(i)).cloned());
                 }
             }
-            match error {
-                None => Ok(done),
-                Some(error) => Err(Partial { done: Box::new(done), error, pending: Some(pending) }),
-            }
-        })
+        }
+        let r = match error {
+            None => Ok(done),
+            Some(error) => Err(Partial { done: Box::new(done), error, pending }),
+        };
+        Some((flight.batch.len(), r))
     }
 
     /// The partition for day D (days since the epoch, UTC), made once by whoever comes first,
@@ -353,6 +392,13 @@ impl Pg {
         }
         Ok(())
     }
+}
+
+/// A batch handed to the lanes, and for each lane that could not take its part (its thread
+/// ended), why and the part's indexes.
+struct Flight {
+    batch: Arc<Vec<Row>>,
+    failed: Vec<Option<(Error, Vec<usize>)>>,
 }
 
 /// Stores ROWS in one transaction on CLIENT. The common case, rows never stored: one COPY

@@ -3,7 +3,6 @@
 //! database cannot take and replays it, in order, when the database is back.
 
 use std::{
-    borrow::Cow,
     path::PathBuf,
     sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel},
     sync::{
@@ -32,6 +31,12 @@ pub const BATCH: usize = 16384;
 /// waiting to be queued.
 const QUEUE: usize = 4;
 const RETRY: Duration = Duration::from_secs(1);
+/// PostgreSQL: batches the lanes may hold beyond the one the writer waits for. Each lane goes
+/// on to its part of the next batch while the writer waits for the other lanes to end this
+/// one (`pg::lanes`).
+const AHEAD: usize = 1;
+/// A batch in flight is counted this long after the last one came, when no other follows.
+const SETTLE: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -271,16 +276,23 @@ fn run(
     loop {
         let msg = if st.db.is_none() || !st.spool.is_empty() {
             rx.recv_timeout(RETRY)
+        } else if st.db.as_ref().is_some_and(|db| db.in_flight() > 0) {
+            rx.recv_timeout(SETTLE)
         } else {
             rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
         };
         match msg {
-            Ok(batch) => st.take(&batch, opts.on_full)?,
-            Err(RecvTimeoutError::Timeout) => st.retry(false),
+            Ok(batch) => st.take(batch, opts.on_full)?,
+            Err(RecvTimeoutError::Timeout) => {
+                st.settle_all(opts.on_full)?;
+                st.retry(false);
+            }
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    // At exit: one more try, then whatever is left stays in the spool for the next run.
+    // At exit: what is in flight is counted, one more try, then whatever is left stays in
+    // the spool for the next run.
+    st.settle_all(opts.on_full)?;
     st.retry(true);
     st.sum.spooled = st.spool.rows();
     st.sum.dropped = st.spool.dropped() + st.sum.refused;
@@ -303,14 +315,25 @@ struct PgState {
 }
 
 impl PgState {
-    fn take(&mut self, batch: &[Row], on_full: OnFull) -> Result<(), Error> {
+    fn take(&mut self, batch: Vec<Row>, on_full: OnFull) -> Result<(), Error> {
         self.retry(false);
-        // What is left to store: after a lane committed, only the other lanes' rows (spooled
-        // and, with drop-oldest, dropped and counted, without the rows already stored).
-        let mut pending = Cow::Borrowed(batch);
-        if self.store_now(&mut pending) {
-            return Ok(());
+        for pending in self.store_now(batch, AHEAD) {
+            self.keep(pending, on_full)?;
         }
+        Ok(())
+    }
+
+    /// Waits for every batch in flight and keeps what they did not store.
+    fn settle_all(&mut self, on_full: OnFull) -> Result<(), Error> {
+        for pending in self.settle(0) {
+            self.keep(pending, on_full)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps PENDING, rows the database has not taken, in the spool; on a full spool told
+    /// to block, waits until the database takes the spool and then PENDING.
+    fn keep(&mut self, mut pending: Vec<Row>, on_full: OnFull) -> Result<(), Error> {
         // Only a blocked spool is let over its limit at exit; drop-oldest keeps to it.
         let closing = self.closing.clone();
         let force = || on_full == OnFull::Block && closing.load(Ordering::Relaxed);
@@ -337,7 +360,10 @@ impl PgState {
             }
             std::thread::sleep(RETRY);
             self.retry(false);
-            if self.store_now(&mut pending) {
+            // After a lane committed, only the other lanes' rows are left (spooled and, with
+            // drop-oldest, dropped and counted, without the rows already stored).
+            pending = self.store_now(pending, 0).into_iter().flatten().collect();
+            if pending.is_empty() {
                 break Ok(());
             }
         };
@@ -352,30 +378,65 @@ impl PgState {
         r
     }
 
-    /// Stores PENDING now, if the database is up and nothing waits before it in the spool:
-    /// true when it is stored. A batch not wholly stored counts what was, keeps only the rest
-    /// in PENDING, and marks the database down.
-    fn store_now(&mut self, pending: &mut Cow<'_, [Row]>) -> bool {
+    /// Hands BATCH to the database, if it is up and nothing waits before it in the spool,
+    /// and counts what is in flight down to AHEAD batches. What is left to keep, oldest
+    /// first: the batch itself when it could not be sent; after a batch not wholly stored,
+    /// the rest of it and of every batch behind it (the database is then marked down).
+    fn store_now(&mut self, batch: Vec<Row>, ahead: usize) -> Vec<Vec<Row>> {
+        // While anything is spooled or the database is down, nothing is in flight.
         if !self.spool.is_empty() {
-            return false;
+            return vec![batch];
         }
-        let Some(db) = &mut self.db else { return false };
-        match db.insert(pending) {
-            Ok(done) => {
-                let refused = self.refused(&done);
-                self.stored(pending.len() - refused);
-                true
-            }
+        let sent = match &mut self.db {
+            Some(db) => db.send(batch),
+            None => return vec![batch],
+        };
+        match sent {
+            Ok(()) => self.settle(ahead),
             Err(p) => {
-                self.refused(&p.done);
-                self.stored(p.committed(pending.len()));
-                if let Some(rest) = p.pending {
-                    *pending = Cow::Owned(rest);
+                let mut left = self.settle(0);
+                left.push(p.pending);
+                if self.db.is_some() {
+                    self.down(&p.error);
                 }
-                self.down(&p.error);
-                false
+                left
             }
         }
+    }
+
+    /// Counts the batches in flight down to AHEAD (0: all). After a batch not wholly stored,
+    /// every batch behind it is awaited too and the database is marked down; what they did
+    /// not store is returned, oldest first.
+    fn settle(&mut self, ahead: usize) -> Vec<Vec<Row>> {
+        let mut left = Vec::new();
+        let mut error = None;
+        loop {
+            let limit = if error.is_some() { 0 } else { ahead };
+            let got = match &mut self.db {
+                Some(db) if db.in_flight() > limit => db.receive(),
+                _ => None,
+            };
+            let Some((total, r)) = got else { break };
+            match r {
+                Ok(done) => {
+                    let refused = self.refused(&done);
+                    self.stored(total - refused);
+                }
+                // Rows a lane committed are stored whether or not the batch is done.
+                Err(p) => {
+                    self.refused(&p.done);
+                    self.stored(p.committed(total));
+                    if !p.pending.is_empty() {
+                        left.push(p.pending);
+                    }
+                    error = error.or(Some(p.error));
+                }
+            }
+        }
+        if let Some(e) = error {
+            self.down(&e);
+        }
+        left
     }
 
     /// Counts N rows of what was handed to the writer as now in the database: all the rows of
@@ -436,10 +497,11 @@ impl PgState {
                 Some(Ok(b)) => b,
                 Some(Err(e)) => return self.down(&e),
             };
-            match db.insert(&batch) {
+            let total = batch.len();
+            match db.store(batch) {
                 Ok(done) => {
                     let refused = self.refused(&done);
-                    self.stored(batch.len() - refused);
+                    self.stored(total - refused);
                     if let Err(e) = self.spool.pop_front() {
                         return self.down(&e);
                     }
@@ -449,9 +511,9 @@ impl PgState {
                 // spool's front then keeps only the other lanes' rows.
                 Err(p) => {
                     self.refused(&p.done);
-                    self.stored(p.committed(batch.len()));
-                    if let Some(rest) = p.pending
-                        && let Err(e) = self.spool.replace_front(&rest)
+                    self.stored(p.committed(total));
+                    if p.pending.len() != total
+                        && let Err(e) = self.spool.replace_front(&p.pending)
                     {
                         return self.down(&e);
                     }
