@@ -303,7 +303,13 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          for its WAL flush, a wait for the slower lane (about 10 ms of 64 in a timed 8192-row batch). Batches \
          of 16384 rows (4096 → 8192 → 16384, about 10 % more rows per second each step in alternating runs; \
          the writer's queue holds 4 of them instead of 8, the same rows queued) and a COPY statement \
-         prepared once per connection (one round trip less a batch, about 5 %) amortize it. Changed on the way: PostgreSQL batches are copied straight into `events` (they went through a \
+         prepared once per connection (one round trip less a batch, about 5 %) amortize it. (5) Each lane's \
+         connection runs on a thread of its own and goes on to its part of the next batch while the other lane \
+         ends this one (at most one batch ahead), instead of both meeting at the end of every batch and waiting \
+         for their commits at once: the cores' idle time during a run fell from 12-17 % to 6-9 % (vmstat), \
+         106 600 → 119 600 events/s (8 alternating rounds on fresh tables). The lanes share the batch and take \
+         their rows by index: moving the rows (688 bytes each) into a vector per lane cost about 1 µs of client \
+         CPU per row and ate the gain. Changed on the way: PostgreSQL batches are copied straight into `events` (they went through a \
          temp table and `INSERT ... ON CONFLICT`, which is kept only for a batch that breaks the unique key: a \
          replay) — about twice the rate; new SQLite files get 16 KiB pages, values are bound in place (about \
          20 % less CPU per row) and a rowid table with a unique `(machine_id, seq)` index instead of a WITHOUT \
@@ -316,13 +322,18 @@ pub(super) fn store_section(rows: &[InsertRow], fleet: &FleetLatency) -> String 
          within the noise. What is left is the key `(machine_id, seq, time)` (73 bytes an entry with a text \
          machine-id; a `uuid` column would save about 0.9 µs of server CPU per row, measured by hand, at the \
          price of a schema version), the `(auid, time)` and `exe` indexes, which answer the questions \
-         the store is for (per user, key, path and program), and idle time: 13-18 % of the two cores during a \
-         run (vmstat), because the lanes meet at the end of every batch and both backends then wait for their \
-         commits at once; lanes that each go on to their next batch would fill it. This machine's rates drift: \
-         four `--store-only` runs of the same code within an hour gave PostgreSQL medians of 65 674, 68 182, \
+         the store is for (per user, key, path and program), and the machine. The runs of one bench fall from \
+         the first to the last (as in the table): by hand, a new cluster made as the bench makes it gave \
+         133 000, 82 000, 78 000, 69 000 and 64 000 events/s in five runs in a row, while a cluster that had run \
+         for hours gave 99 000–114 000 in each of five runs in the same minutes. A profile of a late run against \
+         an early one: the kernel's copy into the page cache as the server extends its tables (`mdextend`, one \
+         8 KiB page at a time) rose from 1.6 % to 6.5 % of the samples (the cause is not settled; touching 8 GiB \
+         of memory first did not remove the fall); the server also warns that its checkpoints come too often (8 s apart at Debian's \
+         1 GB max_wal_size), but neither 4 GB of it nor autovacuum off removed the fall. This machine's rates \
+         drift: four `--store-only` runs of one code within an hour gave PostgreSQL medians of 65 674, 68 182, \
          100 067 and 69 767 events/s, with 48 780, 49 834, 65 789 and 51 993 rows per server CPU second (the \
-         same work took a third more CPU time in the slow runs); two busy threads here each run about 20 % slower than one \
-         alone."
+         same work took a third more CPU time in the slow runs); two busy threads here each run about 20 % \
+         slower than one alone."
     );
     let _ = writeln!(
         s,
