@@ -1,6 +1,7 @@
 //! A real PostgreSQL (Debian's postgresql-15) for the store tests: a cluster `initdb`ed in
-//! a temp dir as the postgres user, listening on 127.0.0.1 (a free port) with password
-//! (SCRAM) authentication and on a private socket dir, stopped on drop.
+//! a temp dir as the postgres user, listening on 127.0.0.1 (a free port), or on an address in
+//! a test's network namespace, with password (SCRAM) authentication and on a private socket
+//! dir, stopped on drop.
 
 use std::{
     net::TcpListener,
@@ -9,7 +10,7 @@ use std::{
     process::{Command, Output},
 };
 
-use crate::TempDir;
+use crate::{TempDir, netns::Netns};
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 /// The role the tracer logs in as, owner of database `events`.
@@ -19,6 +20,10 @@ pub const PASSWORD: &str = "s3cret-pw";
 pub struct Postgres {
     pub dir: TempDir,
     pub port: u16,
+    /// The address it listens on for TCP.
+    pub host: String,
+    /// The network namespace it runs in (None: this one).
+    netns: Option<String>,
 }
 
 fn as_postgres(args: &[&str]) -> Output {
@@ -39,6 +44,17 @@ impl Postgres {
     /// initdb + start + role `tracer` (password) owning database `events`, and role
     /// `norights` (password) that may connect but not create tables.
     pub fn start() -> Postgres {
+        Postgres::start_at(None, "127.0.0.1")
+    }
+
+    /// `start`, with the server in NS listening on ADDR (an address of NS). Its socket dir is
+    /// still reachable from here (a socket with a path belongs to no network namespace), so
+    /// `psql` works as for any other.
+    pub fn start_in(ns: &Netns, addr: &str) -> Postgres {
+        Postgres::start_at(Some(ns.name.clone()), addr)
+    }
+
+    fn start_at(netns: Option<String>, host: &str) -> Postgres {
         let dir = TempDir::new("pg");
         for sub in ["data", "sock"] {
             let p = dir.file(sub);
@@ -47,7 +63,7 @@ impl Postgres {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Postgres { dir, port };
+        let pg = Postgres { dir, port, host: host.into(), netns };
         check(
             as_postgres(&[
                 &format!("{BIN}/initdb"),
@@ -61,6 +77,13 @@ impl Postgres {
             ]),
             "initdb",
         );
+        if pg.netns.is_some() {
+            // initdb lets in only the loopback addresses; here clients come over a veth pair.
+            let hba = pg.data().join("pg_hba.conf");
+            let mut conf = std::fs::read_to_string(&hba).unwrap();
+            conf.push_str("host all all samenet scram-sha-256\n");
+            std::fs::write(&hba, conf).unwrap();
+        }
         pg.start_again();
         pg.psql("postgres", &format!("CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'"));
         pg.psql("postgres", &format!("CREATE DATABASE events OWNER {USER}"));
@@ -79,25 +102,25 @@ impl Postgres {
     /// `pg_ctl start` (waits until it accepts connections).
     pub fn start_again(&self) {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+            "-p {} -k {} -c listen_addresses={} -c fsync=off -c max_connections=50",
             self.port,
-            self.sock().display()
+            self.sock().display(),
+            self.host
         );
         let log = self.dir.file("pg.log");
-        check(
-            as_postgres(&[
-                &format!("{BIN}/pg_ctl"),
-                "-D",
-                self.data().to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "-o",
-                &opts,
-                "start",
-            ]),
-            "pg_ctl start",
-        );
+        let (data, log) = (self.data().display().to_string(), log.display().to_string());
+        let pg_ctl = format!("{BIN}/pg_ctl");
+        let args = [pg_ctl.as_str(), "-D", &data, "-l", &log, "-w", "-o", &opts, "start"];
+        let out = match &self.netns {
+            // The postmaster and its backends stay in the namespace it starts in.
+            Some(ns) => Command::new("ip")
+                .args(["netns", "exec", ns, "runuser", "-u", "postgres", "--"])
+                .args(args)
+                .output()
+                .expect("ip netns exec"),
+            None => as_postgres(&args),
+        };
+        check(out, "pg_ctl start");
     }
 
     /// `pg_ctl stop -m fast`: connections are closed, as in a real outage.
@@ -108,9 +131,9 @@ impl Postgres {
         );
     }
 
-    /// `postgresql://tracer@127.0.0.1:PORT/events` (no password: it comes from the environment).
+    /// `postgresql://tracer@HOST:PORT/events` (no password: it comes from the environment).
     pub fn url(&self) -> String {
-        format!("postgresql://{USER}@127.0.0.1:{}/events", self.port)
+        format!("postgresql://{USER}@{}:{}/events", self.host, self.port)
     }
 
     /// Runs SQL as the superuser over the socket; the unaligned, tuples-only output.

@@ -10,6 +10,7 @@ use std::{
     collections::{HashMap, HashSet, VecDeque},
     str::FromStr,
     sync::Arc,
+    time::Duration,
 };
 
 use postgres::{
@@ -70,6 +71,16 @@ pub fn describe(e: &postgres::Error) -> String {
     s
 }
 
+/// Silence before the first keepalive probe, between probes, and probes unanswered before
+/// the connection is given up: a dead peer found in 10 + 5 × 3 s while waiting for it.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// Longest time data sent may stay unacknowledged. A live server acknowledges within
+/// milliseconds even when busy; one whose backend is held on a lock that long with its receive
+/// buffer full is given up too, which costs a reconnect and a replay, never a row.
+const UNACKED_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A connection: password from the URL, `PGPASSWORD` or the password file; every failure
 /// names the server, never the password.
 pub fn client(url: &str) -> Result<Client, Error> {
@@ -86,7 +97,26 @@ pub fn client(url: &str) -> Result<Client, Error> {
             cfg.password(p);
         }
     }
-    cfg.connect_timeout(std::time::Duration::from_secs(5));
+    cfg.connect_timeout(Duration::from_secs(5));
+    // A server that vanishes without closing its connections (a network partition, a host
+    // that dies) is noticed in about half a minute instead of the system's defaults (two
+    // hours of silence before a keepalive; about 15 minutes of retransmissions for data it
+    // never acknowledged), so the writer spools and a guard's fleet link reconnects. Not
+    // where the URL sets its own (`keepalives_idle=`, `tcp_user_timeout=`: seconds here).
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let set = |k: &str| query.split('&').any(|kv| kv.split('=').next() == Some(k));
+    if !set("keepalives_idle") {
+        cfg.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if !set("keepalives_interval") {
+        cfg.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if !set("keepalives_retries") {
+        cfg.keepalives_retries(KEEPALIVE_RETRIES);
+    }
+    if !set("tcp_user_timeout") {
+        cfg.tcp_user_timeout(UNACKED_TIMEOUT);
+    }
     cfg.connect(NoTls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
 }
 

@@ -1,0 +1,90 @@
+//! A database server cut off by the network (every packet to it dropped: a partition, a host
+//! that died) says nothing: no reset, no close. The writer gives its connections up within
+//! its own timeouts, not the system's (about 15 minutes of retransmissions for data never
+//! acknowledged, two hours of silence before a keepalive), spools what it could not store,
+//! and replays it once the server is reachable again. A real PostgreSQL 15 in a network
+//! namespace of its own, the writer in another joined to it by a veth pair, and the cut made
+//! by nftables in the server's namespace: the host's own firewall is never touched.
+// Every test crate gets the whole dev-dependency list; each uses part of it.
+#![allow(unused_crate_dependencies)]
+
+use std::time::{Duration, Instant};
+
+use tracer_store::{
+    Row, Target,
+    spool::OnFull,
+    writer::{Options, Stats, Writer},
+};
+use tracer_tests::{
+    TempDir,
+    netns::Netns,
+    pg::{self, Postgres},
+};
+
+/// Waits up to WITHIN for WHAT to hold; how long it took.
+fn wait(what: &str, within: Duration, ok: impl Fn() -> bool) -> Duration {
+    let t = Instant::now();
+    while !ok() {
+        assert!(t.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.elapsed()
+}
+
+fn push(w: &mut Writer, n: usize) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    for i in 0..n {
+        let r = Row {
+            event: "exec".into(),
+            time_ns: now + i as i64,
+            comm: "cut".into(),
+            root: "/".into(),
+            ..Row::default()
+        };
+        w.push(r).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+#[test]
+fn a_server_cut_off_by_the_network_is_given_up_and_nothing_is_lost() {
+    let (srv, cli) = (Netns::new("pgsrv"), Netns::new("pgcli"));
+    srv.veth(&cli, &["10.77.0.1/24"], &["10.77.0.2/24"]);
+    let pg = Postgres::start_in(&srv, "10.77.0.1");
+    let dir = TempDir::new("pgcut");
+    let opts = Options {
+        target: Target::Postgres(format!("postgresql://{}:{}@10.77.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port)),
+        retention_days: 0,
+        spool_dir: dir.file("spool"),
+        spool_bytes: 1 << 20,
+        on_full: OnFull::Block,
+        key: Some("cut".into()),
+    };
+    // Threads inherit the namespace of the thread that makes them: the writer's and its
+    // lanes' stay in the client's.
+    let mut w = cli.run_in(move || Writer::start(opts)).unwrap();
+    let stats = w.stats();
+    let n = |s: &Stats| {
+        use std::sync::atomic::Ordering::Relaxed;
+        (s.stored.load(Relaxed), s.spooled.load(Relaxed), s.dropped.load(Relaxed))
+    };
+
+    push(&mut w, 100);
+    wait("the first rows stored", Duration::from_secs(10), || n(&stats).0 == 100);
+
+    srv.exec(&["nft", "add table inet cut"]);
+    srv.exec(&["nft", "add chain inet cut in { type filter hook input priority 0 ; policy drop ; }"]);
+    push(&mut w, 100);
+    let noticed = wait("the cut noticed and the rows spooled", Duration::from_secs(90), || n(&stats).1 == 100);
+    eprintln!("cut off: noticed and spooled after {noticed:?}");
+    // Its own limit (20 s for data never acknowledged), not the system's quarter of an hour.
+    assert!(noticed < Duration::from_secs(45), "noticed after {noticed:?}");
+    assert_eq!(n(&stats), (100, 100, 0), "nothing stored, nothing dropped while cut off");
+
+    srv.exec(&["nft", "delete table inet cut"]);
+    wait("the spool replayed", Duration::from_secs(30), || n(&stats) == (200, 0, 0));
+    let sum = w.close().unwrap();
+    assert_eq!((sum.stored, sum.spooled, sum.dropped), (200, 0, 0), "{sum}");
+    assert_eq!(pg.psql("events", "SELECT COUNT(*) FROM events WHERE key = 'cut'"), "200");
+    assert_eq!(pg.psql("events", "SELECT COUNT(DISTINCT seq) FROM events WHERE key = 'cut'"), "200", "each once");
+}
