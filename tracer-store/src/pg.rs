@@ -290,8 +290,8 @@ impl Pg {
     /// Hands a batch to the lanes, each lane's rows to be stored in one transaction on its
     /// own connection, after what it has already; `receive` gives the outcome. Rows already
     /// stored are skipped, rows the server refuses for their data are counted and left out
-    /// (`insert_on`). Fails, keeping nothing, only when the batch's day partitions cannot be
-    /// made.
+    /// (`insert_on`). Fails only when the batch's day partitions cannot be made: then none of
+    /// it is in flight, and the whole batch comes back in `pending`.
     pub fn send(&mut self, rows: Vec<Row>) -> Result<(), Partial> {
         const DAY_NS: i64 = 86_400_000_000_000;
         if self.lanes.is_empty() {
@@ -299,11 +299,15 @@ impl Pg {
             return Err(Partial { done: Box::default(), error, pending: rows });
         }
         let days: HashSet<i64> = rows.iter().map(|r| r.time_ns.div_euclid(DAY_NS)).collect();
+        // The oldest day the sweep must spare: this batch's, and those of the batches in
+        // flight, whose rows have not landed yet.
+        let oldest_day = days.iter().copied().min().unwrap_or(i64::MAX);
+        let spare = self.in_flight.iter().map(|f| f.oldest_day).fold(oldest_day, i64::min);
         let mut split = true;
         for d in days {
             let laned = match self.days.get(&d) {
                 Some(&l) => l,
-                None => match self.partition(d) {
+                None => match self.partition(d, spare) {
                     Ok(l) => {
                         self.days.insert(d, l);
                         l
@@ -322,15 +326,9 @@ impl Pg {
             parts[lane].push(i);
         }
         let batch = Arc::new(rows);
-        let failed = self
-            .lanes
-            .iter()
-            .zip(parts)
-            .map(|(lane, part)| {
-                lane.send((batch.clone(), part)).err().map(|rows| (Error::Pg("a lane's thread ended".into()), rows))
-            })
-            .collect();
-        self.in_flight.push_back(Flight { batch, failed });
+        let parts: Vec<Arc<Vec<usize>>> = parts.into_iter().map(Arc::new).collect();
+        let sent = self.lanes.iter().zip(&parts).map(|(lane, part)| lane.send((batch.clone(), part.clone()))).collect();
+        self.in_flight.push_back(Flight { batch, oldest_day, parts, sent });
         Ok(())
     }
 
@@ -343,16 +341,13 @@ impl Pg {
         let mut done = Inserted::default();
         let mut error = None;
         let mut pending = Vec::new();
-        for (lane, failed) in self.lanes.iter().zip(flight.failed) {
-            let (r, rows) = match failed {
-                Some((e, rows)) => (Err(e), rows),
-                None => lane.receive(),
-            };
+        for ((lane, part), sent) in self.lanes.iter().zip(&flight.parts).zip(flight.sent) {
+            let r = if sent { lane.receive() } else { Err(Error::Pg("a lane's thread ended".into())) };
             match r {
                 Ok(n) => done.add(n),
                 Err(e) => {
                     error = error.or(Some(e));
-                    pending.extend(rows.iter().filter_map(|&i| flight.batch.get(i)).cloned());
+                    pending.extend(part.iter().filter_map(|&i| flight.batch.get(i)).cloned());
                 }
             }
         }
@@ -366,14 +361,15 @@ impl Pg {
     /// The partition for day D (days since the epoch, UTC), made once by whoever comes first,
     /// split into `LANES` tables by `HASH (seq)`. Whether it is split (an older tracer may
     /// have made it whole).
-    fn partition(&mut self, d: i64) -> Result<bool, Error> {
+    fn partition(&mut self, d: i64, spare: i64) -> Result<bool, Error> {
         let day = jiff::Timestamp::from_second(d * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
         let next = jiff::Timestamp::from_second((d + 1) * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
         let name = format!("events_{}", day.strftime("%Y%m%d"));
-        // The sweep comes before the new day, never after: rows older than the retention
-        // (a spool replayed after a long outage) are stored, and go with the next sweep,
-        // instead of their day being dropped before they land, again at every retry.
-        self.retain()?;
+        // The sweep comes before the new day, never after, and spares the days of rows not
+        // landed yet (SPARE on): rows older than the retention (a spool replayed after a long
+        // outage) are stored, and go with the next sweep, instead of their day being dropped
+        // before they land, again at every retry.
+        self.sweep(spare)?;
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock(7140002)", &[])?;
         // Whoever makes the day makes its lanes in the same transaction (under the lock), so
@@ -403,11 +399,16 @@ impl Pg {
 
     /// Drops day partitions older than the retention setting.
     pub fn retain(&mut self) -> Result<(), Error> {
+        self.sweep(i64::MAX)
+    }
+
+    /// `retain`, keeping day SPARE and those after it whatever their age.
+    fn sweep(&mut self, spare: i64) -> Result<(), Error> {
         if self.retention_days == 0 {
             return Ok(());
         }
         let now = jiff::Timestamp::now().as_second().div_euclid(86_400);
-        let oldest = now - i64::from(self.retention_days) + 1;
+        let oldest = (now - i64::from(self.retention_days) + 1).min(spare);
         let cutoff = jiff::Timestamp::from_second(oldest * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
         let keep_from = format!("events_{}", cutoff.strftime("%Y%m%d"));
         let rows = self.client.query(
@@ -424,11 +425,13 @@ impl Pg {
     }
 }
 
-/// A batch handed to the lanes, and for each lane that could not take its part (its thread
-/// ended), why and the part's indexes.
+/// A batch handed to the lanes: its rows, the day of its oldest, each lane's part (the
+/// indexes of its rows), and whether the lane took it (its thread had not ended).
 struct Flight {
     batch: Arc<Vec<Row>>,
-    failed: Vec<Option<(Error, Vec<usize>)>>,
+    oldest_day: i64,
+    parts: Vec<Arc<Vec<usize>>>,
+    sent: Vec<bool>,
 }
 
 /// Stores ROWS in one transaction on CLIENT. The common case, rows never stored: one COPY

@@ -492,6 +492,11 @@ impl PgState {
 
     fn replay(&mut self) {
         while let Some(db) = &mut self.db {
+            // Nothing is in flight while anything is spooled (`store_now`); were it, the
+            // replay would wait for it to be counted first, to keep the order.
+            if db.in_flight() > 0 {
+                return;
+            }
             let batch = match self.spool.front() {
                 None => return,
                 Some(Ok(b)) => b,

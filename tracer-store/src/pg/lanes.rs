@@ -17,7 +17,7 @@ use std::{
     panic::AssertUnwindSafe,
     sync::{
         Arc,
-        mpsc::{Receiver, SyncSender, sync_channel},
+        mpsc::{Receiver, Sender, SyncSender, channel, sync_channel},
     },
     thread::JoinHandle,
 };
@@ -29,27 +29,26 @@ use crate::{Error, Row};
 
 /// A lane's part of a batch: the batch, shared, and the indexes of the lane's rows in it. The
 /// rows stay where the sink built them: moving them into a vector per lane (688 bytes each)
-/// cost more client CPU than the lanes saved.
-pub(super) type Part = (Arc<Vec<Row>>, Vec<usize>);
-/// What a lane did with its part of a batch, and the part's indexes back when it was not
-/// stored.
-type Outcome = (Result<Inserted, Error>, Vec<usize>);
+/// cost more client CPU than the lanes saved. The sender keeps the indexes too, so a part is
+/// never lost with a lane that ends.
+pub(super) type Part = (Arc<Vec<Row>>, Arc<Vec<usize>>);
 
 /// One lane: its connection on its own thread, fed parts of batches in order, answering
 /// each in order.
 pub(super) struct Lane {
     jobs: Option<SyncSender<Part>>,
-    done: Receiver<Outcome>,
+    done: Receiver<Result<Inserted, Error>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Lane {
     /// Starts lane I on CLIENT, whose COPY into `events` is prepared as COPY.
     pub(super) fn start(i: u64, client: Client, copy: Statement) -> Result<Lane, Error> {
-        // One part queued behind the one being stored: the lane never waits for the writer
-        // between batches, and holds at most two.
+        // One part queued behind the one being stored: with the writer at most one batch
+        // ahead, it never waits to hand a part over (further ahead, it would wait here for
+        // the lane, which never waits for it: answers are not bounded).
         let (jobs, take) = sync_channel(1);
-        let (answer, done) = sync_channel(2);
+        let (answer, done) = channel();
         let thread = std::thread::Builder::new()
             .name(format!("tracer-lane{i}"))
             .spawn(move || work(client, &copy, &take, &answer))
@@ -57,20 +56,16 @@ impl Lane {
         Ok(Lane { jobs: Some(jobs), done, thread: Some(thread) })
     }
 
-    /// Hands the lane PART to store after what it has; gives its indexes back if it has
-    /// ended.
-    pub(super) fn send(&self, part: Part) -> Result<(), Vec<usize>> {
-        match &self.jobs {
-            Some(jobs) => jobs.send(part).map_err(|e| e.0.1),
-            None => Err(part.1),
-        }
+    /// Hands the lane PART to store after what it has; false if it has ended.
+    pub(super) fn send(&self, part: Part) -> bool {
+        self.jobs.as_ref().is_some_and(|jobs| jobs.send(part).is_ok())
     }
 
     /// The outcome of the oldest part sent and not yet answered (waits for it).
-    pub(super) fn receive(&self) -> Outcome {
-        // The thread answers every part it takes, a panic included (caught); it ends without
-        // answering only when the Pg holding it is dropped.
-        self.done.recv().unwrap_or_else(|_| (Err(Error::Pg("a lane's thread ended".into())), Vec::new()))
+    pub(super) fn receive(&self) -> Result<Inserted, Error> {
+        // A lane ends after a panic (caught and answered); the parts queued behind it are
+        // then answered here, as not stored.
+        self.done.recv().unwrap_or_else(|_| Err(Error::Pg("a lane's thread ended".into())))
     }
 }
 
@@ -84,20 +79,15 @@ impl Drop for Lane {
     }
 }
 
-fn work(mut client: Client, copy: &Statement, take: &Receiver<Part>, answer: &SyncSender<Outcome>) {
+fn work(mut client: Client, copy: &Statement, take: &Receiver<Part>, answer: &Sender<Result<Inserted, Error>>) {
     for (batch, rows) in take {
         // The indexes come from the batch's own length.
         let refs: Vec<&Row> = rows.iter().filter_map(|&i| batch.get(i)).collect();
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| insert_on(&mut client, copy, &refs)));
-        drop(refs);
-        drop(batch);
-        // After a panic the connection's state is unknown: the lane ends, its rows go back.
-        let (r, ended) = match r {
-            Ok(r) => (r, false),
-            Err(_) => (Err(Error::Pg("a lane's thread panicked".into())), true),
-        };
-        let back = if r.is_ok() { Vec::new() } else { rows };
-        if answer.send((r, back)).is_err() || ended {
+        // After a panic the connection's state is unknown: the lane ends.
+        let ended = r.is_err();
+        let r = r.unwrap_or_else(|_| Err(Error::Pg("a lane's thread panicked".into())));
+        if answer.send(r).is_err() || ended {
             return;
         }
     }
