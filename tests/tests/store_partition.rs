@@ -31,6 +31,17 @@ fn wait(what: &str, within: Duration, ok: impl Fn() -> bool) -> Duration {
     t.elapsed()
 }
 
+/// Every packet into and out of NS dropped (its sockets with a path still work).
+fn cut(ns: &Netns) {
+    ns.exec(&["nft", "add table inet cut"]);
+    ns.exec(&["nft", "add chain inet cut in { type filter hook input priority 0 ; policy drop ; }"]);
+    ns.exec(&["nft", "add chain inet cut out { type filter hook output priority 0 ; policy drop ; }"]);
+}
+
+fn heal(ns: &Netns) {
+    ns.exec(&["nft", "delete table inet cut"]);
+}
+
 fn push(w: &mut Writer, n: usize) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
     for i in 0..n {
@@ -72,8 +83,7 @@ fn a_server_cut_off_by_the_network_is_given_up_and_nothing_is_lost() {
     push(&mut w, 100);
     wait("the first rows stored", Duration::from_secs(10), || n(&stats).0 == 100);
 
-    srv.exec(&["nft", "add table inet cut"]);
-    srv.exec(&["nft", "add chain inet cut in { type filter hook input priority 0 ; policy drop ; }"]);
+    cut(&srv);
     push(&mut w, 100);
     let noticed = wait("the cut noticed and the rows spooled", Duration::from_secs(90), || n(&stats).1 == 100);
     eprintln!("cut off: noticed and spooled after {noticed:?}");
@@ -81,10 +91,59 @@ fn a_server_cut_off_by_the_network_is_given_up_and_nothing_is_lost() {
     assert!(noticed < Duration::from_secs(45), "noticed after {noticed:?}");
     assert_eq!(n(&stats), (100, 100, 0), "nothing stored, nothing dropped while cut off");
 
-    srv.exec(&["nft", "delete table inet cut"]);
+    heal(&srv);
     wait("the spool replayed", Duration::from_secs(30), || n(&stats) == (200, 0, 0));
     let sum = w.close().unwrap();
     assert_eq!((sum.stored, sum.spooled, sum.dropped), (200, 0, 0), "{sum}");
     assert_eq!(pg.psql("events", "SELECT COUNT(*) FROM events WHERE key = 'cut'"), "200");
     assert_eq!(pg.psql("events", "SELECT COUNT(DISTINCT seq) FROM events WHERE key = 'cut'"), "200", "each once");
+}
+
+/// A guard's fleet link that only listens sends nothing, so only a keepalive can find it cut
+/// off: without one, neither end notices a silent partition (the server keeps the system's
+/// two hours too), and once the server's retransmissions give up (about 15 minutes) the link
+/// listens on a connection that will never carry a word again.
+/// Guard A is cut off longer than its keepalive limits while guard B bans over the socket:
+/// A gives its connection up, reconnects once the network is back (a new backend serves it),
+/// and applies B's ban from the table.
+#[test]
+fn a_fleet_link_cut_off_while_listening_reconnects_and_hears_the_bans() {
+    let (srv, cli) = (Netns::new("bansrv"), Netns::new("bancli"));
+    srv.veth(&cli, &["10.78.0.1/24"], &["10.78.0.2/24"]);
+    let pg = Postgres::start_in(&srv, "10.78.0.1");
+    let host = |name: &str| tracer_store::Host { hostname: name.into(), machine_id: format!("{name}-id") };
+    let over_tcp = format!("postgresql://{}:{}@10.78.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let (tx, heard) = std::sync::mpsc::channel();
+    let a_host = host("guard-a");
+    let (_a, _) = cli
+        .run_in(move || {
+            tracer_store::bansync::BanSync::start(&over_tcp, "sshd", a_host, 0, move |b| {
+                let _ = tx.send(b);
+            })
+        })
+        .unwrap();
+    let sock = pg.sock().display().to_string().replace('/', "%2F");
+    let over_socket = format!("postgresql://{}:{}@{sock}:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let (b, _) = tracer_store::bansync::BanSync::start(&over_socket, "sshd", host("guard-b"), 0, |_| {}).unwrap();
+    let a_backend =
+        || pg.psql("events", "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE client_addr = '10.78.0.2'");
+    let before = a_backend();
+    assert!(!before.is_empty(), "guard A is connected over TCP");
+
+    cut(&srv);
+    let t = Instant::now();
+    b.ban("192.0.2.9", None);
+    // Longer than 10 s of silence and three probes 5 s apart.
+    std::thread::sleep(Duration::from_secs(32));
+    assert!(heard.try_recv().is_err(), "nothing reaches guard A while it is cut off");
+    heal(&srv);
+    let got = heard.recv_timeout(Duration::from_secs(30)).expect("guard A heard of the ban");
+    eprintln!("guard A reconnected and heard of the ban {:?} after the cut", t.elapsed());
+    assert_eq!((got.op.as_str(), got.ip.as_str(), got.hostname.as_str()), ("ban", "192.0.2.9", "guard-b"));
+    let after = a_backend();
+    // The old backend may linger: the server gives it up by its own keepalive settings.
+    assert!(
+        after.split(',').any(|p| !before.split(',').any(|q| q == p)),
+        "a new backend serves guard A: {before} -> {after}"
+    );
 }
