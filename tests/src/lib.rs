@@ -12,6 +12,8 @@ use serde_json::Value;
 
 // Dev-dependencies of the test binaries (store*.rs), not of this library's own tests.
 #[cfg(test)]
+use postgres as _;
+#[cfg(test)]
 use rusqlite as _;
 #[cfg(test)]
 use tracer_store as _;

@@ -136,6 +136,11 @@ impl Postgres {
         format!("postgresql://{USER}@{}:{}/events", self.host, self.port)
     }
 
+    /// `url` with the password in it, for a writer started in the test's own process.
+    pub fn url_with_password(&self) -> String {
+        format!("postgresql://{USER}:{PASSWORD}@{}:{}/events", self.host, self.port)
+    }
+
     /// Runs SQL as the superuser over the socket; the unaligned, tuples-only output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         check(

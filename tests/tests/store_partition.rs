@@ -64,7 +64,7 @@ fn a_server_cut_off_by_the_network_is_given_up_and_nothing_is_lost() {
     let pg = Postgres::start_in(&srv, "10.77.0.1");
     let dir = TempDir::new("pgcut");
     let opts = Options {
-        target: Target::Postgres(format!("postgresql://{}:{}@10.77.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port)),
+        target: Target::Postgres(pg.url_with_password()),
         retention_days: 0,
         spool_dir: dir.file("spool"),
         spool_bytes: 1 << 20,
@@ -112,7 +112,7 @@ fn a_fleet_link_cut_off_while_listening_reconnects_and_hears_the_bans() {
     srv.veth(&cli, &["10.78.0.1/24"], &["10.78.0.2/24"]);
     let pg = Postgres::start_in(&srv, "10.78.0.1");
     let host = |name: &str| tracer_store::Host { hostname: name.into(), machine_id: format!("{name}-id") };
-    let over_tcp = format!("postgresql://{}:{}@10.78.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let over_tcp = pg.url_with_password();
     let (tx, heard) = std::sync::mpsc::channel();
     let a_host = host("guard-a");
     let (_a, _) = cli

@@ -139,14 +139,27 @@ fn a_read_only_role_reports_and_bad_stores_are_refused() {
     refused(&report(&format!("sqlite:{}", other.display()), &[]), "foreign sqlite", "no tracer schema");
 }
 
+/// The table (day partition and lane) holding the row of the first sequence number in SEQS
+/// that LANE carries.
+fn lane_table(pg: &Postgres, seqs: std::ops::Range<i64>, lane: u64) -> String {
+    let seq = seqs.into_iter().find(|&s| tracer_store::pg::lanes::lane_of(s) == lane).unwrap();
+    pg.psql("events", &format!("SELECT tableoid::regclass FROM events WHERE seq = {seq}"))
+}
+
+/// A session of its own holding TABLE locked (in a transaction) until it commits.
+fn lock(pg: &Postgres, table: &str) -> postgres::Client {
+    let mut locker = tracer_store::pg::client(&pg.url_with_password()).unwrap();
+    locker.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).unwrap();
+    locker
+}
+
 /// A writer's connection to PG (keeping RETENTION days, 0: all), and exec rows of HOST with
 /// sequence numbers FROM..TO, timed just before now (today's partition).
 fn writer_and_rows(
     pg: &Postgres,
     retention: u32,
 ) -> (tracer_store::pg::Pg, impl Fn(&str, i64, i64) -> Vec<tracer_store::Row>) {
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
-    let db = tracer_store::pg::Pg::connect(&url, retention).unwrap();
+    let db = tracer_store::pg::Pg::connect(&pg.url_with_password(), retention).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
     let rows = move |host: &str, from: i64, to: i64| {
         (from..to)
@@ -208,16 +221,10 @@ fn a_lane_goes_on_to_the_next_batch_while_the_other_is_held() {
     let pg = Postgres::start();
     let (mut db, rows) = writer_and_rows(&pg, 0);
     assert_eq!(db.insert(&rows("ahead", 1, 11)).unwrap().new, 10, "the day's tables are made");
-    let table = |lane: u64| -> String {
-        let seq = (1..11).find(|&s| tracer_store::pg::lanes::lane_of(s) == lane).unwrap();
-        pg.psql("events", &format!("SELECT tableoid::regclass FROM events WHERE seq = {seq}"))
-    };
-    let (held, free) = (table(1), table(0));
+    let (held, free) = (lane_table(&pg, 1..11, 1), lane_table(&pg, 1..11, 0));
     let in_table = |t: &str| -> usize { pg.psql("events", &format!("SELECT COUNT(*) FROM {t}")).parse().unwrap() };
     let before = in_table(&free);
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
-    let mut locker = tracer_store::pg::client(&url).unwrap();
-    locker.batch_execute(&format!("BEGIN; LOCK TABLE {held} IN ACCESS EXCLUSIVE MODE")).unwrap();
+    let mut locker = lock(&pg, &held);
 
     let (first, second) = (rows("ahead", 11, 1011), rows("ahead", 1011, 2011));
     let free_rows = |b: &[tracer_store::Row]| b.iter().filter(|r| tracer_store::pg::lanes::lane_of(r.seq) == 0).count();
@@ -252,15 +259,10 @@ fn a_lane_failing_with_a_batch_behind_it_loses_nothing() {
     let (mut db, rows) = writer_and_rows(&pg, 0);
     assert_eq!(db.insert(&rows("made", 1, 11)).unwrap().new, 10, "the day's tables are made");
     drop(db);
-    let table = |lane: u64| -> String {
-        let seq = (1..11).find(|&s| tracer_store::pg::lanes::lane_of(s) == lane).unwrap();
-        pg.psql("events", &format!("SELECT tableoid::regclass FROM events WHERE seq = {seq}"))
-    };
-    let (held, free) = (table(1), table(0));
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let (held, free) = (lane_table(&pg, 1..11, 1), lane_table(&pg, 1..11, 0));
     let dir = TempDir::new("pginflight");
     let mut w = tracer_store::writer::Writer::start(tracer_store::writer::Options {
-        target: tracer_store::Target::Postgres(url.clone()),
+        target: tracer_store::Target::Postgres(pg.url_with_password()),
         retention_days: 0,
         spool_dir: dir.file("spool"),
         spool_bytes: 1 << 20,
@@ -270,8 +272,7 @@ fn a_lane_failing_with_a_batch_behind_it_loses_nothing() {
     .unwrap();
     // Taken once the writer is started (its start reads the highest stored sequence number,
     // which the lock would hold up).
-    let mut locker = tracer_store::pg::client(&url).unwrap();
-    locker.batch_execute(&format!("BEGIN; LOCK TABLE {held} IN ACCESS EXCLUSIVE MODE")).unwrap();
+    let mut locker = lock(&pg, &held);
     for (batch, comm) in [(1, "first"), (2, "second")] {
         for mut r in rows("ignored", batch * 1000, batch * 1000 + 100) {
             r.comm = comm.into();
@@ -320,7 +321,7 @@ fn a_replay_counts_rows_a_lost_acknowledgement_already_stored() {
         assert!(spool.push(&acked_lost, block, false).unwrap());
         assert!(spool.push(&rows("lostack", 101, 151), block, false).unwrap());
     }
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let url = pg.url_with_password();
     let writer = tracer_store::writer::Writer::start(tracer_store::writer::Options {
         target: tracer_store::Target::Postgres(url),
         retention_days: 0,
@@ -372,15 +373,9 @@ fn the_sweep_spares_the_day_of_a_batch_in_flight() {
     // land); today is not made yet.
     assert_eq!(db.insert(&at(1, 1, 11)).unwrap().new, 10);
     assert_eq!(db.insert(&at(10, 11, 21)).unwrap().new, 10);
-    let table = |first: i64, lane: u64| -> String {
-        let seq = (first..first + 10).find(|&s| tracer_store::pg::lanes::lane_of(s) == lane).unwrap();
-        pg.psql("events", &format!("SELECT tableoid::regclass FROM events WHERE seq = {seq}"))
-    };
-    let yesterday_1 = table(1, 1);
-    let old_day = table(11, 0).trim_end_matches("_0").to_owned();
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
-    let mut locker = tracer_store::pg::client(&url).unwrap();
-    locker.batch_execute(&format!("BEGIN; LOCK TABLE {yesterday_1} IN ACCESS EXCLUSIVE MODE")).unwrap();
+    let yesterday_1 = lane_table(&pg, 1..11, 1);
+    let old_day = lane_table(&pg, 11..21, 0).trim_end_matches("_0").to_owned();
+    let mut locker = lock(&pg, &yesterday_1);
     // Lane 1 is held on yesterday's batch; the old day's batch waits behind it. The next
     // batch brings today: its sweep runs while the old day's rows have not all landed. The
     // lock goes after a while (the third batch's hand-over waits for lane 1 to take the second).
@@ -532,7 +527,7 @@ fn a_row_the_server_refuses_is_counted_and_holds_nothing_back() {
     assert_eq!(count("SELECT COUNT(*) FROM events WHERE machine_id = 'refuse-host'"), 198);
     // Through the writer: counted as dropped, said why, and the rows after it land.
     let dir = TempDir::new("pgrefuse");
-    let url = format!("postgresql://{}:{}@127.0.0.1:{}/events", pg::USER, pg::PASSWORD, pg.port);
+    let url = pg.url_with_password();
     let mut w = tracer_store::writer::Writer::start(tracer_store::writer::Options {
         target: tracer_store::Target::Postgres(url),
         retention_days: 0,

@@ -15,7 +15,7 @@ use std::{
 
 use crate::{
     Error, Host, Row, Target,
-    pg::Pg,
+    pg::{Inserted, Partial, Pg},
     spool::{OnFull, Spool},
     sqlite::Sqlite,
 };
@@ -417,26 +417,35 @@ impl PgState {
                 _ => None,
             };
             let Some((total, r)) = got else { break };
-            match r {
-                Ok(done) => {
-                    let refused = self.refused(&done);
-                    self.stored(total - refused);
+            if let Some(p) = self.count(total, r) {
+                if !p.pending.is_empty() {
+                    left.push(p.pending);
                 }
-                // Rows a lane committed are stored whether or not the batch is done.
-                Err(p) => {
-                    self.refused(&p.done);
-                    self.stored(p.committed(total));
-                    if !p.pending.is_empty() {
-                        left.push(p.pending);
-                    }
-                    error = error.or(Some(p.error));
-                }
+                error = error.or(Some(p.error));
             }
         }
         if let Some(e) = error {
             self.down(&e);
         }
         left
+    }
+
+    /// Counts what storing a batch of TOTAL rows did: the rows the database refused, and the
+    /// rows in it now (of a batch not wholly stored, those its committed lanes hold, whether
+    /// or not the batch is done). The failure, with the rows left to keep.
+    fn count(&mut self, total: usize, r: Result<Inserted, Partial>) -> Option<Partial> {
+        match r {
+            Ok(done) => {
+                let refused = self.refused(&done);
+                self.stored(total - refused);
+                None
+            }
+            Err(p) => {
+                self.refused(&p.done);
+                self.stored(p.committed(total));
+                Some(p)
+            }
+        }
     }
 
     /// Counts N rows of what was handed to the writer as now in the database: all the rows of
@@ -452,7 +461,7 @@ impl PgState {
 
     /// Counts (and says on stderr) the rows the database refused for their data: they are
     /// left out, as no retry would store them. How many.
-    fn refused(&mut self, done: &crate::pg::Inserted) -> usize {
+    fn refused(&mut self, done: &Inserted) -> usize {
         if done.refused > 0 {
             self.sum.refused += done.refused;
             self.stats.refused.fetch_add(done.refused, Ordering::Relaxed);
@@ -503,20 +512,16 @@ impl PgState {
                 Some(Err(e)) => return self.down(&e),
             };
             let total = batch.len();
-            match db.store(batch) {
-                Ok(done) => {
-                    let refused = self.refused(&done);
-                    self.stored(total - refused);
+            let r = db.store(batch);
+            match self.count(total, r) {
+                None => {
                     if let Err(e) = self.spool.pop_front() {
                         return self.down(&e);
                     }
                     self.counts();
                 }
-                // Rows a lane committed are stored whether or not the batch is done; the
-                // spool's front then keeps only the other lanes' rows.
-                Err(p) => {
-                    self.refused(&p.done);
-                    self.stored(p.committed(total));
+                // The spool's front keeps only the rows no lane committed.
+                Some(p) => {
                     if p.pending.len() != total
                         && let Err(e) = self.spool.replace_front(&p.pending)
                     {

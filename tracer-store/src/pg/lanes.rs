@@ -8,7 +8,7 @@
 //! Each lane's connection lives on a thread of its own (`Lane`), which takes its part of
 //! each batch in turn: a lane that is done goes on to its part of the next batch while the
 //! other still stores this one, instead of both meeting at the end of every batch and
-//! waiting for their commits at once (13–18 % of the two cores idle, measured).
+//! waiting for their commits at once (12–17 % of the two cores idle, measured).
 //!
 //! The server routes every row itself; `lane_of` only decides which connection carries a
 //! row. A wrong guess would cost speed, never a row.
