@@ -47,6 +47,14 @@ fn exe_gen() -> u32 {
     EXE_GEN.get_ptr(0).map(|g| unsafe { read_volatile(g) }).unwrap_or(0)
 }
 
+/// `report` (`AGGREGATE`): a record holds only what its report entry is made of, so every
+/// repeat of an entry hashes alike: no open flags, mode or dirfd, no connect fd, no exec cwd
+/// (the report reads none of them).
+#[inline(always)]
+pub(crate) fn entry_only() -> bool {
+    conf!(enabled) & AGGREGATE != 0
+}
+
 pub(crate) struct Rec {
     s: *mut Scratch,
     base: *mut u8,
@@ -60,7 +68,16 @@ pub(crate) struct Rec {
 impl Rec {
     #[inline(always)]
     pub(crate) fn new<B>() -> Option<Self> {
+        const { assert!(size_of::<B>().is_multiple_of(8), "a record body is whole words") };
         let rec = Self::resume()?;
+        // The body starts as zeros: its padding and the fields a probe leaves unset would
+        // otherwise hold this CPU's earlier records, and `report` hashes them (`agg`): one
+        // entry would cross to user space once per leftover.
+        for i in 0..size_of::<B>() / 8 {
+            // SAFETY: the body B is reserved right after the 8-aligned header, inside the record area; i
+            // counts its words.
+            unsafe { write_volatile((rec.base.add(HEADER_SIZE) as *mut u64).add(i), 0) };
+        }
         rec.set_off((HEADER_SIZE + size_of::<B>()) as u32);
         Some(rec)
     }
@@ -239,6 +256,7 @@ impl Rec {
         h.syscall = syscall;
         h.exe_len = 0;
         h.root_len = 0;
+        h._pad = 0;
         // One store each: an array assignment becomes a byte-loop `memset` call in BPF.
         for i in 0..4 {
             // SAFETY: i < 4, inside h.args.
@@ -455,7 +473,7 @@ impl Rec {
         let size = self.off() & SIZE_MASK;
         let h = self.header();
         h.size = size;
-        if conf!(enabled) & AGGREGATE != 0 && agg::counted(h, size) {
+        if entry_only() && agg::counted(h, size) {
             return true;
         }
         self.finish();

@@ -8,7 +8,10 @@ use tracer_common::{
 };
 
 use super::{Syscall, current_if, protect};
-use crate::{kernel::conf, record::Rec};
+use crate::{
+    kernel::conf,
+    record::{Rec, entry_only},
+};
 
 const SUN_PATH_MAX: u64 = 108;
 
@@ -58,7 +61,9 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
         path_len = rec.push_user(uaddr + 2, n as u32 & 127) as u16;
     }
     let body = rec.body::<ConnectBody>();
-    body.fd = fd as i32;
+    if !entry_only() {
+        body.fd = fd as i32;
+    }
     body.family = family;
     body.port = port;
     body.addr = addr;

@@ -8,7 +8,10 @@ use tracer_common::{
 };
 
 use super::{Syscall, current_if, nr::*, protect};
-use crate::{kernel::conf, record::Rec};
+use crate::{
+    kernel::conf,
+    record::{Rec, entry_only},
+};
 
 const AT_FDCWD: i64 = AT_FDCWD_I32 as i64;
 /// creat(2) is open(O_CREAT | O_WRONLY | O_TRUNC).
@@ -60,9 +63,11 @@ fn try_exit(call: Syscall) -> Result<(), i64> {
     }
     let body = rec.body::<OpenBody>();
     body.cwd_len = cwd_len;
-    body.flags = flags as u32;
-    body.mode = mode as u32;
-    body.dfd = dfd as i32;
+    if !entry_only() {
+        body.flags = flags as u32;
+        body.mode = mode as u32;
+        body.dfd = dfd as i32;
+    }
     body.path_len = path_len;
     body.base_len = base_len;
     if call.rules {
