@@ -131,6 +131,73 @@ impl Postgres {
         );
     }
 
+    /// Makes the server take TCP connections over TLS only (`hostssl`), with a certificate
+    /// for the name `localhost` signed by a CA made here; restarts it. Returns that CA's
+    /// certificate and another CA's, which signed nothing of the server's.
+    pub fn require_tls(&self) -> (PathBuf, PathBuf) {
+        let data = self.data();
+        let ssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(&data).output().expect("openssl");
+            check(out, &format!("openssl {args:?}"));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        for (ca, cn) in [("ca", "tracer-test-ca"), ("other-ca", "tracer-test-other-ca")] {
+            let (key, crt, subj) = (format!("{ca}.key"), format!("{ca}.crt"), format!("/CN={cn}"));
+            let args = [&["req", "-x509"][..], &ec, &["-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subj]];
+            ssl(&args.concat());
+        }
+        ssl(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat());
+        std::fs::write(
+            data.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        ssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        let _ =
+            Command::new("chown").args(["postgres:postgres", "server.key", "server.crt"]).current_dir(&data).status();
+        std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nlog_connections = on\n");
+        std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+        let hba = data.join("pg_hba.conf");
+        let conf = std::fs::read_to_string(&hba).unwrap();
+        let conf: String = conf
+            .lines()
+            .map(|l| l.strip_prefix("host ").map_or(l.to_owned(), |r| format!("hostssl {r}")) + "\n")
+            .collect();
+        std::fs::write(&hba, conf).unwrap();
+        self.stop();
+        self.start_again();
+        // Copied out of the data dir, which only the postgres user may read.
+        let out = |name: &str| {
+            let to = self.dir.file(name);
+            std::fs::copy(data.join(name), &to).unwrap();
+            to
+        };
+        (out("ca.crt"), out("other-ca.crt"))
+    }
+
+    /// The server's log (`pg_ctl -l`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.file("pg.log")).unwrap_or_default()
+    }
+
     /// `postgresql://tracer@HOST:PORT/events` (no password: it comes from the environment).
     pub fn url(&self) -> String {
         format!("postgresql://{USER}@{}:{}/events", self.host, self.port)

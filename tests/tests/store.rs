@@ -325,7 +325,7 @@ fn a_database_that_cannot_be_used_is_one_clear_error_at_start() {
         (pg.url(), &wrong, "password authentication failed"),
         (pg.url(), &[], "password"),
         (norights, &good, "permission denied"),
-        (format!("{}?sslmode=require", pg.url()), &good, "sslmode=require"),
+        (format!("{}?sslmode=verify-full", pg.url()), &good, "no root certificate"),
         (format!("postgresql://127.0.0.1:{}/events", pg.port), &good, "USER@HOST"),
         (format!("postgresql://tracer@127.0.0.1:{}/nosuchdb", pg.port), &good, "nosuchdb"),
         ("sqlite:".into(), &good, "needs a path"),
@@ -450,4 +450,75 @@ fn report_from_the_databases_equals_report_from_the_json_file() {
         assert!(!later.contains("/etc/hostname"), "{later}");
     }
     println!("{from_json}");
+}
+
+/// A server that takes TCP connections over TLS only, with a certificate for `localhost`
+/// from a CA of the test's: the events arrive over TLS, and each `sslmode` checks what libpq
+/// says it checks (the address 127.0.0.1 is not in the certificate; another CA signed
+/// nothing of the server's).
+#[test]
+fn postgresql_over_tls_checks_what_sslmode_says() {
+    let pg = Postgres::start();
+    let (ca, other_ca) = pg.require_tls();
+    let dir = TempDir::new("pgtls");
+    let home = dir.path().display().to_string();
+    let env = [("PGPASSWORD", pg::PASSWORD), ("HOME", home.as_str())];
+    let spool = dir.file("spool").display().to_string();
+    // `hostaddr` connects to the address; the certificate is checked for the host's name.
+    let url = |host: &str, query: String| {
+        format!("postgresql://{}@{host}:{}/events?hostaddr=127.0.0.1&{query}", pg::USER, pg.port)
+    };
+    let (ca, other_ca) = (ca.display().to_string(), other_ca.display().to_string());
+    let run = |url: &str, mark: &str| tracer(url, &["--spool", &spool], &env, &loop_of(10, mark)).output().unwrap();
+    let stored = |mark: &str| -> u64 {
+        pg.psql("events", &format!("SELECT COUNT(*) FROM events WHERE argv = '[\"/bin/true\",\"{mark}\"]'"))
+            .parse()
+            .unwrap()
+    };
+    for (url, mark) in [
+        (url("localhost", format!("sslmode=verify-full&sslrootcert={ca}")), "tls-full"),
+        // The chain is checked, not the name.
+        (url("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={ca}")), "tls-ca"),
+        // libpq's default, `prefer`: TLS, since the server offers it (and takes nothing else).
+        (url("localhost", String::new()), "tls-prefer"),
+    ] {
+        let o = run(&url, mark);
+        assert!(o.status.success(), "{url}: {}", stderr(&o));
+        assert_eq!(stored(mark), 10, "{url}");
+    }
+    let log = pg.log();
+    let tls_logins =
+        log.lines().filter(|l| l.contains("connection authorized: user=tracer") && l.contains("SSL enabled"));
+    assert!(tls_logins.count() >= 3, "{log}");
+    for (url, want) in [
+        (url("127.0.0.1", format!("sslmode=verify-full&sslrootcert={ca}")), "not valid for name"),
+        (url("localhost", format!("sslmode=verify-full&sslrootcert={other_ca}")), "UnknownIssuer"),
+        (url("localhost", "sslmode=verify-ca".into()), "no root certificate"),
+        (url("localhost", "sslmode=disable".into()), "no encryption"),
+        (url("localhost", "sslmode=verify".into()), "sslmode=verify: the mode is"),
+    ] {
+        let o = run(&url, "tls-refused");
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{url}: {e}");
+        assert!(e.contains(want), "{url}: wanted {want:?} in: {e}");
+        assert_eq!(e.lines().count(), 1, "one line: {e}");
+        assert!(!e.contains(pg::PASSWORD), "{e}");
+    }
+    assert_eq!(stored("tls-refused"), 0);
+}
+
+/// `sslmode=require` against a server without TLS: no connection, never a plain one.
+#[test]
+fn sslmode_require_is_never_downgraded() {
+    let pg = Postgres::start();
+    let dir = TempDir::new("pgnotls");
+    let env = [("PGPASSWORD", pg::PASSWORD)];
+    let spool = dir.file("spool").display().to_string();
+    let o = tracer(&format!("{}?sslmode=require", pg.url()), &["--spool", &spool], &env, &loop_of(3, "no-tls"))
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("does not support TLS"), "{e}");
+    assert_eq!(pg.psql("events", "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'events'"), "0");
 }

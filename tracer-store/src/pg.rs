@@ -1,10 +1,10 @@
 //! PostgreSQL: binary COPY of each batch straight into the day-partitioned `events`, over
 //! one connection per lane (`lanes`); a replayed batch goes through a session temp table and
-//! `INSERT ... ON CONFLICT DO NOTHING` (exactly once). TLS is not built in:
-//! `sslmode=require` is refused with a clear error, never downgraded.
+//! `INSERT ... ON CONFLICT DO NOTHING` (exactly once). TLS as libpq's `sslmode` says (`tls`).
 
 mod copy;
 pub mod lanes;
+mod tls;
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -13,10 +13,7 @@ use std::{
     time::Duration,
 };
 
-use postgres::{
-    Client, Config, NoTls, Statement,
-    config::{Host, SslMode},
-};
+use postgres::{Client, Config, Statement, config::Host};
 
 use crate::{
     Error, Row,
@@ -24,24 +21,23 @@ use crate::{
 };
 use lanes::Lane;
 
-/// Rejects what cannot work before anything connects: syntax, `sslmode=require`.
+/// Rejects what cannot work before anything connects: syntax, an unknown `sslmode`, a root
+/// certificate that cannot be read.
 pub fn check_url(url: &str) -> Result<(), Error> {
-    config(url).map(|_| ())
+    let (_, tls) = config(url)?;
+    tls.connector().map(|_| ()).map_err(|e| Error::Url(format!("{}: {e}", redact(url))))
 }
 
-fn config(url: &str) -> Result<Config, Error> {
+fn config(url: &str) -> Result<(Config, tls::Tls), Error> {
     // The message of a parse error never holds the URL (which may hold a password).
-    let cfg = Config::from_str(url).map_err(|e| Error::Url(format!("{}: {e}", redact(url))))?;
-    if cfg.get_ssl_mode() == SslMode::Require {
-        return Err(Error::Url(format!(
-            "{}: sslmode=require: this tracer has no TLS support; use sslmode=disable over a local socket or an SSH tunnel",
-            redact(url)
-        )));
-    }
+    let bad = |e: &dyn std::fmt::Display| Error::Url(format!("{}: {e}", redact(url)));
+    let (plain, tls) = tls::split(url).map_err(|e| bad(&e))?;
+    let mut cfg = Config::from_str(&plain).map_err(|e| bad(&e))?;
+    cfg.ssl_mode(tls.mode.ssl_mode());
     if cfg.get_dbname().is_none() || cfg.get_user().is_none() {
-        return Err(Error::Url(format!("{}: the form is postgresql://USER@HOST[:PORT]/DB", redact(url))));
+        return Err(bad(&"the form is postgresql://USER@HOST[:PORT]/DB"));
     }
-    Ok(cfg)
+    Ok((cfg, tls))
 }
 
 /// The URL without its password, for messages.
@@ -84,7 +80,8 @@ const UNACKED_TIMEOUT: Duration = Duration::from_secs(20);
 /// A connection: password from the URL, `PGPASSWORD` or the password file; every failure
 /// names the server, never the password.
 pub fn client(url: &str) -> Result<Client, Error> {
-    let mut cfg = config(url)?;
+    let (mut cfg, tls) = config(url)?;
+    let tls = tls.connector().map_err(|e| Error::Url(format!("{}: {e}", redact(url))))?;
     if cfg.get_password().is_none() {
         let host = match cfg.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
@@ -117,7 +114,7 @@ pub fn client(url: &str) -> Result<Client, Error> {
     if !set("tcp_user_timeout") {
         cfg.tcp_user_timeout(UNACKED_TIMEOUT);
     }
-    cfg.connect(NoTls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
+    cfg.connect(tls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
 }
 
 /// What storing rows did: how many were new, and how many the server refused for their
@@ -498,8 +495,10 @@ mod tests {
     fn urls() {
         assert!(check_url("postgresql://u@127.0.0.1:5432/db").is_ok());
         assert!(check_url("postgresql://u@h/db?sslmode=disable").is_ok());
-        let e = check_url("postgresql://u:secret@h/db?sslmode=require").unwrap_err().to_string();
-        assert!(e.contains("sslmode=require") && !e.contains("secret"), "{e}");
+        assert!(check_url("postgresql://u@h/db?sslmode=require").is_ok());
+        let e = check_url("postgresql://u:secret@h/db?sslmode=verify-full&sslrootcert=/nonexistent").unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("/nonexistent") && !e.contains("secret"), "{e}");
         let e = check_url("postgresql://u:secret@h:99999/db").unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
         assert!(check_url("postgresql://h/db").is_err(), "no user");
