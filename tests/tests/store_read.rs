@@ -549,3 +549,54 @@ fn a_row_the_server_refuses_is_counted_and_holds_nothing_back() {
     assert!(sum.to_string().contains("1 dropped (0 spool full, 1 refused by the database)"), "{sum}");
     assert_eq!(count("SELECT COUNT(*) FROM events WHERE comm = 'writer-rows'"), 299);
 }
+
+/// A long reader of `events` (a fleet-wide report's transaction) never stalls the writers.
+/// Tomorrow's partition is made with today's, so midnight takes no lock on `events`. A day
+/// that must be made meanwhile needs `events` to itself: its maker gives the lock up after a
+/// while and keeps the batch, instead of waiting with every other writer's rows queued
+/// behind its request; the rows land once the reader is done.
+#[test]
+fn a_long_report_never_stalls_the_writers() {
+    use std::time::{Duration, Instant};
+    let pg = Postgres::start();
+    let (mut maker, rows) = writer_and_rows(&pg, 0);
+    let (mut other, _) = writer_and_rows(&pg, 0);
+    assert_eq!(maker.insert(&rows("maker", 1, 11)).unwrap().new, 10);
+    let tomorrow = "'events_' || to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYYMMDD')";
+    assert_eq!(pg.psql("events", &format!("SELECT to_regclass({tomorrow}) IS NOT NULL")), "t", "made ahead");
+    let mut report = tracer_store::pg::client(&pg.url_with_password()).unwrap();
+    report.batch_execute("BEGIN; SELECT COUNT(*) FROM events").unwrap();
+    // A week ahead: a day no one made.
+    const WEEK: i64 = 7 * 86_400_000_000_000;
+    let later: Vec<_> =
+        rows("maker", 11, 21).into_iter().map(|r| tracer_store::Row { time_ns: r.time_ns + WEEK, ..r }).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let making = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = maker.send(later);
+        tx.send(t.elapsed()).unwrap();
+        (maker, r)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // Another host's rows for today, while the maker waits for its lock.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let today = rows("other", 1, 11);
+    let storing = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = other.insert(&today).map(|i| i.new).map_err(|p| p.error.to_string());
+        done_tx.send(()).unwrap();
+        (r, t.elapsed())
+    });
+    let stalled = done_rx.recv_timeout(Duration::from_secs(15)).is_err();
+    assert!(!stalled, "another writer's rows stalled behind the wait for a new day's lock");
+    let (stored, took) = storing.join().unwrap();
+    assert_eq!(stored, Ok(10));
+    let waited = rx.recv_timeout(Duration::from_secs(15)).expect("the maker gave up its wait");
+    eprintln!("maker gave up after {waited:?}; the other writer stored in {took:?}");
+    let (mut maker, r) = making.join().unwrap();
+    let kept = r.expect_err("the new day could not be made").pending;
+    assert_eq!(kept.len(), 10, "the batch is kept whole");
+    report.batch_execute("COMMIT").unwrap();
+    assert_eq!(maker.insert(&kept).unwrap().new, 10, "and lands once the reader is done");
+    assert_eq!(pg.psql("events", "SELECT COUNT(*) FROM events"), "30");
+}

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use postgres::{Client, Config, Statement, config::Host};
+use postgres::{Client, Config, GenericClient, Statement, config::Host, error::SqlState};
 
 use crate::{
     Error, Row,
@@ -76,6 +76,43 @@ const KEEPALIVE_RETRIES: u32 = 3;
 /// milliseconds even when busy; one whose backend is held on a lock that long with its receive
 /// buffer full is given up too, which costs a reconnect and a replay, never a row.
 const UNACKED_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest a new day's partition or the retention sweep waits for its lock. Both need
+/// `events` to themselves (ACCESS EXCLUSIVE), and while one waits behind a long reader (a
+/// fleet-wide report) every writer's rows queue behind it: given up after this instead, and
+/// tried again later (the day's batch is kept and replayed; the sweep runs at the next day).
+const DDL_LOCK_WAIT: &str = "2s";
+
+/// Making a day's partition failed: a day out of range, or the server (a lock not had within
+/// `DDL_LOCK_WAIT` among its errors).
+enum DayError {
+    Time(String),
+    Pg(postgres::Error),
+}
+
+impl From<postgres::Error> for DayError {
+    fn from(e: postgres::Error) -> Self {
+        DayError::Pg(e)
+    }
+}
+
+impl From<DayError> for Error {
+    fn from(e: DayError) -> Self {
+        match e {
+            DayError::Time(t) => Error::Pg(t),
+            DayError::Pg(e) => e.into(),
+        }
+    }
+}
+
+/// The `pg_class.relkind` of table NAME, if it exists.
+fn relkind<C: GenericClient>(c: &mut C, name: &str) -> Result<Option<i8>, postgres::Error> {
+    c.query_opt("SELECT relkind FROM pg_class WHERE oid = to_regclass($1::text)", &[&name]).map(|r| r.map(|r| r.get(0)))
+}
+
+/// Whether E is a statement given up on its lock (`DDL_LOCK_WAIT`).
+fn lock_wait(e: &postgres::Error) -> bool {
+    e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+}
 
 /// A connection: password from the URL, `PGPASSWORD` or the password file; every failure
 /// names the server, never the password.
@@ -356,25 +393,46 @@ impl Pg {
     }
 
     /// The partition for day D (days since the epoch, UTC), made once by whoever comes first,
-    /// split into `LANES` tables by `HASH (seq)`. Whether it is split (an older tracer may
-    /// have made it whole).
+    /// split into `LANES` tables by `HASH (seq)`; for today, tomorrow's too, so midnight needs
+    /// no lock on `events`. Whether D is split (an older tracer may have made it whole).
     fn partition(&mut self, d: i64, spare: i64) -> Result<bool, Error> {
-        let day = jiff::Timestamp::from_second(d * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
-        let next = jiff::Timestamp::from_second((d + 1) * 86_400).map_err(|e| Error::Pg(e.to_string()))?;
-        let name = format!("events_{}", day.strftime("%Y%m%d"));
         // The sweep comes before the new day, never after, and spares the days of rows not
         // landed yet (SPARE on): rows older than the retention (a spool replayed after a long
         // outage) are stored, and go with the next sweep, instead of their day being dropped
         // before they land, again at every retry.
         self.sweep(spare)?;
+        let split = self.make_day(d)?;
+        let today = jiff::Timestamp::now().as_second().div_euclid(86_400);
+        if d == today {
+            // Made ahead, when a wait for the lock costs nothing: tried again tomorrow if not.
+            match self.make_day(d + 1) {
+                Ok(s) => {
+                    self.days.insert(d + 1, s);
+                }
+                Err(DayError::Pg(e)) if lock_wait(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(split)
+    }
+
+    /// Day D's partition, made if missing (waiting at most `DDL_LOCK_WAIT` for its lock);
+    /// whether it is split.
+    fn make_day(&mut self, d: i64) -> Result<bool, DayError> {
+        let day = jiff::Timestamp::from_second(d * 86_400).map_err(|e| DayError::Time(e.to_string()))?;
+        let next = jiff::Timestamp::from_second((d + 1) * 86_400).map_err(|e| DayError::Time(e.to_string()))?;
+        let name = format!("events_{}", day.strftime("%Y%m%d"));
+        // A day found made (the common case) takes no lock. Else whoever makes it makes its
+        // lanes in the same transaction (under the advisory lock), so a day found made is left
+        // as it is: split or not (an older tracer's), and with whatever modulus its maker used
+        // (the server routes every row; only speed differs).
+        if let Some(k) = relkind(&mut self.client, &name)? {
+            return Ok(k.cast_unsigned() == b'p');
+        }
         let mut tx = self.client.transaction()?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{DDL_LOCK_WAIT}'"))?;
         tx.execute("SELECT pg_advisory_xact_lock(7140002)", &[])?;
-        // Whoever makes the day makes its lanes in the same transaction (under the lock), so
-        // a day found made is left as it is: split or not (an older tracer's), and with
-        // whatever modulus its maker used (the server routes every row; only speed differs).
-        let kind: Option<i8> =
-            tx.query_opt("SELECT relkind FROM pg_class WHERE oid = to_regclass($1::text)", &[&name])?.map(|r| r.get(0));
-        let split = match kind {
+        let split = match relkind(&mut tx, &name)? {
             Some(k) => k.cast_unsigned() == b'p',
             None => {
                 tx.batch_execute(&format!(
@@ -415,8 +473,14 @@ impl Pg {
         )?;
         for r in rows {
             let name: String = r.get(0);
-            self.client.batch_execute(&format!("DROP TABLE IF EXISTS {name}"))?;
-            self.days.clear();
+            let mut tx = self.client.transaction()?;
+            tx.batch_execute(&format!("SET LOCAL lock_timeout = '{DDL_LOCK_WAIT}'"))?;
+            match tx.batch_execute(&format!("DROP TABLE IF EXISTS {name}")).and_then(|()| tx.commit()) {
+                Ok(()) => self.days.clear(),
+                // Kept until the next sweep (the next new day, or the next start).
+                Err(e) if lock_wait(&e) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
