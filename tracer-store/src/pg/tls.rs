@@ -124,17 +124,17 @@ impl Tls {
             Some("system") => PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             _ => p,
         });
-        let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, root) {
+        let chain = match (self.mode, root) {
             (Mode::VerifyCa | Mode::VerifyFull, None) => {
                 return Err(format!(
                     "sslmode={}: no root certificate to check the server's against: give sslrootcert=FILE (or ~/.postgresql/root.crt)",
                     if self.mode == Mode::VerifyCa { "verify-ca" } else { "verify-full" }
                 ));
             }
-            (Mode::VerifyFull, Some(r)) => webpki(&r, &provider)?,
-            (Mode::VerifyCa | Mode::Require, Some(r)) => Arc::new(AnyName(webpki(&r, &provider)?)),
-            _ => Arc::new(Unchecked(provider.clone())),
+            (Mode::VerifyCa | Mode::VerifyFull | Mode::Require, Some(r)) => Some(webpki(&r, &provider)?),
+            _ => None,
         };
+        let verifier = Arc::new(Verifier { provider: provider.clone(), chain, name: self.mode == Mode::VerifyFull });
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?
@@ -158,11 +158,18 @@ fn webpki(path: &Path, provider: &Arc<CryptoProvider>) -> Result<Arc<WebPkiServe
     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().map_err(|e| what(&e))
 }
 
-/// `verify-ca`: the chain checked, the name not.
+/// What a mode checks of the server's certificate: the chain against the roots (`chain`),
+/// and the name (`name`, verify-full), or nothing (prefer, require without a root: encrypted,
+/// whoever the server is, as libpq). The handshake's signatures are always checked against
+/// the certificate sent.
 #[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    name: bool,
+}
 
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -171,11 +178,14 @@ impl ServerCertVerifier for AnyName {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        // The name is checked after the chain: a name error means the chain was good.
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        // rustls checks the name after the chain: a name error means the chain was good.
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.name => Ok(ServerCertVerified::assertion()),
             r => r,
         }
     }
@@ -186,7 +196,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -195,51 +205,11 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `prefer`, `require` without a root certificate: encrypted, whoever the server is (libpq's
-/// meaning); the handshake's signatures are still checked against the certificate sent.
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
