@@ -147,3 +147,26 @@ fn a_fleet_link_cut_off_while_listening_reconnects_and_hears_the_bans() {
         "a new backend serves guard A: {before} -> {after}"
     );
 }
+
+/// A server that answers nothing (every packet dropped) fails a connection after the
+/// tracer's own 5 s, or after the URL's `connect_timeout` when it gives one (it used to be
+/// overridden).
+#[test]
+fn a_connection_to_a_silent_server_gives_up_at_the_urls_connect_timeout() {
+    let (srv, cli) = (Netns::new("pgsil"), Netns::new("pgsilc"));
+    srv.veth(&cli, &["10.79.0.1/24"], &["10.79.0.2/24"]);
+    cut(&srv);
+    let url = format!("postgresql://{}:{}@10.79.0.1:5432/events", pg::USER, pg::PASSWORD);
+    let attempt = |url: String| {
+        cli.run_in(move || {
+            let t = Instant::now();
+            let r = tracer_store::pg::client(&url);
+            (r.err().map(|e| e.to_string()), t.elapsed())
+        })
+    };
+    let (err, took) = attempt(format!("{url}?connect_timeout=1"));
+    assert!(err.is_some() && took < Duration::from_secs(3), "{took:?} {err:?}");
+    let (err, took) = attempt(url);
+    assert!(err.is_some() && took >= Duration::from_millis(4500) && took < Duration::from_secs(10), "{took:?} {err:?}");
+    assert!(!err.unwrap().contains(pg::PASSWORD));
+}

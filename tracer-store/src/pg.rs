@@ -67,6 +67,8 @@ pub fn describe(e: &postgres::Error) -> String {
     s
 }
 
+/// Longest wait for a server to answer a connection, unless the URL says (`connect_timeout=`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Silence before the first keepalive probe, between probes, and probes unanswered before
 /// the connection is given up: a dead peer found in 10 + 5 × 3 s while waiting for it.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
@@ -131,14 +133,17 @@ pub fn client(url: &str) -> Result<Client, Error> {
             cfg.password(p);
         }
     }
-    cfg.connect_timeout(Duration::from_secs(5));
     // A server that vanishes without closing its connections (a network partition, a host
     // that dies) is noticed in about half a minute instead of the system's defaults (two
     // hours of silence before a keepalive; about 15 minutes of retransmissions for data it
     // never acknowledged), so the writer spools and a guard's fleet link reconnects. Not
-    // where the URL sets its own (`keepalives_idle=`, `tcp_user_timeout=`: seconds here).
+    // where the URL sets its own (`connect_timeout=`, `keepalives_idle=`, `tcp_user_timeout=`:
+    // seconds here).
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let set = |k: &str| query.split('&').any(|kv| kv.split('=').next() == Some(k));
+    if !set("connect_timeout") {
+        cfg.connect_timeout(CONNECT_TIMEOUT);
+    }
     if !set("keepalives_idle") {
         cfg.keepalives_idle(KEEPALIVE_IDLE);
     }
