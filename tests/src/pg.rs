@@ -193,11 +193,6 @@ impl Postgres {
         (out("ca.crt"), out("other-ca.crt"))
     }
 
-    /// The server's log (`pg_ctl -l`).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.file("pg.log")).unwrap_or_default()
-    }
-
     /// `postgresql://tracer@HOST:PORT/events` (no password: it comes from the environment).
     pub fn url(&self) -> String {
         format!("postgresql://{USER}@{}:{}/events", self.host, self.port)

@@ -20,7 +20,9 @@ fn loop_of(n: u32, mark: &str) -> String {
 fn tracer(output: &str, extra: &[&str], env: &[(&str, &str)], script: &str) -> Command {
     let mut c = Command::new(tracer_bin());
     c.args(["trace", "--output", output]).args(extra).args(["--", "/bin/sh", "-c", script]);
-    c.env_remove("PGPASSWORD").env("PGPASSFILE", "/nonexistent").envs(env.iter().copied());
+    // Nothing of the runner's libpq settings: no password, no TLS mode or root certificate.
+    c.env_remove("PGPASSWORD").env_remove("PGSSLMODE").env_remove("PGSSLROOTCERT");
+    c.env("PGPASSFILE", "/nonexistent").env("HOME", "/nonexistent").envs(env.iter().copied());
     c
 }
 
@@ -460,62 +462,86 @@ fn report_from_the_databases_equals_report_from_the_json_file() {
     println!("{from_json}");
 }
 
-/// A server that takes TCP connections over TLS only, with a certificate for `localhost`
-/// from a CA of the test's: the events arrive over TLS, and each `sslmode` checks what libpq
-/// says it checks (the address 127.0.0.1 is not in the certificate; another CA signed
-/// nothing of the server's).
+/// A server that takes TCP connections over TLS only (so every row stored came over TLS),
+/// with a certificate for `localhost` from a CA of the test's: each `sslmode` checks what
+/// libpq says it checks, with the root certificate from the URL, the environment or
+/// `~/.postgresql/root.crt` (the address 127.0.0.1 is not in the certificate; another CA
+/// signed nothing of the server's).
 #[test]
 fn postgresql_over_tls_checks_what_sslmode_says() {
     let pg = Postgres::start();
     let (ca, other_ca) = pg.require_tls();
     let dir = TempDir::new("pgtls");
-    let home = dir.path().display().to_string();
-    let env = [("PGPASSWORD", pg::PASSWORD), ("HOME", home.as_str())];
+    // Homes whose ~/.postgresql/root.crt is the server's CA, another CA, or missing.
+    let home = |name: &str, root: Option<&Path>| {
+        let h = dir.file(name);
+        std::fs::create_dir_all(h.join(".postgresql")).unwrap();
+        if let Some(r) = root {
+            std::fs::copy(r, h.join(".postgresql/root.crt")).unwrap();
+        }
+        h.display().to_string()
+    };
+    let (good_home, other_home, no_home) =
+        (home("good", Some(&ca)), home("other", Some(&other_ca)), home("none", None));
     let spool = dir.file("spool").display().to_string();
     // `hostaddr` connects to the address; the certificate is checked for the host's name.
-    let url = |host: &str, query: String| {
+    let url = |host: &str, query: &str| {
         format!("postgresql://{}@{host}:{}/events?hostaddr=127.0.0.1&{query}", pg::USER, pg.port)
     };
     let (ca, other_ca) = (ca.display().to_string(), other_ca.display().to_string());
-    let run = |url: &str, mark: &str| tracer(url, &["--spool", &spool], &env, &loop_of(10, mark)).output().unwrap();
+    let run = |url: &str, env: &[(&str, &str)], mark: &str| {
+        let env = [&[("PGPASSWORD", pg::PASSWORD), ("HOME", no_home.as_str())][..], env].concat();
+        tracer(url, &["--spool", &spool], &env, &loop_of(10, mark)).output().unwrap()
+    };
     let stored = |mark: &str| -> u64 {
         pg.psql("events", &format!("SELECT COUNT(*) FROM events WHERE argv = '[\"/bin/true\",\"{mark}\"]'"))
             .parse()
             .unwrap()
     };
-    for (url, mark) in [
-        (url("localhost", format!("sslmode=verify-full&sslrootcert={ca}")), "tls-full"),
+    let full = format!("sslmode=verify-full&sslrootcert={ca}");
+    let env_full = [("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", ca.as_str())];
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(String, Env, &str); 6] = [
+        (url("localhost", &full), &[], "tls-full"),
         // The chain is checked, not the name.
-        (url("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={ca}")), "tls-ca"),
+        (url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}")), &[], "tls-ca"),
+        (url("localhost", &format!("sslmode=require&sslrootcert={ca}")), &[], "tls-require"),
+        (url("localhost", "sslmode=verify-full"), &[("HOME", &good_home)], "tls-home"),
+        (url("localhost", ""), &env_full, "tls-env"),
         // libpq's default, `prefer`: TLS, since the server offers it (and takes nothing else).
-        (url("localhost", String::new()), "tls-prefer"),
-    ] {
-        let o = run(&url, mark);
-        assert!(o.status.success(), "{url}: {}", stderr(&o));
-        assert_eq!(stored(mark), 10, "{url}");
+        (url("localhost", ""), &[], "tls-prefer"),
+    ];
+    for (url, env, mark) in cases {
+        let o = run(&url, env, mark);
+        assert!(o.status.success(), "{url} {env:?}: {}", stderr(&o));
+        assert_eq!(stored(mark), 10, "{url} {env:?}");
     }
-    let log = pg.log();
-    let tls_logins =
-        log.lines().filter(|l| l.contains("connection authorized: user=tracer") && l.contains("SSL enabled"));
-    assert!(tls_logins.count() >= 3, "{log}");
-    for (url, want) in [
-        (url("127.0.0.1", format!("sslmode=verify-full&sslrootcert={ca}")), "not valid for name"),
-        (url("localhost", format!("sslmode=verify-full&sslrootcert={other_ca}")), "UnknownIssuer"),
-        (url("localhost", "sslmode=verify-ca".into()), "no root certificate"),
-        (url("localhost", "sslmode=disable".into()), "no encryption"),
-        (url("localhost", "sslmode=verify".into()), "sslmode=verify: the mode is"),
-    ] {
-        let o = run(&url, "tls-refused");
+    let env_other = [("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", other_ca.as_str())];
+    let cases: [(String, Env, &str); 9] = [
+        (url("127.0.0.1", &full), &[], "not valid for name"),
+        (url("localhost", &format!("sslmode=verify-full&sslrootcert={other_ca}")), &[], "UnknownIssuer"),
+        (url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={other_ca}")), &[], "UnknownIssuer"),
+        // require checks the chain when there is a root certificate, as libpq.
+        (url("localhost", &format!("sslmode=require&sslrootcert={other_ca}")), &[], "UnknownIssuer"),
+        (url("localhost", "sslmode=require"), &[("HOME", &other_home)], "UnknownIssuer"),
+        (url("localhost", ""), &env_other, "UnknownIssuer"),
+        (url("localhost", "sslmode=verify-ca"), &[], "no root certificate"),
+        (url("localhost", "sslmode=disable"), &[], "no encryption"),
+        (url("localhost", "sslmode=verify"), &[], "sslmode=verify: the mode is"),
+    ];
+    for (url, env, want) in cases {
+        let o = run(&url, env, "tls-refused");
         let e = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{url}: {e}");
-        assert!(e.contains(want), "{url}: wanted {want:?} in: {e}");
+        assert_eq!(o.status.code(), Some(2), "{url} {env:?}: {e}");
+        assert!(e.contains(want), "{url} {env:?}: wanted {want:?} in: {e}");
         assert_eq!(e.lines().count(), 1, "one line: {e}");
         assert!(!e.contains(pg::PASSWORD), "{e}");
     }
     assert_eq!(stored("tls-refused"), 0);
 }
 
-/// `sslmode=require` against a server without TLS: no connection, never a plain one.
+/// `sslmode=require` against a server without TLS: no connection, never a plain one. Over
+/// the server's Unix socket the mode is ignored, as libpq does (nothing to encrypt there).
 #[test]
 fn sslmode_require_is_never_downgraded() {
     let pg = Postgres::start();
@@ -529,4 +555,10 @@ fn sslmode_require_is_never_downgraded() {
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.contains("does not support TLS"), "{e}");
     assert_eq!(pg.psql("events", "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'events'"), "0");
+    let sock = pg.sock().display().to_string().replace('/', "%2F");
+    let over_socket = format!("postgresql://{}@{sock}:{}/events?sslmode=require", pg::USER, pg.port);
+    let o = tracer(&over_socket, &["--spool", &spool], &env, &loop_of(3, "socket")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let n = pg.psql("events", "SELECT COUNT(*) FROM events WHERE argv = '[\"/bin/true\",\"socket\"]'");
+    assert_eq!(n, "3");
 }

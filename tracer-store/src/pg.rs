@@ -13,7 +13,11 @@ use std::{
     time::Duration,
 };
 
-use postgres::{Client, Config, GenericClient, Statement, config::Host, error::SqlState};
+use postgres::{
+    Client, Config, GenericClient, NoTls, Statement,
+    config::{Host, SslMode},
+    error::SqlState,
+};
 
 use crate::{
     Error, Row,
@@ -33,23 +37,40 @@ fn config(url: &str) -> Result<(Config, tls::Tls), Error> {
     let bad = |e: &dyn std::fmt::Display| Error::Url(format!("{}: {e}", redact(url)));
     let (plain, tls) = tls::split(url).map_err(|e| bad(&e))?;
     let mut cfg = Config::from_str(&plain).map_err(|e| bad(&e))?;
-    cfg.ssl_mode(tls.mode.ssl_mode());
+    // libpq ignores sslmode over a Unix socket, where there is nothing to encrypt.
+    let sockets_only = cfg.get_hosts().iter().all(|h| matches!(h, Host::Unix(_))) && !cfg.get_hosts().is_empty();
+    cfg.ssl_mode(if sockets_only { SslMode::Disable } else { tls.mode.ssl_mode() });
     if cfg.get_dbname().is_none() || cfg.get_user().is_none() {
         return Err(bad(&"the form is postgresql://USER@HOST[:PORT]/DB"));
     }
     Ok((cfg, tls))
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (in the credentials or a `password=` parameter), for
+/// messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (head, query) = match tls::query_start(url) {
+        Some(q) => (&url[..q], Some(&url[q + 1..])),
+        None => (url, None),
+    };
+    let mut out = match (head.find("://"), head.find('@')) {
         (Some(s), Some(at)) if at > s => {
-            let auth = &url[s + 3..at];
-            let user = auth.split(':').next().unwrap_or("");
-            format!("{}{user}{}", &url[..s + 3], &url[at..])
+            let user = head[s + 3..at].split(':').next().unwrap_or("");
+            format!("{}{user}{}", &head[..s + 3], &head[at..])
         }
-        _ => url.to_owned(),
+        _ => head.to_owned(),
+    };
+    if let Some(q) = query {
+        let kept: Vec<&str> = match tls::params(q) {
+            Ok(ps) => ps.into_iter().filter(|(k, _)| k != "password").map(|(_, kv)| kv).collect(),
+            Err(_) => vec!["(parameters not shown)"],
+        };
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
     }
+    out
 }
 
 /// A postgres error as one line: the server's message when it sent one.
@@ -120,7 +141,7 @@ fn lock_wait(e: &postgres::Error) -> bool {
 /// names the server, never the password.
 pub fn client(url: &str) -> Result<Client, Error> {
     let (mut cfg, tls) = config(url)?;
-    let tls = tls.connector().map_err(|e| Error::Url(format!("{}: {e}", redact(url))))?;
+    let connector = tls.connector().map_err(|e| Error::Url(format!("{}: {e}", redact(url))))?;
     if cfg.get_password().is_none() {
         let host = match cfg.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
@@ -156,7 +177,18 @@ pub fn client(url: &str) -> Result<Client, Error> {
     if !set("tcp_user_timeout") {
         cfg.tcp_user_timeout(UNACKED_TIMEOUT);
     }
-    cfg.connect(tls).map_err(|e| Error::Connect(format!("{}: {}", redact(url), describe(&e))))
+    let failed = |e: postgres::Error| Error::Connect(format!("{}: {}", redact(url), describe(&e)));
+    match cfg.connect(connector) {
+        // libpq's allow/prefer: a handshake that fails (a server key or protocol rustls
+        // refuses, no host name to check) is tried again without TLS.
+        Err(e) if tls.falls_back() && describe(&e).contains("TLS handshake") => {
+            cfg.ssl_mode(SslMode::Disable);
+            cfg.connect(NoTls).map_err(|plain| {
+                Error::Connect(format!("{}: {}; then without TLS: {}", redact(url), describe(&e), describe(&plain)))
+            })
+        }
+        r => r.map_err(failed),
+    }
 }
 
 /// What storing rows did: how many were new, and how many the server refused for their
@@ -572,5 +604,13 @@ mod tests {
         assert!(!e.contains("secret"), "{e}");
         assert!(check_url("postgresql://h/db").is_err(), "no user");
         assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u@h/db");
+        // A password in a parameter, or with a `?` in it (the credentials end at the `@`).
+        assert_eq!(redact("postgresql://u@h/db?password=hunter2&sslmode=x"), "postgresql://u@h/db?sslmode=x");
+        assert_eq!(redact("postgresql://u@h/db?pass%77ord=hunter2"), "postgresql://u@h/db");
+        assert_eq!(redact("postgresql://u:hun?ter2@h/db?sslmode=require"), "postgresql://u@h/db?sslmode=require");
+        for url in ["postgresql://u:pw?&sslmode=hunter2@h/db", "postgresql://u@h/db?password=hunter2&sslmode=verify"] {
+            let e = check_url(url).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!e.contains("hunter2"), "{e}");
+        }
     }
 }

@@ -17,13 +17,14 @@ use std::{
 
 use postgres::config::SslMode;
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
     client::{
-        WebPkiServerVerifier,
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+        verify_server_cert_signed_by_trust_anchor, verify_server_name,
     },
     crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature},
     pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+    server::ParsedCertificate,
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -65,76 +66,140 @@ impl Mode {
 #[derive(Clone, Debug)]
 pub(crate) struct Tls {
     pub mode: Mode,
-    root: Option<PathBuf>,
+    root: Option<Root>,
 }
 
-/// The URL without `sslmode`/`sslrootcert`, and what they (or the environment) ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Root {
+    File(PathBuf),
+    /// `sslrootcert=system` (libpq 16): the system's trusted roots.
+    System,
+}
+
+/// Where the query's `?` is, read as tokio-postgres reads a URL: the credentials up to the
+/// first `@`, the hosts up to `/` or `?`, the database up to `?` (a `?` in a password is
+/// the password's). None: no query.
+pub(crate) fn query_start(url: &str) -> Option<usize> {
+    let mut at = ["postgresql://", "postgres://"].iter().find(|p| url.starts_with(*p))?.len();
+    if let Some(i) = url[at..].find('@') {
+        at += i + 1;
+    }
+    at += url[at..].find(['/', '?'])?;
+    if url[at..].starts_with('/') {
+        at += url[at..].find('?')?;
+    }
+    Some(at)
+}
+
+/// The URL's query parameters, each as written and with its key %-decoded (what
+/// tokio-postgres compares); a key that does not decode is an error.
+pub(crate) fn params(query: &str) -> Result<Vec<(String, &str)>, String> {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let k = kv.split_once('=').map_or(kv, |(k, _)| k);
+            let key = percent_decoded(k).map_err(|()| "a parameter name with a bad %-escape".to_owned())?;
+            Ok((key, kv))
+        })
+        .collect()
+}
+
+/// The URL without its TLS parameters, and what they (or the environment) ask.
 pub(crate) fn split(url: &str) -> Result<(String, Tls), String> {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (base, query) = match query_start(url) {
+        Some(q) => (&url[..q], &url[q + 1..]),
+        None => (url, ""),
+    };
     let (mut mode, mut root, mut rest) = (None, None, Vec::new());
-    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        match k {
-            "sslmode" => mode = Some(Mode::parse(v).ok_or_else(|| format!("sslmode={v}: the mode is {MODES}"))?),
-            "sslrootcert" => root = Some(PathBuf::from(percent_decoded(v)?)),
-            "sslcert" | "sslkey" => {
-                return Err(format!("{k}: client certificates are not supported; log in with a password (.pgpass)"));
+    for (key, kv) in params(query)? {
+        let value = || {
+            let v = kv.split_once('=').map_or("", |(_, v)| v);
+            percent_decoded(v).map_err(|()| format!("{key}: a value with a bad %-escape"))
+        };
+        match key.as_str() {
+            "sslmode" => {
+                let v = value()?;
+                mode = Some(Mode::parse(&v).ok_or_else(|| format!("sslmode={v}: the mode is {MODES}"))?);
             }
+            "sslrootcert" => root = Some(value()?),
+            "sslcert" | "sslkey" | "sslpassword" => {
+                return Err(format!("{key}: client certificates are not supported; log in with a password (.pgpass)"));
+            }
+            "sslnegotiation" => return Err("sslnegotiation: not supported (TLS is asked for the usual way)".into()),
             _ => rest.push(kv),
         }
     }
-    let mode = match (mode, std::env::var("PGSSLMODE")) {
-        (Some(m), _) => m,
-        (None, Ok(v)) => Mode::parse(&v).ok_or_else(|| format!("PGSSLMODE={v}: the mode is {MODES}"))?,
-        (None, Err(_)) => Mode::Prefer,
+    let mode = match mode {
+        Some(m) => Some(m),
+        None => match std::env::var("PGSSLMODE") {
+            Ok(v) => Some(Mode::parse(&v).ok_or_else(|| format!("PGSSLMODE={v}: the mode is {MODES}"))?),
+            Err(_) => None,
+        },
     };
-    let root = root.or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from));
+    let root = root.or_else(|| std::env::var("PGSSLROOTCERT").ok()).map(|r| match r.as_str() {
+        "system" => Root::System,
+        _ => Root::File(r.into()),
+    });
+    // The system's roots vouch for every name they signed: only the name check makes them a
+    // check of the server (libpq 16 refuses weaker modes with them too).
+    let mode = match (mode, &root) {
+        (None, Some(Root::System)) => Mode::VerifyFull,
+        (Some(m), Some(Root::System)) if m != Mode::VerifyFull => {
+            return Err(
+                "sslrootcert=system: only with sslmode=verify-full (the system's roots vouch for any name they signed)"
+                    .into(),
+            );
+        }
+        (m, _) => m.unwrap_or(Mode::Prefer),
+    };
     let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
     Ok((url, Tls { mode, root }))
 }
 
-/// `%XX` escapes of a URL parameter (a path may need them).
-fn percent_decoded(v: &str) -> Result<String, String> {
+/// `%XX` escapes decoded.
+fn percent_decoded(v: &str) -> Result<String, ()> {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = v.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
-            out.push(hex.ok_or_else(|| format!("sslrootcert={v}: a bad %-escape"))?);
+            out.push(v.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(())?);
             i += 3;
         } else {
             out.push(b[i]);
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| format!("sslrootcert={v}: not UTF-8"))
+    String::from_utf8(out).map_err(|_| ())
 }
 
 impl Tls {
+    /// `allow`/`prefer`: a failed handshake is tried again without TLS, as libpq does.
+    pub(crate) fn falls_back(&self) -> bool {
+        matches!(self.mode, Mode::Allow | Mode::Prefer)
+    }
+
     /// The connector for these settings. Fails before any connection when a checking mode
     /// has no root certificate or the file holds none.
     pub(crate) fn connector(&self) -> Result<MakeRustlsConnect, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         // libpq's default root certificate, used when it exists.
-        let home_root =
-            std::env::var_os("HOME").map(|h| Path::new(&h).join(".postgresql/root.crt")).filter(|p| p.exists());
-        let root = self.root.clone().or(home_root).map(|p| match p.to_str() {
-            // libpq 16's word for the system's trusted roots.
-            Some("system") => PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
-            _ => p,
-        });
-        let chain = match (self.mode, root) {
+        let home_root = std::env::var_os("HOME")
+            .map(|h| Path::new(&h).join(".postgresql/root.crt"))
+            .filter(|p| p.exists())
+            .map(Root::File);
+        let roots = match (self.mode, self.root.clone().or(home_root)) {
             (Mode::VerifyCa | Mode::VerifyFull, None) => {
                 return Err(format!(
                     "sslmode={}: no root certificate to check the server's against: give sslrootcert=FILE (or ~/.postgresql/root.crt)",
                     if self.mode == Mode::VerifyCa { "verify-ca" } else { "verify-full" }
                 ));
             }
-            (Mode::VerifyCa | Mode::VerifyFull | Mode::Require, Some(r)) => Some(webpki(&r, &provider)?),
+            (Mode::VerifyCa | Mode::VerifyFull | Mode::Require, Some(r)) => Some(Arc::new(roots(&r)?)),
             _ => None,
         };
-        let verifier = Arc::new(Verifier { provider: provider.clone(), chain, name: self.mode == Mode::VerifyFull });
+        let verifier = Arc::new(Verifier { provider: provider.clone(), roots, name: self.mode == Mode::VerifyFull });
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?
@@ -145,27 +210,41 @@ impl Tls {
     }
 }
 
-/// rustls's own check of the chain and the name, against the roots in `path`.
-fn webpki(path: &Path, provider: &Arc<CryptoProvider>) -> Result<Arc<WebPkiServerVerifier>, String> {
-    let what = |e: &dyn std::fmt::Display| format!("sslrootcert {}: {e}", path.display());
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| what(&e))? {
-        roots.add(cert.map_err(|e| what(&e))?).map_err(|e| what(&e))?;
+/// The root certificates: a PEM file's, or the system's.
+fn roots(root: &Root) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    match root {
+        Root::File(path) => {
+            let what = |e: &dyn std::fmt::Display| format!("sslrootcert {}: {e}", path.display());
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| what(&e))? {
+                store.add(cert.map_err(|e| what(&e))?).map_err(|e| what(&e))?;
+            }
+            if store.is_empty() {
+                return Err(what(&"no certificate in it"));
+            }
+        }
+        Root::System => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = store.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(format!(
+                    "sslrootcert=system: no trusted root certificate found on this system {:?}",
+                    found.errors
+                ));
+            }
+        }
     }
-    if roots.is_empty() {
-        return Err(what(&"no certificate in it"));
-    }
-    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().map_err(|e| what(&e))
+    Ok(store)
 }
 
-/// What a mode checks of the server's certificate: the chain against the roots (`chain`),
+/// What a mode checks of the server's certificate: the chain against the roots (`roots`),
 /// and the name (`name`, verify-full), or nothing (prefer, require without a root: encrypted,
 /// whoever the server is, as libpq). The handshake's signatures are always checked against
 /// the certificate sent.
 #[derive(Debug)]
 struct Verifier {
     provider: Arc<CryptoProvider>,
-    chain: Option<Arc<WebPkiServerVerifier>>,
+    roots: Option<Arc<RootCertStore>>,
     name: bool,
 }
 
@@ -175,19 +254,19 @@ impl ServerCertVerifier for Verifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        ocsp: &[u8],
+        _ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(chain) = &self.chain else {
+        let Some(roots) = &self.roots else {
             return Ok(ServerCertVerified::assertion());
         };
-        // rustls checks the name after the chain: a name error means the chain was good.
-        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.name => Ok(ServerCertVerified::assertion()),
-            r => r,
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        let algs = self.provider.signature_verification_algorithms.all;
+        verify_server_cert_signed_by_trust_anchor(&cert, roots, intermediates, now, algs)?;
+        if self.name {
+            verify_server_name(&cert, server_name)?;
         }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -223,11 +302,38 @@ mod tests {
             split("postgresql://u@h/db?connect_timeout=3&sslmode=verify-full&sslrootcert=/a%20b/ca.pem").unwrap();
         assert_eq!(url, "postgresql://u@h/db?connect_timeout=3");
         assert_eq!(tls.mode, Mode::VerifyFull);
-        assert_eq!(tls.root.as_deref(), Some(Path::new("/a b/ca.pem")));
+        assert_eq!(tls.root, Some(Root::File("/a b/ca.pem".into())));
         let e = split("postgresql://u@h/db?sslmode=verify").unwrap_err();
         assert!(e.contains("sslmode=verify") && e.contains("verify-full"), "{e}");
         assert!(split("postgresql://u@h/db?sslcert=/c.pem").unwrap_err().contains("client certificates"));
         assert!(split("postgresql://u@h/db?sslrootcert=%zz").unwrap_err().contains("%-escape"));
+        assert!(split("postgresql://u@h/db?sslnegotiation=direct").unwrap_err().contains("sslnegotiation"));
+    }
+
+    /// What tokio-postgres reads as `sslmode` is what is read here: a %-escaped key, a `?`
+    /// in the password (before the query).
+    #[test]
+    fn the_mode_is_read_where_the_client_library_reads_it() {
+        for url in [
+            "postgresql://u:pw@h/db?ssl%6Dode=require",
+            "postgresql://u:hun?ter2@h/db?sslmode=require",
+            "postgres://u:a?sslmode=disable@h/db?sslmode=require",
+            "postgresql://u@h:5432?sslmode=require",
+        ] {
+            let (rest, tls) = split(url).unwrap();
+            assert_eq!(tls.mode, Mode::Require, "{url}");
+            assert!(!rest.ends_with("require"), "{url} -> {rest}");
+        }
+    }
+
+    #[test]
+    fn system_roots_check_the_name() {
+        let (_, tls) = split("postgresql://u@h/db?sslrootcert=system").unwrap();
+        assert_eq!((tls.mode, tls.root), (Mode::VerifyFull, Some(Root::System)));
+        for weaker in ["require", "verify-ca", "prefer"] {
+            let e = split(&format!("postgresql://u@h/db?sslrootcert=system&sslmode={weaker}")).unwrap_err();
+            assert!(e.contains("verify-full"), "{e}");
+        }
     }
 
     #[test]
