@@ -38,7 +38,10 @@ fn config(url: &str) -> Result<(Config, tls::Tls), Error> {
     let (plain, tls) = tls::split(url).map_err(|e| bad(&e))?;
     let mut cfg = Config::from_str(&plain).map_err(|e| bad(&e))?;
     // libpq ignores sslmode over a Unix socket, where there is nothing to encrypt.
-    let sockets_only = cfg.get_hosts().iter().all(|h| matches!(h, Host::Unix(_))) && !cfg.get_hosts().is_empty();
+    // (A `hostaddr` is a TCP address whatever the host names.)
+    let hosts = cfg.get_hosts();
+    let sockets_only =
+        !hosts.is_empty() && cfg.get_hostaddrs().is_empty() && hosts.iter().all(|h| matches!(h, Host::Unix(_)));
     cfg.ssl_mode(if sockets_only { SslMode::Disable } else { tls.mode.ssl_mode() });
     if cfg.get_dbname().is_none() || cfg.get_user().is_none() {
         return Err(bad(&"the form is postgresql://USER@HOST[:PORT]/DB"));
@@ -49,6 +52,9 @@ fn config(url: &str) -> Result<(Config, tls::Tls), Error> {
 /// The URL without its password (in the credentials or a `password=` parameter), for
 /// messages.
 pub fn redact(url: &str) -> String {
+    if !tls::well_formed(url) {
+        return "(database URL not shown)".into();
+    }
     let (head, query) = match tls::query_start(url) {
         Some(q) => (&url[..q], Some(&url[q + 1..])),
         None => (url, None),
@@ -160,8 +166,9 @@ pub fn client(url: &str) -> Result<Client, Error> {
     // never acknowledged), so the writer spools and a guard's fleet link reconnects. Not
     // where the URL sets its own (`connect_timeout=`, `keepalives_idle=`, `tcp_user_timeout=`:
     // seconds here).
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let set = |k: &str| query.split('&').any(|kv| kv.split('=').next() == Some(k));
+    let query = tls::query_start(url).map_or("", |q| &url[q + 1..]);
+    let keys: Vec<String> = tls::params(query).unwrap_or_default().into_iter().map(|(k, _)| k).collect();
+    let set = |k: &str| keys.iter().any(|key| key == k);
     if !set("connect_timeout") {
         cfg.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -604,11 +611,22 @@ mod tests {
         assert!(!e.contains("secret"), "{e}");
         assert!(check_url("postgresql://h/db").is_err(), "no user");
         assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u@h/db");
+        // sslmode is ignored over a socket only: a hostaddr is TCP whatever the host says.
+        let mode = |url: &str| config(url).unwrap().0.get_ssl_mode();
+        assert_eq!(mode("postgresql://u@%2Ftmp:5/db?sslmode=require"), SslMode::Disable);
+        assert_eq!(mode("postgresql://u@%2Ftmp:5/db?hostaddr=127.0.0.1&sslmode=require"), SslMode::Require);
+        assert_eq!(mode("postgresql://u@/db?host=/tmp&hostaddr=127.0.0.1&sslmode=require"), SslMode::Require);
         // A password in a parameter, or with a `?` in it (the credentials end at the `@`).
         assert_eq!(redact("postgresql://u@h/db?password=hunter2&sslmode=x"), "postgresql://u@h/db?sslmode=x");
         assert_eq!(redact("postgresql://u@h/db?pass%77ord=hunter2"), "postgresql://u@h/db");
-        assert_eq!(redact("postgresql://u:hun?ter2@h/db?sslmode=require"), "postgresql://u@h/db?sslmode=require");
-        for url in ["postgresql://u:pw?&sslmode=hunter2@h/db", "postgresql://u@h/db?password=hunter2&sslmode=verify"] {
+        assert_eq!(redact("postgresql://u:hun%3Fter2@h/db?sslmode=require"), "postgresql://u@h/db?sslmode=require");
+        for url in [
+            "postgresql://u:pw?&sslmode=hunter2@h/db",
+            "postgresql://u@h/db?password=hunter2&sslmode=verify",
+            "host=h password=hunter2 sslmode=bogus",
+            "postgresql://h/db?password=hunter2&application_name=me@laptop",
+            "postgresql://u:p@hunter2@h/db",
+        ] {
             let e = check_url(url).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(!e.contains("hunter2"), "{e}");
         }

@@ -76,6 +76,30 @@ enum Root {
     System,
 }
 
+/// Whether URL has the one shape this code, tokio-postgres and libpq all read alike: a
+/// `postgresql://` (or `postgres://`) URL whose credentials (up to the first `@`) hold no
+/// `/` or `?` and whose hosts hold no `@`. Elsewhere they differ (tokio-postgres takes the
+/// first `@` anywhere as the end of the credentials), and a mode or a password could be
+/// read from the wrong place; such characters must be written %40, %2F, %3F.
+pub(crate) fn well_formed(url: &str) -> bool {
+    let Some(p) = ["postgresql://", "postgres://"].iter().find(|p| url.starts_with(*p)) else {
+        return false;
+    };
+    let rest = &url[p.len()..];
+    let hosts = match rest.find('@') {
+        Some(at) if rest[..at].contains(['/', '?']) => return false,
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    let end = hosts.find(['/', '?']).unwrap_or(hosts.len());
+    !hosts[..end].contains('@')
+}
+
+/// What a URL that is not `well_formed` gets told (it is never repeated: it may hold a
+/// password).
+pub(crate) const SHAPE: &str = "not a URL of the form postgresql://USER@HOST[:PORT]/DB[?PARAMS] \
+     (an @, / or ? in the user or password is written %40, %2F, %3F)";
+
 /// Where the query's `?` is, read as tokio-postgres reads a URL: the credentials up to the
 /// first `@`, the hosts up to `/` or `?`, the database up to `?` (a `?` in a password is
 /// the password's). None: no query.
@@ -107,6 +131,9 @@ pub(crate) fn params(query: &str) -> Result<Vec<(String, &str)>, String> {
 
 /// The URL without its TLS parameters, and what they (or the environment) ask.
 pub(crate) fn split(url: &str) -> Result<(String, Tls), String> {
+    if !well_formed(url) {
+        return Err(SHAPE.into());
+    }
     let (base, query) = match query_start(url) {
         Some(q) => (&url[..q], &url[q + 1..]),
         None => (url, ""),
@@ -310,20 +337,36 @@ mod tests {
         assert!(split("postgresql://u@h/db?sslnegotiation=direct").unwrap_err().contains("sslnegotiation"));
     }
 
-    /// What tokio-postgres reads as `sslmode` is what is read here: a %-escaped key, a `?`
-    /// in the password (before the query).
+    /// What tokio-postgres reads as `sslmode` is what is read here: a %-escaped key, an
+    /// escaped `?` in the password.
     #[test]
     fn the_mode_is_read_where_the_client_library_reads_it() {
         for url in [
             "postgresql://u:pw@h/db?ssl%6Dode=require",
-            "postgresql://u:hun?ter2@h/db?sslmode=require",
-            "postgres://u:a?sslmode=disable@h/db?sslmode=require",
+            "postgresql://u:hun%3Fter2@h/db?sslmode=require",
+            "postgres://u:a%3Fsslmode=disable@h/db?sslmode=require",
             "postgresql://u@h:5432?sslmode=require",
         ] {
             let (rest, tls) = split(url).unwrap();
             assert_eq!(tls.mode, Mode::Require, "{url}");
             assert!(!rest.ends_with("require"), "{url} -> {rest}");
         }
+    }
+
+    /// Shapes the client library reads otherwise than libpq (the first `@` anywhere ends
+    /// its credentials): refused, never read with the mode or password elsewhere.
+    #[test]
+    fn urls_read_differently_by_the_libraries_are_refused() {
+        for url in [
+            "host=h user=u password=pw dbname=db sslmode=require",
+            "postgresql://localhost/db?sslmode=verify-full&application_name=me@127.0.0.1:5/db",
+            "postgresql://h?application_name=me@x",
+            "postgresql://u:p@ss@h/db?sslmode=require",
+        ] {
+            assert_eq!(split(url).unwrap_err(), SHAPE, "{url}");
+        }
+        assert!(well_formed("postgresql://u:p%40ss@h/db?application_name=me@laptop"));
+        assert!(well_formed("postgresql://u@%2Frun%2Fpostgresql:5432/db"));
     }
 
     #[test]
