@@ -52,12 +52,18 @@ fn config(url: &str) -> Result<(Config, tls::Tls), Error> {
 /// The URL without its password (in the credentials or a `password=` parameter), for
 /// messages.
 pub fn redact(url: &str) -> String {
-    if !tls::well_formed(url) {
+    // Read as a postgresql:// URL whatever its scheme (a misspelled one is named too).
+    let original = url;
+    let Some(scheme_end) = url.find("://") else {
+        return "(database URL not shown)".into();
+    };
+    let url = format!("postgresql{}", &url[scheme_end..]);
+    if !tls::well_formed(&url) {
         return "(database URL not shown)".into();
     }
-    let (head, query) = match tls::query_start(url) {
+    let (head, query) = match tls::query_start(&url) {
         Some(q) => (&url[..q], Some(&url[q + 1..])),
-        None => (url, None),
+        None => (url.as_str(), None),
     };
     let mut out = match (head.find("://"), head.find('@')) {
         (Some(s), Some(at)) if at > s => {
@@ -66,6 +72,8 @@ pub fn redact(url: &str) -> String {
         }
         _ => head.to_owned(),
     };
+    let scheme = "postgresql".len();
+    out.replace_range(..scheme, &original[..scheme_end]);
     if let Some(q) = query {
         let kept: Vec<&str> = match tls::params(q) {
             Ok(ps) => ps.into_iter().filter(|(k, _)| k != "password").map(|(_, kv)| kv).collect(),
@@ -611,6 +619,8 @@ mod tests {
         assert!(!e.contains("secret"), "{e}");
         assert!(check_url("postgresql://h/db").is_err(), "no user");
         assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u@h/db");
+        assert_eq!(redact("postgres://u:pw@h/db?password=x"), "postgres://u@h/db");
+        assert_eq!(redact("postgresq://u:pw@h/db"), "postgresq://u@h/db");
         // sslmode is ignored over a socket only: a hostaddr is TCP whatever the host says.
         let mode = |url: &str| config(url).unwrap().0.get_ssl_mode();
         assert_eq!(mode("postgresql://u@%2Ftmp:5/db?sslmode=require"), SslMode::Disable);
