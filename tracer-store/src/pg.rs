@@ -24,15 +24,16 @@ use crate::{
     schema::{self, Dialect},
 };
 use lanes::Lane;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Rejects what cannot work before anything connects: syntax, an unknown `sslmode`, a root
 /// certificate that cannot be read.
 pub fn check_url(url: &str) -> Result<(), Error> {
-    let (_, tls) = config(url)?;
-    tls.connector().map(|_| ()).map_err(|e| Error::Url(format!("{}: {e}", redact(url))))
+    config(url).map(|_| ())
 }
 
-fn config(url: &str) -> Result<(Config, tls::Tls), Error> {
+/// The connection settings, what TLS they ask, and the TLS connector for them.
+fn config(url: &str) -> Result<(Config, tls::Tls, MakeRustlsConnect), Error> {
     // The message of a parse error never holds the URL (which may hold a password).
     let bad = |e: &dyn std::fmt::Display| Error::Url(format!("{}: {e}", redact(url)));
     let (plain, tls) = tls::split(url).map_err(|e| bad(&e))?;
@@ -46,34 +47,31 @@ fn config(url: &str) -> Result<(Config, tls::Tls), Error> {
     if cfg.get_dbname().is_none() || cfg.get_user().is_none() {
         return Err(bad(&"the form is postgresql://USER@HOST[:PORT]/DB"));
     }
-    Ok((cfg, tls))
+    let connector = tls.connector().map_err(|e| bad(&e))?;
+    Ok((cfg, tls, connector))
 }
 
 /// The URL without its password (in the credentials or a `password=` parameter), for
 /// messages.
 pub fn redact(url: &str) -> String {
+    const NOT_SHOWN: &str = "(database URL not shown)";
+    let Some(s) = url.find("://") else {
+        return NOT_SHOWN.into();
+    };
+    let (scheme, rest) = url.split_at(s + 3);
     // Read as a postgresql:// URL whatever its scheme (a misspelled one is named too).
-    let original = url;
-    let Some(scheme_end) = url.find("://") else {
-        return "(database URL not shown)".into();
-    };
-    let url = format!("postgresql{}", &url[scheme_end..]);
-    if !tls::well_formed(&url) {
-        return "(database URL not shown)".into();
+    let as_pg = format!("postgresql://{rest}");
+    if !tls::well_formed(&as_pg) {
+        return NOT_SHOWN.into();
     }
-    let (head, query) = match tls::query_start(&url) {
-        Some(q) => (&url[..q], Some(&url[q + 1..])),
-        None => (url.as_str(), None),
+    let (head, query) = match tls::query_start(&as_pg).map(|q| q - "postgresql://".len()) {
+        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+        None => (rest, None),
     };
-    let mut out = match (head.find("://"), head.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let user = head[s + 3..at].split(':').next().unwrap_or("");
-            format!("{}{user}{}", &head[..s + 3], &head[at..])
-        }
-        _ => head.to_owned(),
+    let mut out = match head.find('@') {
+        Some(at) => format!("{scheme}{}{}", head[..at].split(':').next().unwrap_or(""), &head[at..]),
+        None => format!("{scheme}{head}"),
     };
-    let scheme = "postgresql".len();
-    out.replace_range(..scheme, &original[..scheme_end]);
     if let Some(q) = query {
         let kept: Vec<&str> = match tls::params(q) {
             Ok(ps) => ps.into_iter().filter(|(k, _)| k != "password").map(|(_, kv)| kv).collect(),
@@ -119,25 +117,18 @@ const UNACKED_TIMEOUT: Duration = Duration::from_secs(20);
 /// tried again later (the day's batch is kept and replayed; the sweep runs at the next day).
 const DDL_LOCK_WAIT: &str = "2s";
 
-/// Making a day's partition failed: a day out of range, or the server (a lock not had within
-/// `DDL_LOCK_WAIT` among its errors).
-enum DayError {
-    Time(String),
-    Pg(postgres::Error),
+/// Day D (days since the epoch, UTC): its partition's name and bounds.
+struct Day {
+    name: String,
+    day: jiff::Timestamp,
+    next: jiff::Timestamp,
 }
 
-impl From<postgres::Error> for DayError {
-    fn from(e: postgres::Error) -> Self {
-        DayError::Pg(e)
-    }
-}
-
-impl From<DayError> for Error {
-    fn from(e: DayError) -> Self {
-        match e {
-            DayError::Time(t) => Error::Pg(t),
-            DayError::Pg(e) => e.into(),
-        }
+impl Day {
+    fn of(d: i64) -> Result<Day, Error> {
+        let at = |d: i64| jiff::Timestamp::from_second(d * 86_400).map_err(|e| Error::Pg(e.to_string()));
+        let day = at(d)?;
+        Ok(Day { name: format!("events_{}", day.strftime("%Y%m%d")), day, next: at(d + 1)? })
     }
 }
 
@@ -154,8 +145,7 @@ fn lock_wait(e: &postgres::Error) -> bool {
 /// A connection: password from the URL, `PGPASSWORD` or the password file; every failure
 /// names the server, never the password.
 pub fn client(url: &str) -> Result<Client, Error> {
-    let (mut cfg, tls) = config(url)?;
-    let connector = tls.connector().map_err(|e| Error::Url(format!("{}: {e}", redact(url))))?;
+    let (mut cfg, tls, connector) = config(url)?;
     if cfg.get_password().is_none() {
         let host = match cfg.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
@@ -453,38 +443,35 @@ impl Pg {
         // outage) are stored, and go with the next sweep, instead of their day being dropped
         // before they land, again at every retry.
         self.sweep(spare)?;
-        let split = self.make_day(d)?;
+        let split = self.make_day(&Day::of(d)?)?;
         let today = jiff::Timestamp::now().as_second().div_euclid(86_400);
         if d == today {
             // Made ahead, when a wait for the lock costs nothing: tried again tomorrow if not.
-            match self.make_day(d + 1) {
+            match self.make_day(&Day::of(d + 1)?) {
                 Ok(s) => {
                     self.days.insert(d + 1, s);
                 }
-                Err(DayError::Pg(e)) if lock_wait(&e) => {}
+                Err(e) if lock_wait(&e) => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(split)
     }
 
-    /// Day D's partition, made if missing (waiting at most `DDL_LOCK_WAIT` for its lock);
+    /// The day's partition, made if missing (waiting at most `DDL_LOCK_WAIT` for its lock);
     /// whether it is split.
-    fn make_day(&mut self, d: i64) -> Result<bool, DayError> {
-        let day = jiff::Timestamp::from_second(d * 86_400).map_err(|e| DayError::Time(e.to_string()))?;
-        let next = jiff::Timestamp::from_second((d + 1) * 86_400).map_err(|e| DayError::Time(e.to_string()))?;
-        let name = format!("events_{}", day.strftime("%Y%m%d"));
+    fn make_day(&mut self, Day { name, day, next }: &Day) -> Result<bool, postgres::Error> {
         // A day found made (the common case) takes no lock. Else whoever makes it makes its
         // lanes in the same transaction (under the advisory lock), so a day found made is left
         // as it is: split or not (an older tracer's), and with whatever modulus its maker used
         // (the server routes every row; only speed differs).
-        if let Some(k) = relkind(&mut self.client, &name)? {
+        if let Some(k) = relkind(&mut self.client, name)? {
             return Ok(k.cast_unsigned() == b'p');
         }
         let mut tx = self.client.transaction()?;
         tx.batch_execute(&format!("SET LOCAL lock_timeout = '{DDL_LOCK_WAIT}'"))?;
         tx.execute("SELECT pg_advisory_xact_lock(7140002)", &[])?;
-        let split = match relkind(&mut tx, &name)? {
+        let split = match relkind(&mut tx, name)? {
             Some(k) => k.cast_unsigned() == b'p',
             None => {
                 tx.batch_execute(&format!(

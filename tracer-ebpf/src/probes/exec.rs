@@ -36,7 +36,7 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
     rec.fill(EventKind::Exec, &cur, call.nr, call.ret, false);
     rec.set_args(call.args);
     let filename_len = rec.push_user_str(filename);
-    let cwd_len = if entry_only() { 0 } else { rec.push_cwd(cur.task).unwrap_or(0) };
+    let cwd_len = exec_cwd(&mut rec, cur.task);
     let mut walk = ArgWalk { argv, start: rec.off(), done: 0, cut: 0, count: 0 };
     // One verified callback per argument instead of a loop the verifier unrolls.
     // SAFETY: push_arg is the callback bpf_loop expects and ctx is our live &mut ArgWalk; bpf_loop calls it
@@ -53,6 +53,12 @@ fn try_failed(call: Syscall) -> Result<(), i64> {
     }
     submit(rec, filename_len, cwd_len, argv_len, argc);
     Ok(())
+}
+
+/// The working directory, except in a report's record (`entry_only`: no part of its entry).
+#[inline(always)]
+fn exec_cwd(rec: &mut Rec, task: Kptr) -> u16 {
+    if entry_only() { 0 } else { rec.push_cwd(task).unwrap_or(0) }
 }
 
 #[inline(always)]
@@ -128,7 +134,7 @@ fn try_success_exit(call: Syscall, compat: bool) -> Result<(), i64> {
     if compat {
         rec.header().flags |= tracer_common::event::F_COMPAT;
     }
-    let cwd_len = if entry_only() { 0 } else { rec.push_cwd(cur.task).unwrap_or(0) };
+    let cwd_len = rec.push_cwd(cur.task).unwrap_or(0);
     let argv_len = push_mm_argv(&mut rec, cur.task)?;
     let regs = current_regs();
     let argc = read::<u64>(regs, off!(regs_sp)).ok().map(read_user_u64).and_then(|n| u32::try_from(n).ok());
@@ -171,7 +177,7 @@ fn try_sched_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let loc: u32 = unsafe { ctx.read_at::<u32>(conf!(exec_filename_off) as usize) }?;
     let filename = (ctx_ptr(ctx) as usize + (loc & 0xFFFF) as usize) as Kptr;
     let filename_len = rec.push_kernel_str(filename);
-    let cwd_len = if entry_only() { 0 } else { rec.push_cwd(cur.task).unwrap_or(0) };
+    let cwd_len = exec_cwd(&mut rec, cur.task);
     let argv_len = push_mm_argv(&mut rec, cur.task)?;
     // The new image's stack starts with argc (set up by the binary loader before this
     // tracepoint).

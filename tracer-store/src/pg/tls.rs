@@ -82,10 +82,10 @@ enum Root {
 /// first `@` anywhere as the end of the credentials), and a mode or a password could be
 /// read from the wrong place; such characters must be written %40, %2F, %3F.
 pub(crate) fn well_formed(url: &str) -> bool {
-    let Some(p) = ["postgresql://", "postgres://"].iter().find(|p| url.starts_with(*p)) else {
+    let Some(p) = scheme_len(url) else {
         return false;
     };
-    let rest = &url[p.len()..];
+    let rest = &url[p..];
     let hosts = match rest.find('@') {
         Some(at) if rest[..at].contains(['/', '?']) => return false,
         Some(at) => &rest[at + 1..],
@@ -93,6 +93,11 @@ pub(crate) fn well_formed(url: &str) -> bool {
     };
     let end = hosts.find(['/', '?']).unwrap_or(hosts.len());
     !hosts[..end].contains('@')
+}
+
+/// The length of the URL's `postgresql://` or `postgres://`.
+fn scheme_len(url: &str) -> Option<usize> {
+    ["postgresql://", "postgres://"].iter().find(|p| url.starts_with(*p)).map(|p| p.len())
 }
 
 /// What a URL that is not `well_formed` gets told (it is never repeated: it may hold a
@@ -104,7 +109,7 @@ pub(crate) const SHAPE: &str = "not a URL of the form postgresql://USER@HOST[:PO
 /// first `@`, the hosts up to `/` or `?`, the database up to `?` (a `?` in a password is
 /// the password's). None: no query.
 pub(crate) fn query_start(url: &str) -> Option<usize> {
-    let mut at = ["postgresql://", "postgres://"].iter().find(|p| url.starts_with(*p))?.len();
+    let mut at = scheme_len(url)?;
     if let Some(i) = url[at..].find('@') {
         at += i + 1;
     }
